@@ -1,0 +1,255 @@
+"""The compact op syntax: `conv 160 1x7`, `maxpool 3x3 s2 valid`, `resnet_a x10`.
+
+One line reads like a label in the paper's figures. `parse` turns it into the
+same mapping the explicit form gives (`{conv: {filters: 160, kernel: [1, 7]}}`)
+so both validate through one Pydantic model, and remembers which characters
+each field came from, so an error can point at the `1154` inside
+`conv 1154 1x1 linear` rather than at the whole string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "relu6",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "softplus",
+)
+CONV_KINDS = ("conv",)
+POOL_KINDS = ("maxpool", "avgpool")
+GLOBAL_POOL_KINDS = ("gap", "gmp")
+OP_KINDS = (*CONV_KINDS, *POOL_KINDS, *GLOBAL_POOL_KINDS, "bn", "act", "dropout", "flatten", "dense")
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INT = re.compile(r"[0-9]+\Z")
+_WINDOW = re.compile(r"([0-9]+)(?:x([0-9]+))?\Z")
+_STRIDE = re.compile(r"s([0-9]+)(?:x([0-9]+))?\Z")
+_REPEAT = re.compile(r"x([0-9]+)\Z")
+
+
+class CompactError(ValueError):
+    """A malformed compact op; start/end are character offsets in the string."""
+
+    def __init__(
+        self, message: str, start: int, end: int, hint: str | None = None, code: str = "IRC204"
+    ):
+        super().__init__(message)
+        self.message, self.start, self.end, self.hint, self.code = message, start, end, hint, code
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def tokenize(text: str) -> list[Token]:
+    return [Token(m.group(), m.start()) for m in re.finditer(r"\S+", text)]
+
+
+def parse(text: str) -> tuple[str, dict, dict[str, tuple[int, int]]]:
+    """Parse one compact op: (kind, fields, field -> (start, end) in text)."""
+    tokens = tokenize(text)
+    if not tokens:
+        raise CompactError("empty op", 0, max(len(text), 1), "write an op such as `conv 64 3x3`")
+    head, rest = tokens[0], tokens[1:]
+    spans: dict[str, tuple[int, int]] = {"kind": (head.start, head.end)}
+    word = head.text
+    if word in ACTIVATIONS:
+        _no_more(rest, word)
+        return "act", {"activation": word}, {**spans, "activation": (head.start, head.end)}
+    parser = _PARSERS.get(word)
+    if parser is None:
+        return "use", _parse_use(head, rest, spans), spans
+    return word, parser(word, head, rest, spans), spans
+
+
+def _take(rest: list[Token], what: str, after: Token, example: str) -> Token:
+    if not rest:
+        raise CompactError(
+            f"`{after.text}` needs {what}", after.start, after.end, f"for example `{example}`"
+        )
+    return rest.pop(0)
+
+
+def _number(token: Token, field: str) -> int | str:
+    """A positive count, or the name of a block parameter."""
+    if _INT.match(token.text):
+        return int(token.text)
+    if _IDENT.match(token.text):
+        return token.text
+    raise CompactError(
+        f"{field} must be a whole number or a parameter name, got {token.text!r}",
+        token.start,
+        token.end,
+    )
+
+
+def _window(token: Token, field: str) -> list[int]:
+    m = _WINDOW.match(token.text)
+    if not m:
+        raise CompactError(
+            f"{field} must look like 3x3, 1x7 or 3, got {token.text!r}", token.start, token.end
+        )
+    h = int(m.group(1))
+    return [h, int(m.group(2)) if m.group(2) else h]
+
+
+def _options(
+    kind: str, rest: list[Token], spans: dict, allowed: set[str]
+) -> dict[str, object]:
+    """Order-free trailing words: stride, padding, activation, bias, batch norm."""
+    fields: dict[str, object] = {}
+
+    def put(field: str, value: object, token: Token) -> None:
+        if field in fields:
+            raise CompactError(f"{field} given twice in one op", token.start, token.end)
+        fields[field] = value
+        spans[field] = (token.start, token.end)
+
+    for token in rest:
+        word = token.text
+        stride = _STRIDE.match(word)
+        if stride and "strides" in allowed:
+            h = int(stride.group(1))
+            put("strides", [h, int(stride.group(2)) if stride.group(2) else h], token)
+        elif word in ("same", "valid") and "padding" in allowed:
+            put("padding", word, token)
+        elif word in ACTIVATIONS and "activation" in allowed:
+            put("activation", word, token)
+        elif word in ("bias", "nobias") and "bias" in allowed:
+            put("bias", word == "bias", token)
+        elif word in ("bn", "nobn") and "bn" in allowed:
+            put("bn", word == "bn", token)
+        elif word in ("scale", "noscale") and "scale" in allowed:
+            put("scale", word == "scale", token)
+        elif "activation" in allowed and (close := difflib.get_close_matches(word, ACTIVATIONS, 1, 0.6)):
+            raise CompactError(
+                f"unknown activation {word!r}",
+                token.start,
+                token.end,
+                f"did you mean {close[0]!r}?",
+                code="IRC205",
+            )
+        else:
+            words = {
+                "strides": "s2",
+                "padding": "same|valid",
+                "activation": "an activation",
+                "bias": "bias|nobias",
+                "bn": "bn|nobn",
+                "scale": "scale|noscale",
+            }
+            accepted = ", ".join(words[a] for a in sorted(allowed)) or "nothing more"
+            raise CompactError(
+                f"unexpected {word!r} in a {kind} op",
+                token.start,
+                token.end,
+                f"after its sizes a {kind} takes: {accepted}",
+            )
+    return fields
+
+
+def _no_more(rest: list[Token], kind: str) -> None:
+    if rest:
+        raise CompactError(
+            f"`{kind}` takes no arguments, got {rest[0].text!r}", rest[0].start, rest[-1].end
+        )
+
+
+def _parse_conv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    filters = _take(rest, "a filter count", head, "conv 64 3x3")
+    kernel = _take(rest, "a kernel size", filters, f"conv {filters.text} 3x3")
+    spans["filters"] = (filters.start, filters.end)
+    spans["kernel"] = (kernel.start, kernel.end)
+    fields = {"filters": _number(filters, "filters"), "kernel": _window(kernel, "kernel")}
+    return fields | _options(kind, rest, spans, {"strides", "padding", "activation", "bias", "bn"})
+
+
+def _parse_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    size = _take(rest, "a window size", head, f"{kind} 3x3 s2 valid")
+    spans["pool"] = (size.start, size.end)
+    return {"pool": _window(size, "pool size")} | _options(kind, rest, spans, {"strides", "padding"})
+
+
+def _parse_plain(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    _no_more(rest, kind)
+    return {}
+
+
+def _parse_bn(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    return _options(kind, rest, spans, {"scale"})
+
+
+def _parse_act(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    name = _take(rest, "an activation name", head, "act relu")
+    spans["activation"] = (name.start, name.end)
+    _no_more(rest, kind)
+    return {"activation": name.text}
+
+
+def _parse_dropout(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    rate = _take(rest, "a rate", head, "dropout 0.2")
+    spans["rate"] = (rate.start, rate.end)
+    _no_more(rest, kind)
+    try:
+        return {"rate": float(rate.text)}
+    except ValueError:
+        raise CompactError(
+            f"dropout rate must be a number, got {rate.text!r}", rate.start, rate.end
+        ) from None
+
+
+def _parse_dense(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    units = _take(rest, "a unit count", head, "dense 1000 softmax")
+    spans["units"] = (units.start, units.end)
+    return {"units": _number(units, "units")} | _options(kind, rest, spans, {"activation", "bias"})
+
+
+def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
+    fields: dict[str, object] = {"block": head.text}
+    spans["block"] = (head.start, head.end)
+    if rest:
+        token = rest.pop(0)
+        m = _REPEAT.match(token.text)
+        if not m:
+            raise CompactError(
+                f"unexpected {token.text!r} after block {head.text!r}",
+                token.start,
+                token.end,
+                "a block use is `NAME` or `NAME xN`; if this was meant as an op, check its name",
+            )
+        fields["repeat"] = int(m.group(1))
+        spans["repeat"] = (token.start, token.end)
+        _no_more(rest, head.text)
+    return fields
+
+
+_PARSERS = {
+    "conv": _parse_conv,
+    "maxpool": _parse_pool,
+    "avgpool": _parse_pool,
+    "gap": _parse_plain,
+    "gmp": _parse_plain,
+    "flatten": _parse_plain,
+    "bn": _parse_bn,
+    "act": _parse_act,
+    "dropout": _parse_dropout,
+    "dense": _parse_dense,
+}

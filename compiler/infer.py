@@ -1,0 +1,330 @@
+"""Stage 4, infer: the shape, parameter count and cost of every layer.
+
+One walk over the resolved network, in order, from the spec's input shape.
+Global rules live here: a residual sum needs equal shapes, a concatenation
+equal spatial sizes, a valid-padded window must fit its input. Each tensor
+remembers where its channel count was set, so that an error can say that
+the 1152 channels of a sum's input come from Reduction-A's concat.
+
+After an error the walk goes on with the best guess (a sum keeps its input's
+shape), so one run reports every independent problem; a shape that cannot
+be guessed becomes unknown and silences the checks that depend on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from compiler.diagnostics import Diagnostic, Note
+from compiler.graph import Graph, Layer, Shape, SpecPath, Stage
+from compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a tensor's channel count was decided, for error notes."""
+
+    text: str
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class Tensor:
+    shape: Shape | None  # None: unknown after an earlier error
+    origin: Origin | None = None
+
+
+def window_out(size: int, window: int, stride: int, padding: str) -> int:
+    """Keras' output length along one axis."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - window) // stride + 1
+
+
+class _Inferrer:
+    def __init__(self, resolved: Resolved):
+        self.spec = resolved.spec
+        self.resolved = resolved
+        self.layers: list[Layer] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.stage: RStage | None = None
+
+    # -- bookkeeping --------------------------------------------------------
+
+    def where(self) -> str:
+        stage = self.stage
+        if stage is None:
+            return ""
+        if stage.block is None:
+            return f" in {stage.name!r}"
+        if stage.count > 1:
+            return f" in block {stage.block!r} (use {stage.number} of {stage.count})"
+        return f" in block {stage.block!r}"
+
+    def error(self, code: str, message: str, path: SpecPath, hint=None, notes=()) -> None:
+        self.diagnostics.append(
+            Diagnostic(code, message + self.where(), hint=hint, notes=tuple(notes), path=path)
+        )
+
+    def add(self, name: str, kind: str, shape: Shape | None, path: SpecPath, params=0, macs=0):
+        if shape is not None:
+            self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path))
+
+    # -- the walk -----------------------------------------------------------
+
+    def run(self) -> Graph:
+        x = Tensor(tuple(self.spec.input), Origin("the network's input", ("input",)))
+        features = x
+        outputs: list[Shape | None] = []
+        aux: list[Shape | None] = []
+        stages: list[Stage] = []
+        for stage in self.resolved.stages:
+            self.stage = stage
+            first = len(self.layers)
+            if stage.role == "aux":
+                out = self.seq(stage.body, x)
+                aux.append(out.shape)
+            else:
+                out = self.seq(stage.body, x)
+                if stage.role == "head":
+                    outputs.append(out.shape)
+                else:
+                    x = features = out
+            mine = self.layers[first:]
+            stages.append(
+                Stage(
+                    stage.name,
+                    stage.block,
+                    stage.number,
+                    stage.count,
+                    out.shape or (),
+                    sum(layer.params for layer in mine),
+                    sum(layer.macs for layer in mine),
+                    stage.path,
+                    stage.role,
+                )
+            )
+        if not outputs:
+            outputs.append(features.shape)
+        self.check_names()
+        return Graph(
+            self.spec,
+            tuple(self.spec.input),
+            tuple(self.layers),
+            tuple(stages),
+            features.shape or (),
+            tuple(s or () for s in (*outputs, *aux)),
+        )
+
+    def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
+        for node in nodes:
+            if isinstance(node, ROp):
+                x = self.op(node, x)
+            elif isinstance(node, RConcat):
+                x = self.concat(node.name, node.branches, x, node.path)
+            else:
+                x = self.residual(node, x)
+        return x
+
+    def concat(self, name: str, branches, x: Tensor, path: SpecPath) -> Tensor:
+        outs = [self.seq(branch, x) for branch in branches]
+        if any(o.shape is None for o in outs):
+            return Tensor(None)
+        ranks = {len(o.shape) for o in outs}
+        if ranks != {3}:
+            self.error("IRC306", "concat needs branches that all end in feature maps", path)
+            return Tensor(None)
+        spatial = {o.shape[:2] for o in outs}
+        if len(spatial) > 1:
+            sizes = ", ".join(f"b{i + 1} {o.shape[0]}x{o.shape[1]}" for i, o in enumerate(outs))
+            self.error(
+                "IRC303",
+                f"concat of branches with different spatial sizes ({sizes})",
+                path,
+                hint="give the branches the same strides and padding, so they end at one size",
+            )
+            return Tensor(None)
+        channels = [o.shape[2] for o in outs]
+        total = sum(channels)
+        text = f"{name!r} ({' + '.join(map(str, channels))} = {total} channels)"
+        shape = (*outs[0].shape[:2], total)
+        self.add(name, "concat", shape, path)
+        return Tensor(shape, Origin(text, path))
+
+    def residual(self, node: RResidual, x: Tensor) -> Tensor:
+        if len(node.branches) > 1:
+            r = self.concat(node.prefix + "_concat", node.branches, x, node.path)
+        else:
+            r = self.seq(node.branches[0], x)
+        r = self.op(node.project, r)
+        if x.shape is None or r.shape is None:
+            return Tensor(None)
+        if len(x.shape) != 3 or len(r.shape) != 3:
+            self.error("IRC306", "a residual sum needs feature maps on both sides", node.path)
+            return Tensor(None)
+        notes = []
+        if x.origin:
+            notes.append(Note(f"the input comes from {x.origin.text}", None))
+        if x.shape[:2] != r.shape[:2]:
+            self.error(
+                "IRC302",
+                f"residual sum adds a {r.shape[0]}x{r.shape[1]} result to a "
+                f"{x.shape[0]}x{x.shape[1]} input",
+                node.project.path,
+                hint="the branches must keep the input's spatial size (stride 1, same padding)",
+                notes=notes,
+            )
+        elif x.shape[2] != r.shape[2]:
+            self.error(
+                "IRC301",
+                f"residual sum adds a {r.shape[2]}-channel projection to a {x.shape[2]}-channel input",
+                (*node.project.path, "filters"),
+                hint=f"use {x.shape[2]} filters, or annotate the paper's value as a deviation",
+                notes=notes,
+            )
+        shape = x.shape
+        if node.scale is not None and node.scale != 1.0:
+            self.add(node.prefix + "_scale", "rescale", shape, node.path)
+        self.add(node.prefix + "_add", "add", shape, node.path)
+        if node.activation:
+            self.add(f"{node.prefix}_{node.activation}", "act", shape, node.path)
+        return Tensor(shape, x.origin)
+
+    def op(self, rop: ROp, x: Tensor) -> Tensor:
+        op, name, path = rop.op, rop.name, rop.path
+        if x.shape is None:
+            return x
+        kind = op.kind
+        if kind in ("conv", "maxpool", "avgpool", "gap", "gmp") and len(x.shape) != 3:
+            self.error(
+                "IRC306",
+                f"{kind} needs a feature map but gets a flat vector of {x.shape[0]}",
+                path,
+                hint="move it before `flatten`/`gap`",
+            )
+            return Tensor(None)
+        if kind == "conv":
+            return self.conv(op, name, path, x)
+        if kind in ("maxpool", "avgpool"):
+            shape = self.window(op.pool, op.strides, op.padding, x.shape, path, kind)
+            if shape is None:
+                return Tensor(None)
+            shape = (*shape, x.shape[2])
+            self.add(name, kind, shape, path)
+            return Tensor(shape, x.origin)
+        if kind in ("gap", "gmp"):
+            shape = (x.shape[2],)
+            self.add(name, kind, shape, path)
+            return Tensor(shape, x.origin)
+        if kind == "flatten":
+            shape = (math.prod(x.shape),)
+            self.add(name, kind, shape, path)
+            return Tensor(shape, Origin(f"{name!r} (flattened {x.shape})", path))
+        if kind == "bn":
+            self.add(name, kind, x.shape, path, params=x.shape[-1] * (4 if op.scale else 3))
+            return x
+        if kind == "act":
+            if op.activation:
+                self.add(name, kind, x.shape, path)
+            return x
+        if kind == "dropout":
+            self.add(name, kind, x.shape, path)
+            return x
+        if kind == "dense":
+            if len(x.shape) != 1:
+                self.error(
+                    "IRC306",
+                    f"dense needs a flat input but gets a {'x'.join(map(str, x.shape))} feature map",
+                    path,
+                    hint="put `flatten` or `gap` before it",
+                )
+                return Tensor(None)
+            if op.units is None:
+                return Tensor(None)
+            cin = x.shape[0]
+            shape = (op.units,)
+            self.add(name, kind, shape, path, cin * op.units + (op.units if op.bias else 0), cin * op.units)
+            return Tensor(shape, Origin(f"{name!r} ({op.units} units)", path))
+        raise AssertionError(f"unhandled op kind {kind}")
+
+    def conv(self, op, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        spatial = self.window(op.kernel, op.strides, op.padding, x.shape, path, "conv kernel")
+        if spatial is None or op.filters is None:
+            return Tensor(None)
+        cin, f = x.shape[2], op.filters
+        kh, kw = op.kernel
+        shape = (*spatial, f)
+        params = kh * kw * cin * f + (f if op.bias else 0)
+        self.add(name, "conv", shape, path, params, spatial[0] * spatial[1] * kh * kw * cin * f)
+        if op.bn:
+            scale = self.spec.defaults.bn.scale
+            self.add(name + "_bn", "bn", shape, path, f * (4 if scale else 3))
+        if op.activation:
+            self.add(f"{name}_{op.activation}", "act", shape, path)
+        return Tensor(shape, Origin(f"{name!r} ({f} filters)", path))
+
+    def window(self, window, strides, padding, shape, path, what) -> tuple[int, int] | None:
+        out = []
+        for axis, size, k, s in zip(("height", "width"), shape[:2], window, strides):
+            if padding == "valid" and k > size:
+                self.error(
+                    "IRC304",
+                    f"{what} {window[0]}x{window[1]} is larger than its "
+                    f"{shape[0]}x{shape[1]} input under valid padding",
+                    (*path, "kernel" if "conv" in what else "pool"),
+                    hint="use `same` padding, a smaller window, or a larger input",
+                )
+                return None
+            if s > size > 1:
+                self.error(
+                    "IRC305",
+                    f"stride {s} is larger than the input's {axis} of {size}: "
+                    f"the op would skip rows and leave a {axis} of 1",
+                    (*path, "strides"),
+                    hint="drop the stride or move this op before the last reduction",
+                )
+                return None
+            out.append(window_out(size, k, s, padding))
+        return out[0], out[1]
+
+    def check_names(self) -> None:
+        seen: dict[str, Layer] = {}
+        for layer in self.layers:
+            if layer.name in seen:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "IRC405",
+                        f"two layers would both be named {layer.name!r}",
+                        hint="rename one of the blocks, or reorder the ops so their names differ",
+                        path=layer.path,
+                    )
+                )
+            seen[layer.name] = layer
+
+
+def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per spec place: a bad block repeated 20 times is one error."""
+    first: dict[tuple, Diagnostic] = {}
+    extra: dict[tuple, int] = {}
+    for diag in diagnostics:
+        key = (diag.code, diag.path)
+        if key in first:
+            extra[key] += 1
+        else:
+            first[key], extra[key] = diag, 0
+    out = []
+    for key, diag in first.items():
+        if extra[key]:
+            diag = diag.with_note(Note(f"the same problem occurs {extra[key]} more time(s) in later uses"))
+        out.append(diag)
+    return out
+
+
+def infer(resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]]) -> tuple[Graph | None, list[Diagnostic]]:
+    resolved, diagnostics = resolved_and_diagnostics
+    if any(d.severity == "error" for d in diagnostics) or not resolved.stages:
+        return None, dedupe(diagnostics)
+    inferrer = _Inferrer(resolved)
+    graph = inferrer.run()
+    return graph, dedupe(diagnostics + inferrer.diagnostics)

@@ -1,0 +1,70 @@
+"""Layer and variable names, decided once for every stage and backend.
+
+A layer's name is built from where its op sits in the spec, never from
+build order: `resnet_b_3_b2_conv2` is the second conv of branch 2 of the
+third Inception-ResNet-B block. infer uses these names for its per-layer
+shapes and the Keras backend emits the same names, so the two can be
+compared layer by layer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+
+def node_key(node: Any) -> str:
+    """The word a node is named by: its op kind, activation or block name."""
+    kind = node.kind
+    if kind == "act":
+        return node.activation
+    if kind in ("use", "aux"):
+        return node.block
+    return kind
+
+
+def local_names(nodes: Sequence[Any]) -> list[str]:
+    """Names of the nodes of one sequence: `conv`, or `conv1`, `conv2`... when repeated."""
+    keys = [node_key(n) for n in nodes]
+    totals = Counter(keys)
+    seen: Counter[str] = Counter()
+    names = []
+    for key in keys:
+        seen[key] += 1
+        names.append(key if totals[key] == 1 else f"{key}{seen[key]}")
+    return names
+
+
+def join(prefix: str, name: str) -> str:
+    return f"{prefix}_{name}" if prefix else name
+
+
+def composites(nodes: Sequence[Any]) -> int:
+    return sum(1 for n in nodes if n.kind in ("concat", "residual"))
+
+
+def scope(prefix: str, local: str, nodes: Sequence[Any]) -> str:
+    """Prefix for what a composite node (concat, residual) contains.
+
+    A sequence's only composite adds nothing, so a block whose body is one
+    concat names its layers `reduction_a_b1_conv`, and one that is a residual
+    followed by `bn, relu` names them `resnet_b_1_b1_conv`, `resnet_b_1_add`,
+    `resnet_b_1_bn`.
+    """
+    return prefix if composites(nodes) == 1 else join(prefix, local)
+
+
+def concat_layer(prefix: str, local: str, inner: str) -> str:
+    """The Concatenate layer of a concat node whose contents are named under `inner`."""
+    return join(prefix, local) if inner == prefix else inner
+
+
+def branch(prefix: str, index: int) -> str:
+    """Prefix of the index-th (0-based) branch of a concat or residual."""
+    return join(prefix, f"b{index + 1}")
+
+
+def instance(block: str, number: int | None) -> str:
+    """Name of one use of a block: `stem`, or `resnet_a_3` when it is used more than once."""
+    return block if number is None else f"{block}_{number}"

@@ -1,0 +1,156 @@
+"""The stages end to end: a spec file in, a validated Spec and its Graph or diagnostics out.
+
+Also where Pydantic's errors become diagnostics: a Pydantic `loc` is a path
+into the loaded data, and the loader kept the position of every path.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from compiler import compact, schema
+from compiler.diagnostics import Diagnostic, DiagnosticError, Span
+from compiler.graph import Graph
+from compiler.source import Source, load, read_source
+
+
+@dataclass
+class Result:
+    file: str
+    source: Source | None = None
+    spec: schema.Spec | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def graph(self) -> Graph:
+        return self.spec.graph
+
+
+def check_file(path: str | Path, paper: bool = False) -> Result:
+    """Run every stage on one file. Raises OSError only for a file that cannot be read."""
+    name = str(path)
+    try:
+        raw = read_source(path, name)
+    except DiagnosticError as exc:
+        return Result(name, diagnostics=exc.diagnostics)
+    return check_bytes(raw, name, paper)
+
+
+def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
+    try:
+        source = load(raw, file, paper=paper)
+    except DiagnosticError as exc:
+        return Result(file, diagnostics=exc.diagnostics)
+    result = Result(file, source)
+    warnings: list[Diagnostic] = []
+    try:
+        result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})
+    except ValidationError as exc:
+        result.diagnostics = [position(source, d) for d in from_pydantic(exc, source)]
+        return result
+    result.diagnostics = [position(source, d) for d in warnings]
+    return result
+
+
+# -- Pydantic errors to diagnostics ------------------------------------------
+
+_KNOWN_KEYS = sorted(
+    {
+        name
+        for model in vars(schema).values()
+        if isinstance(model, type) and issubclass(model, BaseModel)
+        for name in model.model_fields
+    }
+)
+
+_NUMBER_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for err in exc.errors(include_url=False):
+        kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
+        if kind == "irc_analysis":
+            out.extend(ctx["diagnostics"])
+            continue
+        msg = err["msg"]
+        where = _describe(loc)
+        if kind == "extra_forbidden":
+            key = loc[-1]
+            hint = _did_you_mean(str(key), _KNOWN_KEYS)
+            out.append(
+                Diagnostic(
+                    "IRC201",
+                    f"unknown key {key!r}",
+                    hint=hint or "remove it; see docs/spec-language.md for the keys each part takes",
+                    path=loc,
+                )
+            )
+        elif kind == "missing":
+            out.append(Diagnostic("IRC203", f"missing key {loc[-1]!r}", path=loc[:-1]))
+        elif kind == "irc_compact":
+            code = ctx.get("code", "IRC204")
+            best, _ = source.locate(loc)
+            span = source.token_span(best, ctx["start"], ctx["end"])
+            out.append(Diagnostic(code, msg, span, ctx.get("hint"), path=loc))
+        elif kind == "irc_identifier":
+            out.append(Diagnostic("IRC206", msg, path=loc))
+        elif kind in _NUMBER_ERRORS:
+            out.append(Diagnostic("IRC207", f"{loc[-1]}: {msg.lower()}", path=loc))
+        else:
+            out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))
+    return out
+
+
+def _describe(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+
+
+_UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual"}
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+# -- positions ---------------------------------------------------------------
+
+
+def value_at(data: Any, path: tuple) -> Any:
+    for segment in path:
+        try:
+            data = data[segment]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def position(source: Source, diag: Diagnostic) -> Diagnostic:
+    """Give a path-only diagnostic its file position, down to a token of a compact op."""
+    if diag.span is not None:
+        return diag
+    key = diag.code in ("IRC201",)
+    best, span = source.locate(diag.path, key=key)
+    if span is None:
+        return diag.with_span(Span(source.file, 1, 1))
+    value = value_at(source.data, best)
+    if not key and isinstance(value, str) and len(best) < len(diag.path):
+        try:
+            _, _, spans = compact.parse(value)
+        except compact.CompactError:
+            spans = {}
+        for segment in reversed(diag.path[len(best):]):
+            if segment in spans:
+                narrowed = source.token_span(best, *spans[segment])
+                return diag.with_span(narrowed)
+    return diag.with_span(span)

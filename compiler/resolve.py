@@ -1,0 +1,356 @@
+"""Stage 3, resolve: block templates, parameters and repeats to one concrete network.
+
+Every block use is checked against its template (the block exists, is not
+its own ancestor, gets exactly the parameters it declares), parameters are
+substituted, spec defaults are applied to each op, repeats are unrolled and
+every op gets its final layer name (see naming). The result still refers to
+spec paths, so later stages can point at the line an op was written on.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Union
+
+from compiler import compact, naming
+from compiler.diagnostics import Diagnostic, Note
+from compiler.graph import SpecPath
+from compiler.schema import Aux, Block, Concat, Residual, Spec, Use
+
+MAX_LAYERS = 200_000
+
+
+@dataclass(frozen=True)
+class ROp:
+    """A concrete op: every field a number or a name, defaults applied."""
+
+    op: Any  # a compiler.schema op model
+    name: str
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class RConcat:
+    name: str
+    branches: tuple[tuple[RNode, ...], ...]
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class RResidual:
+    prefix: str
+    branches: tuple[tuple[RNode, ...], ...]
+    project: ROp
+    scale: float | None
+    activation: str | None
+    path: SpecPath
+
+
+RNode = Union[ROp, RConcat, RResidual]
+
+
+@dataclass(frozen=True)
+class RStage:
+    name: str
+    block: str | None
+    number: int | None
+    count: int
+    body: tuple[RNode, ...]
+    path: SpecPath
+    role: str  # "body", "aux" or "head"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    spec: Spec
+    stages: tuple[RStage, ...]
+
+
+def did_you_mean(word: str, choices: Any) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def body_paths(name: str, block: Block) -> list[SpecPath]:
+    """Spec path of each node of a block's body (see Block.body)."""
+    if block.seq is not None:
+        return [("blocks", name, "seq", i) for i in range(len(block.seq))]
+    return [("blocks", name)]
+
+
+def branch_base(node: Concat | Residual, path: SpecPath) -> SpecPath:
+    """Where a composite's branches live: `(..., "concat", j, k)` or `(..., "residual", "branches", j, k)`."""
+    if isinstance(node, Concat):
+        return (*path, "concat")
+    return (*path, "residual", "branches")
+
+
+class _Resolver:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.diagnostics: list[Diagnostic] = []
+        self.layers = 0
+
+    def error(self, code: str, message: str, path: SpecPath, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, hint=hint, path=path))
+
+    # -- references -------------------------------------------------------
+
+    def check_block_graph(self) -> bool:
+        """Unknown blocks and cycles; False when expansion cannot proceed."""
+        ok = True
+        for path, use in self._uses():
+            if use.block not in self.spec.blocks:
+                ok = False
+                self.error(
+                    "IRC401",
+                    f"unknown block or op {use.block!r}",
+                    path,
+                    hint=did_you_mean(use.block, [*self.spec.blocks, *compact.OP_KINDS])
+                    or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
+                )
+        if not ok:
+            return False
+        for name in self.spec.blocks:
+            cycle = self._cycle(name, [name])
+            if cycle:
+                self.error(
+                    "IRC402",
+                    f"block {name!r} uses itself: {' -> '.join(cycle)}",
+                    ("blocks", name),
+                    hint="a block cannot contain itself, directly or through another block",
+                )
+                return False
+        return True
+
+    def _cycle(self, name: str, trail: list[str]) -> list[str] | None:
+        block = self.spec.blocks[name]
+        for _, use in self._uses_in(block.body, body_paths(name, block)):
+            if use.block in trail:
+                return [*trail, use.block]
+            found = self._cycle(use.block, [*trail, use.block])
+            if found:
+                return found
+        return None
+
+    def _uses(self):
+        yield from self._uses_in(self.spec.network, [("network", i) for i in range(len(self.spec.network))])
+        yield from self._uses_in(self.spec.head, [("head", i) for i in range(len(self.spec.head))])
+        for name, block in self.spec.blocks.items():
+            yield from self._uses_in(block.body, body_paths(name, block))
+
+    def _uses_in(self, nodes, paths):
+        for node, path in zip(nodes, paths):
+            if isinstance(node, (Use, Aux)):
+                yield path, node
+            elif isinstance(node, (Concat, Residual)):
+                base = branch_base(node, path)
+                for j, branch in enumerate(node.branches):
+                    yield from self._uses_in(branch, [(*base, j, k) for k in range(len(branch))])
+
+    # -- expansion --------------------------------------------------------
+
+    def run(self) -> Resolved:
+        if not self.check_block_graph():
+            return Resolved(self.spec, ())
+        spec = self.spec
+        counts = Counter()
+        for node in spec.network:
+            if isinstance(node, Use):
+                counts[node.block] += node.repeat
+        numbers: Counter[str] = Counter()
+        stages: list[RStage] = []
+        env = {"classes": spec.classes}
+        locals_ = naming.local_names(spec.network)
+        for i, (node, local) in enumerate(zip(spec.network, locals_)):
+            path: SpecPath = ("network", i)
+            if isinstance(node, Use):
+                for _ in range(node.repeat):
+                    numbers[node.block] += 1
+                    many = counts[node.block] > 1
+                    name = naming.instance(node.block, numbers[node.block] if many else None)
+                    body = self.use(node, name, path, env)
+                    stages.append(
+                        RStage(name, node.block, numbers[node.block], counts[node.block], body, path, "body")
+                    )
+                    if self.layers > MAX_LAYERS:
+                        break
+            elif isinstance(node, Aux):
+                body = self.use(Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env)
+                stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
+            elif isinstance(node, (Concat, Residual)):
+                body = self.seq([node], [path], local, env)
+                stages.append(RStage(local, None, None, 1, body, path, "body"))
+            else:  # a plain op between blocks is a stage of its own, named like one
+                self.layers += 1
+                op = ROp(self.concrete(node, path, env), local, path)
+                stages.append(RStage(local, None, None, 1, (op,), path, "body"))
+            if self.layers > MAX_LAYERS:
+                self.error(
+                    "IRC404",
+                    f"the network unrolls to more than {MAX_LAYERS:,} ops",
+                    path,
+                    hint="lower the repeat counts",
+                )
+                return Resolved(spec, ())
+        if spec.head:
+            head = self.seq(spec.head, [("head", i) for i in range(len(spec.head))], "head", env)
+            stages.append(RStage("head", None, None, 1, head, ("head",), "head"))
+        return Resolved(spec, tuple(stages))
+
+    def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
+        block = self.spec.blocks[use.block]
+        env = {"classes": self.spec.classes}
+        for arg, value in use.args.items():
+            if arg not in block.params:
+                self.error(
+                    "IRC403",
+                    f"block {use.block!r} has no parameter {arg!r}",
+                    (*path, use.block, arg),
+                    hint=did_you_mean(arg, block.params)
+                    or f"its parameters are: {', '.join(block.params) or 'none'}",
+                )
+            else:
+                env[arg] = self.bind_value(value, outer, (*path, use.block, arg))
+        for param, default in block.params.items():
+            if param not in env:
+                if default is None:
+                    self.error(
+                        "IRC403",
+                        f"block {use.block!r} needs parameter {param!r}",
+                        path,
+                        hint=f"write `{use.block}: {{{', '.join(f'{p}: ...' for p in block.params)}}}`",
+                    )
+                    env[param] = None
+                else:
+                    env[param] = default
+        return self.seq(block.body, body_paths(use.block, block), name, env)
+
+    def bind_value(self, value: Any, env: dict, path: SpecPath) -> Any:
+        """An argument may itself name a parameter of the enclosing block."""
+        if isinstance(value, str) and value in env:
+            return env[value]
+        return value
+
+    def seq(self, nodes, paths, prefix: str, env: dict) -> tuple[RNode, ...]:
+        out: list[RNode] = []
+        names = naming.local_names(nodes)
+        for node, path, local in zip(nodes, paths, names):
+            if isinstance(node, Concat):
+                inner = naming.scope(prefix, local, nodes)
+                out.append(
+                    RConcat(
+                        naming.concat_layer(prefix, local, inner),
+                        self.branches(node, path, inner, env),
+                        path,
+                    )
+                )
+            elif isinstance(node, Residual):
+                out.append(self.residual(node, path, naming.scope(prefix, local, nodes), env))
+            elif isinstance(node, Use):
+                for r in range(node.repeat):
+                    name = naming.join(prefix, local if node.repeat == 1 else f"{local}_{r + 1}")
+                    out.extend(self.use(node, name, path, env))
+            elif isinstance(node, Aux):
+                self.error(
+                    "IRC403",
+                    "an auxiliary head can only branch off the network's main path",
+                    path,
+                    hint="move `aux:` into `network:`",
+                )
+            else:
+                out.append(ROp(self.concrete(node, path, env), naming.join(prefix, local), path))
+                self.layers += 1
+        return tuple(out)
+
+    def branches(self, node, path: SpecPath, prefix: str, env: dict):
+        base = branch_base(node, path)
+        return tuple(
+            self.seq(branch, [(*base, j, k) for k in range(len(branch))], naming.branch(prefix, j), env)
+            for j, branch in enumerate(node.branches)
+        )
+
+    def residual(self, node: Residual, path: SpecPath, prefix: str, env: dict) -> RResidual:
+        project_path = (*path, "residual", "project")
+        project = ROp(
+            self.concrete(node.project, project_path, env), naming.join(prefix, "project"), project_path
+        )
+        self.layers += 1
+        scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
+        if scale is not None and not isinstance(scale, (int, float)):
+            self.error("IRC403", f"residual scale must be a number, got {scale!r}", (*path, "residual", "scale"))
+            scale = None
+        activation = self.activation(node.activation, env, (*path, "residual", "activation"))
+        return RResidual(prefix, self.branches(node, path, prefix, env), project, scale, activation, path)
+
+    # -- values -----------------------------------------------------------
+
+    def param(self, value: Any, env: dict, path: SpecPath, field: str) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value in env:
+            return env[value]
+        self.error(
+            "IRC403",
+            f"{field} refers to {value!r}, which is not a parameter here",
+            path,
+            hint=did_you_mean(value, env) or "declare it in the block's `params`",
+        )
+        return None
+
+    def activation(self, value: Any, env: dict, path: SpecPath) -> str | None:
+        if isinstance(value, str) and value not in compact.ACTIVATIONS and value in env:
+            value = env[value]
+        if value is None or value == "linear":
+            return None
+        if value not in compact.ACTIVATIONS:
+            self.error(
+                "IRC205",
+                f"unknown activation {value!r}",
+                path,
+                hint=did_you_mean(str(value), compact.ACTIVATIONS)
+                or f"known activations: {', '.join(compact.ACTIVATIONS)}",
+            )
+            return None
+        return value
+
+    def concrete(self, op: Any, path: SpecPath, env: dict) -> Any:
+        """The op with parameters substituted and the spec's defaults filled in."""
+        defaults = self.spec.defaults
+        update: dict[str, Any] = {}
+        kind = op.kind
+        if kind == "conv":
+            update["filters"] = self.count(op.filters, env, (*path, "filters"), "filters")
+            act = op.activation if op.activation is not None else defaults.conv.activation
+            update["activation"] = self.activation(act, env, (*path, "activation"))
+            update["bias"] = defaults.conv.bias if op.bias is None else op.bias
+            update["bn"] = defaults.conv.bn if op.bn is None else op.bn
+        elif kind == "dense":
+            update["units"] = self.count(op.units, env, (*path, "units"), "units")
+            update["activation"] = self.activation(op.activation, env, (*path, "activation"))
+        elif kind == "act":
+            update["activation"] = self.activation(op.activation, env, (*path, "activation"))
+        elif kind == "bn":
+            update["scale"] = defaults.bn.scale if op.scale is None else op.scale
+        return op.model_copy(update=update)
+
+    def count(self, value: Any, env: dict, path: SpecPath, field: str) -> int | None:
+        value = self.param(value, env, path, field)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.error(
+                "IRC207",
+                f"{field} must be a positive whole number, got {value!r}",
+                path,
+            )
+            return None
+        return value
+
+
+def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:
+    resolver = _Resolver(spec)
+    resolved = resolver.run()
+    return resolved, resolver.diagnostics

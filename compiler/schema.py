@@ -1,0 +1,439 @@
+"""Stage 2, schema: Pydantic models of the spec language, with its local rules.
+
+One model per concept. Every op accepts the compact string (`conv 160 1x7`)
+or the explicit mapping (`{conv: {filters: 160, kernel: [1, 7]}}`); both
+validate into the same model. Rules that need the whole network (shapes,
+channel counts, references between blocks) run in the root model's
+validator, which calls the resolve and infer stages: `Spec.model_validate`
+fails on a residual sum of 1154 and 1152 channels like on a negative filter.
+
+Models are frozen: later stages build new values and never edit these.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Strict,
+    Tag,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from compiler import compact
+
+MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
+MAX_REPEAT = 1_000
+MAX_WINDOW = 4_096
+
+# Names that generated code uses itself, so a block parameter cannot take them.
+RESERVED = frozenset({"x", "name", "scale_residuals", "classes", "repeat"})
+
+
+def _identifier(value: str) -> str:
+    if not value.isidentifier() or not value.isascii():
+        raise PydanticCustomError(
+            "irc_identifier",
+            "{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit",
+            {"value": value},
+        )
+    if keyword.iskeyword(value) or (value.startswith("__") and value.endswith("__")):
+        raise PydanticCustomError(
+            "irc_identifier",
+            "{value!r} is reserved in Python and cannot name anything in a spec",
+            {"value": value},
+        )
+    return value
+
+
+def _window(value: Any) -> Any:
+    """`3x3`, `3` or `[1, 7]` to a (height, width) pair."""
+    if isinstance(value, str):
+        try:
+            return compact._window(compact.Token(value, 0), "size")
+        except compact.CompactError as exc:
+            raise PydanticCustomError("irc_window", exc.message) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value, value]
+    return value
+
+
+Ident = Annotated[str, Strict(), AfterValidator(_identifier)]
+PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
+Size = Annotated[int, Strict(), Field(gt=0, le=MAX_WINDOW)]
+Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
+# A count written as a number, or as the name of a block parameter.
+Count = Union[PosInt, Ident]
+Padding = Literal["same", "valid"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _from_raw(kind: str, data: Any) -> Any:
+    """Accept the compact string or `{kind: {fields}}` for one op kind."""
+    if isinstance(data, str):
+        try:
+            parsed_kind, fields, _ = compact.parse(data)
+        except compact.CompactError as exc:
+            raise PydanticCustomError(
+                "irc_compact",
+                exc.message,
+                {"start": exc.start, "end": exc.end, "hint": exc.hint, "code": exc.code},
+            ) from None
+        return {"kind": parsed_kind, **fields}
+    if isinstance(data, dict) and len(data) == 1 and kind in data:
+        fields = data[kind]
+        if fields is None:
+            return {"kind": kind}
+        if isinstance(fields, str):
+            raise PydanticCustomError(
+                "irc_form",
+                "write {kind!r} as one string (`{kind} {fields}`) or give a mapping of its fields",
+                {"kind": kind, "fields": fields},
+            )
+        if isinstance(fields, dict):
+            return {"kind": kind, **fields}
+    return data
+
+
+class Op(Model):
+    """Base of the leaf ops; `kind` names the op in specs and in layer names."""
+
+    kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        return _from_raw(cls.model_fields["kind"].default, data)
+
+
+class Conv(Op):
+    kind: Literal["conv"] = "conv"
+    filters: Count
+    kernel: Window
+    strides: Window = (1, 1)
+    padding: Padding = "same"
+    activation: str | None = None  # None: the spec's default
+    bias: bool | None = None
+    bn: bool | None = None
+
+
+class Pool(Op):
+    kind: Literal["maxpool", "avgpool"] = "maxpool"
+    pool: Window
+    strides: Window = (1, 1)
+    padding: Padding = "same"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) == 1 and "avgpool" in data:
+            return _from_raw("avgpool", data)
+        return _from_raw("maxpool", data)
+
+
+class GlobalPool(Op):
+    kind: Literal["gap", "gmp"] = "gap"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) == 1 and "gmp" in data:
+            return _from_raw("gmp", data)
+        return _from_raw("gap", data)
+
+
+class BatchNorm(Op):
+    kind: Literal["bn"] = "bn"
+    scale: bool | None = None
+
+
+class Activation(Op):
+    kind: Literal["act"] = "act"
+    activation: str
+
+
+class Dropout(Op):
+    kind: Literal["dropout"] = "dropout"
+    rate: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class Flatten(Op):
+    kind: Literal["flatten"] = "flatten"
+
+
+class Dense(Op):
+    kind: Literal["dense"] = "dense"
+    units: Count
+    activation: str | None = None  # None: linear
+    bias: bool = True
+
+
+class Use(Model):
+    """A use of a block template: `resnet_a x10` or `{reduction_a: {k: 256, ...}}`."""
+
+    kind: Literal["use"] = "use"
+    block: Ident
+    repeat: Annotated[int, Strict(), Field(gt=0, le=MAX_REPEAT)] = 1
+    args: dict[Ident, Union[bool, int, float, str, None]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return _from_raw("use", data)
+        if isinstance(data, dict) and len(data) == 1:
+            (block, fields), = data.items()
+            if fields is None:
+                return {"block": block}
+            if isinstance(fields, dict):
+                args = {k: v for k, v in fields.items() if k != "repeat"}
+                return {"block": block, "args": args} | (
+                    {"repeat": fields["repeat"]} if "repeat" in fields else {}
+                )
+            raise PydanticCustomError(
+                "irc_form",
+                "block {block!r} takes a mapping of parameters (and `repeat`), got {got!r}",
+                {"block": block, "got": fields},
+            )
+        return data
+
+
+class Aux(Model):
+    """An auxiliary head: a branch off the main path whose output is a model output."""
+
+    kind: Literal["aux"] = "aux"
+    block: Ident
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and set(data) == {"aux"}:
+            return {"block": data["aux"]}
+        return data
+
+
+def _as_branch(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+class Concat(Model):
+    """Parallel branches, concatenated along channels in the order written."""
+
+    kind: Literal["concat"] = "concat"
+    branches: Annotated[list[Branch], Field(min_length=2)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and set(data) == {"concat"}:
+            return {"branches": data["concat"]}
+        return data
+
+
+class Residual(Model):
+    """`x + scale * project(concat(branches))`, then an optional activation."""
+
+    kind: Literal["residual"] = "residual"
+    branches: Annotated[list[Branch], Field(min_length=1)]
+    project: Conv
+    scale: Union[Annotated[float, Field(gt=0.0)], Ident, None] = None
+    activation: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and set(data) == {"residual"}:
+            return data["residual"]
+        return data
+
+
+def _node_tag(value: Any) -> str | None:
+    """Which model a raw node validates as, from its first word or only key."""
+    if isinstance(value, BaseModel):
+        return getattr(value, "kind", None)
+    if isinstance(value, str):
+        tokens = compact.tokenize(value)
+        word = tokens[0].text if tokens else ""
+        if word in compact.ACTIVATIONS:
+            return "act"
+        return word if word in compact.OP_KINDS else "use"
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        if key in compact.OP_KINDS or key in ("concat", "residual", "aux"):
+            return key
+        return "use"
+    return None
+
+
+Node = Annotated[
+    Union[
+        Annotated[Conv, Tag("conv")],
+        Annotated[Pool, Tag("maxpool")],
+        Annotated[Pool, Tag("avgpool")],
+        Annotated[GlobalPool, Tag("gap")],
+        Annotated[GlobalPool, Tag("gmp")],
+        Annotated[BatchNorm, Tag("bn")],
+        Annotated[Activation, Tag("act")],
+        Annotated[Dropout, Tag("dropout")],
+        Annotated[Flatten, Tag("flatten")],
+        Annotated[Dense, Tag("dense")],
+        Annotated[Concat, Tag("concat")],
+        Annotated[Residual, Tag("residual")],
+        Annotated[Aux, Tag("aux")],
+        Annotated[Use, Tag("use")],
+    ],
+    Discriminator(
+        _node_tag,
+        custom_error_type="irc_node",
+        custom_error_message=(
+            "expected an op (a string such as `conv 64 3x3`) or a mapping with one key "
+            "(an op kind, `concat`, `residual`, `aux` or a block name)"
+        ),
+    ),
+]
+Branch = Annotated[list[Node], BeforeValidator(_as_branch), Field(min_length=1)]
+
+
+def _params(value: Any) -> Any:
+    """`[k, l, m, n]` (all required) or `{scale: 0.2}` (with defaults)."""
+    if isinstance(value, list):
+        return {name: None for name in value} if all(isinstance(n, str) for n in value) else value
+    return value
+
+
+class Block(Model):
+    """A block template, as one figure of the paper draws it."""
+
+    ref: str | None = None  # where the paper draws it, e.g. "Figure 17"
+    doc: str | None = None
+    params: Annotated[
+        dict[Ident, Union[bool, int, float, str, None]], BeforeValidator(_params)
+    ] = {}
+    seq: Annotated[list[Node], Field(min_length=1)] | None = None
+    concat: Annotated[list[Branch], Field(min_length=2)] | None = None
+    residual: Residual | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Block:
+        given = [k for k in ("seq", "concat", "residual") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "irc_block_body",
+                "a block has exactly one body, `seq`, `concat` or `residual`; got {given}",
+                {"given": ", ".join(given) or "none"},
+            )
+        for name in self.params:
+            if name in RESERVED or name in compact.ACTIVATIONS:
+                raise PydanticCustomError(
+                    "irc_param_name",
+                    "parameter name {name!r} is reserved; choose another",
+                    {"name": name},
+                )
+        return self
+
+    @property
+    def body(self) -> list[Any]:
+        """The block's nodes as one sequence."""
+        if self.seq is not None:
+            return list(self.seq)
+        if self.concat is not None:
+            return [Concat(branches=self.concat)]
+        return [self.residual]
+
+    @property
+    def body_field(self) -> str:
+        return "seq" if self.seq is not None else "concat" if self.concat is not None else "residual"
+
+
+class ConvDefaults(Model):
+    bias: bool = False
+    bn: bool = True
+    activation: str = "relu"
+
+
+class BatchNormDefaults(Model):
+    scale: bool = True
+    epsilon: Annotated[float, Field(gt=0.0)] = 1e-3
+    momentum: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
+
+
+class Defaults(Model):
+    """How a plain `conv` or `bn` is built when the op does not say."""
+
+    conv: ConvDefaults = ConvDefaults()
+    bn: BatchNormDefaults = BatchNormDefaults()
+
+
+class Builder(Model):
+    """The generated entry point's name and signature."""
+
+    name: Ident
+    # seed: f(nb_classes, scale, *, include_top, ...);
+    # keras: keras.applications' order, f(include_top, weights, ..., classes, ...).
+    style: Literal["seed", "keras"] = "seed"
+    classes_arg: Ident = "nb_classes"
+    scale: bool = True  # default of the flag that turns residual scaling on
+
+
+class Spec(Model):
+    """A whole network: the root of the spec language."""
+
+    name: Ident
+    title: str
+    ref: str | None = None
+    doc: str | None = None
+    input: tuple[Size, Size, Size]
+    classes: PosInt
+    builder: Builder
+    defaults: Defaults = Defaults()
+    blocks: dict[Ident, Block] = {}
+    network: Annotated[list[Node], Field(min_length=1)]
+    head: list[Node] = []
+
+    _graph: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _analyse(self, info: ValidationInfo) -> Spec:
+        # Imported here: infer imports this module for its types.
+        from compiler.infer import infer
+        from compiler.resolve import resolve
+
+        context = info.context or {}
+        graph, diagnostics = infer(resolve(self))
+        errors = [d for d in diagnostics if d.severity == "error"]
+        if errors:
+            raise PydanticCustomError(
+                "irc_analysis",
+                "{summary}",
+                {
+                    "summary": "; ".join(d.message for d in errors[:3])
+                    + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""),
+                    "diagnostics": errors,
+                },
+            )
+        if "diagnostics" in context:
+            context["diagnostics"].extend(diagnostics)
+        self._graph = graph
+        return self
+
+    @property
+    def graph(self) -> Any:
+        """The inferred graph (compiler.graph.Graph) built during validation."""
+        return self._graph
+
+
+for _model in (Concat, Residual, Block, Spec):
+    _model.model_rebuild()

@@ -1,0 +1,371 @@
+"""Stage 1, load: YAML text to plain data, keeping the position of every node.
+
+Built on `yaml.compose` (safe resolver, no object construction) so that each
+mapping key and value keeps its line and column. On the way it rejects what
+`safe_load` would silently accept or choke on: duplicate keys, non-standard
+tags, merge keys, documents nested or expanded beyond the limits below.
+
+Deviation annotations are unwrapped here, once, for every later stage: a
+mapping `{value: V, paper: P, seed: S, why: W}` stands for V (or for P when
+checking against the paper) and is recorded as a `Deviation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
+
+Path_ = tuple[str | int, ...]
+
+# Bounds on what one file may cost; a spec of the three networks uses a
+# small fraction of each.
+MAX_BYTES = 2_000_000
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
+}
+_DEVIATION_KEYS = {"value", "paper", "seed", "why"}
+_ABSENT = object()  # a deviation whose paper value is null, checked against the paper
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A value where the spec departs from the paper (or from the seed)."""
+
+    path: Path_
+    value: Any
+    paper: Any
+    seed: Any
+    why: str
+    span: Span
+    paper_span: Span | None
+    has_paper: bool
+    has_seed: bool
+
+
+@dataclass
+class Source:
+    """A loaded spec: plain data plus where each piece came from."""
+
+    file: str
+    text: str
+    data: Any
+    spans: dict[Path_, Span] = field(default_factory=dict)
+    key_spans: dict[Path_, Span] = field(default_factory=dict)
+    # For one-line scalars: the column offset of the scalar's text inside the
+    # node (1 for quoted scalars), so that a token inside it can be pointed at.
+    text_offsets: dict[Path_, int] = field(default_factory=dict)
+    deviations: list[Deviation] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def locate(self, path: Path_, key: bool = False) -> tuple[Path_, Span | None]:
+        """The deepest existing prefix of `path` and its span.
+
+        Paths from Pydantic carry extra segments (union tags, fields parsed out
+        of a compact string); they are skipped rather than trusted.
+        """
+        best: Path_ = ()
+        current: Path_ = ()
+        for segment in path:
+            candidate = (*current, segment)
+            if candidate in self.spans:
+                current = candidate
+                best = current
+        if key and best in self.key_spans:
+            return best, self.key_spans[best]
+        return best, self.spans.get(best, self.spans.get((), None))
+
+    def token_span(self, path: Path_, start: int, end: int) -> Span | None:
+        """Span of characters start..end inside the one-line scalar at path."""
+        span = self.spans.get(path)
+        if span is None or path not in self.text_offsets:
+            return span
+        return span.narrowed(self.text_offsets[path] + start, self.text_offsets[path] + end)
+
+
+def _span(file: str, node: yaml.Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def _mark_span(file: str, mark: Any) -> Span:
+    return Span(file, mark.line + 1, mark.column + 1)
+
+
+def read_source(path: str | Path, display: str | None = None) -> bytes:
+    """Read a file's bytes, refusing oversized files before reading them whole."""
+    path = Path(path)
+    name = display or str(path)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC106",
+                    f"file is {size:,} bytes; a spec may be at most {MAX_BYTES:,}",
+                    Span(name, 1, 1),
+                    hint="split the spec or check that this is the file you meant",
+                )
+            ]
+        )
+    return path.read_bytes()
+
+
+def load(raw: bytes, file: str, paper: bool = False) -> Source:
+    """Parse spec bytes. Raises DiagnosticError with every problem it can find."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC102",
+                    f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8",
+                    Span(file, line, column),
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
+    if len(raw) > MAX_BYTES:
+        raise DiagnosticError(
+            [Diagnostic("IRC106", f"spec is {len(raw):,} bytes; at most {MAX_BYTES:,}", Span(file, 1, 1))]
+        )
+    _check_depth(text, file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = _mark_span(file, mark) if mark else Span(file, 1, 1)
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC101",
+                    f"YAML syntax error: {problem}{context}",
+                    span,
+                    hint="check indentation and quoting on this line and the one before",
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise DiagnosticError([Diagnostic("IRC101", f"YAML error: {exc}", Span(file, 1, 1))]) from None
+    if node is None:
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC103",
+                    "file is empty",
+                    Span(file, 1, 1),
+                    hint="a spec needs at least `name`, `input` and `network`",
+                )
+            ]
+        )
+    builder = _Builder(file, text, paper)
+    data = builder.convert(node, ())
+    if builder.diagnostics:
+        raise DiagnosticError(builder.diagnostics)
+    return Source(
+        file, text, data, builder.spans, builder.key_spans, builder.text_offsets, builder.deviations
+    )
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting before `compose`, whose recursion it would exhaust."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise DiagnosticError(
+                        [
+                            Diagnostic(
+                                "IRC106",
+                                f"nesting deeper than {MAX_DEPTH} levels",
+                                _mark_span(file, event.start_mark),
+                                hint="a spec nests blocks, branches and ops a few levels deep at most",
+                            )
+                        ]
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # compose reports syntax errors with better context
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, collecting problems."""
+
+    def __init__(self, file: str, text: str, paper: bool):
+        self.file = file
+        self.text = text
+        self.paper = paper
+        self.spans: dict[Path_, Span] = {}
+        self.key_spans: dict[Path_, Span] = {}
+        self.text_offsets: dict[Path_, int] = {}
+        self.deviations: list[Deviation] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def error(self, code: str, message: str, node: yaml.Node, hint: str | None = None, **kw) -> None:
+        self.diagnostics.append(Diagnostic(code, message, _span(self.file, node), hint, **kw))
+
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        self.nodes += 1
+        if len(path) > MAX_DEPTH:
+            # Reachable through aliases only: the event stream was checked.
+            if not any(d.code == "IRC106" for d in self.diagnostics):
+                self.error("IRC106", f"nesting deeper than {MAX_DEPTH} levels (through aliases)", node)
+            return None
+        if self.nodes > MAX_NODES:
+            if self.nodes == MAX_NODES + 1:
+                self.error(
+                    "IRC106",
+                    f"spec expands to more than {MAX_NODES:,} YAML nodes (aliases count each time they are used)",
+                    node,
+                    hint="an alias of an alias multiplies; write the structure out or use block templates",
+                )
+            return None
+        if node.tag not in _STANDARD_TAGS:
+            self.error(
+                "IRC105",
+                f"tag {node.tag!r} is not allowed in a spec",
+                node,
+                hint="specs hold plain mappings, lists, strings and numbers; remove the tag",
+            )
+            return None
+        self.spans[path] = _span(self.file, node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for item in node.value:
+                value = self.convert(item, (*path, len(items)))
+                if value is _ABSENT:
+                    self._forget((*path, len(items)))
+                else:
+                    items.append(value)
+            return items
+        if node.start_mark.line == node.end_mark.line:
+            self.text_offsets[path] = 0 if node.style is None else 1
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            self.error("IRC101", f"cannot read scalar: {exc}", node)
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> Any:
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+        if "value" in keys and ("paper" in keys or "seed" in keys or "why" in keys):
+            return self._deviation(node, path)
+        result: dict[str, Any] = {}
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.error(
+                    "IRC107",
+                    "merge keys (`<<`) are not supported",
+                    key_node,
+                    hint="use block templates with parameters to share structure",
+                )
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                self.error(
+                    "IRC107",
+                    "mapping keys must be plain strings",
+                    key_node,
+                    hint="quote the key if it is meant as text",
+                )
+                continue
+            key = key_node.value
+            if key in first_seen:
+                first = first_seen[key]
+                self.error(
+                    "IRC104",
+                    f"duplicate key {key!r}: YAML would silently keep only the last value",
+                    key_node,
+                    hint="remove one of the two, or rename it",
+                    notes=(Note(f"first {key!r} is here", _span(self.file, first)),),
+                )
+                continue
+            first_seen[key] = key_node
+            self.key_spans[(*path, key)] = _span(self.file, key_node)
+            value = self.convert(value_node, (*path, key))
+            if value is _ABSENT:
+                self._forget((*path, key))
+            else:
+                result[key] = value
+        return result
+
+    def _forget(self, prefix: Path_) -> None:
+        """Drop the positions recorded under a value that turned out absent."""
+        n = len(prefix)
+        for table in (self.spans, self.key_spans, self.text_offsets):
+            for stale in [p for p in table if p[:n] == prefix]:
+                del table[stale]
+
+    def _deviation(self, node: yaml.MappingNode, path: Path_) -> Any:
+        parts: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in _DEVIATION_KEYS:
+                self.error(
+                    "IRC108",
+                    f"unknown key {key!r} in a deviation annotation",
+                    key_node,
+                    hint="a deviation has `value`, `why` and `paper` and/or `seed`",
+                )
+            elif key in parts:
+                self.error("IRC104", f"duplicate key {key!r}", key_node)
+            else:
+                parts[key] = value_node
+        why_node = parts.get("why")
+        if why_node is None or not (isinstance(why_node, yaml.ScalarNode) and why_node.value.strip()):
+            self.error(
+                "IRC108",
+                "a deviation from the paper needs `why`: the reason the value differs",
+                node,
+                hint="add `why: <reason>`",
+            )
+            return None
+        in_paper = self.paper and "paper" in parts
+        value = self.convert(parts["value"], (*path, "$value") if in_paper else path)
+        paper = seed = None
+        paper_span = None
+        if "paper" in parts:
+            paper = self.convert(parts["paper"], path if in_paper else (*path, "$paper"))
+            paper_span = _span(self.file, parts["paper"])
+        if "seed" in parts:
+            seed = self.convert(parts["seed"], (*path, "$seed"))
+        self.deviations.append(
+            Deviation(
+                path,
+                value,
+                paper,
+                seed,
+                why_node.value.strip(),
+                _span(self.file, parts["value"]),
+                paper_span,
+                "paper" in parts,
+                "seed" in parts,
+            )
+        )
+        if in_paper:
+            # Checked against the paper: the paper's value stands, and a
+            # paper value of null means the paper has no such thing at all.
+            return _ABSENT if paper is None else paper
+        return value
