@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostic, Note
 from compiler.graph import Graph, Layer, Shape, SpecPath, Stage
-from compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage
+from compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
 
 
 @dataclass(frozen=True)
@@ -328,3 +328,34 @@ def infer(resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]]) -> tuple[
     inferrer = _Inferrer(resolved)
     graph = inferrer.run()
     return graph, dedupe(diagnostics + inferrer.diagnostics)
+
+
+_SIZE_ERRORS = {"IRC303", "IRC304", "IRC305", "IRC302"}
+
+
+def fits(spec, size: int) -> bool:
+    """Whether the spec's network builds at a square input of this size."""
+    h, w, c = spec.input
+    graph, diagnostics = infer(resolve(spec.model_copy(update={"input": (size, size, c)})))
+    return graph is not None and not any(d.code in _SIZE_ERRORS for d in diagnostics)
+
+
+def without_top(spec):
+    """The spec as built with include_top=False: no head, no auxiliary heads."""
+    network = [node for node in spec.network if node.kind != "aux"]
+    return spec.model_copy(update={"head": [], "network": network})
+
+
+def minimum_input(spec) -> int:
+    """The smallest square input at which every valid-padded window still fits.
+
+    Found by bisection between 1 and the spec's own input size, assuming that
+    a network that fits at some size fits at every larger one.
+    """
+    low, high = 1, min(spec.input[:2])
+    if fits(spec, low):
+        return low
+    while high - low > 1:  # invariant: low does not fit, high fits
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(spec, mid) else (mid, high)
+    return high

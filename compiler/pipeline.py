@@ -36,12 +36,15 @@ class Result:
 
 
 def check_file(path: str | Path, paper: bool = False) -> Result:
-    """Run every stage on one file. Raises OSError only for a file that cannot be read."""
+    """Run every stage on one file."""
     name = str(path)
     try:
         raw = read_source(path, name)
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return Result(name, diagnostics=[Diagnostic("IRC001", f"cannot read {name}: {reason}", Span(name, 1, 1))])
     return check_bytes(raw, name, paper)
 
 

@@ -279,9 +279,15 @@ class _Resolver:
         )
         self.layers += 1
         scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
-        if scale is not None and not isinstance(scale, (int, float)):
-            self.error("IRC403", f"residual scale must be a number, got {scale!r}", (*path, "residual", "scale"))
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+            self.error(
+                "IRC403",
+                f"residual scale must be a number, got {scale!r}",
+                (*path, "residual", "scale"),
+            )
             scale = None
+        if not self.spec.builder.scale:
+            scale = None  # the default build has residual scaling off
         activation = self.activation(node.activation, env, (*path, "residual", "activation"))
         return RResidual(prefix, self.branches(node, path, prefix, env), project, scale, activation, path)
 

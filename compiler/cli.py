@@ -1,0 +1,255 @@
+"""The `irc` command line: check, compile and list deviations of CNN specs.
+
+Exit codes: 0 clean, 1 a spec has errors (or generated code is stale under
+--check), 2 the command itself was misused (missing file, bad flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler import diagnostics as diag
+from compiler.pipeline import Result, check_file
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """The command was called wrongly: exit 2 with one line on stderr."""
+
+
+def spec_files(paths: Sequence[str]) -> list[Path]:
+    """Files as given, folders searched for *.yaml and *.yml, in sorted order."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                raise UsageError(f"no .yaml specs under {raw}")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+    return files
+
+
+def load_all(paths: Sequence[str], paper: bool = False) -> list[Result]:
+    return [check_file(path, paper=paper) for path in spec_files(paths)]
+
+
+def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
+    for result in results:
+        lines = result.source.lines if result.source else None
+        for d in result.diagnostics:
+            if fmt == "github":
+                print(diag.render_github(d), file=out)
+            else:
+                print(diag.render_text(d, lines), file=out)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def summary_line(result: Result) -> str:
+    graph = result.graph
+    outputs = ", ".join(_shape(s) for s in graph.outputs)
+    return (
+        f"{result.file}: ok: {result.spec.name}, input {_shape(graph.input)}, "
+        f"output{'s' if len(graph.outputs) > 1 else ''} {outputs}, "
+        f"{graph.params:,} parameters, {graph.macs / 1e9:.2f} G multiply-accumulates"
+    )
+
+
+def result_json(result: Result) -> dict:
+    data: dict = {"file": result.file, "ok": result.ok}
+    if result.ok:
+        graph = result.graph
+        data |= {
+            "name": result.spec.name,
+            "input": list(graph.input),
+            "outputs": [list(s) for s in graph.outputs],
+            "params": graph.params,
+            "macs": graph.macs,
+            "stages": [
+                {"name": s.name, "shape": list(s.shape), "params": s.params, "macs": s.macs}
+                for s in graph.stages
+            ],
+        }
+    data["diagnostics"] = [d.to_json() for d in result.diagnostics]
+    return data
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    results = load_all(args.paths, paper=args.paper)
+    if args.format == "json":
+        print(json.dumps([result_json(r) for r in results], indent=2))
+    else:
+        print_diagnostics(results, args.format)
+        if args.format == "text":
+            for result in results:
+                if result.ok:
+                    print(summary_line(result))
+            failed = sum(1 for r in results if not r.ok)
+            errors = sum(len(r.diagnostics) for r in results)
+            if failed:
+                print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
+
+
+def cmd_deviations(args: argparse.Namespace) -> int:
+    results = load_all(args.paths)
+    rows = []
+    for result in results:
+        if result.source is None:
+            continue
+        for dev in result.source.deviations:
+            rows.append(
+                {
+                    "file": result.file,
+                    "line": dev.span.line,
+                    "column": dev.span.column,
+                    "path": ".".join(map(str, dev.path)),
+                    "value": dev.value,
+                    "paper": dev.paper if dev.has_paper else None,
+                    "seed": dev.seed if dev.has_seed else None,
+                    "has_paper": dev.has_paper,
+                    "has_seed": dev.has_seed,
+                    "why": dev.why,
+                }
+            )
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        for row in rows:
+            print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}")
+            print(f"    used:  {_value(row['value'])}")
+            if row["has_paper"]:
+                print(f"    paper: {_value(row['paper'])}")
+            if row["has_seed"]:
+                print(f"    seed:  {_value(row['seed'])}")
+            print(f"    why:   {row['why']}")
+        print(f"{len(rows)} deviation(s) in {len(results)} spec(s)")
+    bad = [r for r in results if r.source is None]
+    print_diagnostics(bad, "text", sys.stderr)
+    return EXIT_ERRORS if bad else EXIT_OK
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "(absent)"
+    if isinstance(value, dict) and len(value) == 1:
+        (key, inner), = value.items()
+        return f"{key}: {inner}"
+    return str(value)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    # The backend pulls in Jinja2 only; no framework is imported here either.
+    from backends.keras import emit
+
+    results = load_all(args.paths)
+    if not all(r.ok for r in results):
+        print_diagnostics(results, args.format)
+        print("nothing written: fix the errors above first", file=sys.stderr)
+        return EXIT_ERRORS
+    out = Path(args.out)
+    files = {name: text for r in results for name, text in emit.render(r).items()}
+    if args.check:
+        stale = emit.stale(files, out)
+        for name in stale:
+            print(f"{out / name}: stale; run `irc compile {' '.join(args.paths)}` to regenerate")
+        if not stale:
+            print(f"{len(files)} file(s) in {out} are up to date")
+        return EXIT_ERRORS if stale else EXIT_OK
+    try:
+        written = emit.write(files, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    for name in written:
+        print(f"wrote {out / name}")
+    if not written:
+        print(f"{len(files)} file(s) in {out} already up to date")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="irc",
+        description=(
+            "irc compiles CNN architecture specs (YAML) into Keras code. It checks every "
+            "tensor's shape first, so a residual sum of 1154 and 1152 channels is an error "
+            "with a file and line, not a crash inside a framework."
+        ),
+        epilog="Exit codes: 0 clean, 1 a spec has errors or output is stale, 2 misuse.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmt = {"choices": ("text", "json", "github"), "default": "text"}
+
+    check = sub.add_parser(
+        "check",
+        help="validate specs: syntax, references, every tensor's shape",
+        description=(
+            "Validate specs and print each one's output shape(s), parameter count and "
+            "multiply-accumulates, or every problem found, with file, line and column."
+        ),
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    check.add_argument(
+        "--paper",
+        action="store_true",
+        help="substitute every annotated paper value and check again (shows the paper's own errors)",
+    )
+    check.add_argument("--format", help="text for people, json for tools, github for Actions annotations", **fmt)
+    check.set_defaults(run=cmd_check)
+
+    compile_ = sub.add_parser(
+        "compile",
+        help="generate a Keras model builder per spec",
+        description=(
+            "Generate one Keras 3 module per spec. Writes atomically: if any spec has an "
+            "error, nothing under --out changes."
+        ),
+    )
+    compile_.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    compile_.add_argument("--out", default="generated", help="output package folder (default: generated)")
+    compile_.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
+    )
+    compile_.add_argument("--format", help="how to print errors", **fmt)
+    compile_.set_defaults(run=cmd_compile)
+
+    deviations = sub.add_parser(
+        "deviations",
+        help="list where specs depart from the paper, and why",
+        description="List every annotated value: position, field, value used, paper's value, seed's value, reason.",
+    )
+    deviations.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    deviations.add_argument("--format", choices=("text", "json"), default="text")
+    deviations.set_defaults(run=cmd_deviations)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        print(f"irc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
