@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,8 +40,15 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def load_all(paths: Sequence[str], paper: bool = False) -> list[Result]:
-    return [check_file(path, paper=paper) for path in spec_files(paths)]
+def load_all(paths: Sequence[str], paper: bool = False, root: Path | None = None) -> list[Result]:
+    """Check every spec; with `root`, files are named relative to it (stable headers)."""
+    results = []
+    for path in spec_files(paths):
+        display = None
+        if root is not None:
+            display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+        results.append(check_file(path, paper=paper, display=display))
+    return results
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
@@ -63,8 +71,15 @@ def summary_line(result: Result) -> str:
     return (
         f"{result.file}: ok: {result.spec.name}, input {_shape(graph.input)}, "
         f"output{'s' if len(graph.outputs) > 1 else ''} {outputs}, "
-        f"{graph.params:,} parameters, {graph.macs / 1e9:.2f} G multiply-accumulates"
+        f"{graph.params:,} parameters, {_si(graph.macs)} multiply-accumulates"
     )
+
+
+def _si(count: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f} {unit}"
+    return str(count)
 
 
 def result_json(result: Result) -> dict:
@@ -157,12 +172,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # The backend pulls in Jinja2 only; no framework is imported here either.
     from backends.keras import emit
 
-    results = load_all(args.paths)
+    out = Path(args.out)
+    # Generated headers name the spec relative to the output package's parent
+    # (the repository root for generated/), whatever the working directory.
+    results = load_all(args.paths, root=out.resolve().parent)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
         return EXIT_ERRORS
-    out = Path(args.out)
     files = {name: text for r in results for name, text in emit.render(r).items()}
     if args.check:
         stale = emit.stale(files, out)

@@ -35,9 +35,9 @@ class Result:
         return self.spec.graph
 
 
-def check_file(path: str | Path, paper: bool = False) -> Result:
-    """Run every stage on one file."""
-    name = str(path)
+def check_file(path: str | Path, paper: bool = False, display: str | None = None) -> Result:
+    """Run every stage on one file; `display` is the name diagnostics use for it."""
+    name = display or Path(path).as_posix()
     try:
         raw = read_source(path, name)
     except DiagnosticError as exc:
@@ -107,7 +107,7 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             out.append(Diagnostic(code, msg, span, ctx.get("hint"), path=loc))
         elif kind == "irc_identifier":
             out.append(Diagnostic("IRC206", msg, path=loc))
-        elif kind in _NUMBER_ERRORS:
+        elif kind in _NUMBER_ERRORS or kind == "irc_range":
             out.append(Diagnostic("IRC207", f"{loc[-1]}: {msg.lower()}", path=loc))
         else:
             out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))

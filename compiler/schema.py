@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
     PrivateAttr,
     Strict,
     Tag,
@@ -44,13 +45,13 @@ def _identifier(value: str) -> str:
     if not value.isidentifier() or not value.isascii():
         raise PydanticCustomError(
             "irc_identifier",
-            "{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit",
+            "'{value}' is not a valid name: use letters, digits and underscores, not starting with a digit",
             {"value": value},
         )
     if keyword.iskeyword(value) or (value.startswith("__") and value.endswith("__")):
         raise PydanticCustomError(
             "irc_identifier",
-            "{value!r} is reserved in Python and cannot name anything in a spec",
+            "'{value}' is reserved in Python and cannot name anything in a spec",
             {"value": value},
         )
     return value
@@ -72,8 +73,24 @@ Ident = Annotated[str, Strict(), AfterValidator(_identifier)]
 PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
 Size = Annotated[int, Strict(), Field(gt=0, le=MAX_WINDOW)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
-# A count written as a number, or as the name of a block parameter.
-Count = Union[PosInt, Ident]
+
+
+def _count(value: Any) -> int | str:
+    """A count written as a number, or as the name of a block parameter."""
+    if isinstance(value, str):
+        return _identifier(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 < value <= MAX_COUNT:
+            raise PydanticCustomError(
+                "irc_range", "must be between 1 and {max}, got {value}", {"max": MAX_COUNT, "value": value}
+            )
+        return value
+    raise PydanticCustomError(
+        "irc_type", "must be a whole number or a parameter name, got {value}", {"value": repr(value)}
+    )
+
+
+Count = Annotated[Union[int, str], PlainValidator(_count)]
 Padding = Literal["same", "valid"]
 
 
@@ -100,7 +117,7 @@ def _from_raw(kind: str, data: Any) -> Any:
         if isinstance(fields, str):
             raise PydanticCustomError(
                 "irc_form",
-                "write {kind!r} as one string (`{kind} {fields}`) or give a mapping of its fields",
+                "write '{kind}' as one string (`{kind} {fields}`) or give a mapping of its fields",
                 {"kind": kind, "fields": fields},
             )
         if isinstance(fields, dict):
@@ -205,7 +222,7 @@ class Use(Model):
                 )
             raise PydanticCustomError(
                 "irc_form",
-                "block {block!r} takes a mapping of parameters (and `repeat`), got {got!r}",
+                "block '{block}' takes a mapping of parameters (and `repeat`), got '{got}'",
                 {"block": block, "got": fields},
             )
         return data
@@ -339,7 +356,7 @@ class Block(Model):
             if name in RESERVED or name in compact.ACTIVATIONS:
                 raise PydanticCustomError(
                     "irc_param_name",
-                    "parameter name {name!r} is reserved; choose another",
+                    "parameter name '{name}' is reserved; choose another",
                     {"name": name},
                 )
         return self
