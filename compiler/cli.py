@@ -7,6 +7,7 @@ Exit codes: 0 clean, 1 a spec has errors (or generated code is stale under
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -53,12 +54,11 @@ def load_all(paths: Sequence[str], paper: bool = False, root: Path | None = None
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
     for result in results:
-        lines = result.source.lines if result.source else None
         for d in result.diagnostics:
             if fmt == "github":
                 print(diag.render_github(d), file=out)
             else:
-                print(diag.render_text(d, lines), file=out)
+                print(diag.render_text(d, result.lines), file=out)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -256,7 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def tune_gc() -> None:
+    """Collect garbage less often: a spec's IR is many small long-lived objects,
+    and CPython's default thresholds make large specs cost more than linearly
+    (measured in benchmarks/check_and_compile.py). mypy does the same."""
+    gc.set_threshold(100_000, 50, 50)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_gc()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -33,7 +33,7 @@ GLOBAL_POOL_KINDS = ("gap", "gmp")
 OP_KINDS = (*CONV_KINDS, *POOL_KINDS, *GLOBAL_POOL_KINDS, "bn", "act", "dropout", "flatten", "dense")
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_INT = re.compile(r"[0-9]+\Z")
+_INT = re.compile(r"-?[0-9]+\Z")  # negative counts parse, and fail as out of range
 _WINDOW = re.compile(r"([0-9]+)(?:x([0-9]+))?\Z")
 _STRIDE = re.compile(r"s([0-9]+)(?:x([0-9]+))?\Z")
 _REPEAT = re.compile(r"x([0-9]+)\Z")
@@ -228,6 +228,15 @@ def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
     if rest:
         token = rest.pop(0)
         m = _REPEAT.match(token.text)
+        close = difflib.get_close_matches(head.text, OP_KINDS, 1, 0.6)
+        if not m and close:
+            raise CompactError(
+                f"unknown op {head.text!r}",
+                head.start,
+                head.end,
+                f"did you mean {close[0]!r}?",
+                code="IRC401",
+            )
         if not m:
             raise CompactError(
                 f"unexpected {token.text!r} after block {head.text!r}",

@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     "IRC403": "parameter error",
     "IRC404": "network too large",
     "IRC405": "duplicate layer name",
+    "IRC406": "node not allowed here",
 }
 
 

@@ -25,6 +25,7 @@ class Result:
     source: Source | None = None
     spec: schema.Spec | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    lines: list[str] | None = None  # the text, for excerpts, even when loading failed
 
     @property
     def ok(self) -> bool:
@@ -52,13 +53,14 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
     try:
         source = load(raw, file, paper=paper)
     except DiagnosticError as exc:
-        return Result(file, diagnostics=exc.diagnostics)
-    result = Result(file, source)
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        return Result(file, diagnostics=exc.diagnostics, lines=lines)
+    result = Result(file, source, lines=source.lines)
     warnings: list[Diagnostic] = []
     try:
         result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})
     except ValidationError as exc:
-        result.diagnostics = [position(source, d) for d in from_pydantic(exc, source)]
+        result.diagnostics = _unique([position(source, d) for d in from_pydantic(exc, source)])
         return result
     result.diagnostics = [position(source, d) for d in warnings]
     return result
@@ -98,6 +100,10 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
                     path=loc,
                 )
             )
+        elif kind == "missing" and isinstance(loc[-1], int):
+            out.append(
+                Diagnostic("IRC202", f"{_field(loc)}: too few items (no item {loc[-1] + 1})", path=loc[:-1])
+            )
         elif kind == "missing":
             out.append(Diagnostic("IRC203", f"missing key {loc[-1]!r}", path=loc[:-1]))
         elif kind == "irc_compact":
@@ -108,10 +114,15 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
         elif kind == "irc_identifier":
             out.append(Diagnostic("IRC206", msg, path=loc))
         elif kind in _NUMBER_ERRORS or kind == "irc_range":
-            out.append(Diagnostic("IRC207", f"{loc[-1]}: {msg.lower()}", path=loc))
+            out.append(Diagnostic("IRC207", f"{_field(loc)}: {msg[0].lower()}{msg[1:]}", path=loc))
         else:
             out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))
     return out
+
+
+def _field(loc: tuple) -> str:
+    """The field a location names: `strides` for ('...', 'strides', 0)."""
+    return next((str(p) for p in reversed(loc) if isinstance(p, str) and p != "[key]"), "value")
 
 
 def _describe(loc: tuple) -> str:
@@ -142,6 +153,8 @@ def position(source: Source, diag: Diagnostic) -> Diagnostic:
     """Give a path-only diagnostic its file position, down to a token of a compact op."""
     if diag.span is not None:
         return diag
+    if "[key]" in diag.path:  # a problem with a mapping key (Pydantic's marker)
+        return diag.with_span(_key_span(source, diag.path[: diag.path.index("[key]")]))
     key = diag.code in ("IRC201",)
     best, span = source.locate(diag.path, key=key)
     if span is None:
@@ -157,3 +170,27 @@ def position(source: Source, diag: Diagnostic) -> Diagnostic:
                 narrowed = source.token_span(best, *spans[segment])
                 return diag.with_span(narrowed)
     return diag.with_span(span)
+
+
+def _key_span(source: Source, path: tuple) -> Span | None:
+    """Where a mapping key (or the list item standing for one, as in `params: [k, l]`) is."""
+    parent, name = path[:-1], path[-1]
+    best, span = source.locate(parent)
+    if (*best, name) in source.key_spans:
+        return source.key_spans[(*best, name)]
+    items = value_at(source.data, best)
+    if isinstance(items, list) and name in items:
+        return source.spans.get((*best, items.index(name)), span)
+    return span
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop repeats (Pydantic reports `s0` once per axis of the stride pair)."""
+    seen: set = set()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.span, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -91,7 +91,6 @@ class _Resolver:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.diagnostics: list[Diagnostic] = []
-        self.layers = 0
 
     def error(self, code: str, message: str, path: SpecPath, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, hint=hint, path=path))
@@ -108,32 +107,58 @@ class _Resolver:
                     "IRC401",
                     f"unknown block or op {use.block!r}",
                     path,
-                    hint=did_you_mean(use.block, [*self.spec.blocks, *compact.OP_KINDS])
+                    hint=did_you_mean(
+                        use.block, [*self.spec.blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]
+                    )
                     or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
                 )
         if not ok:
             return False
+        done: set[str] = set()
         for name in self.spec.blocks:
-            cycle = self._cycle(name, [name])
-            if cycle:
+            found = self._cycle(name, [name], done)
+            if found:
+                trail, path = found
                 self.error(
                     "IRC402",
-                    f"block {name!r} uses itself: {' -> '.join(cycle)}",
-                    ("blocks", name),
+                    f"block {trail[0]!r} uses itself: {' -> '.join(trail)}",
+                    path,
                     hint="a block cannot contain itself, directly or through another block",
                 )
                 return False
         return True
 
-    def _cycle(self, name: str, trail: list[str]) -> list[str] | None:
+    def _cycle(self, name: str, trail: list[str], done: set[str]):
+        """(the cycle's block names, the path of its first use) or None.
+
+        `done` holds blocks already known to be acyclic, so each is walked once.
+        """
+        if name in done:
+            return None
         block = self.spec.blocks[name]
-        for _, use in self._uses_in(block.body, body_paths(name, block)):
+        for path, use in self._uses_in(block.body, body_paths(name, block)):
             if use.block in trail:
-                return [*trail, use.block]
-            found = self._cycle(use.block, [*trail, use.block])
+                return [*trail, use.block], path
+            found = self._cycle(use.block, [*trail, use.block], done)
             if found:
-                return found
+                return found[0], found[1] if len(trail) > 1 else path
+        done.add(name)
         return None
+
+    def op_count(self, nodes, memo: dict[str, int]) -> int:
+        """How many ops a sequence unrolls to, without unrolling it."""
+        total = 0
+        for node in nodes:
+            if isinstance(node, (Use, Aux)):
+                if node.block not in memo:
+                    memo[node.block] = self.op_count(self.spec.blocks[node.block].body, memo)
+                total += memo[node.block] * getattr(node, "repeat", 1)
+            elif isinstance(node, (Concat, Residual)):
+                total += sum(self.op_count(branch, memo) for branch in node.branches)
+                total += 1 if isinstance(node, Residual) else 0
+            else:
+                total += 1
+        return total
 
     def _uses(self):
         yield from self._uses_in(self.spec.network, [("network", i) for i in range(len(self.spec.network))])
@@ -156,6 +181,18 @@ class _Resolver:
         if not self.check_block_graph():
             return Resolved(self.spec, ())
         spec = self.spec
+        memo: dict[str, int] = {}
+        ops = 0
+        for i, node in enumerate(spec.network):
+            ops += self.op_count([node], memo)
+            if ops > MAX_LAYERS:
+                self.error(
+                    "IRC404",
+                    f"the network unrolls to more than {MAX_LAYERS:,} ops by this entry",
+                    ("network", i),
+                    hint="lower the repeat counts",
+                )
+                return Resolved(spec, ())
         counts = Counter()
         for node in spec.network:
             if isinstance(node, Use):
@@ -175,8 +212,6 @@ class _Resolver:
                     stages.append(
                         RStage(name, node.block, numbers[node.block], counts[node.block], body, path, "body")
                     )
-                    if self.layers > MAX_LAYERS:
-                        break
             elif isinstance(node, Aux):
                 body = self.use(Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env)
                 stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
@@ -184,17 +219,8 @@ class _Resolver:
                 body = self.seq([node], [path], local, env)
                 stages.append(RStage(local, None, None, 1, body, path, "body"))
             else:  # a plain op between blocks is a stage of its own, named like one
-                self.layers += 1
                 op = ROp(self.concrete(node, path, env), local, path)
                 stages.append(RStage(local, None, None, 1, (op,), path, "body"))
-            if self.layers > MAX_LAYERS:
-                self.error(
-                    "IRC404",
-                    f"the network unrolls to more than {MAX_LAYERS:,} ops",
-                    path,
-                    hint="lower the repeat counts",
-                )
-                return Resolved(spec, ())
         if spec.head:
             head = self.seq(spec.head, [("head", i) for i in range(len(spec.head))], "head", env)
             stages.append(RStage("head", None, None, 1, head, ("head",), "head"))
@@ -208,7 +234,7 @@ class _Resolver:
                 self.error(
                     "IRC403",
                     f"block {use.block!r} has no parameter {arg!r}",
-                    (*path, use.block, arg),
+                    (*path, use.block, arg, "[key]"),
                     hint=did_you_mean(arg, block.params)
                     or f"its parameters are: {', '.join(block.params) or 'none'}",
                 )
@@ -255,14 +281,13 @@ class _Resolver:
                     out.extend(self.use(node, name, path, env))
             elif isinstance(node, Aux):
                 self.error(
-                    "IRC403",
+                    "IRC406",
                     "an auxiliary head can only branch off the network's main path",
                     path,
                     hint="move `aux:` into `network:`",
                 )
             else:
                 out.append(ROp(self.concrete(node, path, env), naming.join(prefix, local), path))
-                self.layers += 1
         return tuple(out)
 
     def branches(self, node, path: SpecPath, prefix: str, env: dict):
@@ -277,7 +302,6 @@ class _Resolver:
         project = ROp(
             self.concrete(node.project, project_path, env), naming.join(prefix, "project"), project_path
         )
-        self.layers += 1
         scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
             self.error(

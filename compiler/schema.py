@@ -91,6 +91,33 @@ def _count(value: Any) -> int | str:
 
 
 Count = Annotated[Union[int, str], PlainValidator(_count)]
+
+
+def _scale(value: Any) -> float | str | None:
+    """A residual scale: a positive number, or the name of a block parameter."""
+    if value is None or isinstance(value, str):
+        return value if value is None else _identifier(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value <= 1_000:
+            raise PydanticCustomError("irc_range", "must be a positive number, got {value}", {"value": value})
+        return float(value)
+    raise PydanticCustomError(
+        "irc_type", "must be a number or a parameter name, got {value}", {"value": repr(value)}
+    )
+
+
+def _param_name(value: str) -> str:
+    _identifier(value)
+    if value in RESERVED or value in compact.ACTIVATIONS:
+        raise PydanticCustomError(
+            "irc_identifier",
+            "'{value}' is reserved (generated code or the op syntax uses it); choose another name",
+            {"value": value},
+        )
+    return value
+
+
+ParamName = Annotated[str, Strict(), AfterValidator(_param_name)]
 Padding = Literal["same", "valid"]
 
 
@@ -266,7 +293,7 @@ class Residual(Model):
     kind: Literal["residual"] = "residual"
     branches: Annotated[list[Branch], Field(min_length=1)]
     project: Conv
-    scale: Union[Annotated[float, Field(gt=0.0)], Ident, None] = None
+    scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
     activation: str | None = None
 
     @model_validator(mode="before")
@@ -337,7 +364,7 @@ class Block(Model):
     ref: str | None = None  # where the paper draws it, e.g. "Figure 17"
     doc: str | None = None
     params: Annotated[
-        dict[Ident, Union[bool, int, float, str, None]], BeforeValidator(_params)
+        dict[ParamName, Union[bool, int, float, str, None]], BeforeValidator(_params)
     ] = {}
     seq: Annotated[list[Node], Field(min_length=1)] | None = None
     concat: Annotated[list[Branch], Field(min_length=2)] | None = None
@@ -352,13 +379,6 @@ class Block(Model):
                 "a block has exactly one body, `seq`, `concat` or `residual`; got {given}",
                 {"given": ", ".join(given) or "none"},
             )
-        for name in self.params:
-            if name in RESERVED or name in compact.ACTIVATIONS:
-                raise PydanticCustomError(
-                    "irc_param_name",
-                    "parameter name '{name}' is reserved; choose another",
-                    {"name": name},
-                )
         return self
 
     @property

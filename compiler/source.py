@@ -28,6 +28,10 @@ MAX_BYTES = 2_000_000
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 
+# libyaml's parser when PyYAML was built with it (several times faster); both
+# give the same nodes and positions.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 }
@@ -74,16 +78,31 @@ class Source:
         Paths from Pydantic carry extra segments (union tags, fields parsed out
         of a compact string); they are skipped rather than trusted.
         """
-        best: Path_ = ()
         current: Path_ = ()
         for segment in path:
             candidate = (*current, segment)
             if candidate in self.spans:
                 current = candidate
-                best = current
-        if key and best in self.key_spans:
-            return best, self.key_spans[best]
-        return best, self.spans.get(best, self.spans.get((), None))
+                continue
+            # Look through a one-key wrapper (`{conv: {...}}`, `{reduction_a: {k: 256}}`),
+            # which the schema unwraps and Pydantic's locations leave out.
+            wrapper = self._single_key(current)
+            if wrapper is not None and (*current, wrapper, segment) in self.spans:
+                current = (*current, wrapper, segment)
+        if key and current in self.key_spans:
+            return current, self.key_spans[current]
+        return current, self.spans.get(current, self.spans.get((), None))
+
+    def _single_key(self, path: Path_) -> str | None:
+        value: Any = self.data
+        for segment in path:
+            try:
+                value = value[segment]
+            except (KeyError, IndexError, TypeError):
+                return None
+        if isinstance(value, dict) and len(value) == 1:
+            return next(iter(value))
+        return None
 
     def token_span(self, path: Path_, start: int, end: int) -> Span | None:
         """Span of characters start..end inside the one-line scalar at path."""
@@ -127,7 +146,9 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        # Columns count characters, as everywhere else, not bytes.
+        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         raise DiagnosticError(
             [
                 Diagnostic(
@@ -144,7 +165,7 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
         )
     _check_depth(text, file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = _mark_span(file, mark) if mark else Span(file, 1, 1)
@@ -186,7 +207,7 @@ def _check_depth(text: str, file: str) -> None:
     """Refuse deep nesting before `compose`, whose recursion it would exhaust."""
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -233,11 +254,18 @@ class _Builder:
             return None
         if self.nodes > MAX_NODES:
             if self.nodes == MAX_NODES + 1:
-                self.error(
-                    "IRC106",
-                    f"spec expands to more than {MAX_NODES:,} YAML nodes (aliases count each time they are used)",
-                    node,
-                    hint="an alias of an alias multiplies; write the structure out or use block templates",
+                # Point at the top-level key whose value blew up: the alias
+                # itself kept no position once composed.
+                top = self.key_spans.get(path[:1])
+                self.diagnostics.append(
+                    Diagnostic(
+                        "IRC106",
+                        f"spec expands to more than {MAX_NODES:,} YAML nodes "
+                        "(aliases count each time they are used)",
+                        top or _span(self.file, node),
+                        "an alias of an alias multiplies; write the structure out "
+                        "or use block templates",
+                    )
                 )
             return None
         if node.tag not in _STANDARD_TAGS:
@@ -261,7 +289,7 @@ class _Builder:
                     items.append(value)
             return items
         if node.start_mark.line == node.end_mark.line:
-            self.text_offsets[path] = 0 if node.style is None else 1
+            self.text_offsets[path] = 0 if not node.style else 1  # plain: '' (libyaml) or None
         try:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:
@@ -293,14 +321,7 @@ class _Builder:
                 continue
             key = key_node.value
             if key in first_seen:
-                first = first_seen[key]
-                self.error(
-                    "IRC104",
-                    f"duplicate key {key!r}: YAML would silently keep only the last value",
-                    key_node,
-                    hint="remove one of the two, or rename it",
-                    notes=(Note(f"first {key!r} is here", _span(self.file, first)),),
-                )
+                self._duplicate(key, key_node, first_seen[key])
                 continue
             first_seen[key] = key_node
             self.key_spans[(*path, key)] = _span(self.file, key_node)
@@ -311,6 +332,15 @@ class _Builder:
                 result[key] = value
         return result
 
+    def _duplicate(self, key: str, again: yaml.Node, first: yaml.Node) -> None:
+        self.error(
+            "IRC104",
+            f"duplicate key {key!r}: YAML would silently keep only the last value",
+            again,
+            hint="remove one of the two, or rename it",
+            notes=(Note(f"first {key!r} is here", _span(self.file, first)),),
+        )
+
     def _forget(self, prefix: Path_) -> None:
         """Drop the positions recorded under a value that turned out absent."""
         n = len(prefix)
@@ -320,6 +350,7 @@ class _Builder:
 
     def _deviation(self, node: yaml.MappingNode, path: Path_) -> Any:
         parts: dict[str, yaml.Node] = {}
+        keys: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value
             if key not in _DEVIATION_KEYS:
@@ -330,9 +361,9 @@ class _Builder:
                     hint="a deviation has `value`, `why` and `paper` and/or `seed`",
                 )
             elif key in parts:
-                self.error("IRC104", f"duplicate key {key!r}", key_node)
+                self._duplicate(key, key_node, keys[key])
             else:
-                parts[key] = value_node
+                parts[key], keys[key] = value_node, key_node
         why_node = parts.get("why")
         if why_node is None or not (isinstance(why_node, yaml.ScalarNode) and why_node.value.strip()):
             self.error(

@@ -308,7 +308,9 @@ def _param_type(default: Any) -> str:
     return "str | None"
 
 
-def _function(spec: Spec, result: Result, name: str, block: Block, fn_names) -> Function:
+def _function(
+    spec: Spec, result: Result, name: str, block: Block, fn_names, first_stage: dict
+) -> Function:
     ctx = _Context(
         spec, set(), fn_names, True, "classes", "scale_residuals", params=set(block.params)
     )
@@ -326,7 +328,7 @@ def _function(spec: Spec, result: Result, name: str, block: Block, fn_names) -> 
     doc = [pysafe.text(block.ref or name.replace("_", " ").capitalize()) + "."]
     if block.doc:
         doc.append(pysafe.text(block.doc))
-    stage = next((s for s in result.graph.stages if s.block == name), None)
+    stage = first_stage.get(name)
     line = result.source.spans[("blocks", name)].line
     where = f"Spec: {result.file}:{line}."
     if stage is not None:
@@ -389,7 +391,13 @@ def _network(ctx: _Context, result: Result) -> tuple[list[Any], list[Any], bool]
 def build_module(result: Result) -> Module:
     spec = result.spec
     fn_names = _function_names(spec)
-    functions = [_function(spec, result, name, block, fn_names) for name, block in spec.blocks.items()]
+    first_stage: dict[str, Any] = {}
+    for stage in result.graph.stages:
+        first_stage.setdefault(stage.block, stage)
+    functions = [
+        _function(spec, result, name, block, fn_names, first_stage)
+        for name, block in spec.blocks.items()
+    ]
     helpers: set[str] = set()
     for fn in functions:
         for stmt in fn.body:
