@@ -60,8 +60,6 @@ def name_part(value: str) -> str:
 
 def text(value: str) -> str:
     """Free text made safe inside a triple-quoted docstring or a comment line."""
-    cleaned = "".join(
-        " " if unicodedata.category(ch).startswith("C") else ch for ch in str(value)
-    )
+    cleaned = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in str(value))
     cleaned = cleaned.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return " ".join(cleaned.split())

@@ -30,7 +30,9 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
             if not found:
                 raise UsageError(f"no .yaml specs under {raw}")
             files.extend(found)
@@ -41,14 +43,16 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def load_all(paths: Sequence[str], paper: bool = False, root: Path | None = None) -> list[Result]:
+def load_all(
+    paths: Sequence[str], paper: bool = False, root: Path | None = None, sets: Sequence[str] = ()
+) -> list[Result]:
     """Check every spec; with `root`, files are named relative to it (stable headers)."""
     results = []
     for path in spec_files(paths):
         display = None
         if root is not None:
             display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-        results.append(check_file(path, paper=paper, display=display))
+        results.append(check_file(path, paper=paper, display=display, sets=sets))
     return results
 
 
@@ -105,7 +109,7 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    results = load_all(args.paths, paper=args.paper)
+    results = load_all(args.paths, paper=args.paper, sets=args.set)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
@@ -122,7 +126,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
-    results = load_all(args.paths)
+    results = load_all(args.paths, sets=args.set)
     rows = []
     for result in results:
         if result.source is None:
@@ -163,7 +167,7 @@ def _value(value: object) -> str:
     if value is None:
         return "(absent)"
     if isinstance(value, dict) and len(value) == 1:
-        (key, inner), = value.items()
+        ((key, inner),) = value.items()
         return f"{key}: {inner}"
     return str(value)
 
@@ -175,7 +179,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # Generated headers name the spec relative to the output package's parent
     # (the repository root for generated/), whatever the working directory.
-    results = load_all(args.paths, root=out.resolve().parent)
+    results = load_all(args.paths, root=out.resolve().parent, sets=args.set)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -199,6 +203,101 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from compiler.layering import SetError, explain
+
+    result = check_file(args.spec, sets=args.set)
+    if result.source is None:
+        print_diagnostics([result], "text")
+        return EXIT_ERRORS
+    try:
+        found = explain(result.source, args.path)
+    except SetError as exc:
+        print(diag.render_text(exc.diagnostic), file=sys.stderr)
+        return EXIT_ERRORS
+    print(f"{'.'.join(map(str, found['path']))} = {_value(found['value'])}")
+    if found["span"] is not None:
+        span = found["span"]
+        print(f"  set at {span.file}:{span.line}:{span.column}")
+    for old in reversed(found["history"]):
+        where = (
+            f"{old['span'].file}:{old['span'].line}:{old['span'].column}" if old["span"] else "?"
+        )
+        print(f"  overrides {where}: {old['path']} = {_value(old['value'])}")
+    dev = found["deviation"]
+    if dev is not None:
+        if dev.has_paper:
+            print(f"  paper: {_value(dev.paper)}")
+        if dev.has_seed:
+            print(f"  seed: {_value(dev.seed)}")
+        print(f"  why: {dev.why}")
+    if not result.ok:
+        print_diagnostics([result], "text", sys.stderr)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from compiler import diff
+
+    results = [check_file(path) for path in spec_files([args.a, args.b])]
+    if not all(r.ok for r in results):
+        print_diagnostics(results, "text")
+        return EXIT_ERRORS
+    report = diff.diff(*results)
+    if args.format == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(diff.render(report))
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from compiler import summary
+
+    results = load_all(args.paths, sets=args.set)
+    if not all(r.ok for r in results):
+        print_diagnostics([r for r in results if not r.ok], "text", sys.stderr)
+        return EXIT_ERRORS
+    tables = [summary.summarize(r.graph, r.file, expand=args.expand) for r in results]
+    if args.format == "json":
+        print(json.dumps([summary.to_json(t) for t in tables], indent=2))
+    else:
+        render = summary.render_markdown if args.format == "markdown" else summary.render_text
+        print("\n".join(render(t) for t in tables), end="")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    try:  # the backend needs the `graphviz` Python package (a dependency), not a framework
+        from backends.graphviz import plot
+    except ModuleNotFoundError as exc:
+        if exc.name != "graphviz":
+            raise
+        raise UsageError("irc plot needs the `graphviz` Python package: pip install graphviz") from None
+    out = Path(args.output)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in plot.FORMATS:
+        raise UsageError(f"cannot tell what to write from {args.output!r}: name it .svg, .png or .dot")
+    files = spec_files([args.spec])
+    if len(files) != 1:
+        raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")
+    result = load_all(files, sets=args.set)[0]
+    if not result.ok:
+        print_diagnostics([result], "text", sys.stderr)
+        return EXIT_ERRORS
+    try:
+        source = plot.block(result.graph, args.block) if args.block else plot.network(result.graph)
+        data = plot.render(source, fmt)
+    except plot.PlotError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irc",
@@ -211,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fmt = {"choices": ("text", "json", "github"), "default": "text"}
+    set_ = {
+        "action": "append",
+        "default": [],
+        "metavar": "PATH=VALUE",
+        "help": (
+            "override a value after loading, e.g. network.resnet_b.repeat=5 or "
+            "'input=[149,149,3]' (VALUE is YAML; repeatable; validated like the file)"
+        ),
+    }
 
     check = sub.add_parser(
         "check",
@@ -226,7 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="substitute every annotated paper value and check again (shows the paper's own errors)",
     )
-    check.add_argument("--format", help="text for people, json for tools, github for Actions annotations", **fmt)
+    check.add_argument(
+        "--format", help="text for people, json for tools, github for Actions annotations", **fmt
+    )
+    check.add_argument("--set", **set_)
     check.set_defaults(run=cmd_check)
 
     compile_ = sub.add_parser(
@@ -238,11 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     compile_.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
-    compile_.add_argument("--out", default="generated", help="output package folder (default: generated)")
+    compile_.add_argument(
+        "--out", default="generated", help="output package folder (default: generated)"
+    )
     compile_.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
     )
     compile_.add_argument("--format", help="how to print errors", **fmt)
+    compile_.add_argument("--set", **set_)
     compile_.set_defaults(run=cmd_compile)
 
     deviations = sub.add_parser(
@@ -250,9 +364,90 @@ def build_parser() -> argparse.ArgumentParser:
         help="list where specs depart from the paper, and why",
         description="List every annotated value: position, field, value used, paper's value, seed's value, reason.",
     )
-    deviations.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    deviations.add_argument(
+        "paths", nargs="+", metavar="PATH", help="spec files or folders of them"
+    )
     deviations.add_argument("--format", choices=("text", "json"), default="text")
+    deviations.add_argument("--set", **set_)
     deviations.set_defaults(run=cmd_deviations)
+
+    explain = sub.add_parser(
+        "explain",
+        help="show a value and every file (or --set) that set or overrode it",
+        description=(
+            "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
+            "items by index or by the block they use, e.g. network.resnet_b.repeat), the file, "
+            "line and column that set it, and what it overrode through extends and --set."
+        ),
+    )
+    explain.add_argument("spec", metavar="SPEC")
+    explain.add_argument("path", metavar="PATH")
+    explain.add_argument("--set", **set_)
+    explain.set_defaults(run=cmd_explain)
+
+    diff_ = sub.add_parser(
+        "diff",
+        help="compare two specs: blocks, repeats, filters, parameters and cost",
+        description=(
+            "Blocks added, removed and changed (field by field), uses of each block, settings "
+            "such as the input, and the deltas in parameters, multiply-accumulates and outputs."
+        ),
+    )
+    diff_.add_argument("a", metavar="A")
+    diff_.add_argument("b", metavar="B")
+    diff_.add_argument("--format", choices=("text", "json"), default="text")
+    diff_.set_defaults(run=cmd_diff)
+
+    summary = sub.add_parser(
+        "summary",
+        help="table of each stage's shape, parameters, multiply-accumulates and memory",
+        description=(
+            "One row per network entry (a block repeated N times in a row is one row, xN) "
+            "with its output shape, parameters, multiply-accumulates and each one's share of "
+            "the total; then the totals, the smallest square input the network accepts (the "
+            "smallest size at which every valid-padded window still fits; also without the "
+            "top) and the activation memory of one image. Imports no framework."
+        ),
+        epilog=(
+            "Activation memory: the sum, over every layer the generated model creates "
+            "(convolutions, batch norms, activations, pools, concatenations, rescalings, sums, "
+            "dropout, flatten, dense; not the input image), of its output's element count "
+            "times 4 bytes (float32), for one image. It is what a forward pass holds if it "
+            "keeps every layer's output, as training does for backpropagation; inference that "
+            "frees each tensor after use needs much less. Multiply-accumulates count "
+            "convolutions and dense layers at the spec's input size."
+        ),
+    )
+    summary.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders of them")
+    summary.add_argument("--expand", action="store_true", help="one row per block use, not xN")
+    summary.add_argument(
+        "--format", choices=("text", "markdown", "json"), default="text", help="default: text"
+    )
+    summary.add_argument("--set", **set_)
+    summary.set_defaults(run=cmd_summary)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw the network (or one block) as a diagram: .svg, .png or .dot",
+        description=(
+            "Draw the network at block level, input at the bottom as in the paper's figures: "
+            "one box per network entry (repeats as xN), the tensor shape on every edge, "
+            "auxiliary heads, and the channel arithmetic of every concatenation and residual "
+            "sum (384 + 384 + 384 = 1152). --block draws one block template's branches, op "
+            "by op, as its first use builds it."
+        ),
+        epilog=(
+            "The format follows the file name. A .dot file needs nothing more; .svg and .png "
+            "are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
+        ),
+    )
+    plot.add_argument("spec", metavar="SPEC", help="the spec file")
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write: .svg, .png or .dot"
+    )
+    plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
+    plot.add_argument("--set", **set_)
+    plot.set_defaults(run=cmd_plot)
     return parser
 
 

@@ -30,7 +30,16 @@ ACTIVATIONS = (
 CONV_KINDS = ("conv",)
 POOL_KINDS = ("maxpool", "avgpool")
 GLOBAL_POOL_KINDS = ("gap", "gmp")
-OP_KINDS = (*CONV_KINDS, *POOL_KINDS, *GLOBAL_POOL_KINDS, "bn", "act", "dropout", "flatten", "dense")
+OP_KINDS = (
+    *CONV_KINDS,
+    *POOL_KINDS,
+    *GLOBAL_POOL_KINDS,
+    "bn",
+    "act",
+    "dropout",
+    "flatten",
+    "dense",
+)
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"-?[0-9]+\Z")  # negative counts parse, and fail as out of range
@@ -111,9 +120,7 @@ def _window(token: Token, field: str) -> list[int]:
     return [h, int(m.group(2)) if m.group(2) else h]
 
 
-def _options(
-    kind: str, rest: list[Token], spans: dict, allowed: set[str]
-) -> dict[str, object]:
+def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> dict[str, object]:
     """Order-free trailing words: stride, padding, activation, bias, batch norm."""
     fields: dict[str, object] = {}
 
@@ -139,7 +146,9 @@ def _options(
             put("bn", word == "bn", token)
         elif word in ("scale", "noscale") and "scale" in allowed:
             put("scale", word == "scale", token)
-        elif "activation" in allowed and (close := difflib.get_close_matches(word, ACTIVATIONS, 1, 0.6)):
+        elif "activation" in allowed and (
+            close := difflib.get_close_matches(word, ACTIVATIONS, 1, 0.6)
+        ):
             raise CompactError(
                 f"unknown activation {word!r}",
                 token.start,
@@ -185,7 +194,9 @@ def _parse_conv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
 def _parse_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
     size = _take(rest, "a window size", head, f"{kind} 3x3 s2 valid")
     spans["pool"] = (size.start, size.end)
-    return {"pool": _window(size, "pool size")} | _options(kind, rest, spans, {"strides", "padding"})
+    return {"pool": _window(size, "pool size")} | _options(
+        kind, rest, spans, {"strides", "padding"}
+    )
 
 
 def _parse_plain(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
@@ -262,3 +273,40 @@ _PARSERS = {
     "dropout": _parse_dropout,
     "dense": _parse_dense,
 }
+
+
+def unparse(op: dict) -> str:
+    """The compact form of an op's fields (a model dump), as a spec would write it."""
+    kind = op["kind"]
+    words = [kind]
+    if kind == "act":
+        return str(op["activation"])
+    if kind == "use":
+        return op["block"] + (f" x{op['repeat']}" if op.get("repeat", 1) != 1 else "")
+    if "filters" in op:
+        words.append(str(op["filters"]))
+    if "units" in op:
+        words.append(str(op["units"]))
+    if "rate" in op:
+        words.append(str(op["rate"]))
+    for field in ("kernel", "pool"):
+        if field in op:
+            h, w = op[field]
+            words.append(f"{h}x{w}")
+    if "strides" in op and tuple(op["strides"]) != (1, 1):
+        h, w = op["strides"]
+        words.append(f"s{h}" if h == w else f"s{h}x{w}")
+    if op.get("padding") == "valid":
+        words.append("valid")
+    if op.get("activation") not in (None, "linear") and kind != "act":
+        words.append(op["activation"])
+    elif op.get("activation") == "linear":
+        words.append("linear")
+    for flag, on, off in (("bias", "bias", "nobias"), ("bn", "bn", "nobn")):
+        if op.get(flag) is not None and kind == "conv":
+            words.append(on if op[flag] else off)
+    if kind == "dense" and op.get("bias") is False:
+        words.append("nobias")
+    if kind == "bn" and op.get("scale") is False:
+        words.append("noscale")
+    return " ".join(words)

@@ -25,6 +25,9 @@ CODES: dict[str, str] = {
     "IRC106": "resource limit exceeded",
     "IRC107": "unsupported YAML construct",
     "IRC108": "malformed deviation annotation",
+    "IRC109": "extends cycle or chain too long",
+    "IRC110": "base spec not found",
+    "IRC111": "bad --set argument",
     "IRC201": "unknown key",
     "IRC202": "invalid value",
     "IRC203": "missing key",
@@ -110,7 +113,8 @@ class DiagnosticError(Exception):
         self.diagnostics = diagnostics
 
 
-def _excerpt(span: Span, source_lines: list[str] | None) -> list[str]:
+def _excerpt(span: Span, sources: dict[str, list[str]] | list[str] | None) -> list[str]:
+    source_lines = sources.get(span.file) if isinstance(sources, dict) else sources
     if source_lines is None or not 1 <= span.line <= len(source_lines):
         return []
     text = source_lines[span.line - 1].rstrip("\n")
@@ -123,7 +127,10 @@ def _excerpt(span: Span, source_lines: list[str] | None) -> list[str]:
     return [gutter + text, " " * (len(gutter) - 2) + "| " + " " * (span.column - 1) + "^" * width]
 
 
-def render_text(diag: Diagnostic, source_lines: list[str] | None = None) -> str:
+def render_text(
+    diag: Diagnostic, source_lines: dict[str, list[str]] | list[str] | None = None
+) -> str:
+    """Compiler-style text; `source_lines` (per file, or one file's) gives the excerpt."""
     where = f"{diag.span.file}:{diag.span.line}:{diag.span.column}: " if diag.span else ""
     out = [f"{where}{diag.severity}[{diag.code}]: {diag.message}"]
     if diag.span:
@@ -142,7 +149,11 @@ def render_github(diag: Diagnostic) -> str:
 
     props = [f"title={diag.code}"]
     if diag.span:
-        props = [f"file={diag.span.file}", f"line={diag.span.line}", f"col={diag.span.column}"] + props
+        props = [
+            f"file={diag.span.file}",
+            f"line={diag.span.line}",
+            f"col={diag.span.column}",
+        ] + props
     body = diag.message + (f" (hint: {diag.hint})" if diag.hint else "")
     return f"::{diag.severity} {','.join(props)}::{escape(body)}"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostic, Note
 from compiler.graph import Graph, Layer, Shape, SpecPath, Stage
+from compiler.schema import INPUT_CHANNELS
 from compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
 
 
@@ -157,7 +158,11 @@ class _Inferrer:
             r = self.concat(node.prefix + "_concat", node.branches, x, node.path)
         else:
             r = self.seq(node.branches[0], x)
-        r = self.op(node.project, r)
+        project = node.project
+        if project.op.filters == INPUT_CHANNELS and x.shape is not None:
+            op = project.op.model_copy(update={"filters": x.shape[-1]})
+            project = ROp(op, project.name, project.path)
+        r = self.op(project, r)
         if x.shape is None or r.shape is None:
             return Tensor(None)
         if len(x.shape) != 3 or len(r.shape) != 3:
@@ -244,7 +249,14 @@ class _Inferrer:
                 return Tensor(None)
             cin = x.shape[0]
             shape = (op.units,)
-            self.add(name, kind, shape, path, cin * op.units + (op.units if op.bias else 0), cin * op.units)
+            self.add(
+                name,
+                kind,
+                shape,
+                path,
+                cin * op.units + (op.units if op.bias else 0),
+                cin * op.units,
+            )
             return Tensor(shape, Origin(f"{name!r} ({op.units} units)", path))
         raise AssertionError(f"unhandled op kind {kind}")
 
@@ -316,12 +328,16 @@ def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     out = []
     for key, diag in first.items():
         if extra[key]:
-            diag = diag.with_note(Note(f"the same problem occurs {extra[key]} more time(s) in later uses"))
+            diag = diag.with_note(
+                Note(f"the same problem occurs {extra[key]} more time(s) in later uses")
+            )
         out.append(diag)
     return out
 
 
-def infer(resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]]) -> tuple[Graph | None, list[Diagnostic]]:
+def infer(
+    resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]],
+) -> tuple[Graph | None, list[Diagnostic]]:
     resolved, diagnostics = resolved_and_diagnostics
     if any(d.severity == "error" for d in diagnostics) or not resolved.stages:
         return None, dedupe(diagnostics)

@@ -7,6 +7,7 @@ into the loaded data, and the loader kept the position of every path.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from compiler import compact, schema
-from compiler.diagnostics import Diagnostic, DiagnosticError, Span
+from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
 from compiler.graph import Graph
-from compiler.source import Source, load, read_source
+from compiler.layering import SetError, apply_set, load_layered
+from compiler.source import Source, load
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Result:
     source: Source | None = None
     spec: schema.Spec | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    lines: list[str] | None = None  # the text, for excerpts, even when loading failed
+    lines: dict[str, list[str]] | None = None  # per file, for excerpts, even when loading failed
 
     @property
     def ok(self) -> bool:
@@ -36,34 +38,78 @@ class Result:
         return self.spec.graph
 
 
-def check_file(path: str | Path, paper: bool = False, display: str | None = None) -> Result:
-    """Run every stage on one file; `display` is the name diagnostics use for it."""
+def check_file(
+    path: str | Path, paper: bool = False, display: str | None = None, sets: Sequence[str] = ()
+) -> Result:
+    """Run every stage on one file (and the files it extends), then each `--set`.
+
+    `display` is the name diagnostics use for the file.
+    """
     name = display or Path(path).as_posix()
     try:
-        raw = read_source(path, name)
+        source = load_layered(Path(path), name, paper)
+        for index, argument in enumerate(sets, 1):
+            apply_set(source, argument, index)
     except DiagnosticError as exc:
-        return Result(name, diagnostics=exc.diagnostics)
+        return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
+    except SetError as exc:
+        return Result(
+            name, diagnostics=[exc.diagnostic], lines={**source.lines, **_set_lines(sets)}
+        )
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return Result(name, diagnostics=[Diagnostic("IRC001", f"cannot read {name}: {reason}", Span(name, 1, 1))])
-    return check_bytes(raw, name, paper)
+        return Result(
+            name,
+            diagnostics=[Diagnostic("IRC001", f"cannot read {name}: {reason}", Span(name, 1, 1))],
+        )
+    return validate(source)
 
 
 def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
+    """Run every stage on one document given as bytes (no `extends`: it has no folder)."""
     try:
         source = load(raw, file, paper=paper)
     except DiagnosticError as exc:
-        lines = raw.decode("utf-8", errors="replace").splitlines()
+        lines = {file: raw.decode("utf-8", errors="replace").splitlines()}
         return Result(file, diagnostics=exc.diagnostics, lines=lines)
-    result = Result(file, source, lines=source.lines)
+    return validate(source)
+
+
+def validate(source: Source) -> Result:
+    """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
+    result = Result(source.file, source, lines=source.lines)
     warnings: list[Diagnostic] = []
     try:
         result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})
+        found = warnings
     except ValidationError as exc:
-        result.diagnostics = _unique([position(source, d) for d in from_pydantic(exc, source)])
-        return result
-    result.diagnostics = [position(source, d) for d in warnings]
+        found = from_pydantic(exc, source)
+    result.diagnostics = _unique([_inherited(source, position(source, d)) for d in found])
     return result
+
+
+def _inherited(source: Source, diag: Diagnostic) -> Diagnostic:
+    """Say through which `extends` chain a base file's value reached this spec."""
+    if diag.span is None or diag.span.file not in source.chain[1:]:
+        return diag
+    chain = " -> ".join(source.chain[: source.chain.index(diag.span.file) + 1])
+    return diag.with_note(
+        Note(f"the value is set in a base spec, reached through extends: {chain}")
+    )
+
+
+def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
+    """Source lines of the files diagnostics name, read again for their excerpts."""
+    lines: dict[str, list[str]] = {}
+    for diag in diagnostics:
+        name = diag.span.file if diag.span else None
+        if name and name not in lines and Path(name).is_file():
+            lines[name] = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+    return lines
+
+
+def _set_lines(sets: Sequence[str]) -> dict[str, list[str]]:
+    return {f"--set[{i}]": [argument] for i, argument in enumerate(sets, 1)}
 
 
 # -- Pydantic errors to diagnostics ------------------------------------------
@@ -96,13 +142,16 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
                 Diagnostic(
                     "IRC201",
                     f"unknown key {key!r}",
-                    hint=hint or "remove it; see docs/spec-language.md for the keys each part takes",
+                    hint=hint
+                    or "remove it; see docs/spec-language.md for the keys each part takes",
                     path=loc,
                 )
             )
         elif kind == "missing" and isinstance(loc[-1], int):
             out.append(
-                Diagnostic("IRC202", f"{_field(loc)}: too few items (no item {loc[-1] + 1})", path=loc[:-1])
+                Diagnostic(
+                    "IRC202", f"{_field(loc)}: too few items (no item {loc[-1] + 1})", path=loc[:-1]
+                )
             )
         elif kind == "missing":
             out.append(Diagnostic("IRC203", f"missing key {loc[-1]!r}", path=loc[:-1]))
@@ -165,7 +214,7 @@ def position(source: Source, diag: Diagnostic) -> Diagnostic:
             _, _, spans = compact.parse(value)
         except compact.CompactError:
             spans = {}
-        for segment in reversed(diag.path[len(best):]):
+        for segment in reversed(diag.path[len(best) :]):
             if segment in spans:
                 narrowed = source.token_span(best, *spans[segment])
                 return diag.with_span(narrowed)

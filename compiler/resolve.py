@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from compiler import compact, naming
-from compiler.diagnostics import Diagnostic, Note
+from compiler.diagnostics import Diagnostic
 from compiler.graph import SpecPath
-from compiler.schema import Aux, Block, Concat, Residual, Spec, Use
+from compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
 
 MAX_LAYERS = 200_000
 
@@ -161,7 +161,9 @@ class _Resolver:
         return total
 
     def _uses(self):
-        yield from self._uses_in(self.spec.network, [("network", i) for i in range(len(self.spec.network))])
+        yield from self._uses_in(
+            self.spec.network, [("network", i) for i in range(len(self.spec.network))]
+        )
         yield from self._uses_in(self.spec.head, [("head", i) for i in range(len(self.spec.head))])
         for name, block in self.spec.blocks.items():
             yield from self._uses_in(block.body, body_paths(name, block))
@@ -210,10 +212,20 @@ class _Resolver:
                     name = naming.instance(node.block, numbers[node.block] if many else None)
                     body = self.use(node, name, path, env)
                     stages.append(
-                        RStage(name, node.block, numbers[node.block], counts[node.block], body, path, "body")
+                        RStage(
+                            name,
+                            node.block,
+                            numbers[node.block],
+                            counts[node.block],
+                            body,
+                            path,
+                            "body",
+                        )
                     )
             elif isinstance(node, Aux):
-                body = self.use(Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env)
+                body = self.use(
+                    Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env
+                )
                 stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
             elif isinstance(node, (Concat, Residual)):
                 body = self.seq([node], [path], local, env)
@@ -293,14 +305,18 @@ class _Resolver:
     def branches(self, node, path: SpecPath, prefix: str, env: dict):
         base = branch_base(node, path)
         return tuple(
-            self.seq(branch, [(*base, j, k) for k in range(len(branch))], naming.branch(prefix, j), env)
+            self.seq(
+                branch, [(*base, j, k) for k in range(len(branch))], naming.branch(prefix, j), env
+            )
             for j, branch in enumerate(node.branches)
         )
 
     def residual(self, node: Residual, path: SpecPath, prefix: str, env: dict) -> RResidual:
         project_path = (*path, "residual", "project")
         project = ROp(
-            self.concrete(node.project, project_path, env), naming.join(prefix, "project"), project_path
+            self.concrete(node.project, project_path, env),
+            naming.join(prefix, "project"),
+            project_path,
         )
         scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
@@ -313,7 +329,9 @@ class _Resolver:
         if not self.spec.builder.scale:
             scale = None  # the default build has residual scaling off
         activation = self.activation(node.activation, env, (*path, "residual", "activation"))
-        return RResidual(prefix, self.branches(node, path, prefix, env), project, scale, activation, path)
+        return RResidual(
+            prefix, self.branches(node, path, prefix, env), project, scale, activation, path
+        )
 
     # -- values -----------------------------------------------------------
 
@@ -352,7 +370,18 @@ class _Resolver:
         update: dict[str, Any] = {}
         kind = op.kind
         if kind == "conv":
-            update["filters"] = self.count(op.filters, env, (*path, "filters"), "filters")
+            filters = self.count(op.filters, env, (*path, "filters"), "filters")
+            if filters == INPUT_CHANNELS and path[-2:] != ("residual", "project"):
+                self.error(
+                    "IRC403",
+                    "`in` filters (as many as the residual's input) only fit a residual's project",
+                    (*path, "filters"),
+                    hint="write a number or a parameter name",
+                )
+                filters = None
+            update["filters"] = (
+                widen(filters, self.spec.width) if isinstance(filters, int) else filters
+            )
             act = op.activation if op.activation is not None else defaults.conv.activation
             update["activation"] = self.activation(act, env, (*path, "activation"))
             update["bias"] = defaults.conv.bias if op.bias is None else op.bias
@@ -366,7 +395,9 @@ class _Resolver:
             update["scale"] = defaults.bn.scale if op.scale is None else op.scale
         return op.model_copy(update=update)
 
-    def count(self, value: Any, env: dict, path: SpecPath, field: str) -> int | None:
+    def count(self, value: Any, env: dict, path: SpecPath, field: str) -> int | str | None:
+        if value == INPUT_CHANNELS:
+            return value  # infer knows the residual's input channels
         value = self.param(value, env, path, field)
         if value is None:
             return None
@@ -378,6 +409,14 @@ class _Resolver:
             )
             return None
         return value
+
+
+def widen(filters: int, width: float) -> int:
+    """A filter count under a width multiplier: rounded half up, at least 1.
+
+    Every backend must use this same rule (the Keras backend does).
+    """
+    return max(1, int(filters * width + 0.5))
 
 
 def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:

@@ -75,18 +75,27 @@ Size = Annotated[int, Strict(), Field(gt=0, le=MAX_WINDOW)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
 
 
+INPUT_CHANNELS = "in"  # a projection's filters: as many as the residual's input has
+
+
 def _count(value: Any) -> int | str:
-    """A count written as a number, or as the name of a block parameter."""
+    """A count written as a number, the name of a block parameter, or `in`."""
+    if value == INPUT_CHANNELS:
+        return value
     if isinstance(value, str):
         return _identifier(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 < value <= MAX_COUNT:
             raise PydanticCustomError(
-                "irc_range", "must be between 1 and {max}, got {value}", {"max": MAX_COUNT, "value": value}
+                "irc_range",
+                "must be between 1 and {max}, got {value}",
+                {"max": MAX_COUNT, "value": value},
             )
         return value
     raise PydanticCustomError(
-        "irc_type", "must be a whole number or a parameter name, got {value}", {"value": repr(value)}
+        "irc_type",
+        "must be a whole number or a parameter name, got {value}",
+        {"value": repr(value)},
     )
 
 
@@ -99,7 +108,9 @@ def _scale(value: Any) -> float | str | None:
         return value if value is None else _identifier(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not 0 < value <= 1_000:
-            raise PydanticCustomError("irc_range", "must be a positive number, got {value}", {"value": value})
+            raise PydanticCustomError(
+                "irc_range", "must be a positive number, got {value}", {"value": value}
+            )
         return float(value)
     raise PydanticCustomError(
         "irc_type", "must be a number or a parameter name, got {value}", {"value": repr(value)}
@@ -239,7 +250,7 @@ class Use(Model):
         if isinstance(data, str):
             return _from_raw("use", data)
         if isinstance(data, dict) and len(data) == 1:
-            (block, fields), = data.items()
+            ((block, fields),) = data.items()
             if fields is None:
                 return {"block": block}
             if isinstance(fields, dict):
@@ -392,7 +403,9 @@ class Block(Model):
 
     @property
     def body_field(self) -> str:
-        return "seq" if self.seq is not None else "concat" if self.concat is not None else "residual"
+        return (
+            "seq" if self.seq is not None else "concat" if self.concat is not None else "residual"
+        )
 
 
 class ConvDefaults(Model):
@@ -434,6 +447,8 @@ class Spec(Model):
     doc: str | None = None
     input: tuple[Size, Size, Size]
     classes: PosInt
+    # Every conv's filter count times this, rounded (see compiler.resolve.widen).
+    width: Annotated[float, Field(gt=0.0, le=16.0)] = 1.0
     builder: Builder
     defaults: Defaults = Defaults()
     blocks: dict[Ident, Block] = {}

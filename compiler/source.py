@@ -67,10 +67,21 @@ class Source:
     # node (1 for quoted scalars), so that a token inside it can be pointed at.
     text_offsets: dict[Path_, int] = field(default_factory=dict)
     deviations: list[Deviation] = field(default_factory=list)
+    # With `extends` and `--set`: the text of every file a span may name, the
+    # chain of files (this one first), and for each path the values it
+    # overrode, oldest first (see compiler.layering).
+    texts: dict[str, str] = field(default_factory=dict)
+    chain: tuple[str, ...] = ()
+    overrides: dict[Path_, list[tuple[Span | None, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.texts.setdefault(self.file, self.text)
+        self.chain = self.chain or (self.file,)
 
     @property
-    def lines(self) -> list[str]:
-        return self.text.splitlines()
+    def lines(self) -> dict[str, list[str]]:
+        """Source lines of every file this spec was built from, for excerpts."""
+        return {name: text.splitlines() for name, text in self.texts.items()}
 
     def locate(self, path: Path_, key: bool = False) -> tuple[Path_, Span | None]:
         """The deepest existing prefix of `path` and its span.
@@ -161,7 +172,11 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
         ) from None
     if len(raw) > MAX_BYTES:
         raise DiagnosticError(
-            [Diagnostic("IRC106", f"spec is {len(raw):,} bytes; at most {MAX_BYTES:,}", Span(file, 1, 1))]
+            [
+                Diagnostic(
+                    "IRC106", f"spec is {len(raw):,} bytes; at most {MAX_BYTES:,}", Span(file, 1, 1)
+                )
+            ]
         )
     _check_depth(text, file)
     try:
@@ -182,7 +197,9 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
             ]
         ) from None
     except yaml.YAMLError as exc:
-        raise DiagnosticError([Diagnostic("IRC101", f"YAML error: {exc}", Span(file, 1, 1))]) from None
+        raise DiagnosticError(
+            [Diagnostic("IRC101", f"YAML error: {exc}", Span(file, 1, 1))]
+        ) from None
     if node is None:
         raise DiagnosticError(
             [
@@ -242,7 +259,9 @@ class _Builder:
         self.nodes = 0
         self.constructor = yaml.SafeLoader("")
 
-    def error(self, code: str, message: str, node: yaml.Node, hint: str | None = None, **kw) -> None:
+    def error(
+        self, code: str, message: str, node: yaml.Node, hint: str | None = None, **kw
+    ) -> None:
         self.diagnostics.append(Diagnostic(code, message, _span(self.file, node), hint, **kw))
 
     def convert(self, node: yaml.Node, path: Path_) -> Any:
@@ -250,7 +269,9 @@ class _Builder:
         if len(path) > MAX_DEPTH:
             # Reachable through aliases only: the event stream was checked.
             if not any(d.code == "IRC106" for d in self.diagnostics):
-                self.error("IRC106", f"nesting deeper than {MAX_DEPTH} levels (through aliases)", node)
+                self.error(
+                    "IRC106", f"nesting deeper than {MAX_DEPTH} levels (through aliases)", node
+                )
             return None
         if self.nodes > MAX_NODES:
             if self.nodes == MAX_NODES + 1:
@@ -365,7 +386,9 @@ class _Builder:
             else:
                 parts[key], keys[key] = value_node, key_node
         why_node = parts.get("why")
-        if why_node is None or not (isinstance(why_node, yaml.ScalarNode) and why_node.value.strip()):
+        if why_node is None or not (
+            isinstance(why_node, yaml.ScalarNode) and why_node.value.strip()
+        ):
             self.error(
                 "IRC108",
                 "a deviation from the paper needs `why`: the reason the value differs",

@@ -1,0 +1,290 @@
+"""`irc summary`: a spec's cost, stage by stage, read off the inferred graph.
+
+One row per network entry (a block used ten times in a row is one row,
+`resnet_a x10`), or per block use with `expand`; each with its output shape,
+parameters, multiply-accumulates and their share of the total, and the
+activation memory of its layers. Below the table: the totals, the smallest
+square input the network accepts (compiler.infer.minimum_input, with and
+without the top) and the activation memory of one image.
+
+Activation memory is defined once, here, and quoted by `irc summary --help`
+and docs/summary-and-plot.md: the sum, over every layer the generated model
+creates (each conv, batch norm, activation, pool, concatenation, rescaling,
+sum, dropout, flatten and dense layer; the input image not counted), of the
+number of elements of its output, times 4 bytes (float32), for one image.
+That is what a forward pass holds if it keeps every layer's output, as
+training does for backpropagation, before any framework fuses layers or
+works in place; inference that frees each tensor once it is used needs
+much less.
+
+No framework is imported: this is the static analysis `irc check` runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from compiler.graph import Graph, Shape, Stage
+from compiler.infer import minimum_input, without_top
+
+BYTES_PER_ELEMENT = 4  # float32
+
+ACTIVATION_MEMORY = (
+    "the float32 outputs of every layer the generated model creates (convolutions, batch "
+    "norms, activations, pools, concatenations, rescalings, sums, dropout, flatten, dense; "
+    "not the input image) for one image, summed: what a forward pass holds if it keeps "
+    "every layer's output, as training does for backpropagation"
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One network entry (its repeats together) or, expanded, one block use."""
+
+    name: str  # the block of a repeated entry (`resnet_a`), else the stage (`stem`, `block8_10`)
+    stages: tuple[str, ...]  # the stage names it covers
+    block: str | None
+    role: str  # "body", "aux" or "head"
+    shape: Shape  # the output of its last stage
+    params: int
+    macs: int
+    activation_bytes: int
+
+    @property
+    def uses(self) -> int:
+        return len(self.stages)
+
+
+@dataclass(frozen=True)
+class Summary:
+    file: str
+    name: str
+    title: str
+    input: Shape
+    outputs: tuple[Shape, ...]
+    rows: tuple[Row, ...]
+    params: int
+    params_without_top: int
+    macs: int
+    activation_bytes: int
+    largest_activation: tuple[str, Shape]  # the layer with the largest output
+    min_input: int  # smallest square input, as built by default (with the top)
+    min_input_without_top: int  # the same with include_top=False
+
+    def share(self, row: Row, what: str) -> float:
+        total = getattr(self, what)
+        return getattr(row, what) / total if total else 0.0
+
+
+def elements(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def summarize(graph: Graph, file: str, expand: bool = False) -> Summary:
+    spec = graph.spec
+    memory: dict[str, int] = {}
+    for layer in graph.layers:
+        memory[layer.stage] = memory.get(layer.stage, 0) + elements(layer.shape) * BYTES_PER_ELEMENT
+    groups: list[list[Stage]] = []
+    for stage in graph.stages:
+        last = groups[-1][-1] if groups else None
+        if not expand and last is not None and (last.path, last.role) == (stage.path, stage.role):
+            groups[-1].append(stage)
+        else:
+            groups.append([stage])
+    rows = tuple(_row(group, memory, expand) for group in groups)
+    largest = max(graph.layers, key=lambda layer: elements(layer.shape))
+    return Summary(
+        file=file,
+        name=spec.name,
+        title=spec.title,
+        input=graph.input,
+        outputs=graph.outputs,
+        rows=rows,
+        params=graph.params,
+        params_without_top=graph.params_without_top(),
+        macs=graph.macs,
+        activation_bytes=sum(memory.values()),
+        largest_activation=(largest.name, largest.shape),
+        min_input=minimum_input(spec),
+        min_input_without_top=minimum_input(without_top(spec)),
+    )
+
+
+def _row(group: list[Stage], memory: dict[str, int], expand: bool) -> Row:
+    first = group[0]
+    name = (first.block if len(group) > 1 else None) or first.name
+    return Row(
+        name=name,
+        stages=tuple(s.name for s in group),
+        block=first.block,
+        role=first.role,
+        shape=group[-1].shape,
+        params=sum(s.params for s in group),
+        macs=sum(s.macs for s in group),
+        activation_bytes=sum(memory.get(s.name, 0) for s in group),
+    )
+
+
+# -- rendering ------------------------------------------------------------------------
+
+
+def shape_text(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def si(count: float, unit: str = "") -> str:
+    """2.29 G, 606.40 k: three significant figures or more, SI prefixes."""
+    for prefix, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f} {prefix}{unit}"
+    return f"{count:.0f} {unit}".rstrip()
+
+
+def mib(count: int) -> str:
+    """Bytes in MiB (2**20), or KiB below a tenth of one."""
+    if count < 2**20 / 10:
+        return f"{count / 2**10:,.1f} KiB"
+    return f"{count / 2**20:,.1f} MiB"
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+_HEADERS = ("stage", "uses", "output", "parameters", "%", "mult-adds", "%", "activations")
+_ALIGN = "<><>>>>>"  # per column: < left, > right
+
+
+def _cells(summary: Summary) -> list[tuple[str, ...]]:
+    rows = []
+    for row in summary.rows:
+        label = f"{row.name} (aux)" if row.role == "aux" else row.name
+        rows.append(
+            (
+                label,
+                f"x{row.uses}" if row.uses > 1 else "",
+                shape_text(row.shape),
+                f"{row.params:,}",
+                percent(summary.share(row, "params")),
+                si(row.macs),
+                percent(summary.share(row, "macs")),
+                mib(row.activation_bytes),
+            )
+        )
+    rows.append(
+        (
+            "total",
+            "",
+            "",
+            f"{summary.params:,}",
+            "100.0%",
+            si(summary.macs),
+            "100.0%",
+            mib(summary.activation_bytes),
+        )
+    )
+    return rows
+
+
+def _footer(summary: Summary) -> list[str]:
+    outputs = ", ".join(shape_text(s) for s in summary.outputs)
+    largest, shape = summary.largest_activation
+    return [
+        f"parameters: {summary.params:,} ({summary.params_without_top:,} without the top)",
+        f"multiply-accumulates: {summary.macs:,} ({si(summary.macs)}) at "
+        f"{shape_text(summary.input)}",
+        f"outputs: {outputs}",
+        f"minimum input: {summary.min_input}x{summary.min_input} "
+        f"({summary.min_input_without_top}x{summary.min_input_without_top} without the top)",
+        f"activation memory: {mib(summary.activation_bytes)} ({summary.activation_bytes:,} bytes) "
+        f"for one image in float32, every layer's output kept; the largest is "
+        f"{largest!r} ({shape_text(shape)}, {mib(elements(shape) * BYTES_PER_ELEMENT)})",
+    ]
+
+
+def render_text(summary: Summary) -> str:
+    table = [_HEADERS, *_cells(summary)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_HEADERS))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [c.ljust(w) if a == "<" else c.rjust(w) for c, w, a in zip(row, widths, _ALIGN)]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [line(r) for r in table[1:]]
+    lines = [
+        f"{summary.file}: {summary.title} ({summary.name}), input {shape_text(summary.input)}",
+        "",
+        line(table[0]),
+        rule,
+        *body[:-1],
+        rule,
+        body[-1],
+        "",
+        *_footer(summary),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _code(label: str) -> str:
+    """`resnet_a`, or `aux_head` (aux): names as code, the role as text."""
+    name, _, role = label.partition(" ")
+    return f"`{name}` {role}".rstrip()
+
+
+def render_markdown(summary: Summary) -> str:
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+
+    *rows, total = _cells(summary)
+    rows = [(_code(row[0]), *row[1:]) for row in rows]
+    total = tuple(f"**{c}**" if c else c for c in total)
+    lines = [
+        f"### {summary.title} (`{summary.file}`)",
+        "",
+        line(_HEADERS),
+        "|" + "|".join("---" if a == "<" else "---:" for a in _ALIGN) + "|",
+        *(line(row) for row in (*rows, total)),
+        "",
+        *(f"- {text}" for text in _footer(summary)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(summary: Summary) -> dict:
+    return {
+        "file": summary.file,
+        "name": summary.name,
+        "title": summary.title,
+        "input": list(summary.input),
+        "outputs": [list(s) for s in summary.outputs],
+        "rows": [
+            {
+                "name": row.name,
+                "stages": list(row.stages),
+                "block": row.block,
+                "role": row.role,
+                "uses": row.uses,
+                "output": list(row.shape),
+                "params": row.params,
+                "params_share": round(summary.share(row, "params"), 6),
+                "macs": row.macs,
+                "macs_share": round(summary.share(row, "macs"), 6),
+                "activation_bytes": row.activation_bytes,
+            }
+            for row in summary.rows
+        ],
+        "params": summary.params,
+        "params_without_top": summary.params_without_top,
+        "macs": summary.macs,
+        "min_input": summary.min_input,
+        "min_input_without_top": summary.min_input_without_top,
+        "activation_bytes": summary.activation_bytes,
+        "activation_memory": ACTIVATION_MEMORY,
+        "largest_activation": {
+            "layer": summary.largest_activation[0],
+            "shape": list(summary.largest_activation[1]),
+        },
+    }
