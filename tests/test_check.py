@@ -16,7 +16,11 @@ from tests.conftest import ROOT, run_irc
 
 STAGES = {
     # (stage after which, expected H x W x C at 299x299)
-    "inception_v4": {"stem": (35, 35, 384), "reduction_a": (17, 17, 1024), "reduction_b": (8, 8, 1536)},
+    "inception_v4": {
+        "stem": (35, 35, 384),
+        "reduction_a": (17, 17, 1024),
+        "reduction_b": (8, 8, 1536),
+    },
     "inception_resnet_v1": {
         "stem": (35, 35, 256),
         "reduction_a": (17, 17, 896),
@@ -62,7 +66,10 @@ def test_parameter_count_is_the_sum_of_every_weight(checked):
 def test_check_specs_folder_prints_shapes_and_counts():
     proc = run_irc("check", "specs/")
     assert proc.returncode == 0, proc.stderr
-    assert "specs/irv2.yaml: ok: inception_resnet_v2, input 299x299x3, outputs 1001, 1001" in proc.stdout
+    assert (
+        "specs/irv2.yaml: ok: inception_resnet_v2, input 299x299x3, outputs 1001, 1001"
+        in proc.stdout
+    )
     for name in ("inception_v4", "inception_resnet_v1", "inception_resnet_v2"):
         line = next(ln for ln in proc.stdout.splitlines() if f"ok: {name}," in ln)
         assert re.search(r"[\d,]+ parameters", line)

@@ -59,7 +59,9 @@ def test_generated_code_parses(path):
 
 
 def test_generated_code_is_formatted():
-    ruff = shutil.which("ruff") or pytest.fail("ruff is a test dependency: pip install -e '.[test]'")
+    ruff = shutil.which("ruff") or pytest.fail(
+        "ruff is a test dependency: pip install -e '.[test]'"
+    )
     proc = subprocess.run(
         [ruff, "format", "--check", "generated/", "tests/golden/tiny.py"],
         cwd=ROOT,
@@ -74,7 +76,9 @@ def test_a_failing_spec_writes_nothing(tmp_path):
     specs.mkdir()
     shutil.copy(ROOT / "specs" / "irv2.yaml", specs / "a.yaml")
     (specs / "b.yaml").write_text(
-        (ROOT / "specs" / "irv1.yaml").read_text().replace("conv 896 1x1 linear", "conv 897 1x1 linear")
+        (ROOT / "specs" / "irv1.yaml")
+        .read_text()
+        .replace("conv 896 1x1 linear", "conv 897 1x1 linear")
     )
     out = tmp_path / "generated"
     out.mkdir()
