@@ -13,7 +13,7 @@ Models are frozen: later stages build new values and never edit these.
 from __future__ import annotations
 
 import keyword
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -171,7 +171,9 @@ class Op(Model):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
-        return _from_raw(cls.model_fields["kind"].default, data)
+        kinds = get_args(cls.model_fields["kind"].annotation)  # the Literal's values
+        key = next(iter(data)) if isinstance(data, dict) and len(data) == 1 else None
+        return _from_raw(key if key in kinds else kinds[0], data)
 
 
 class Conv(Op):
@@ -191,23 +193,9 @@ class Pool(Op):
     strides: Window = (1, 1)
     padding: Padding = "same"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, data: Any) -> Any:
-        if isinstance(data, dict) and len(data) == 1 and "avgpool" in data:
-            return _from_raw("avgpool", data)
-        return _from_raw("maxpool", data)
-
 
 class GlobalPool(Op):
     kind: Literal["gap", "gmp"] = "gap"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, data: Any) -> Any:
-        if isinstance(data, dict) and len(data) == 1 and "gmp" in data:
-            return _from_raw("gmp", data)
-        return _from_raw("gap", data)
 
 
 class BatchNorm(Op):
