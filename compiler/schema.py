@@ -13,6 +13,7 @@ Models are frozen: later stages build new values and never edit these.
 from __future__ import annotations
 
 import keyword
+import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
@@ -37,8 +38,37 @@ MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
 MAX_REPEAT = 1_000
 MAX_WINDOW = 4_096
 
-# Names that generated code uses itself, so a block parameter cannot take them.
-RESERVED = frozenset({"x", "name", "scale_residuals", "classes", "repeat"})
+# Names that generated code uses inside a block's function (its arguments,
+# variables and the helpers it calls), so a block parameter cannot take them.
+RESERVED = frozenset(
+    {
+        "x",
+        "r",
+        "i",
+        "name",
+        "scale_residuals",
+        "classes",
+        "classifier_activation",
+        "repeat",
+        "keras",
+        "layers",
+        "KerasTensor",
+        "conv2d",
+        "batch_norm",
+        "activation_layer",
+        "max_pool",
+        "avg_pool",
+        "global_avg_pool",
+        "global_max_pool",
+        "concat",
+        "dropout",
+        "flatten",
+        "dense",
+        "residual_sum",
+        "widen",
+    }
+)
+_BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z")  # b1, b2_1, b2_r
 
 
 def _identifier(value: str) -> str:
@@ -119,7 +149,7 @@ def _scale(value: Any) -> float | str | None:
 
 def _param_name(value: str) -> str:
     _identifier(value)
-    if value in RESERVED or value in compact.ACTIVATIONS:
+    if value in RESERVED or value in compact.ACTIVATIONS or _BRANCH_VARIABLE.fullmatch(value):
         raise PydanticCustomError(
             "irc_identifier",
             "'{value}' is reserved (generated code or the op syntax uses it); choose another name",

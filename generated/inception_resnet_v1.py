@@ -85,7 +85,7 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
     )(x)
 
 
-def activation(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
+def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
     return layers.Activation(function, name=name)(x)
 
 
@@ -168,7 +168,7 @@ def stem(
     x = conv2d(x, 192, (3, 3), padding="valid", name=f"{name}_conv5")
     x = conv2d(x, 256, (3, 3), strides=(2, 2), name=f"{name}_conv6")
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -192,7 +192,7 @@ def resnet_a(
     r = conv2d(r, 256, (1, 1), activation=None, name=f"{name}_project")
     x = residual_sum(x, r, scale=0.1 if scale_residuals else None, name=name)
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -216,7 +216,7 @@ def reduction_a(
     b3 = conv2d(b3, m, (3, 3), strides=(2, 2), padding="valid", name=f"{name}_b3_conv3")
     x = concat([b1, b2, b3], name=f"{name}_concat")
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -238,7 +238,7 @@ def resnet_b(
     r = conv2d(r, 896, (1, 1), activation=None, name=f"{name}_project")
     x = residual_sum(x, r, scale=0.1 if scale_residuals else None, name=name)
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -261,7 +261,7 @@ def reduction_b(
     b4 = conv2d(b4, 256, (3, 3), strides=(2, 2), padding="valid", name=f"{name}_b4_conv3")
     x = concat([b1, b2, b3, b4], name=f"{name}_concat")
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -283,7 +283,7 @@ def resnet_c(
     r = conv2d(r, 1792, (1, 1), activation=None, name=f"{name}_project")
     x = residual_sum(x, r, scale=0.1 if scale_residuals else None, name=name)
     x = batch_norm(x, name=f"{name}_bn")
-    x = activation(x, "relu", name=f"{name}_relu")
+    x = activation_layer(x, "relu", name=f"{name}_relu")
     return x
 
 
@@ -315,8 +315,11 @@ def check_input_shape(
     include_top: bool,
 ) -> tuple[int | None, ...]:
     """The input shape to build with, refused when the network cannot take it."""
-    if input_shape is None:
-        input_shape = INPUT_SHAPE if input_tensor is None else tuple(input_tensor.shape[1:])
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    elif input_shape is None:
+        # Like keras.applications: without the top, any image size will do.
+        input_shape = INPUT_SHAPE if include_top else (None, None, INPUT_SHAPE[2])
     if len(input_shape) != 3:
         raise ValueError(
             f"input_shape must be (height, width, channels); received input_shape={input_shape!r}"

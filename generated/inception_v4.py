@@ -289,8 +289,11 @@ def check_input_shape(
     include_top: bool,
 ) -> tuple[int | None, ...]:
     """The input shape to build with, refused when the network cannot take it."""
-    if input_shape is None:
-        input_shape = INPUT_SHAPE if input_tensor is None else tuple(input_tensor.shape[1:])
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    elif input_shape is None:
+        # Like keras.applications: without the top, any image size will do.
+        input_shape = INPUT_SHAPE if include_top else (None, None, INPUT_SHAPE[2])
     if len(input_shape) != 3:
         raise ValueError(
             f"input_shape must be (height, width, channels); received input_shape={input_shape!r}"

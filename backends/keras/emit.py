@@ -37,7 +37,7 @@ _TAKEN = frozenset(
         "annotations",
         "conv2d",
         "batch_norm",
-        "activation",
+        "activation_layer",
         "max_pool",
         "avg_pool",
         "global_avg_pool",
@@ -211,8 +211,8 @@ def _op_call(
             args.append(f"scale={pysafe.literal(op.scale)}")
         return Call(target, "batch_norm", (*args, name_arg))
     if kind == "act":
-        ctx.helpers.add("activation")
-        return Call(target, "activation", (source, _value(ctx, op.activation), name_arg))
+        ctx.helpers.add("activation_layer")
+        return Call(target, "activation_layer", (source, _value(ctx, op.activation), name_arg))
     if kind == "dropout":
         ctx.helpers.add("dropout")
         return Call(target, "dropout", (source, pysafe.literal(op.rate), name_arg))

@@ -1,0 +1,143 @@
+"""The generated Inception-ResNet-v2 beside keras.applications', in one run.
+
+    python benchmarks/keras_applications.py [--builds 7] [--rounds 15]
+
+Build time: each model built `--builds` times, alternating which goes first
+in each pair, after one unmeasured warm-up build of each; the Keras session
+is cleared before every build. Inference: both models hold the same weights
+(keras.applications' random initialisation, saved to a .weights.h5 file and
+loaded into the generated model through its `weights=` argument), batch 8 of
+299x299x3, `predict_on_batch` (Keras' compiled predict function), warmed up,
+then `--rounds` rounds of one timed call per model, alternating which goes
+first, so that load from elsewhere on the machine hits both. Reported: the
+median of each measure and, as the ratio generated / keras.applications,
+the median of the per-pair ratios. Prints a markdown table for
+benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras
+import numpy as np
+from keras.applications import InceptionResNetV2
+
+from generated.keras_inception_resnet_v2 import inception_resnet_v2
+
+BATCH = 8
+SHAPE = (299, 299, 3)
+
+
+def build_keras(weights=None):
+    return InceptionResNetV2(weights=weights)
+
+
+def build_generated(weights=None):
+    return inception_resnet_v2(weights=weights)
+
+
+def timed_build(build) -> float:
+    keras.backend.clear_session()
+    gc.collect()
+    start = time.perf_counter()
+    build()
+    return time.perf_counter() - start
+
+
+def build_times(builds: int) -> dict[str, list[float]]:
+    times = {"keras": [], "generated": []}
+    timed_build(build_keras), timed_build(build_generated)  # warm-up
+    for i in range(builds):
+        order = [("keras", build_keras), ("generated", build_generated)]
+        for name, build in order if i % 2 == 0 else order[::-1]:
+            times[name].append(timed_build(build))
+    return times
+
+
+def throughputs(rounds: int) -> tuple[dict[str, list[float]], float]:
+    keras.backend.clear_session()
+    reference = build_keras()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "keras_applications.weights.h5")
+        reference.save_weights(path)
+        generated = build_generated(weights=path)
+    models = {"keras": reference, "generated": generated}
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, (BATCH, *SHAPE)).astype("float32")
+    outputs = {name: model.predict_on_batch(x) for name, model in models.items()}  # warm-up
+    for _ in range(2):
+        for model in models.values():
+            model.predict_on_batch(x)
+    difference = float(np.max(np.abs(outputs["keras"] - outputs["generated"])))
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    for i in range(rounds):
+        names = list(models) if i % 2 == 0 else list(models)[::-1]
+        for name in names:
+            start = time.perf_counter()
+            models[name].predict_on_batch(x)
+            rates[name].append(BATCH / (time.perf_counter() - start))
+    return rates, difference
+
+
+def paired_ratio(values: dict[str, list[float]]) -> float:
+    """Median over rounds of generated / keras, each ratio from one adjacent pair.
+
+    Robust to load that changes during the run (the machine may be shared):
+    both members of a pair ran under the same load.
+    """
+    return statistics.median(g / k for k, g in zip(values["keras"], values["generated"]))
+
+
+def table(times, rates) -> str:
+    bk, bg = statistics.median(times["keras"]), statistics.median(times["generated"])
+    tk, tg = statistics.median(rates["keras"]), statistics.median(rates["generated"])
+    rows = [
+        "| measure | keras.applications | generated | generated / keras | target |",
+        "|---|---:|---:|---:|---|",
+        (
+            f"| build time, s (median of {len(times['keras'])}) | {bk:.2f} | {bg:.2f} "
+            f"| {paired_ratio(times):.3f} | <= 1.05 |"
+        ),
+        (
+            f"| CPU inference, images/s, batch {BATCH} (median of {len(rates['keras'])}) "
+            f"| {tk:.2f} | {tg:.2f} | {paired_ratio(rates):.3f} | >= 0.98 |"
+        ),
+    ]
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--builds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    times = build_times(args.builds)
+    rates, difference = throughputs(args.rounds)
+    import tensorflow as tf
+
+    print(
+        f"{date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, Keras {keras.__version__} "
+        f"({keras.backend.backend()} {tf.__version__}), NumPy {np.__version__}"
+    )
+    print(f"max |keras - generated| on the benchmark batch: {difference:.3g}")
+    print("build times, s:", {k: [round(t, 2) for t in v] for k, v in times.items()})
+    print("images/s:", {k: [round(r, 2) for r in v] for k, v in rates.items()})
+    print()
+    print(table(times, rates))
+
+
+if __name__ == "__main__":
+    main()
