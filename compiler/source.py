@@ -418,8 +418,7 @@ class _Builder:
                 "seed" in parts,
             )
         )
-        if in_paper:
-            # Checked against the paper: the paper's value stands, and a
-            # paper value of null means the paper has no such thing at all.
-            return _ABSENT if paper is None else paper
-        return value
+        # A null stands for "no such thing": `{value: null, paper: dropout 0.2}`
+        # is an op the paper has and the spec leaves out, and the reverse.
+        chosen = paper if in_paper else value
+        return _ABSENT if chosen is None else chosen

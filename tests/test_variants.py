@@ -207,3 +207,23 @@ def test_diff_reports_repeats_input_and_parameter_delta():
 def test_variants_check(path):
     result = check_file(path.relative_to(ROOT))
     assert result.ok, result.diagnostics
+
+
+def test_an_absent_value_can_carry_the_papers_op():
+    spec = b"""name: n
+title: t
+input: [8, 8, 3]
+classes: 4
+builder: {name: build}
+network: [conv 4 3x3]
+head:
+  - gap
+  - {value: null, paper: dropout 0.2, why: the implementation has no dropout}
+  - dense classes softmax
+"""
+    from compiler.pipeline import check_bytes
+
+    kinds = [layer.kind for layer in check_bytes(spec, "n.yaml").graph.layers]
+    assert "dropout" not in kinds
+    paper = [layer.kind for layer in check_bytes(spec, "n.yaml", paper=True).graph.layers]
+    assert paper[-2:] == ["dropout", "dense"]
