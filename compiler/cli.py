@@ -273,11 +273,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != "graphviz":
             raise
-        raise UsageError("irc plot needs the `graphviz` Python package: pip install graphviz") from None
+        raise UsageError("irc plot needs the `graphviz` Python package: pip install graphviz")
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in plot.FORMATS:
-        raise UsageError(f"cannot tell what to write from {args.output!r}: name it .svg, .png or .dot")
+        raise UsageError(f"cannot tell what to write from {args.output!r}: use .svg, .png or .dot")
     files = spec_files([args.spec])
     if len(files) != 1:
         raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")

@@ -193,14 +193,21 @@ def _footer(summary: Summary) -> list[str]:
     largest, shape = summary.largest_activation
     return [
         f"parameters: {summary.params:,} ({summary.params_without_top:,} without the top)",
-        f"multiply-accumulates: {summary.macs:,} ({si(summary.macs)}) at "
-        f"{shape_text(summary.input)}",
+        (
+            f"multiply-accumulates: {summary.macs:,} ({si(summary.macs)}) at "
+            f"{shape_text(summary.input)}"
+        ),
         f"outputs: {outputs}",
-        f"minimum input: {summary.min_input}x{summary.min_input} "
-        f"({summary.min_input_without_top}x{summary.min_input_without_top} without the top)",
-        f"activation memory: {mib(summary.activation_bytes)} ({summary.activation_bytes:,} bytes) "
-        f"for one image in float32, every layer's output kept; the largest is "
-        f"{largest!r} ({shape_text(shape)}, {mib(elements(shape) * BYTES_PER_ELEMENT)})",
+        (
+            f"minimum input: {summary.min_input}x{summary.min_input} "
+            f"({summary.min_input_without_top}x{summary.min_input_without_top} without the top)"
+        ),
+        (
+            f"activation memory: {mib(summary.activation_bytes)} "
+            f"({summary.activation_bytes:,} bytes) for one image in float32, every layer's "
+            f"output kept; the largest is {largest!r} ({shape_text(shape)}, "
+            f"{mib(elements(shape) * BYTES_PER_ELEMENT)})"
+        ),
     ]
 
 

@@ -38,7 +38,9 @@ INDEX = "README.md"
 def spec_files(root: Path) -> list[Path]:
     """Every spec under specs/, relative to the root, in sorted order."""
     found = (root / SPECS).rglob("*")
-    return sorted(p.relative_to(root) for p in found if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(
+        p.relative_to(root) for p in found if p.suffix in (".yaml", ".yml") and p.is_file()
+    )
 
 
 def checked(root: Path) -> list[Result]:

@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import graphviz
-
 from compiler.graph import Graph, Shape, Stage
 from compiler.resolve import RConcat, RNode, ROp, RResidual, RStage, resolve
 from compiler.schema import Concat, Residual
@@ -86,7 +85,9 @@ def _pair(pair: Any) -> str:
 def _window_extras(strides: Any, padding: str) -> list[str]:
     extras = []
     if tuple(strides) != (1, 1):
-        extras.append(f"stride {strides[0]}" if strides[0] == strides[1] else f"stride {_pair(strides)}")
+        extras.append(
+            f"stride {strides[0]}" if strides[0] == strides[1] else f"stride {_pair(strides)}"
+        )
     if padding == "valid":
         extras.append("V")
     return extras
@@ -257,7 +258,11 @@ class _Drawer:
         self.edge(r, add, r_shape)
         if node.activation:
             act = f"{node.prefix}_{node.activation}"
-            self.dot.node(act, _label(f"{node.activation.capitalize()} activation"), fillcolor=COLOURS["other"])
+            self.dot.node(
+                act,
+                _label(f"{node.activation.capitalize()} activation"),
+                fillcolor=COLOURS["other"],
+            )
             self.edge(add, act, out)
             return act, out
         return add, out
@@ -378,10 +383,7 @@ def _nested_blocks(nodes: Iterable[RNode]) -> set[str]:
     for node in nodes:
         if node.path[:1] == ("blocks",):
             found.add(node.path[1])
-        if isinstance(node, RConcat):
-            for branch in node.branches:
-                found |= _nested_blocks(branch)
-        elif isinstance(node, RResidual):
+        if isinstance(node, (RConcat, RResidual)):
             for branch in node.branches:
                 found |= _nested_blocks(branch)
     return found
