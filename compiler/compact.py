@@ -42,10 +42,11 @@ OP_KINDS = (
 )
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_INT = re.compile(r"-?[0-9]+\Z")  # negative counts parse, and fail as out of range
-_WINDOW = re.compile(r"([0-9]+)(?:x([0-9]+))?\Z")
-_STRIDE = re.compile(r"s([0-9]+)(?:x([0-9]+))?\Z")
-_REPEAT = re.compile(r"x([0-9]+)\Z")
+_INT = re.compile(r"-?[0-9]{1,12}\Z")  # negative counts parse, and fail as out of range
+# At most 12 digits: anything longer is a typo, and int() refuses 4300.
+_WINDOW = re.compile(r"([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
+_STRIDE = re.compile(r"s([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
+_REPEAT = re.compile(r"x([0-9]{1,12})\Z")
 
 
 class CompactError(ValueError):
@@ -220,7 +221,7 @@ def _parse_dropout(kind: str, head: Token, rest: list[Token], spans: dict) -> di
     spans["rate"] = (rate.start, rate.end)
     _no_more(rest, kind)
     try:
-        return {"rate": float(rate.text)}
+        return {"rate": float(rate.text[:64])}
     except ValueError:
         raise CompactError(
             f"dropout rate must be a number, got {rate.text!r}", rate.start, rate.end

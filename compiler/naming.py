@@ -13,6 +13,45 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+# Python names a generated module defines or calls at module level: imports,
+# constants, helpers and the builtins its code uses.
+MODULE_NAMES = frozenset(
+    {
+        "annotations", "keras", "layers", "KerasTensor",
+        "CHANNEL_AXIS", "INPUT_SHAPE", "MIN_INPUT_SIZE", "MIN_INPUT_SIZE_NO_TOP",
+        "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
+        "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
+        "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
+        "check_input_shape",
+        "range", "tuple", "len", "ValueError",
+    }
+)  # fmt: skip
+# The builder's arguments and variables (besides the class-count argument).
+BUILDER_NAMES = frozenset(
+    {
+        "x", "i", "inputs", "outputs", "aux", "model", "include_top", "weights",
+        "input_tensor", "input_shape", "pooling", "classifier_activation", "scale",
+    }
+)  # fmt: skip
+# Inside a block's function: its fixed arguments and variables.
+BLOCK_NAMES = frozenset(
+    {"x", "r", "i", "name", "scale_residuals", "classes", "classifier_activation"}
+)
+
+
+def function_names(blocks: Sequence[str], builder: str, classes_arg: str) -> dict[str, str]:
+    """Each block's function name: its own, or with `_block` appended when that
+    would shadow a name the generated module or its builder uses."""
+    taken = MODULE_NAMES | BUILDER_NAMES | {builder, classes_arg}
+    out: dict[str, str] = {}
+    for block in blocks:
+        name = block
+        while name in taken:
+            name += "_block"
+        taken = taken | {name}
+        out[block] = name
+    return out
+
 
 def node_key(node: Any) -> str:
     """The word a node is named by: its op kind, activation or block name."""

@@ -18,7 +18,7 @@ from compiler import compact, schema
 from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
 from compiler.graph import Graph
 from compiler.layering import SetError, apply_set, load_layered
-from compiler.source import Source, load
+from compiler.source import Source, load, split_lines
 
 
 @dataclass
@@ -70,7 +70,7 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
     try:
         source = load(raw, file, paper=paper)
     except DiagnosticError as exc:
-        lines = {file: raw.decode("utf-8", errors="replace").splitlines()}
+        lines = {file: split_lines(raw.decode("utf-8", errors="replace"))}
         return Result(file, diagnostics=exc.diagnostics, lines=lines)
     return validate(source)
 
@@ -104,7 +104,7 @@ def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
     for diag in diagnostics:
         name = diag.span.file if diag.span else None
         if name and name not in lines and Path(name).is_file():
-            lines[name] = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines[name] = split_lines(Path(name).read_text(encoding="utf-8", errors="replace"))
     return lines
 
 
@@ -162,7 +162,7 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             out.append(Diagnostic(code, msg, span, ctx.get("hint"), path=loc))
         elif kind == "irc_identifier":
             out.append(Diagnostic("IRC206", msg, path=loc))
-        elif kind in _NUMBER_ERRORS or kind == "irc_range":
+        elif kind in _NUMBER_ERRORS or kind in ("irc_range", "finite_number"):
             out.append(Diagnostic("IRC207", f"{_field(loc)}: {msg[0].lower()}{msg[1:]}", path=loc))
         else:
             out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))
@@ -175,7 +175,11 @@ def _field(loc: tuple) -> str:
 
 
 def _describe(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    """A Pydantic location as a dotted path, without the union tags after list items."""
+    kept = [
+        p for i, p in enumerate(loc) if not (p in _UNION_TAGS and i and isinstance(loc[i - 1], int))
+    ]
+    return ".".join(map(str, kept))
 
 
 _UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual"}

@@ -160,26 +160,38 @@ class _Resolver:
                 total += 1
         return total
 
-    def _uses(self):
-        yield from self._uses_in(
-            self.spec.network, [("network", i) for i in range(len(self.spec.network))]
-        )
-        yield from self._uses_in(self.spec.head, [("head", i) for i in range(len(self.spec.head))])
+    def _everywhere(self):
+        """(path, node, the enclosing block or None) for every node of the spec."""
+        for field in ("network", "head"):
+            nodes = getattr(self.spec, field)
+            for path, node in _walk(nodes, [(field, i) for i in range(len(nodes))]):
+                yield path, node, None
         for name, block in self.spec.blocks.items():
-            yield from self._uses_in(block.body, body_paths(name, block))
+            for path, node in _walk(block.body, body_paths(name, block)):
+                yield path, node, block
 
-    def _uses_in(self, nodes, paths):
-        for node, path in zip(nodes, paths):
+    def _uses(self):
+        for path, node, _ in self._everywhere():
             if isinstance(node, (Use, Aux)):
                 yield path, node
-            elif isinstance(node, (Concat, Residual)):
-                base = branch_base(node, path)
-                for j, branch in enumerate(node.branches):
-                    yield from self._uses_in(branch, [(*base, j, k) for k in range(len(branch))])
+
+    def _uses_in(self, nodes, paths):
+        for path, node in _walk(nodes, paths):
+            if isinstance(node, (Use, Aux)):
+                yield path, node
+
+    def check_activations(self) -> None:
+        """Activation names everywhere, unused blocks included (expansion checks the rest)."""
+        for path, node, block in self._everywhere():
+            params = block.params if block is not None else {}
+            value = getattr(node, "activation", None)
+            if isinstance(value, str) and value not in compact.ACTIVATIONS and value not in params:
+                self.activation(value, {}, (*path, "activation"))
 
     # -- expansion --------------------------------------------------------
 
     def run(self) -> Resolved:
+        self.check_activations()
         if not self.check_block_graph():
             return Resolved(self.spec, ())
         spec = self.spec
@@ -409,6 +421,18 @@ class _Resolver:
             )
             return None
         return value
+
+
+def _walk(nodes, paths):
+    """(path, node) for each node and, depth first, everything inside it."""
+    for node, path in zip(nodes, paths):
+        yield path, node
+        if isinstance(node, (Concat, Residual)):
+            base = branch_base(node, path)
+            for j, branch in enumerate(node.branches):
+                yield from _walk(branch, [(*base, j, k) for k in range(len(branch))])
+        if isinstance(node, Residual):
+            yield (*path, "residual", "project"), node.project
 
 
 def widen(filters: int, width: float) -> int:

@@ -17,6 +17,7 @@ import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
+    FiniteFloat,
     AfterValidator,
     BaseModel,
     BeforeValidator,
@@ -32,42 +33,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from compiler import compact
+from compiler import compact, naming
 
 MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
 MAX_REPEAT = 1_000
 MAX_WINDOW = 4_096
 
-# Names that generated code uses inside a block's function (its arguments,
-# variables and the helpers it calls), so a block parameter cannot take them.
-RESERVED = frozenset(
-    {
-        "x",
-        "r",
-        "i",
-        "name",
-        "scale_residuals",
-        "classes",
-        "classifier_activation",
-        "repeat",
-        "keras",
-        "layers",
-        "KerasTensor",
-        "conv2d",
-        "batch_norm",
-        "activation_layer",
-        "max_pool",
-        "avg_pool",
-        "global_avg_pool",
-        "global_max_pool",
-        "concat",
-        "dropout",
-        "flatten",
-        "dense",
-        "residual_sum",
-        "widen",
-    }
-)
+# Names a block's generated function uses itself, so a parameter cannot take them.
+RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | {"repeat"}
 _BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z")  # b1, b2_1, b2_r
 
 
@@ -137,7 +110,7 @@ def _scale(value: Any) -> float | str | None:
     if value is None or isinstance(value, str):
         return value if value is None else _identifier(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not 0 < value <= 1_000:
+        if not 0 < value <= 1_000:  # also false for nan
             raise PydanticCustomError(
                 "irc_range", "must be a positive number, got {value}", {"value": value}
             )
@@ -240,7 +213,7 @@ class Activation(Op):
 
 class Dropout(Op):
     kind: Literal["dropout"] = "dropout"
-    rate: Annotated[float, Field(ge=0.0, lt=1.0)]
+    rate: Annotated[FiniteFloat, Field(ge=0.0, lt=1.0)]
 
 
 class Flatten(Op):
@@ -260,7 +233,7 @@ class Use(Model):
     kind: Literal["use"] = "use"
     block: Ident
     repeat: Annotated[int, Strict(), Field(gt=0, le=MAX_REPEAT)] = 1
-    args: dict[Ident, Union[bool, int, float, str, None]] = {}
+    args: dict[Ident, Union[bool, int, FiniteFloat, str, None]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -393,7 +366,7 @@ class Block(Model):
     ref: str | None = None  # where the paper draws it, e.g. "Figure 17"
     doc: str | None = None
     params: Annotated[
-        dict[ParamName, Union[bool, int, float, str, None]], BeforeValidator(_params)
+        dict[ParamName, Union[bool, int, FiniteFloat, str, None]], BeforeValidator(_params)
     ] = {}
     seq: Annotated[list[Node], Field(min_length=1)] | None = None
     concat: Annotated[list[Branch], Field(min_length=2)] | None = None
@@ -434,8 +407,8 @@ class ConvDefaults(Model):
 
 class BatchNormDefaults(Model):
     scale: bool = True
-    epsilon: Annotated[float, Field(gt=0.0)] = 1e-3
-    momentum: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
+    epsilon: Annotated[FiniteFloat, Field(gt=0.0)] = 1e-3
+    momentum: Annotated[FiniteFloat, Field(gt=0.0, lt=1.0)] = 0.99
 
 
 class Defaults(Model):
@@ -445,15 +418,34 @@ class Defaults(Model):
     bn: BatchNormDefaults = BatchNormDefaults()
 
 
+def _not_generated(value: str, allowed: frozenset = frozenset()) -> str:
+    taken = (naming.MODULE_NAMES | naming.BUILDER_NAMES) - allowed
+    if value in taken:
+        raise PydanticCustomError(
+            "irc_identifier",
+            "'{value}' is a name the generated module uses itself; choose another",
+            {"value": value},
+        )
+    return value
+
+
 class Builder(Model):
     """The generated entry point's name and signature."""
 
-    name: Ident
+    name: Annotated[Ident, AfterValidator(_not_generated)]
     # seed: f(nb_classes, scale, *, include_top, ...);
     # keras: keras.applications' order, f(include_top, weights, ..., classes, ...).
     style: Literal["seed", "keras"] = "seed"
-    classes_arg: Ident = "nb_classes"
+    classes_arg: Annotated[Ident, AfterValidator(_not_generated)] = "nb_classes"
     scale: bool = True  # default of the flag that turns residual scaling on
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Builder:
+        if self.name == self.classes_arg:
+            raise PydanticCustomError(
+                "irc_identifier", "the builder and its class-count argument need different names"
+            )
+        return self
 
 
 class Spec(Model):
@@ -466,7 +458,7 @@ class Spec(Model):
     input: tuple[Size, Size, Size]
     classes: PosInt
     # Every conv's filter count times this, rounded (see compiler.resolve.widen).
-    width: Annotated[float, Field(gt=0.0, le=16.0)] = 1.0
+    width: Annotated[FiniteFloat, Field(gt=0.0, le=16.0)] = 1.0
     builder: Builder
     defaults: Defaults = Defaults()
     blocks: dict[Ident, Block] = {}

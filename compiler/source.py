@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bisect
+import re
+
 import yaml
 
 from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
@@ -81,7 +84,7 @@ class Source:
     @property
     def lines(self) -> dict[str, list[str]]:
         """Source lines of every file this spec was built from, for excerpts."""
-        return {name: text.splitlines() for name, text in self.texts.items()}
+        return {name: split_lines(text) for name, text in self.texts.items()}
 
     def locate(self, path: Path_, key: bool = False) -> tuple[Path_, Span | None]:
         """The deepest existing prefix of `path` and its span.
@@ -123,13 +126,39 @@ class Source:
         return span.narrowed(self.text_offsets[path] + start, self.text_offsets[path] + end)
 
 
-def _span(file: str, node: yaml.Node) -> Span:
-    start, end = node.start_mark, node.end_mark
-    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _mark_span(file: str, mark: Any) -> Span:
-    return Span(file, mark.line + 1, mark.column + 1)
+def split_lines(text: str) -> list[str]:
+    """Lines as editors count them: broken at \\n, \\r\\n and a lone \\r only.
+
+    YAML 1.1 also breaks lines at U+0085, U+2028 and U+2029, so positions are
+    recomputed from character offsets rather than taken from PyYAML's marks.
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+class LineIndex:
+    """Character offset to (line, column), both 1-based, in editor lines."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+
+    def position(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+    def mark(self, mark: Any) -> Span:
+        return Span(self.file, *self.position(mark.index))
+
+    def node(self, node: yaml.Node) -> Span:
+        line, column = self.position(node.start_mark.index)
+        end_line, end_column = self.position(node.end_mark.index)
+        return Span(self.file, line, column, end_line, end_column)
 
 
 def read_source(path: str | Path, display: str | None = None) -> bytes:
@@ -156,10 +185,9 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        # Columns count characters, as everywhere else, not bytes.
-        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        # Lines and columns count characters, as everywhere else, not bytes.
+        before = raw[: exc.start].decode("utf-8", errors="replace")
+        line, column = LineIndex(file, before).position(len(before))
         raise DiagnosticError(
             [
                 Diagnostic(
@@ -178,12 +206,13 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
                 )
             ]
         )
-    _check_depth(text, file)
+    lines = LineIndex(file, text)
+    _check_depth(text, lines)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        span = _mark_span(file, mark) if mark else Span(file, 1, 1)
+        span = lines.mark(mark) if mark else Span(file, 1, 1)
         problem = exc.problem or "invalid YAML"
         context = f" {exc.context}" if exc.context else ""
         raise DiagnosticError(
@@ -211,7 +240,7 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
                 )
             ]
         )
-    builder = _Builder(file, text, paper)
+    builder = _Builder(lines, paper)
     data = builder.convert(node, ())
     if builder.diagnostics:
         raise DiagnosticError(builder.diagnostics)
@@ -220,7 +249,7 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
     )
 
 
-def _check_depth(text: str, file: str) -> None:
+def _check_depth(text: str, lines: LineIndex) -> None:
     """Refuse deep nesting before `compose`, whose recursion it would exhaust."""
     depth = 0
     try:
@@ -233,7 +262,7 @@ def _check_depth(text: str, file: str) -> None:
                             Diagnostic(
                                 "IRC106",
                                 f"nesting deeper than {MAX_DEPTH} levels",
-                                _mark_span(file, event.start_mark),
+                                lines.mark(event.start_mark),
                                 hint="a spec nests blocks, branches and ops a few levels deep at most",
                             )
                         ]
@@ -247,9 +276,9 @@ def _check_depth(text: str, file: str) -> None:
 class _Builder:
     """Turns a composed node graph into plain data, collecting problems."""
 
-    def __init__(self, file: str, text: str, paper: bool):
-        self.file = file
-        self.text = text
+    def __init__(self, lines: LineIndex, paper: bool):
+        self.file = lines.file
+        self.lines = lines
         self.paper = paper
         self.spans: dict[Path_, Span] = {}
         self.key_spans: dict[Path_, Span] = {}
@@ -262,7 +291,7 @@ class _Builder:
     def error(
         self, code: str, message: str, node: yaml.Node, hint: str | None = None, **kw
     ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, _span(self.file, node), hint, **kw))
+        self.diagnostics.append(Diagnostic(code, message, self.lines.node(node), hint, **kw))
 
     def convert(self, node: yaml.Node, path: Path_) -> Any:
         self.nodes += 1
@@ -283,7 +312,7 @@ class _Builder:
                         "IRC106",
                         f"spec expands to more than {MAX_NODES:,} YAML nodes "
                         "(aliases count each time they are used)",
-                        top or _span(self.file, node),
+                        top or self.lines.node(node),
                         "an alias of an alias multiplies; write the structure out "
                         "or use block templates",
                     )
@@ -297,7 +326,7 @@ class _Builder:
                 hint="specs hold plain mappings, lists, strings and numbers; remove the tag",
             )
             return None
-        self.spans[path] = _span(self.file, node)
+        self.spans[path] = self.lines.node(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -315,7 +344,9 @@ class _Builder:
             return self.constructor.construct_object(node)
         except yaml.YAMLError as exc:
             self.error("IRC101", f"cannot read scalar: {exc}", node)
-            return None
+        except ValueError:  # Python refuses to convert integers of over 4300 digits
+            self.error("IRC207", f"number with {len(node.value):,} digits is too large", node)
+        return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> Any:
         keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
@@ -345,7 +376,7 @@ class _Builder:
                 self._duplicate(key, key_node, first_seen[key])
                 continue
             first_seen[key] = key_node
-            self.key_spans[(*path, key)] = _span(self.file, key_node)
+            self.key_spans[(*path, key)] = self.lines.node(key_node)
             value = self.convert(value_node, (*path, key))
             if value is _ABSENT:
                 self._forget((*path, key))
@@ -359,7 +390,7 @@ class _Builder:
             f"duplicate key {key!r}: YAML would silently keep only the last value",
             again,
             hint="remove one of the two, or rename it",
-            notes=(Note(f"first {key!r} is here", _span(self.file, first)),),
+            notes=(Note(f"first {key!r} is here", self.lines.node(first)),),
         )
 
     def _forget(self, prefix: Path_) -> None:
@@ -373,6 +404,9 @@ class _Builder:
         parts: dict[str, yaml.Node] = {}
         keys: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error("IRC107", "mapping keys must be plain strings", key_node)
+                continue
             key = key_node.value
             if key not in _DEVIATION_KEYS:
                 self.error(
@@ -402,7 +436,7 @@ class _Builder:
         paper_span = None
         if "paper" in parts:
             paper = self.convert(parts["paper"], path if in_paper else (*path, "$paper"))
-            paper_span = _span(self.file, parts["paper"])
+            paper_span = self.lines.node(parts["paper"])
         if "seed" in parts:
             seed = self.convert(parts["seed"], (*path, "$seed"))
         self.deviations.append(
@@ -412,7 +446,7 @@ class _Builder:
                 paper,
                 seed,
                 why_node.value.strip(),
-                _span(self.file, parts["value"]),
+                self.lines.node(parts["value"]),
                 paper_span,
                 "paper" in parts,
                 "seed" in parts,
