@@ -184,6 +184,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
         return EXIT_ERRORS
+    owners: dict[str, str] = {}
+    for result in results:
+        module = f"{result.spec.name}.py"
+        if module in owners:
+            print(
+                f"{result.file}: error: writes {out / module} like {owners[module]}; "
+                "give one of the specs another `name`",
+                file=sys.stderr,
+            )
+            return EXIT_ERRORS
+        owners[module] = result.file
     files = {name: text for r in results for name, text in emit.render(r).items()}
     if args.check:
         stale = emit.stale(files, out)

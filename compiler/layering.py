@@ -117,18 +117,6 @@ def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
 def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = ()) -> Source:
     """Load a spec and everything it extends, base first, this file last."""
     resolved = path.resolve()
-    if resolved in [p for p, _ in _chain]:
-        names = " -> ".join([name for _, name in _chain] + [display])
-        raise DiagnosticError(
-            [
-                Diagnostic(
-                    "IRC109",
-                    f"extends cycle: {names}",
-                    Span(_chain[-1][1], 1, 1),
-                    hint="a spec cannot extend itself, directly or through its bases",
-                )
-            ]
-        )
     if len(_chain) >= MAX_CHAIN:
         raise DiagnosticError(
             [
@@ -159,8 +147,21 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
                 )
             ]
         )
+    chain = (*_chain, (resolved, display))
+    if base_path.resolve() in [p for p, _ in chain]:
+        names = " -> ".join([name for _, name in chain] + [base_display])
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC109",
+                    f"extends cycle: {names}",
+                    where,
+                    hint="a spec cannot extend itself, directly or through its bases",
+                )
+            ]
+        )
     try:
-        base = load_layered(base_path, base_display, paper, (*_chain, (resolved, display)))
+        base = load_layered(base_path, base_display, paper, chain)
     except DiagnosticError as exc:
         raise DiagnosticError([_through(d, display) for d in exc.diagnostics]) from None
     del source.data["extends"]

@@ -18,7 +18,7 @@ from compiler import compact, schema
 from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
 from compiler.graph import Graph
 from compiler.layering import SetError, apply_set, load_layered
-from compiler.source import Source, load, split_lines
+from compiler.source import MAX_BYTES, Source, load, split_lines
 
 
 @dataclass
@@ -103,8 +103,9 @@ def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
     lines: dict[str, list[str]] = {}
     for diag in diagnostics:
         name = diag.span.file if diag.span else None
-        if name and name not in lines and Path(name).is_file():
-            lines[name] = split_lines(Path(name).read_text(encoding="utf-8", errors="replace"))
+        path = Path(name) if name else None
+        if path and name not in lines and path.is_file() and path.stat().st_size <= MAX_BYTES:
+            lines[name] = split_lines(path.read_text(encoding="utf-8", errors="replace"))
     return lines
 
 
@@ -229,8 +230,10 @@ def _key_span(source: Source, path: tuple) -> Span | None:
     """Where a mapping key (or the list item standing for one, as in `params: [k, l]`) is."""
     parent, name = path[:-1], path[-1]
     best, span = source.locate(parent)
-    if (*best, name) in source.key_spans:
-        return source.key_spans[(*best, name)]
+    wrapper = source._single_key(best)
+    for candidate in ((*best, name), (*best, wrapper, name)):
+        if candidate in source.key_spans:
+            return source.key_spans[candidate]
     items = value_at(source.data, best)
     if isinstance(items, list) and name in items:
         return source.spans.get((*best, items.index(name)), span)

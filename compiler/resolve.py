@@ -20,6 +20,7 @@ from compiler.graph import SpecPath
 from compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
 
 MAX_LAYERS = 200_000
+MAX_NESTING = 32  # blocks using blocks using blocks...
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,15 @@ class _Resolver:
                 )
         if not ok:
             return False
+        depth = self._depth()
+        if depth > MAX_NESTING:
+            self.error(
+                "IRC404",
+                f"blocks use blocks {depth} levels deep; irc accepts at most {MAX_NESTING}",
+                ("blocks",),
+                hint="flatten the nesting",
+            )
+            return False
         done: set[str] = set()
         for name in self.spec.blocks:
             found = self._cycle(name, [name], done)
@@ -128,6 +138,29 @@ class _Resolver:
                 return False
         return True
 
+    def _depth(self) -> int:
+        """How deep block uses nest (iteratively: a chain may be thousands long)."""
+        children = {
+            name: {use.block for _, use in self._uses_in(block.body, body_paths(name, block))}
+            & set(self.spec.blocks)
+            for name, block in self.spec.blocks.items()
+        }
+        depth: dict[str, int] = {}
+        for root in children:
+            stack = [(root, iter(children[root]))]
+            on_path = {root}
+            while stack:
+                name, pending = stack[-1]
+                child = next(pending, None)
+                if child is None:
+                    stack.pop()
+                    on_path.discard(name)
+                    depth[name] = 1 + max((depth.get(c, 0) for c in children[name]), default=0)
+                elif child not in depth and child not in on_path:  # cycles: reported later
+                    stack.append((child, iter(children[child])))
+                    on_path.add(child)
+        return max(depth.values(), default=0)
+
     def _cycle(self, name: str, trail: list[str], done: set[str]):
         """(the cycle's block names, the path of its first use) or None.
 
@@ -135,6 +168,8 @@ class _Resolver:
         """
         if name in done:
             return None
+        if len(trail) > MAX_NESTING:
+            return None  # reported by check_block_graph
         block = self.spec.blocks[name]
         for path, use in self._uses_in(block.body, body_paths(name, block)):
             if use.block in trail:
@@ -240,7 +275,8 @@ class _Resolver:
                 )
                 stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
             elif isinstance(node, (Concat, Residual)):
-                body = self.seq([node], [path], local, env)
+                # Named as the Keras backend names it: a sequence of one, unprefixed.
+                body = self.seq([node], [path], "", env)
                 stages.append(RStage(local, None, None, 1, body, path, "body"))
             else:  # a plain op between blocks is a stage of its own, named like one
                 op = ROp(self.concrete(node, path, env), local, path)

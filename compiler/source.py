@@ -298,8 +298,12 @@ class _Builder:
         if len(path) > MAX_DEPTH:
             # Reachable through aliases only: the event stream was checked.
             if not any(d.code == "IRC106" for d in self.diagnostics):
-                self.error(
-                    "IRC106", f"nesting deeper than {MAX_DEPTH} levels (through aliases)", node
+                self.diagnostics.append(
+                    Diagnostic(
+                        "IRC106",
+                        f"nesting deeper than {MAX_DEPTH} levels (through aliases)",
+                        self.key_spans.get(path[:1]) or self.lines.node(node),
+                    )
                 )
             return None
         if self.nodes > MAX_NODES:
