@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from compiler import naming
 from compiler.diagnostics import Diagnostic, Note
 from compiler.graph import Graph, Layer, Shape, SpecPath, Stage
 from compiler.schema import INPUT_CHANNELS
@@ -155,7 +156,7 @@ class _Inferrer:
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
         if len(node.branches) > 1:
-            r = self.concat(node.prefix + "_concat", node.branches, x, node.path)
+            r = self.concat(naming.join(node.prefix, "concat"), node.branches, x, node.path)
         else:
             r = self.seq(node.branches[0], x)
         project = node.project
@@ -190,10 +191,10 @@ class _Inferrer:
             )
         shape = x.shape
         if node.scale is not None and node.scale != 1.0:
-            self.add(node.prefix + "_scale", "rescale", shape, node.path)
-        self.add(node.prefix + "_add", "add", shape, node.path)
+            self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path)
+        self.add(naming.join(node.prefix, "add"), "add", shape, node.path)
         if node.activation:
-            self.add(f"{node.prefix}_{node.activation}", "act", shape, node.path)
+            self.add(naming.join(node.prefix, node.activation), "act", shape, node.path)
         return Tensor(shape, x.origin)
 
     def op(self, rop: ROp, x: Tensor) -> Tensor:

@@ -275,8 +275,7 @@ class _Resolver:
                 )
                 stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
             elif isinstance(node, (Concat, Residual)):
-                # Named as the Keras backend names it: a sequence of one, unprefixed.
-                body = self.seq([node], [path], "", env)
+                body = self.seq([node], [path], "", env, spec.network, [local])
                 stages.append(RStage(local, None, None, 1, body, path, "body"))
             else:  # a plain op between blocks is a stage of its own, named like one
                 op = ROp(self.concrete(node, path, env), local, path)
@@ -320,12 +319,17 @@ class _Resolver:
             return env[value]
         return value
 
-    def seq(self, nodes, paths, prefix: str, env: dict) -> tuple[RNode, ...]:
+    def seq(
+        self, nodes, paths, prefix: str, env: dict, siblings=None, names=None
+    ) -> tuple[RNode, ...]:
+        """Resolve a sequence; `siblings` and `names` name a node taken out of a
+        longer one (a concat or residual in `network`)."""
         out: list[RNode] = []
-        names = naming.local_names(nodes)
+        siblings = nodes if siblings is None else siblings
+        names = naming.local_names(nodes) if names is None else names
         for node, path, local in zip(nodes, paths, names):
             if isinstance(node, Concat):
-                inner = naming.scope(prefix, local, nodes)
+                inner = naming.scope(prefix, local, siblings)
                 out.append(
                     RConcat(
                         naming.concat_layer(prefix, local, inner),
@@ -334,7 +338,7 @@ class _Resolver:
                     )
                 )
             elif isinstance(node, Residual):
-                out.append(self.residual(node, path, naming.scope(prefix, local, nodes), env))
+                out.append(self.residual(node, path, naming.scope(prefix, local, siblings), env))
             elif isinstance(node, Use):
                 for r in range(node.repeat):
                     name = naming.join(prefix, local if node.repeat == 1 else f"{local}_{r + 1}")
@@ -371,6 +375,13 @@ class _Resolver:
             self.error(
                 "IRC403",
                 f"residual scale must be a number, got {scale!r}",
+                (*path, "residual", "scale"),
+            )
+            scale = None
+        elif scale is not None and not 0 < scale <= 1_000:  # a parameter's value: as the literal
+            self.error(
+                "IRC207",
+                f"residual scale must be a positive number, got {scale!r}",
                 (*path, "residual", "scale"),
             )
             scale = None

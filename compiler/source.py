@@ -225,6 +225,17 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
                 )
             ]
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC101",
+                    f"character U+{exc.character:04X} is not allowed in YAML ({exc.reason})",
+                    Span(file, *lines.position(exc.position)),
+                    hint="remove it, or write it as an escape inside a double-quoted string",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise DiagnosticError(
             [Diagnostic("IRC101", f"YAML error: {exc}", Span(file, 1, 1))]

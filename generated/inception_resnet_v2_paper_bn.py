@@ -118,11 +118,12 @@ def residual_sum(
     name: str,
 ) -> KerasTensor:
     """`x + scale * r`, then the activation; built-in layers only, so models load safely."""
+    prefix = f"{name}_" if name else ""  # a residual directly in the network has no name
     if scale is not None and scale != 1:
-        r = layers.Rescaling(scale, name=f"{name}_scale")(r)
-    x = layers.Add(name=f"{name}_add")([x, r])
+        r = layers.Rescaling(scale, name=f"{prefix}scale")(r)
+    x = layers.Add(name=f"{prefix}add")([x, r])
     if activation is not None:
-        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+        x = layers.Activation(activation, name=f"{prefix}{activation}")(x)
     return x
 
 

@@ -203,19 +203,25 @@ def _branch_vars(target: str, count: int) -> list[str]:
     return [f"{base}{j + 1}" for j in range(count)]
 
 
-def _seq(ctx: _Context, nodes, paths, prefix: str, source: str, target: str) -> list[Any]:
-    """Statements for one sequence of nodes, reading `source` and leaving `target`."""
+def _seq(
+    ctx: _Context, nodes, paths, prefix: str, source: str, target: str, siblings=None, names=None
+) -> list[Any]:
+    """Statements for one sequence of nodes, reading `source` and leaving `target`
+    (`siblings` and `names` as in resolve.seq)."""
     out: list[Any] = []
-    names = naming.local_names(nodes)
+    siblings = nodes if siblings is None else siblings
+    names = naming.local_names(nodes) if names is None else names
     current = source
     for node, path, local in zip(nodes, paths, names):
         if isinstance(node, Concat):
-            inner = naming.scope(prefix, local, nodes)
+            inner = naming.scope(prefix, local, siblings)
             names = _branch_vars(target, len(node.branches))
             out += _branches(ctx, node, path, inner, current, names)
             out.append(_concat(ctx, names, target, naming.concat_layer(prefix, local, inner)))
         elif isinstance(node, Residual):
-            out += _residual(ctx, node, path, naming.scope(prefix, local, nodes), current, target)
+            out += _residual(
+                ctx, node, path, naming.scope(prefix, local, siblings), current, target
+            )
         elif isinstance(node, Use):
             out += _use(ctx, node, naming.join(prefix, local), current, target)
         else:
@@ -385,11 +391,10 @@ def _network(ctx: _Context, result: Result) -> tuple[list[Any], list[Any], bool]
                 Call("aux", func, ("x", *args, f"name={pysafe.literal(node.block)}"), kind="aux")
             )
         else:
-            paths = [("network", i)]
-            stmts = _seq(ctx, [node], paths, "", "x", "x")
-            if node.kind not in ("concat", "residual"):
-                stmts = [_op_call(ctx, node, "x", "x", local)]
-            out += stmts
+            if node.kind in ("concat", "residual"):
+                out += _seq(ctx, [node], [("network", i)], "", "x", "x", spec.network, [local])
+            else:
+                out.append(_op_call(ctx, node, "x", "x", local))
     head_paths = [("head", i) for i in range(len(spec.head))]
     head = _seq(ctx, spec.head, head_paths, "head", "x", "x")
     return out, head, has_aux
@@ -477,7 +482,7 @@ def _docstring(result: Result) -> tuple[str, ...]:
         lines.append(pysafe.text(spec.doc))
     devs = result.source.deviations
     if devs:
-        entries = [f"Deviations ({len(devs)}; `irc deviations {result.file}`):"]
+        entries = [pysafe.text(f"Deviations ({len(devs)}; `irc deviations {result.file}`):")]
         for dev in devs:
             where = ".".join(map(str, dev.path))
             parts = [f"{where} (line {dev.span.line}): {_short(dev.value)}"]
@@ -574,7 +579,8 @@ def write(files: dict[str, str], out: Path) -> list[str]:
                 backups[name] = tempfile.mktemp(prefix=f".{name}.", suffix=".bak", dir=out)
                 os.link(out / name, backups[name])
         for name in changed:
-            os.replace(staged.pop(name), out / name)
+            os.replace(staged[name], out / name)
+            del staged[name]
             replaced.append(name)
     except BaseException:
         for name in replaced:  # put the old content back
