@@ -40,3 +40,22 @@ def run_irc(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess
         env={**os.environ, **(env or {})},
         timeout=120,
     )
+
+
+FRAMEWORK_BLOCKER = """\
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch'):
+            raise ImportError('blocked for this test: ' + name)
+sys.meta_path.insert(0, Block())
+from compiler.cli import main
+"""
+
+
+def run_without_frameworks(body: str) -> subprocess.CompletedProcess:
+    """Run Python `body` (which may call `main([...])`) where no framework can be
+    imported, then fail if one was imported anyway."""
+    check = "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
+    code = FRAMEWORK_BLOCKER + body + "\n" + check
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

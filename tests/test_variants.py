@@ -46,7 +46,10 @@ def base(tmp_path: Path) -> Path:
 
 
 def test_mappings_merge_and_lists_replace(base, tmp_path):
-    child = write(tmp_path, "child.yaml", """\
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """\
         extends: base.yaml
         name: child_net
         defaults:
@@ -54,26 +57,33 @@ def test_mappings_merge_and_lists_replace(base, tmp_path):
         network:
           - conv 16 3x3
           - unit x5
-        """)
+        """,
+    )
     result = check_file(child)
     assert result.ok, result.diagnostics
     spec = result.spec
     assert spec.name == "child_net" and spec.title == "Base"  # merged top level
     assert spec.defaults.conv.bias is True and spec.defaults.conv.bn is True  # merged deeply
-    assert [s.name for s in result.graph.stages if s.block == "unit"] == [f"unit_{i}" for i in range(1, 6)]
+    assert [s.name for s in result.graph.stages if s.block == "unit"] == [
+        f"unit_{i}" for i in range(1, 6)
+    ]
     # Positions follow the file that set each value.
     assert result.source.spans[("network", 1)].file == str(child.as_posix())
     assert result.source.spans[("title",)].file == str(base.as_posix())
 
 
 def test_delete_removes_an_inherited_key(base, tmp_path):
-    child = write(tmp_path, "child.yaml", """\
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """\
         extends: base.yaml
         blocks:
           unit:
             ref: $delete
             residual: {scale: $delete}
-        """)
+        """,
+    )
     result = check_file(child)
     assert result.ok, result.diagnostics
     unit = result.spec.blocks["unit"]
@@ -88,7 +98,11 @@ def test_chain_of_three(base, tmp_path):
     result = check_file(top)
     assert result.ok, result.diagnostics
     assert result.graph.outputs == ((7,),) and result.graph.input == (48, 48, 3)
-    assert result.source.chain == (top.as_posix(), (tmp_path / "middle.yaml").as_posix(), base.as_posix())
+    assert result.source.chain == (
+        top.as_posix(),
+        (tmp_path / "middle.yaml").as_posix(),
+        base.as_posix(),
+    )
 
 
 def test_extends_cycle(tmp_path):
@@ -114,13 +128,20 @@ def test_error_in_a_base_points_into_the_base(base, tmp_path):
     (diag,) = check_file(child).diagnostics
     line = next(i for i, text in enumerate(broken.splitlines(), 1) if "rleu" in text)
     assert (diag.code, diag.span.file, diag.span.line) == ("IRC205", base.as_posix(), line)
-    assert any("extends" in note.message and child.as_posix() in note.message for note in diag.notes)
+    assert any(
+        "extends" in note.message and child.as_posix() in note.message for note in diag.notes
+    )
 
 
 def test_error_in_a_set_value_points_at_the_argument(base):
     result = check_file(base, sets=["network.unit.repeat=0"])
     (diag,) = result.diagnostics
-    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == ("IRC207", "--set[1]", 1, 21)
+    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == (
+        "IRC207",
+        "--set[1]",
+        1,
+        21,
+    )
     proc = run_irc("check", str(base), "--set", "network.unit.repeat=0")
     assert proc.returncode == 1
     assert "--set[1]:1:21: error[IRC207]" in proc.stdout
@@ -128,7 +149,9 @@ def test_error_in_a_set_value_points_at_the_argument(base):
 
 
 def test_set_paths_and_yaml_values(base):
-    result = check_file(base, sets=["network.unit.repeat=3", "input=[40, 40, 3]", "blocks.unit.residual.scale=0.3"])
+    result = check_file(
+        base, sets=["network.unit.repeat=3", "input=[40, 40, 3]", "blocks.unit.residual.scale=0.3"]
+    )
     assert result.ok, result.diagnostics
     assert result.graph.input == (40, 40, 3)
     assert sum(1 for s in result.graph.stages if s.block == "unit") == 3
@@ -138,8 +161,16 @@ def test_set_paths_and_yaml_values(base):
 
 
 def test_explain_through_two_extends_and_a_set(base, tmp_path):
-    write(tmp_path, "middle.yaml", "extends: base.yaml\nblocks:\n  unit:\n    residual:\n      scale: 0.2\n")
-    top = write(tmp_path, "top.yaml", "extends: middle.yaml\nblocks:\n  unit:\n    residual:\n      scale: 0.25\n")
+    write(
+        tmp_path,
+        "middle.yaml",
+        "extends: base.yaml\nblocks:\n  unit:\n    residual:\n      scale: 0.2\n",
+    )
+    top = write(
+        tmp_path,
+        "top.yaml",
+        "extends: middle.yaml\nblocks:\n  unit:\n    residual:\n      scale: 0.25\n",
+    )
     result = check_file(top, sets=["blocks.unit.residual.scale=0.3"])
     found = explain(result.source, "blocks.unit.residual.scale")
     assert found["value"] == 0.3
@@ -150,13 +181,17 @@ def test_explain_through_two_extends_and_a_set(base, tmp_path):
         ((tmp_path / "middle.yaml").as_posix(), 0.2),
         (top.as_posix(), 0.25),
     ]
-    proc = run_irc("explain", str(top), "blocks.unit.residual.scale", "--set", "blocks.unit.residual.scale=0.3")
+    proc = run_irc(
+        "explain", str(top), "blocks.unit.residual.scale", "--set", "blocks.unit.residual.scale=0.3"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "blocks.unit.residual.scale = 0.3"
     assert lines[1] == "  set at --set[1]:1:28"
     assert [ln.split(": ")[0].split("overrides ")[1].rsplit(":", 2)[0] for ln in lines[2:5]] == [
-        top.as_posix(), (tmp_path / "middle.yaml").as_posix(), base.as_posix()
+        top.as_posix(),
+        (tmp_path / "middle.yaml").as_posix(),
+        base.as_posix(),
     ]
 
 
@@ -171,13 +206,17 @@ def test_explain_shows_the_paper_value():
 
 
 def test_width_rounds_half_up_and_in_follows_the_input(base, tmp_path):
-    child = write(tmp_path, "thin.yaml", """\
+    child = write(
+        tmp_path,
+        "thin.yaml",
+        """\
         extends: base.yaml
         width: 0.3
         blocks:
           unit:
             residual: {project: conv in 1x1 linear}
-        """)
+        """,
+    )
     result = check_file(child)
     assert result.ok, result.diagnostics
     layers = {layer.name: layer for layer in result.graph.layers}
@@ -195,15 +234,23 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["uses"] == {"resnet_a": [10, 5], "resnet_b": [20, 10], "resnet_c": [10, 5]}
-    assert ["input", [299, 299, 3], [149, 149, 3]] in [[p, list(a), list(b)] for p, a, b in report["settings"] if p == "input"]
-    assert report["params"] == [full.graph.params, small.graph.params, small.graph.params - full.graph.params]
+    assert ["input", [299, 299, 3], [149, 149, 3]] in [
+        [p, list(a), list(b)] for p, a, b in report["settings"] if p == "input"
+    ]
+    assert report["params"] == [
+        full.graph.params,
+        small.graph.params,
+        small.graph.params - full.graph.params,
+    ]
     assert report["macs"][2] == small.graph.macs - full.graph.macs
     text = run_irc("diff", "specs/irv2.yaml", "specs/variants/irv2_small.yaml").stdout
     assert "uses of resnet_b: 20 -> 10" in text
     assert f"({small.graph.params - full.graph.params:+,})" in text
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "specs" / "variants").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "specs" / "variants").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_variants_check(path):
     result = check_file(path.relative_to(ROOT))
     assert result.ok, result.diagnostics
