@@ -214,6 +214,10 @@ def load(raw: bytes, file: str, paper: bool = False) -> Source:
         mark = exc.problem_mark or exc.context_mark
         span = lines.mark(mark) if mark else Span(file, 1, 1)
         problem = exc.problem or "invalid YAML"
+        if "maximum nesting depth" in problem:  # libyaml >= 0.2.5's own limit, hit first
+            raise DiagnosticError(
+                [Diagnostic("IRC106", f"nesting deeper than {MAX_DEPTH} levels", span)]
+            ) from None
         context = f" {exc.context}" if exc.context else ""
         raise DiagnosticError(
             [
