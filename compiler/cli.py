@@ -16,6 +16,7 @@ from pathlib import Path
 
 from compiler import diagnostics as diag
 from compiler.pipeline import Result, check_file
+from compiler.source import describe
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -151,25 +152,16 @@ def cmd_deviations(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}")
-            print(f"    used:  {_value(row['value'])}")
+            print(f"    used:  {describe(row['value'])}")
             if row["has_paper"]:
-                print(f"    paper: {_value(row['paper'])}")
+                print(f"    paper: {describe(row['paper'])}")
             if row["has_seed"]:
-                print(f"    seed:  {_value(row['seed'])}")
+                print(f"    seed:  {describe(row['seed'])}")
             print(f"    why:   {row['why']}")
         print(f"{len(rows)} deviation(s) in {len(results)} spec(s)")
     bad = [r for r in results if r.source is None]
     print_diagnostics(bad, "text", sys.stderr)
     return EXIT_ERRORS if bad else EXIT_OK
-
-
-def _value(value: object) -> str:
-    if value is None:
-        return "(absent)"
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, inner),) = value.items()
-        return f"{key}: {inner}"
-    return str(value)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -226,7 +218,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except SetError as exc:
         print(diag.render_text(exc.diagnostic), file=sys.stderr)
         return EXIT_ERRORS
-    print(f"{'.'.join(map(str, found['path']))} = {_value(found['value'])}")
+    print(f"{'.'.join(map(str, found['path']))} = {describe(found['value'])}")
     if found["span"] is not None:
         span = found["span"]
         print(f"  set at {span.file}:{span.line}:{span.column}")
@@ -234,13 +226,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         where = (
             f"{old['span'].file}:{old['span'].line}:{old['span'].column}" if old["span"] else "?"
         )
-        print(f"  overrides {where}: {old['path']} = {_value(old['value'])}")
+        print(f"  overrides {where}: {old['path']} = {describe(old['value'])}")
     dev = found["deviation"]
     if dev is not None:
         if dev.has_paper:
-            print(f"  paper: {_value(dev.paper)}")
+            print(f"  paper: {describe(dev.paper)}")
         if dev.has_seed:
-            print(f"  seed: {_value(dev.seed)}")
+            print(f"  seed: {describe(dev.seed)}")
         print(f"  why: {dev.why}")
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
@@ -250,7 +242,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from compiler import diff
 
-    results = [check_file(path) for path in spec_files([args.a, args.b])]
+    for path in (args.a, args.b):
+        if not Path(path).is_file():
+            raise UsageError(f"irc diff compares two spec files; {path} is not one")
+    results = [check_file(path) for path in (args.a, args.b)]
     if not all(r.ok for r in results):
         print_diagnostics(results, "text")
         return EXIT_ERRORS

@@ -13,6 +13,7 @@ the whole story and an error in a base file points into the base.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,7 @@ class _Merger:
         """The layer's value at `path` (if any) replaces the result's, positions included."""
         r = self.result
         if path in r.spans:
-            r.overrides.setdefault(path, []).append((r.spans[path], _copy(old)))
+            r.overrides.setdefault(path, []).append((r.spans[path], copy.deepcopy(old)))
         key_span = r.key_spans.get(path)
         for table, source in (
             (r.spans, self.layer.spans),
@@ -85,14 +86,6 @@ class _Merger:
         if key_span is not None and path not in r.key_spans and path in r.spans:
             r.key_spans[path] = key_span
         self.replaced.append(path)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:

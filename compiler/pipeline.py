@@ -230,7 +230,7 @@ def _key_span(source: Source, path: tuple) -> Span | None:
     """Where a mapping key (or the list item standing for one, as in `params: [k, l]`) is."""
     parent, name = path[:-1], path[-1]
     best, span = source.locate(parent)
-    wrapper = source._single_key(best)
+    wrapper = source.single_key(best)
     for candidate in ((*best, name), (*best, wrapper, name)):
         if candidate in source.key_spans:
             return source.key_spans[candidate]

@@ -298,7 +298,8 @@ class _Resolver:
                     or f"its parameters are: {', '.join(block.params) or 'none'}",
                 )
             else:
-                env[arg] = self.bind_value(value, outer, (*path, use.block, arg))
+                # An argument may itself name a parameter of the enclosing block.
+                env[arg] = outer.get(value, value) if isinstance(value, str) else value
         for param, default in block.params.items():
             if param not in env:
                 if default is None:
@@ -312,12 +313,6 @@ class _Resolver:
                 else:
                     env[param] = default
         return self.seq(block.body, body_paths(use.block, block), name, env)
-
-    def bind_value(self, value: Any, env: dict, path: SpecPath) -> Any:
-        """An argument may itself name a parameter of the enclosing block."""
-        if isinstance(value, str) and value in env:
-            return env[value]
-        return value
 
     def seq(
         self, nodes, paths, prefix: str, env: dict, siblings=None, names=None

@@ -392,12 +392,6 @@ class Block(Model):
             return [Concat(branches=self.concat)]
         return [self.residual]
 
-    @property
-    def body_field(self) -> str:
-        return (
-            "seq" if self.seq is not None else "concat" if self.concat is not None else "residual"
-        )
-
 
 class ConvDefaults(Model):
     bias: bool = False

@@ -57,6 +57,16 @@ class Deviation:
     has_seed: bool
 
 
+def describe(value: Any) -> str:
+    """A deviation's value in one line, for listings and generated docstrings."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        return f"{key}: {inner}"
+    return str(value)
+
+
 @dataclass
 class Source:
     """A loaded spec: plain data plus where each piece came from."""
@@ -100,14 +110,14 @@ class Source:
                 continue
             # Look through a one-key wrapper (`{conv: {...}}`, `{reduction_a: {k: 256}}`),
             # which the schema unwraps and Pydantic's locations leave out.
-            wrapper = self._single_key(current)
+            wrapper = self.single_key(current)
             if wrapper is not None and (*current, wrapper, segment) in self.spans:
                 current = (*current, wrapper, segment)
         if key and current in self.key_spans:
             return current, self.key_spans[current]
         return current, self.spans.get(current, self.spans.get((), None))
 
-    def _single_key(self, path: Path_) -> str | None:
+    def single_key(self, path: Path_) -> str | None:
         value: Any = self.data
         for segment in path:
             try:

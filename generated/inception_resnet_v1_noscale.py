@@ -19,14 +19,14 @@ Deviations (9; `irc deviations specs/variants/irv1_noscale.yaml`):
 - blocks.stem.seq.6 (line 40): conv 256 3x3 s2; paper: conv 256 3x3 s2 valid. Figure 14
   marks this conv V; the seed pads it `same`, which brings its 70x70 input (after the
   valid conv above) to 35x35, as the paper's valid conv does from 71x71.
-- blocks.stem.seq.7 (line 46): bn; paper: absent. the seed normalises after the stem;
+- blocks.stem.seq.7 (line 46): bn; paper: (absent). the seed normalises after the stem;
   the paper puts batch norm only inside the convolutions.
-- blocks.reduction_a.seq.1 (line 78): bn; paper: absent. the seed normalises after each
-  reduction; the paper does not.
-- blocks.reduction_b.seq.1 (line 103): bn; paper: absent. the seed normalises after each
-  reduction; the paper does not.
-- network.4 (line 141): aux aux_head; paper: absent. The paper gives no auxiliary head
-  for the Inception-ResNets; the seed has one.
+- blocks.reduction_a.seq.1 (line 78): bn; paper: (absent). the seed normalises after
+  each reduction; the paper does not.
+- blocks.reduction_b.seq.1 (line 103): bn; paper: (absent). the seed normalises after
+  each reduction; the paper does not.
+- network.4 (line 141): aux: aux_head; paper: (absent). The paper gives no auxiliary
+  head for the Inception-ResNets; the seed has one.
 - head.1 (line 149): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
   The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
 - blocks.resnet_c.seq.0.residual.branches.0 (line 34): conv 128 1x1; paper: conv 192

@@ -14,36 +14,36 @@ Deviations (14; `irc deviations specs/irv2.yaml`):
   without stride 2 (a misprint: the conv would give 69x69 beside the max-pool's 35x35).
   Recorded without `paper:` so that --paper reports the paper's real contradictions
   only.
-- blocks.stem.seq.6 (line 40): bn; paper: absent. The seed normalises after the stem;
+- blocks.stem.seq.6 (line 40): bn; paper: (absent). The seed normalises after the stem;
   the paper puts batch norm only inside the convolutions.
-- blocks.resnet_a.seq.1 (line 56): bn; paper: absent. The seed normalises after every
+- blocks.resnet_a.seq.1 (line 56): bn; paper: (absent). The seed normalises after every
   residual sum; the paper says batch norm goes "only on top of the traditional layers,
   but not on top of the summations".
-- blocks.reduction_a.seq.1 (line 72): bn; paper: absent; seed: bn over axis 1. The seed
-  ends Reduction-A with BatchNormalization(axis=1), which in a channels-last model
+- blocks.reduction_a.seq.1 (line 72): bn; paper: (absent); seed: bn over axis 1. The
+  seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last model
   normalises over height (a plain bug, fixed here: irc normalises over channels). The
   paper has no batch norm here.
 - blocks.resnet_b.seq.0.residual.project (line 89): conv 1152 1x1 linear; paper: conv
   1154 1x1 linear. Reduction-A outputs 384 + 384 + 384 = 1152 channels and a residual
   sum needs equal channels; Figure 17's 1154 cannot be added to it.
-- blocks.resnet_b.seq.1 (line 56): bn; paper: absent. The seed normalises after every
+- blocks.resnet_b.seq.1 (line 56): bn; paper: (absent). The seed normalises after every
   residual sum; the paper says batch norm goes "only on top of the traditional layers,
   but not on top of the summations".
-- blocks.reduction_b.seq.1 (line 106): bn; paper: absent. The seed normalises after each
-  reduction; the paper does not.
+- blocks.reduction_b.seq.1 (line 106): bn; paper: (absent). The seed normalises after
+  each reduction; the paper does not.
 - blocks.resnet_c.seq.0.residual.project (line 119): conv 2144 1x1 linear; paper: conv
   2048 1x1 linear. Reduction-B outputs 1152 + 384 + 288 + 320 = 2144 channels and a
   residual sum needs equal channels; Figure 19's 2048 cannot be added to it.
-- blocks.resnet_c.seq.1 (line 56): bn; paper: absent. The seed normalises after every
+- blocks.resnet_c.seq.1 (line 56): bn; paper: (absent). The seed normalises after every
   residual sum; the paper says batch norm goes "only on top of the traditional layers,
   but not on top of the summations".
-- network.1 (line 142): resnet_a {'repeat': 10}; paper: resnet_a {'repeat': 5}. Figure
+- network.1 (line 142): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat': 5}. Figure
   15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
-- network.3 (line 146): resnet_b {'repeat': 20}; paper: resnet_b {'repeat': 10}. Figure
-  15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
-- network.4 (line 149): aux aux_head; paper: absent. The paper gives no auxiliary head
-  for the Inception-ResNets; the seed has one.
-- network.6 (line 153): resnet_c {'repeat': 10}; paper: resnet_c {'repeat': 5}. Figure
+- network.3 (line 146): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat': 10}.
+  Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
+- network.4 (line 149): aux: aux_head; paper: (absent). The paper gives no auxiliary
+  head for the Inception-ResNets; the seed has one.
+- network.6 (line 153): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat': 5}. Figure
   15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
 - head.1 (line 159): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
   The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).

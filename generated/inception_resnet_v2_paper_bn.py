@@ -10,13 +10,13 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (5; `irc deviations specs/variants/irv2_paper_bn.yaml`):
-- network.1 (line 142): resnet_a {'repeat': 10}; paper: resnet_a {'repeat': 5}. Figure
+- network.1 (line 142): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat': 5}. Figure
   15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
-- network.3 (line 146): resnet_b {'repeat': 20}; paper: resnet_b {'repeat': 10}. Figure
-  15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
-- network.4 (line 149): aux aux_head; paper: absent. The paper gives no auxiliary head
-  for the Inception-ResNets; the seed has one.
-- network.6 (line 153): resnet_c {'repeat': 10}; paper: resnet_c {'repeat': 5}. Figure
+- network.3 (line 146): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat': 10}.
+  Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
+- network.4 (line 149): aux: aux_head; paper: (absent). The paper gives no auxiliary
+  head for the Inception-ResNets; the seed has one.
+- network.6 (line 153): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat': 5}. Figure
   15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
 - head.1 (line 159): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
   The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).

@@ -41,7 +41,7 @@ Deviations (14; `irc deviations specs/keras/inception_resnet_v2.yaml`):
   2048 1x1 linear bias nobn. The projection matches its input, mixed_7a's 2080 channels
   (1088 + 384 + 288 + 320). Figure 19 prints 2048, which matches nothing: Reduction-B
   gives the paper's network 2144 channels.
-- network.1 (line 176): mixed_5b; paper: absent. Part of slim's stem (see `stem`);
+- network.1 (line 176): mixed_5b; paper: (absent). Part of slim's stem (see `stem`);
   Figure 3 has no such block.
 - network.2 (line 180): block35 x10; paper: block35 x5. Figure 15 shows 5
   Inception-ResNet-A blocks; slim (and keras.applications) uses 10.
@@ -50,13 +50,13 @@ Deviations (14; `irc deviations specs/keras/inception_resnet_v2.yaml`):
 - network.6 (line 188): block8 x9; paper: block8 x4. Figure 15 shows 5
   Inception-ResNet-C blocks; slim (and keras.applications) uses 10: these 9 and the last
   one below.
-- network.7 (line 193): block8 {'scale': 1.0, 'activation': None}; paper: block8. Slim's
-  last C block is not scaled (scale 1.0) and has no ReLU after its sum, so the features
-  reach conv_7b unrectified. The paper draws every C block alike.
-- network.8 (line 199): conv_7b; paper: absent. Slim widens the features to 1536
+- network.7 (line 193): block8: {'scale': 1.0, 'activation': None}; paper: block8.
+  Slim's last C block is not scaled (scale 1.0) and has no ReLU after its sum, so the
+  features reach conv_7b unrectified. The paper draws every C block alike.
+- network.8 (line 199): conv_7b; paper: (absent). Slim widens the features to 1536
   channels with a 1x1 conv-BN-ReLU before pooling; the paper pools Inception-ResNet-C's
   output directly.
-- head.1 (line 207): absent; paper: dropout 0.2. keras.applications has no dropout
+- head.1 (line 207): (absent); paper: dropout 0.2. keras.applications has no dropout
   before the classifier; the paper's head keeps 0.8 of the activations (a rate of 0.2).
   Like the paper, and unlike the seed, there is no auxiliary head.
 """

@@ -274,3 +274,10 @@ head:
     assert "dropout" not in kinds
     paper = [layer.kind for layer in check_bytes(spec, "n.yaml", paper=True).graph.layers]
     assert paper[-2:] == ["dropout", "dense"]
+
+
+def test_diff_of_a_folder_is_misuse():
+    proc = run_irc("diff", "specs", "specs/irv2.yaml")
+    assert proc.returncode == 2
+    assert "irc diff compares two spec files; specs is not one" in proc.stderr
+    assert "Traceback" not in proc.stderr
