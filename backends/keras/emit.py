@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -568,8 +569,9 @@ def write(files: dict[str, str], out: Path) -> list[str]:
             os.chmod(staged[name], mode)
         for name in changed:
             if (out / name).exists():
-                backups[name] = tempfile.mktemp(prefix=f".{name}.", suffix=".bak", dir=out)
-                os.link(out / name, backups[name])
+                fd, backups[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".bak", dir=out)
+                os.close(fd)
+                shutil.copy2(out / name, backups[name])  # mkstemp's name: no race, unlike mktemp
         for name in changed:
             os.replace(staged[name], out / name)
             del staged[name]
