@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.keras import emit  # noqa: E402
+from irc_cnn.backends.keras import emit  # noqa: E402
 from benchmarks.synthetic import synthetic_spec  # noqa: E402
-from compiler.cli import load_all, tune_gc  # noqa: E402
-from compiler.pipeline import check_bytes  # noqa: E402
+from irc_cnn.compiler.cli import load_all, tune_gc  # noqa: E402
+from irc_cnn.compiler.pipeline import check_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,7 @@ def main() -> None:
     tune_gc()  # as `irc` does
     python = sys.executable
     rows = []
-    check = wall([python, "-m", "compiler.cli", "check", "specs/"], 5)
+    check = wall([python, "-m", "irc_cnn.compiler.cli", "check", "specs/"], 5)
     keras = wall([python, "-c", "import keras"], 3)
     rows.append(("`irc check specs/` (fresh process)", f"{check:.3f} s", ""))
     rows.append(('`python -c "import keras"` (fresh process)', f"{keras:.3f} s", ""))

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from compiler import diagnostics as diag
-from compiler.pipeline import Result, check_file
-from compiler.source import describe
+from irc_cnn.compiler import diagnostics as diag
+from irc_cnn.compiler.pipeline import Result, check_file
+from irc_cnn.compiler.source import describe
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -166,7 +166,7 @@ def cmd_deviations(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     # The backend pulls in Jinja2 only; no framework is imported here either.
-    from backends.keras import emit
+    from irc_cnn.backends.keras import emit
 
     out = Path(args.out)
     # Generated headers name the spec relative to the output package's parent
@@ -207,7 +207,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from compiler.layering import SetError, explain
+    from irc_cnn.compiler.layering import SetError, explain
 
     result = check_file(args.spec, sets=args.set)
     if result.source is None:
@@ -240,7 +240,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from compiler import diff
+    from irc_cnn.compiler import diff
 
     for path in (args.a, args.b):
         if not Path(path).is_file():
@@ -258,7 +258,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from compiler import summary
+    from irc_cnn.compiler import summary
 
     results = load_all(args.paths, sets=args.set)
     if not all(r.ok for r in results):
@@ -275,7 +275,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     try:  # the backend needs the `graphviz` Python package (a dependency), not a framework
-        from backends.graphviz import plot
+        from irc_cnn.backends.graphviz import plot
     except ModuleNotFoundError as exc:
         if exc.name != "graphviz":
             raise

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from compiler import naming
-from compiler.diagnostics import Diagnostic, Note
-from compiler.graph import Graph, Layer, Shape, SpecPath, Stage
-from compiler.schema import INPUT_CHANNELS
-from compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
+from irc_cnn.compiler import naming
+from irc_cnn.compiler.diagnostics import Diagnostic, Note
+from irc_cnn.compiler.graph import Graph, Layer, Shape, SpecPath, Stage
+from irc_cnn.compiler.schema import INPUT_CHANNELS
+from irc_cnn.compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
 
 
 @dataclass(frozen=True)

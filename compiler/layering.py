@@ -19,9 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from compiler import compact
-from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
-from compiler.source import Path_, Source, load, read_source
+from irc_cnn.compiler import compact
+from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
+from irc_cnn.compiler.source import Path_, Source, load, read_source
 
 DELETE = "$delete"
 MAX_CHAIN = 16

@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from compiler import compact, schema
-from compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
-from compiler.graph import Graph
-from compiler.layering import SetError, apply_set, load_layered
-from compiler.source import MAX_BYTES, Source, load, split_lines
+from irc_cnn.compiler import compact, schema
+from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
+from irc_cnn.compiler.graph import Graph
+from irc_cnn.compiler.layering import SetError, apply_set, load_layered
+from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
 
 
 @dataclass

@@ -14,10 +14,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Union
 
-from compiler import compact, naming
-from compiler.diagnostics import Diagnostic
-from compiler.graph import SpecPath
-from compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
+from irc_cnn.compiler import compact, naming
+from irc_cnn.compiler.diagnostics import Diagnostic
+from irc_cnn.compiler.graph import SpecPath
+from irc_cnn.compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
 
 MAX_LAYERS = 200_000
 MAX_NESTING = 32  # blocks using blocks using blocks...

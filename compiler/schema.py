@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from compiler import compact, naming
+from irc_cnn.compiler import compact, naming
 
 MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
 MAX_REPEAT = 1_000
@@ -464,8 +464,8 @@ class Spec(Model):
     @model_validator(mode="after")
     def _analyse(self, info: ValidationInfo) -> Spec:
         # Imported here: infer imports this module for its types.
-        from compiler.infer import infer
-        from compiler.resolve import resolve
+        from irc_cnn.compiler.infer import infer
+        from irc_cnn.compiler.resolve import resolve
 
         context = info.context or {}
         graph, diagnostics = infer(resolve(self))

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from compiler.graph import Graph, Shape, Stage
-from compiler.infer import minimum_input, without_top
+from irc_cnn.compiler.graph import Graph, Shape, Stage
+from irc_cnn.compiler.infer import minimum_input, without_top
 
 BYTES_PER_ELEMENT = 4  # float32
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import Result, check_file
+from irc_cnn.compiler.pipeline import Result, check_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = {
@@ -33,7 +33,7 @@ def checked() -> dict[str, Result]:
 def run_irc(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in a fresh interpreter, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "compiler.cli", *args],
+        [sys.executable, "-m", "irc_cnn.compiler.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -49,7 +49,7 @@ class Block:
         if name.split('.')[0] in ('tensorflow', 'keras', 'jax', 'torch'):
             raise ImportError('blocked for this test: ' + name)
 sys.meta_path.insert(0, Block())
-from compiler.cli import main
+from irc_cnn.compiler.cli import main
 """
 
 

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import render_text
-from compiler.pipeline import Result, check_file
+from irc_cnn.compiler.diagnostics import render_text
+from irc_cnn.compiler.pipeline import Result, check_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "bad_specs"
@@ -153,7 +153,7 @@ def test_diagnostics_match_expectation(case: Case):
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "compiler.cli", *args],
+        [sys.executable, "-m", "irc_cnn.compiler.cli", *args],
         cwd=ROOT,
         check=False,
         capture_output=True,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from compiler.pipeline import check_bytes, check_file
-from compiler.schema import Spec
-from compiler.source import load
+from irc_cnn.compiler.pipeline import check_bytes, check_file
+from irc_cnn.compiler.schema import Spec
+from irc_cnn.compiler.source import load
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 STAGES = {

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from backends.keras import emit
-from compiler.pipeline import check_file
+from irc_cnn.backends.keras import emit
+from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -58,11 +59,10 @@ def test_generated_code_parses(path):
 
 
 def test_generated_code_is_formatted():
-    ruff = shutil.which("ruff") or pytest.fail(
-        "ruff is a test dependency: pip install -e '.[test]'"
-    )
+    # The interpreter's own environment, never the caller's PATH: the README
+    # runs the tests without activating the venv.
     proc = subprocess.run(
-        [ruff, "format", "--check", "generated/", "tests/golden/tiny.py"],
+        [sys.executable, "-m", "ruff", "format", "--check", "generated/", "tests/golden/tiny.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -34,8 +34,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from backends.keras import emit
-from compiler.pipeline import check_bytes
+from irc_cnn.backends.keras import emit
+from irc_cnn.compiler.pipeline import check_bytes
 
 pytestmark = pytest.mark.slow
 

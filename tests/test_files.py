@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.keras import emit
-from compiler.pipeline import check_file
+from irc_cnn.backends.keras import emit
+from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT
 
 TINY = ROOT / "tests" / "golden" / "tiny.yaml"
@@ -144,7 +144,7 @@ def test_written_files_get_the_umask_mode(tmp_path):
 
 def run_irc(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "compiler.cli", *args],
+        [sys.executable, "-m", "irc_cnn.compiler.cli", *args],
         check=False,
         cwd=ROOT,
         capture_output=True,
@@ -264,7 +264,7 @@ def test_concurrent_compiles_leave_one_correct_file(tmp_path, start):
             (out / name).write_text(f"# an older {name}\n")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "compiler.cli", "compile", str(spec), "--out", str(out)],
+            [sys.executable, "-m", "irc_cnn.compiler.cli", "compile", str(spec), "--out", str(out)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -51,10 +51,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.keras import emit
-from compiler import cli
-from compiler.diagnostics import CODES
-from compiler.pipeline import Result, check_bytes, check_file
+from irc_cnn.backends.keras import emit
+from irc_cnn.compiler import cli
+from irc_cnn.compiler.diagnostics import CODES
+from irc_cnn.compiler.pipeline import Result, check_bytes, check_file
 from tests.codecheck import spec_names, violations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -440,7 +440,7 @@ def test_mutated_specs_never_crash_and_point_inside_the_file(mutant):
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "compiler.cli", *args],
+        [sys.executable, "-m", "irc_cnn.compiler.cli", *args],
         check=False,
         cwd=ROOT,
         capture_output=True,

@@ -11,7 +11,7 @@ import importlib
 import numpy as np
 import pytest
 
-from compiler.pipeline import check_file
+from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT
 
 keras = pytest.importorskip("keras")

@@ -31,8 +31,8 @@ import types
 import pytest
 import yaml
 
-from backends.keras import emit
-from compiler.pipeline import Result, check_bytes
+from irc_cnn.backends.keras import emit
+from irc_cnn.compiler.pipeline import Result, check_bytes
 from tests.codecheck import executable_dump, spec_names, violations
 from tests.conftest import ROOT
 

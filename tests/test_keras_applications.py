@@ -27,7 +27,7 @@ keras = pytest.importorskip("keras")
 
 from keras.applications import InceptionResNetV2
 
-from compiler.pipeline import check_file
+from irc_cnn.compiler.pipeline import check_file
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 
 SPEC = "specs/keras/inception_resnet_v2.yaml"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import check_bytes
+from irc_cnn.compiler.pipeline import check_bytes
 from tests.conftest import ROOT
 
 TIME_LIMIT_S = 2.0
@@ -65,7 +65,7 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 with open(out_path, "wb") as out:
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "compiler.cli", *sys.argv[4:]], stdout=out, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "irc_cnn.compiler.cli", *sys.argv[4:]], stdout=out, stderr=subprocess.STDOUT
     )
     code = None
     while True:

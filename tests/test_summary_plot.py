@@ -6,7 +6,7 @@ keras.applications' InceptionResNetV2, and its minimum input by building the
 generated model at that size and one pixel below. The diagrams are checked on
 their DOT text (every block named, every concatenation's and residual sum's
 channel arithmetic present and right) and rendered with Graphviz's `dot`.
-docs/architecture/ must be what `python -m backends.graphviz.gallery` writes.
+docs/architecture/ must be what `python -m irc_cnn.backends.graphviz.gallery` writes.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import shutil
 
 import pytest
 
-from backends.graphviz import gallery, plot
-from compiler import summary
-from compiler.cli import main
-from compiler.pipeline import check_file
+from irc_cnn.backends.graphviz import gallery, plot
+from irc_cnn.compiler import summary
+from irc_cnn.compiler.cli import main
+from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 SPECS = [path.as_posix() for path in gallery.spec_files(ROOT)]
@@ -36,7 +36,7 @@ needs_keras_spec = pytest.mark.skipif(
     not (ROOT / KERAS_SPEC).is_file(),
     reason=f"{KERAS_SPEC} (keras.applications' network) does not exist yet",
 )
-REGENERATE = "run `python -m backends.graphviz.gallery` to regenerate docs/architecture/"
+REGENERATE = "run `python -m irc_cnn.backends.graphviz.gallery` to regenerate docs/architecture/"
 
 
 @pytest.fixture(scope="module")

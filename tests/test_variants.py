@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.layering import explain
-from compiler.pipeline import check_file
+from irc_cnn.compiler.layering import explain
+from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT, run_irc
 
 BASE = """\
@@ -268,7 +268,7 @@ head:
   - {value: null, paper: dropout 0.2, why: the implementation has no dropout}
   - dense classes softmax
 """
-    from compiler.pipeline import check_bytes
+    from irc_cnn.compiler.pipeline import check_bytes
 
     kinds = [layer.kind for layer in check_bytes(spec, "n.yaml").graph.layers]
     assert "dropout" not in kinds

@@ -28,9 +28,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import graphviz
-from compiler.graph import Graph, Shape, Stage
-from compiler.resolve import RConcat, RNode, ROp, RResidual, RStage, resolve
-from compiler.schema import Concat, Residual
+from irc_cnn.compiler.graph import Graph, Shape, Stage
+from irc_cnn.compiler.resolve import RConcat, RNode, ROp, RResidual, RStage, resolve
+from irc_cnn.compiler.schema import Concat, Residual
 
 FORMATS = ("dot", "svg", "png")
 MISSING_DOT = (
