@@ -187,22 +187,42 @@ def cmd_compile(args: argparse.Namespace) -> int:
             )
             return EXIT_ERRORS
         owners[module] = result.file
-    files = {name: text for r in results for name, text in emit.render(r).items()}
-    if args.check:
-        stale = emit.stale(files, out)
-        for name in stale:
-            print(f"{out / name}: stale; run `irc compile {' '.join(args.paths)}` to regenerate")
-        if not stale:
-            print(f"{len(files)} file(s) in {out} are up to date")
-        return EXIT_ERRORS if stale else EXIT_OK
+    from irc_cnn.backends.torch import emit as torch_emit
+    from irc_cnn.compiler.program import ProgramError
+
+    targets = []  # (folder, files) per backend
     try:
-        written = emit.write(files, out)
+        if args.backend in ("keras", "all"):
+            targets.append((out, {n: t for r in results for n, t in emit.render(r).items()}))
+        if args.backend in ("torch", "all"):
+            folder = out / torch_emit.OUT
+            targets.append((folder, {n: t for r in results for n, t in torch_emit.render(r).items()}))
+    except ProgramError as exc:
+        print(f"error: the {args.backend} backend cannot express a spec: {exc}", file=sys.stderr)
+        print("nothing written", file=sys.stderr)
+        return EXIT_ERRORS
+    command = f"irc compile --backend {args.backend} {' '.join(args.paths)}"
+    if args.check:
+        stale = [folder / name for folder, files in targets for name in emit.stale(files, folder)]
+        for path in stale:
+            print(f"{path}: stale; run `{command}` to regenerate")
+        if not stale:
+            count = sum(len(files) for _, files in targets)
+            print(f"{count} file(s) in {out} are up to date")
+        return EXIT_ERRORS if stale else EXIT_OK
+    written = []
+    try:
+        for folder, files in targets:
+            if folder != out and out.is_dir():
+                folder.mkdir(exist_ok=True)
+            written += [folder / name for name in emit.write(files, folder)]
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    for name in written:
-        print(f"wrote {out / name}")
+    for path in written:
+        print(f"wrote {path}")
     if not written:
-        print(f"{len(files)} file(s) in {out} already up to date")
+        count = sum(len(files) for _, files in targets)
+        print(f"{count} file(s) in {out} already up to date")
     return EXIT_OK
 
 
@@ -360,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
+    )
+    compile_.add_argument(
+        "--backend",
+        choices=("keras", "torch", "all"),
+        default="keras",
+        help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
+        "all: both",
     )
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)

@@ -107,3 +107,34 @@ def branch(prefix: str, index: int) -> str:
 def instance(block: str, number: int | None) -> str:
     """Name of one use of a block: `stem`, or `resnet_a_3` when it is used more than once."""
     return block if number is None else f"{block}_{number}"
+
+
+def camel(name: str) -> str:
+    """`resnet_a` -> `ResnetA`: a class name for a block or a network."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
+
+
+# Class names a generated class-based module (the torch backend) defines itself.
+CLASS_NAMES = frozenset({"Conv", "BatchNorm", "SamePad", "AvgPoolSame", "Flatten", "GlobalPool"})
+
+
+def class_names(blocks: Sequence[str]) -> dict[str, str]:
+    """Each block's class name: CamelCase, with `Block` appended while it collides."""
+    taken = set(CLASS_NAMES)
+    out: dict[str, str] = {}
+    for block in blocks:
+        name = camel(block)
+        while name in taken:
+            name += "Block"
+        taken.add(name)
+        out[block] = name
+    return out
+
+
+def network_class(spec_name: str, blocks: Sequence[str]) -> str:
+    """The network's class name: the spec's name in CamelCase, never a block's class."""
+    name = camel(spec_name)
+    taken = set(class_names(blocks).values()) | CLASS_NAMES
+    while name in taken:
+        name += "Net"
+    return name
