@@ -196,7 +196,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
             targets.append((out, {n: t for r in results for n, t in emit.render(r).items()}))
         if args.backend in ("torch", "all"):
             folder = out / torch_emit.OUT
-            targets.append((folder, {n: t for r in results for n, t in torch_emit.render(r).items()}))
+            targets.append(
+                (folder, {n: t for r in results for n, t in torch_emit.render(r).items()})
+            )
     except ProgramError as exc:
         print(f"error: the {args.backend} backend cannot express a spec: {exc}", file=sys.stderr)
         print("nothing written", file=sys.stderr)

@@ -115,12 +115,20 @@ def camel(name: str) -> str:
 
 
 # Class names a generated class-based module (the torch backend) defines itself.
-CLASS_NAMES = frozenset({"Conv", "BatchNorm", "SamePad", "AvgPoolSame", "Flatten", "GlobalPool"})
+CLASS_NAMES = frozenset({"Conv", "MaxPool", "AvgPool", "SamePad", "GlobalPool", "Flatten", "Dense"})
+# Other names the torch module uses: imports, helpers, builtins, constructor variables.
+TORCH_NAMES = CLASS_NAMES | frozenset(
+    {
+        "torch", "nn", "F", "same_padding", "padding_layer", "activation_module", "self",
+        "super", "max", "float", "isinstance", "block", "channels", "in_channels",
+    }
+)  # fmt: skip
 
 
-def class_names(blocks: Sequence[str]) -> dict[str, str]:
-    """Each block's class name: CamelCase, with `Block` appended while it collides."""
-    taken = set(CLASS_NAMES)
+def class_names(blocks: Sequence[str], taken_names: Sequence[str] = ()) -> dict[str, str]:
+    """Each block's class name: CamelCase, with `Block` appended while it collides
+    with a helper class or one of `taken_names` (block parameters, which would shadow it)."""
+    taken = set(CLASS_NAMES) | set(taken_names)
     out: dict[str, str] = {}
     for block in blocks:
         name = camel(block)
@@ -131,10 +139,10 @@ def class_names(blocks: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def network_class(spec_name: str, blocks: Sequence[str]) -> str:
+def network_class(spec_name: str, classes: Sequence[str], builder: str) -> str:
     """The network's class name: the spec's name in CamelCase, never a block's class."""
     name = camel(spec_name)
-    taken = set(class_names(blocks).values()) | CLASS_NAMES
+    taken = set(classes) | CLASS_NAMES | {builder}
     while name in taken:
         name += "Net"
     return name

@@ -304,7 +304,8 @@ class _Builder:
         self.fn_names = naming.function_names(
             list(self.spec.blocks), self.spec.builder.name, self.spec.builder.classes_arg
         )
-        self.class_names = naming.class_names(list(self.spec.blocks))
+        params = [p for block in self.spec.blocks.values() for p in block.params]
+        self.class_names = naming.class_names(list(self.spec.blocks), params)
         self.functions: dict[str, Function] = {}
         self.shapes: dict[tuple, set] = {}
         for layer in self.graph.layers:
@@ -516,7 +517,9 @@ class _Builder:
                 binding[param.name] = Channels(0, ((Param(value.name), 1),))
             elif isinstance(value, int) and not isinstance(value, bool):
                 binding[param.name] = Channels(value)
-        out = function.out_channels.substitute(binding, self.spec.width)
+        out = channels
+        for _ in range(call.repeat):  # each repeat takes what the one before gave
+            out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
         return replace(call, in_channels=channels, out_channels=out)
 
     # -- blocks and the network
@@ -672,7 +675,9 @@ def build(result: Any) -> Program:
         network=tuple(network),
         head=tuple(head),
         builder=spec.builder.name,
-        network_class=naming.network_class(spec.name, list(spec.blocks)),
+        network_class=naming.network_class(
+            spec.name, [f.class_name for f in functions], spec.builder.name
+        ),
         style=spec.builder.style,
         classes_arg=spec.builder.classes_arg,
         classes=spec.classes,

@@ -226,7 +226,9 @@ class _Printer:
             self.helpers.add("activation")
             word = "act" if isinstance(stmt.activation, ir.Param) else stmt.activation
             act = self.attribute(stmt.part(word))
-            init.append(Statement(f"self.{act}", "activation_module", (self.value(stmt.activation),)))
+            init.append(
+                Statement(f"self.{act}", "activation_module", (self.value(stmt.activation),))
+            )
             forward.append(Assign(stmt.target, f"self.{act}({stmt.target})"))
         return init, forward
 
@@ -255,25 +257,26 @@ class _Printer:
                 comment=comment,
             )
             return [ctor], [Assign(stmt.target, f"self.{attr}({stmt.source})")]
-        if stmt.in_channels != stmt.out_channels:
-            raise ir.ProgramError(
-                f"block {stmt.block!r} is repeated but changes the channel count; "
-                "the torch backend loops only over blocks that keep it"
-            )
         base = self.layer_name(stmt.layer)
         if base == "name":
             looped = 'f"{name}_{i}"'
         else:
             looped = (base[:-1] if base.startswith("f") else "f" + base[:-1]) + '_{i}"'
-        body = (
-            Statement("block", function.class_name, (*args, f"name={looped}")),
-            Statement(None, f"self.{attr}.append", ("block",)),
-        )
         after = f"{comment} after each" if comment else None
-        init = [
-            Statement(f"self.{attr}", "nn.Sequential", (), comment=after),
-            Loop(stmt.first, stmt.first + stmt.repeat, body),
-        ]
+        init: list[Any] = [Statement(f"self.{attr}", "nn.Sequential", (), comment=after)]
+        if stmt.in_channels == stmt.out_channels:
+            body: tuple[Any, ...] = (
+                Statement("block", function.class_name, (*args, f"name={looped}")),
+                Statement(None, f"self.{attr}.append", ("block",)),
+            )
+        else:  # each use takes the channels the one before gave
+            init.append(Assign("channels", args[0]))
+            body = (
+                Statement("block", function.class_name, ("channels", *args[1:], f"name={looped}")),
+                Statement(None, f"self.{attr}.append", ("block",)),
+                Assign("channels", "block.out_channels"),
+            )
+        init.append(Loop(stmt.first, stmt.first + stmt.repeat, body))
         return init, [Assign(stmt.target, f"self.{attr}({stmt.source})")]
 
 
@@ -325,7 +328,9 @@ def build_module(result: Result) -> dict[str, Any]:
     ]
     if program.width != 1.0:
         constants.append(("WIDTH", pysafe.literal(program.width), None))
-    docstring = tuple(pysafe.text(p) if "\n" not in p else _text_lines(p) for p in program.docstring)
+    docstring = tuple(
+        pysafe.text(p) if "\n" not in p else _text_lines(p) for p in program.docstring
+    )
     return {
         "spec_path": pysafe.text(program.file),
         "sha256": program.sha256,

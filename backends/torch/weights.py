@@ -74,20 +74,13 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return slots
 
 
-def _to_torch(module: nn.Module, what: str, array: np.ndarray) -> np.ndarray:
-    if what == "kernel" and isinstance(module, nn.Conv2d):
-        return array.transpose(3, 2, 0, 1)
-    if what == "kernel":
-        return array.T
-    return array
-
-
-def _to_keras(module: nn.Module, what: str, array: np.ndarray) -> np.ndarray:
-    if what == "kernel" and isinstance(module, nn.Conv2d):
-        return array.transpose(2, 3, 1, 0)
-    if what == "kernel":
-        return array.T
-    return array
+def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:
+    """A Keras array in torch's layout (`to_torch`), or a torch array in Keras'."""
+    if what != "kernel":
+        return array
+    if isinstance(module, nn.Conv2d):  # HWIO <-> OIHW
+        return array.transpose((3, 2, 0, 1) if to_torch else (2, 3, 1, 0))
+    return array.T  # dense: (in, out) <-> (out, in)
 
 
 def _arrays(name: str, group: h5py.Group, count: int) -> list[h5py.Dataset]:
@@ -129,8 +122,8 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
                 raise WeightsError(f"layer {name!r} of the model is not in {path}")
             slots = _slots(module)
             for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
-                array = _to_torch(module, what, np.asarray(data))
-                expected = _to_keras(module, what, tensor.detach().cpu().numpy()).shape
+                array = _convert(module, what, np.asarray(data), to_torch=True)
+                expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
                 _check(name, what, tuple(data.shape), expected)
                 staged.append((tensor, array))
     with torch.no_grad():
@@ -158,7 +151,7 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
             for name, module in layers.items():
                 slots = _slots(module)
                 for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
-                    array = _to_keras(module, what, tensor.detach().cpu().numpy())
+                    array = _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False)
                     _check(name, what, tuple(data.shape), array.shape)
                     data[...] = array
         tmp.replace(path)

@@ -489,7 +489,8 @@ class AuxHead(nn.Module):
 class InceptionResnetV1Noscale(nn.Module):
     """Inception-ResNet-v1 (no residual scaling): the network, features then head.
 
-    Spec: specs/variants/irv1_noscale.yaml. Features at the spec's input: 8x8x1792 (NCHW here).
+    Spec: specs/variants/irv1_noscale.yaml. Features at the spec's input: 8x8x1792
+    (NCHW here).
     """
 
     def __init__(

@@ -511,7 +511,8 @@ class AuxHead(nn.Module):
 class InceptionResnetV2PaperBn(nn.Module):
     """Inception-ResNet-v2 (batch norm as in the paper): the network, features then head.
 
-    Spec: specs/variants/irv2_paper_bn.yaml. Features at the spec's input: 8x8x2144 (NCHW here).
+    Spec: specs/variants/irv2_paper_bn.yaml. Features at the spec's input: 8x8x2144
+    (NCHW here).
     """
 
     def __init__(

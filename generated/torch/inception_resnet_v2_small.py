@@ -527,7 +527,8 @@ class AuxHead(nn.Module):
 class InceptionResnetV2Small(nn.Module):
     """Inception-ResNet-v2 (5/10/5 blocks, 149x149): the network, features then head.
 
-    Spec: specs/variants/irv2_small.yaml. Features at the spec's input: 3x3x2144 (NCHW here).
+    Spec: specs/variants/irv2_small.yaml. Features at the spec's input: 3x3x2144
+    (NCHW here).
     """
 
     def __init__(

@@ -489,7 +489,8 @@ class InceptionC(nn.Module):
 class InceptionV4(nn.Module):
     """Inception-v4: the network, features then head.
 
-    Spec: specs/inception_v4.yaml. Features at the spec's input: 8x8x1536 (NCHW here).
+    Spec: specs/inception_v4.yaml. Features at the spec's input: 8x8x1536 (NCHW
+    here).
     """
 
     def __init__(

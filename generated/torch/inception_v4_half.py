@@ -503,7 +503,8 @@ class InceptionC(nn.Module):
 class InceptionV4Half(nn.Module):
     """Inception-v4 (width 0.5): the network, features then head.
 
-    Spec: specs/variants/inception_v4_half.yaml. Features at the spec's input: 8x8x768 (NCHW here).
+    Spec: specs/variants/inception_v4_half.yaml. Features at the spec's input:
+    8x8x768 (NCHW here).
     """
 
     def __init__(

@@ -556,7 +556,8 @@ class Conv7b(nn.Module):
 class KerasInceptionResnetV2(nn.Module):
     """Inception-ResNet-v2 (keras.applications): the network, features then head.
 
-    Spec: specs/keras/inception_resnet_v2.yaml. Features at the spec's input: 8x8x1536 (NCHW here).
+    Spec: specs/keras/inception_resnet_v2.yaml. Features at the spec's input:
+    8x8x1536 (NCHW here).
     """
 
     def __init__(
