@@ -58,10 +58,10 @@ def keras_and_torch(workdir: Path) -> dict:
     import torch
 
     sys.path.insert(0, str(ROOT))
+    from irc_cnn.backends.torch.weights import load_keras_weights
+
     from generated.keras_inception_resnet_v2 import inception_resnet_v2 as keras_build
     from generated.torch.keras_inception_resnet_v2 import inception_resnet_v2 as torch_build
-
-    from irc_cnn.backends.torch.weights import load_keras_weights
     from tests.test_torch_backend import randomise_batch_norm
 
     reference = keras_build()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 from irc_cnn.compiler import naming
 from irc_cnn.compiler.infer import minimum_input, without_top
@@ -208,7 +208,7 @@ class CallStmt:
     stmt: str = "call"
 
 
-Stmt = Union[Op, ConcatStmt, ResidualStmt, CallStmt]
+Stmt = Op | ConcatStmt | ResidualStmt | CallStmt
 
 
 @dataclass(frozen=True)

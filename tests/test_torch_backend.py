@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
+
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 torch = pytest.importorskip("torch")
 h5py = pytest.importorskip("h5py")
 
-from irc_cnn.backends.torch import emit  # noqa: E402
-from irc_cnn.backends.torch.weights import (  # noqa: E402
+from irc_cnn.backends.torch import emit
+from irc_cnn.backends.torch.weights import (
     WeightsError,
     keras_layers,
     load_keras_weights,
@@ -148,6 +149,7 @@ def test_generated_torch_is_formatted_and_imports_only_torch():
         cwd=ROOT,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for path in paths:
@@ -182,9 +184,10 @@ def test_a_repeated_block_that_changes_channels_builds(tmp_path):
     proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     result = check_file(spec)
-    namespace: dict = {}
-    exec(compile((out / "torch" / "grow.py").read_text(), "grow.py", "exec"), namespace)
-    model = namespace["create_grow"]()
+    loader = importlib.util.spec_from_file_location("grow", out / "torch" / "grow.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.create_grow()
     assert [block.out_channels for block in model.unit] == [11, 19, 27]
     assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     assert param_count(model) == result.graph.params
@@ -222,7 +225,7 @@ def write_keras_layout(model, path, corrupt: str | None = None) -> None:
 
 
 def test_weights_round_trip_through_keras_layout(tiny, tmp_path):
-    module, result = tiny
+    module, _ = tiny
     torch.manual_seed(0)
     source, target = module.create_tiny(), module.create_tiny()
     for bn in (m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d)):
@@ -272,7 +275,7 @@ def test_bn_noscale_has_no_trained_scale(tiny):
 
 
 def test_training_step_and_channels_last(tiny):
-    module, result = tiny
+    module, _ = tiny
     torch.manual_seed(0)
     model = module.create_tiny(classifier_activation=None)
     x = torch.randn(4, 3, 32, 32)

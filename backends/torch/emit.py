@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-
 from irc_cnn.backends import pysafe
 from irc_cnn.backends.pycode import Assign, If, Loop, Statement
 from irc_cnn.compiler import program as ir

@@ -55,23 +55,18 @@ def _groups(file: h5py.File) -> dict[str, h5py.Group]:
 
 def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """The torch tensors of one layer in Keras' variable order, with what Keras calls them."""
-    if isinstance(module, nn.Conv2d):
-        slots = [("kernel", module.weight)]
-    elif isinstance(module, nn.Linear):
-        slots = [("kernel", module.weight)]
-    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
         slots = [("gamma", module.weight)] if module.weight is not None else []
-        slots += [
+        return [
+            *slots,
             ("beta", module.bias),
             ("moving_mean", module.running_mean),
             ("moving_variance", module.running_var),
         ]
-        return slots
-    else:
+    if not isinstance(module, (nn.Conv2d, nn.Linear)):
         raise TypeError(f"no Keras layout for {type(module).__name__}")
-    if module.bias is not None:
-        slots.append(("bias", module.bias))
-    return slots
+    bias = [("bias", module.bias)] if module.bias is not None else []
+    return [("kernel", module.weight), *bias]
 
 
 def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:
