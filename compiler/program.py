@@ -258,11 +258,14 @@ class Program:
     features_shape: tuple[int, ...]
     features_channels: int
     outputs: tuple[tuple[int, ...], ...]
-    min_input: int
-    min_input_no_top: int
     width: float
     conv_defaults: dict[str, Value]
     bn_defaults: dict[str, Value]
+
+    def min_input(self, include_top: bool = True) -> int:
+        """The smallest square input the network takes (infer.minimum_input; a bisection,
+        so computed only for a backend that prints it)."""
+        return minimum_input(self.spec if include_top else without_top(self.spec))
 
     @property
     def ops(self) -> list[Op]:
@@ -689,8 +692,6 @@ def build(result: Any) -> Program:
         features_shape=tuple(result.graph.features),
         features_channels=features.value,
         outputs=tuple(tuple(s) for s in result.graph.outputs),
-        min_input=minimum_input(spec),
-        min_input_no_top=minimum_input(without_top(spec)),
         width=spec.width,
         conv_defaults={
             "activation": _linear_none(defaults.conv.activation),

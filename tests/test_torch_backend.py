@@ -11,6 +11,7 @@ a paper network.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import subprocess
@@ -21,7 +22,10 @@ import pytest
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
 
+from tests.codecheck import executable_dump
 from tests.conftest import ROOT, run_irc, run_without_frameworks
+from tests.test_injection import HOSTILE_TEXTS, TEXT_PLACES
+from tests.test_injection import check as check_text
 
 torch = pytest.importorskip("torch")
 h5py = pytest.importorskip("h5py")
@@ -160,6 +164,22 @@ def test_generated_torch_is_formatted_and_imports_only_torch():
             elif isinstance(node, ast.ImportFrom):
                 imports.add(node.module)
         assert imports <= {"__future__", "torch", "torch.nn.functional"}, (path, imports)
+
+
+@pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
+@pytest.mark.parametrize("place", sorted(TEXT_PLACES))
+def test_free_text_is_inert_in_torch_modules(place, how):
+    """Hostile text changes docstrings only: the code is the one plain text gives."""
+    result = check_text(TEXT_PLACES[place](HOSTILE_TEXTS[how]))
+    if not result.ok:
+        return  # refused with a diagnostic: test_injection's business
+    hostile = executable_dump(emit.render(result)["tiny.py"])
+    assert hostile == plain_torch_module(place)
+
+
+@functools.cache
+def plain_torch_module(place: str) -> str:
+    return executable_dump(emit.render(check_text(TEXT_PLACES[place]("plain text")))["tiny.py"])
 
 
 def test_compile_imports_no_framework(tmp_path):
