@@ -120,10 +120,6 @@ class LayerName:
     text: str
     relative: bool
 
-    @property
-    def local(self) -> str:
-        """The name without the block's prefix: an attribute name in class-based code."""
-        return self.text or "block"
 
 
 @dataclass(frozen=True)
@@ -215,7 +211,7 @@ Stmt = Op | ConcatStmt | ResidualStmt | CallStmt
 class BlockParam:
     name: str
     type: str
-    default: Value  # `REQUIRED` when it has none
+    default: Value  # None when required
     required: bool
 
 

@@ -111,7 +111,7 @@ class _Printer:
         return 'f"{name}_' + pysafe.name_part(layer.text) + '"'
 
     def attribute(self, layer: ir.LayerName) -> str:
-        name = pysafe.identifier(layer.local)
+        name = pysafe.identifier(layer.text)  # without the block's prefix
         return name + "_" if name in RESERVED_ATTRIBUTES else name
 
     # -- statements
