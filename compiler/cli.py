@@ -61,7 +61,7 @@ def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
     for result in results:
         for d in result.diagnostics:
             if fmt == "github":
-                print(diag.render_github(d), file=out)
+                print(diag.render_github(d, result.file, result.lines), file=out)
             else:
                 print(diag.render_text(d, result.lines), file=out)
 
@@ -130,12 +130,13 @@ def cmd_deviations(args: argparse.Namespace) -> int:
     results = load_all(args.paths, sets=args.set)
     rows = []
     for result in results:
-        if result.source is None:
+        if not result.ok:  # an invalid spec's annotations may not be what it means
             continue
         for dev in result.source.deviations:
             rows.append(
                 {
-                    "file": result.file,
+                    "spec": result.file,
+                    "file": dev.span.file,  # a base file's, for what `extends` inherited
                     "line": dev.span.line,
                     "column": dev.span.column,
                     "path": ".".join(map(str, dev.path)),
@@ -151,7 +152,8 @@ def cmd_deviations(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
     else:
         for row in rows:
-            print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}")
+            via = f" (inherited by {row['spec']})" if row["file"] != row["spec"] else ""
+            print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}{via}")
             print(f"    used:  {describe(row['value'])}")
             if row["has_paper"]:
                 print(f"    paper: {describe(row['paper'])}")
@@ -159,7 +161,7 @@ def cmd_deviations(args: argparse.Namespace) -> int:
                 print(f"    seed:  {describe(row['seed'])}")
             print(f"    why:   {row['why']}")
         print(f"{len(rows)} deviation(s) in {len(results)} spec(s)")
-    bad = [r for r in results if r.source is None]
+    bad = [r for r in results if not r.ok]
     print_diagnostics(bad, "text", sys.stderr)
     return EXIT_ERRORS if bad else EXIT_OK
 
@@ -169,9 +171,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from irc_cnn.backends.keras import emit
 
     out = Path(args.out)
-    # Generated headers name the spec relative to the output package's parent
-    # (the repository root for generated/), whatever the working directory.
-    results = load_all(args.paths, root=out.resolve().parent, sets=args.set)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"cannot write to {out}: not a folder")
+    results = load_all(args.paths, sets=args.set)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -187,23 +189,49 @@ def cmd_compile(args: argparse.Namespace) -> int:
             )
             return EXIT_ERRORS
         owners[module] = result.file
-    files = {name: text for r in results for name, text in emit.render(r).items()}
+    files = {name: text for r in results for name, text in emit.render(r, out, args.set).items()}
     if args.check:
         stale = emit.stale(files, out)
+        again = emit.regenerate_command(args.paths, args.out, args.set)
         for name in stale:
-            print(f"{out / name}: stale; run `irc compile {' '.join(args.paths)}` to regenerate")
+            print(f"{out / name}: stale; run `{again}` to regenerate")
         if not stale:
             print(f"{len(files)} file(s) in {out} are up to date")
         return EXIT_ERRORS if stale else EXIT_OK
+    created = _missing_ancestor(out)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         written = emit.write(files, out)
     except OSError as exc:
+        if created is not None:
+            _remove_empty(out, created)
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     for name in written:
         print(f"wrote {out / name}")
     if not written:
         print(f"{len(files)} file(s) in {out} already up to date")
     return EXIT_OK
+
+
+def _missing_ancestor(folder: Path) -> Path | None:
+    """The outermost folder that `folder.mkdir(parents=True)` would create, if any."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Undo a mkdir: remove `folder` and its parents up to `top`, while they are empty."""
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == top:
+            return
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -284,6 +312,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in plot.FORMATS:
         raise UsageError(f"cannot tell what to write from {args.output!r}: use .svg, .png or .dot")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: {out.parent} is not a folder")
     files = spec_files([args.spec])
     if len(files) != 1:
         raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")
@@ -296,9 +326,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
         data = plot.render(source, fmt)
     except plot.PlotError as exc:
         raise UsageError(str(exc)) from None
+    created = _missing_ancestor(out.parent)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as exc:
+        if created is not None:
+            _remove_empty(out.parent, created)
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}")
     return EXIT_OK

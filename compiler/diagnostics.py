@@ -143,19 +143,48 @@ def render_text(
     return "\n".join(out)
 
 
-def render_github(diag: Diagnostic) -> str:
-    def escape(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _escape_data(text: str) -> str:
+    """A workflow command's message (GitHub's toolkit, command.ts escapeData)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
-    props = [f"title={diag.code}"]
-    if diag.span:
-        props = [
-            f"file={diag.span.file}",
-            f"line={diag.span.line}",
-            f"col={diag.span.column}",
-        ] + props
-    body = diag.message + (f" (hint: {diag.hint})" if diag.hint else "")
-    return f"::{diag.severity} {','.join(props)}::{escape(body)}"
+
+def _escape_property(text: str) -> str:
+    """A workflow command's property value (command.ts escapeProperty)."""
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(
+    diag: Diagnostic,
+    spec: str | None = None,
+    source_lines: dict[str, list[str]] | None = None,
+) -> str:
+    """A GitHub Actions annotation (`::error file=...,line=...::message`).
+
+    Notes and the hint follow the message on lines of their own. A problem in a
+    `--set` argument (no file of its own) is attributed to `spec`, the argument
+    named in the message.
+    """
+    span, message, props = diag.span, diag.message, {}
+    if span is not None and span.file.startswith("--set[") and spec is not None:
+        argument = (source_lines or {}).get(span.file, [""])[0]
+        message = f"{span.file} {argument!r}, column {span.column}: {message}"
+        props["file"] = spec
+    elif span is not None:
+        props |= {"file": span.file, "line": span.line, "col": span.column}
+        if span.end_line is not None:
+            props["endLine"] = span.end_line
+        if span.end_column is not None:
+            props["endColumn"] = span.end_column
+    props["title"] = diag.code
+    lines = [message]
+    for note in diag.notes:
+        at = f" (at {note.span.file}:{note.span.line}:{note.span.column})" if note.span else ""
+        lines.append(f"note: {note.message}{at}")
+    if diag.hint:
+        lines.append(f"hint: {diag.hint}")
+    rendered = ",".join(f"{key}={_escape_property(str(value))}" for key, value in props.items())
+    body = _escape_data("\n".join(lines))
+    return f"::{diag.severity} {rendered}::{body}"
 
 
 def render_json(diagnostics: list[Diagnostic]) -> str:
