@@ -9,14 +9,18 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from irc_cnn.compiler import diagnostics as diag
-from irc_cnn.compiler.pipeline import Result, check_file
-from irc_cnn.compiler.source import describe
+
+# The pipeline (Pydantic, PyYAML) and the backends (Jinja2, graphviz) are
+# imported by the commands that use them, so `irc --help`, `--version`,
+# `codes` and `docs` start as fast as Python does.
+if TYPE_CHECKING:
+    from irc_cnn.compiler.pipeline import Result
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -44,17 +48,11 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def load_all(
-    paths: Sequence[str], paper: bool = False, root: Path | None = None, sets: Sequence[str] = ()
-) -> list[Result]:
-    """Check every spec; with `root`, files are named relative to it (stable headers)."""
-    results = []
-    for path in spec_files(paths):
-        display = None
-        if root is not None:
-            display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-        results.append(check_file(path, paper=paper, display=display, sets=sets))
-    return results
+def load_all(paths: Sequence[str], paper: bool = False, sets: Sequence[str] = ()) -> list[Result]:
+    """Check every spec; files are named as given (relative to the current folder)."""
+    from irc_cnn.compiler.pipeline import check_file
+
+    return [check_file(path, paper=paper, sets=sets) for path in spec_files(paths)]
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
@@ -127,6 +125,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.source import describe
+
     results = load_all(args.paths, sets=args.set)
     rows = []
     for result in results:
@@ -236,6 +236,8 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from irc_cnn.compiler.layering import SetError, explain
+    from irc_cnn.compiler.pipeline import check_file
+    from irc_cnn.compiler.source import describe
 
     result = check_file(args.spec, sets=args.set)
     if result.source is None:
@@ -269,6 +271,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diff
+    from irc_cnn.compiler.pipeline import check_file
 
     for path in (args.a, args.b):
         if not Path(path).is_file():
@@ -338,6 +341,57 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_codes(args: argparse.Namespace) -> int:
+    unknown = [code for code in args.codes if code.upper() not in diag.CODES]
+    if unknown:
+        raise UsageError(f"no diagnostic code {unknown[0]!r}; `irc codes` lists them all")
+    for code in [c.upper() for c in args.codes] or diag.CODES:
+        print(diag.describe_code(code))
+    return EXIT_OK
+
+
+def docs_folder() -> Path:
+    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("irc_cnn.docs")
+    for location in spec.submodule_search_locations if spec else ():
+        if Path(location).is_dir():
+            return Path(location)
+    raise UsageError("the documentation is not installed with this copy of irc")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    topics = {path.stem: path for path in sorted(docs_folder().glob("*.md"))}
+    if args.topic is None:
+        for name, path in topics.items():
+            title = path.read_text(encoding="utf-8").partition("\n")[0].lstrip("# ")
+            print(f"{name:<20} {title}")
+        print("\nrun `irc docs TOPIC` to read one")
+        return EXIT_OK
+    if args.topic not in topics:
+        raise UsageError(f"no topic {args.topic!r}; topics: {', '.join(topics)}")
+    print(topics[args.topic].read_text(encoding="utf-8"), end="")
+    return EXIT_OK
+
+
+class _Version(argparse.Action):
+    """`--version`, read from the installed distribution only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print irc's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("irc-cnn")
+        except PackageNotFoundError:
+            number = "(not installed: running from a source tree)"
+        print(f"irc {number}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irc",
@@ -348,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Exit codes: 0 clean, 1 a spec has errors or output is stale, 2 misuse.",
     )
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fmt = {"choices": ("text", "json", "github"), "default": "text"}
     set_ = {
@@ -488,6 +543,22 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
     plot.set_defaults(run=cmd_plot)
+
+    codes = sub.add_parser(
+        "codes",
+        help="list the diagnostic codes (IRC301, ...): what each means, with an example",
+        description="Every diagnostic code irc reports, its meaning and an example that gets it.",
+    )
+    codes.add_argument("codes", nargs="*", metavar="CODE", help="show only these (e.g. IRC301)")
+    codes.set_defaults(run=cmd_codes)
+
+    docs = sub.add_parser(
+        "docs",
+        help="print the documentation installed with irc (the spec language, ...)",
+        description="Print one documentation topic as Markdown; without TOPIC, list the topics.",
+    )
+    docs.add_argument("topic", nargs="?", metavar="TOPIC", help="e.g. spec-language")
+    docs.set_defaults(run=cmd_docs)
     return parser
 
 

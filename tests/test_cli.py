@@ -3,6 +3,7 @@ annotations GitHub can read, output folders, and deviations named where they liv
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import shlex
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from irc_cnn.compiler.diagnostics import Diagnostic, Note, Span, render_github
+from irc_cnn.compiler.diagnostics import CODES, Diagnostic, Note, Span, render_github
 from tests.conftest import ROOT, run_irc
 
 TESTS = ROOT / "tests"
@@ -260,3 +261,74 @@ def test_plot_creates_no_folder_when_the_spec_fails(tmp_path):
     proc = run_irc("plot", str(TESTS / BAD_KERNEL), "-o", str(tmp_path / "new" / "x.dot"))
     assert proc.returncode == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# -- --version, codes, docs ----------------------------------------------------------------
+
+
+def test_version_is_the_installed_distributions():
+    proc = run_irc("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"irc {importlib.metadata.version('irc-cnn')}\n"
+
+
+def _codes_in(folder: Path) -> set[str]:
+    return {
+        code
+        for path in folder.rglob("*.py")
+        if path.name != "diagnostics.py"
+        for code in re.findall(r"\bIRC\d{3}\b", path.read_text(encoding="utf-8"))
+    }
+
+
+def test_every_code_used_is_registered_and_every_registered_code_used():
+    used = _codes_in(ROOT / "compiler") | _codes_in(ROOT / "backends")
+    assert used == set(CODES)
+
+
+def test_codes_lists_every_code_with_meaning_and_example():
+    proc = run_irc("codes")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 * len(CODES)
+    for code, (meaning, example) in CODES.items():
+        index = lines.index(f"{code}  {meaning}")
+        assert lines[index + 1] == f"        e.g. {example}"
+
+
+def test_codes_shows_one():
+    proc = run_irc("codes", "IRC301")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "IRC301  residual sum of unequal channels\n"
+        "        e.g. project: conv 1154 1x1 linear, summed with a 1152-channel input\n"
+    )
+    proc = run_irc("codes", "IRC999")
+    assert proc.returncode == 2 and "no diagnostic code 'IRC999'" in proc.stderr
+
+
+def test_docs_lists_and_prints_the_installed_docs():
+    proc = run_irc("docs")
+    assert proc.returncode == 0, proc.stderr
+    topics = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
+    assert [line.split()[0] for line in proc.stdout.splitlines()[: len(topics)]] == topics
+    proc = run_irc("docs", "spec-language")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    proc = run_irc("docs", "nope")
+    assert proc.returncode == 2 and "topics: " in proc.stderr
+
+
+def test_unknown_key_hint_names_a_command_that_works(tmp_path):
+    spec = tmp_path / "odd.yaml"
+    spec.write_text((ROOT / "specs" / "irv2.yaml").read_text() + "zzqqxx: 1\n")
+    proc = run_irc("check", str(spec))
+    assert proc.returncode == 1
+    hint = re.search(r"hint: remove it; `(irc docs [\w-]+)`", proc.stdout)
+    assert hint, proc.stdout
+    assert _irc(hint[1].split(), cwd=ROOT).returncode == 0
+
+
+def test_docs_do_not_point_outside_the_repository():
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        assert "../shared" not in path.read_text(encoding="utf-8"), path
