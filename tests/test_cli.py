@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,39 @@ def test_unknown_key_hint_names_a_command_that_works(tmp_path):
 def test_docs_do_not_point_outside_the_repository():
     for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         assert "../shared" not in path.read_text(encoding="utf-8"), path
+
+
+# -- what each command imports -------------------------------------------------------------
+
+_IMPORTS = """
+import sys
+from irc_cnn.compiler.cli import main
+try:
+    main({args!r})
+except SystemExit:
+    pass
+print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'pydantic', 'yaml', 'jinja2', 'graphviz'}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--help"], []),
+        (["--version"], []),
+        (["codes"], []),
+        (["docs"], []),
+        (["check", "specs/irv2.yaml"], ["pydantic", "yaml"]),
+        (["compile", "--check", "specs/irv2.yaml"], ["jinja2", "pydantic", "yaml"]),
+    ],
+    ids=lambda v: " ".join(v) if v and v[0] != "jinja2" and v[0] != "pydantic" else None,
+)
+def test_commands_import_only_what_they_use(args, expected):
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS.format(args=args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == repr(expected)

@@ -9,6 +9,7 @@ compiler's shapes layer by layer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -536,7 +537,9 @@ def _docstring(result: Result, spec_path: str, place) -> tuple[str, ...]:
 # -- rendering and writing -----------------------------------------------------
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One environment per process, so each template is compiled once, not once per spec."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("irc_cnn.backends.keras", "templates"),
         undefined=jinja2.StrictUndefined,
