@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irc_cnn.compiler import diagnostics as diag
-
-# The pipeline (Pydantic, PyYAML) and the backends (Jinja2, graphviz) are
-# imported by the commands that use them, so `irc --help`, `--version`,
-# `codes` and `docs` start as fast as Python does.
+# The pipeline (Pydantic, PyYAML), the backends (Jinja2, graphviz) and even
+# the diagnostics are imported by the commands that use them, so `irc --help`
+# and `--version` start almost as fast as Python does (benchmarks/startup.py).
 if TYPE_CHECKING:
     from irc_cnn.compiler.pipeline import Result
 
@@ -56,6 +54,8 @@ def load_all(paths: Sequence[str], paper: bool = False, sets: Sequence[str] = ()
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
+    from irc_cnn.compiler import diagnostics as diag
+
     for result in results:
         for d in result.diagnostics:
             if fmt == "github":
@@ -235,6 +235,7 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler import diagnostics as diag
     from irc_cnn.compiler.layering import SetError, explain
     from irc_cnn.compiler.pipeline import check_file
     from irc_cnn.compiler.source import describe
@@ -342,6 +343,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_codes(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler import diagnostics as diag
+
     unknown = [code for code in args.codes if code.upper() not in diag.CODES]
     if unknown:
         raise UsageError(f"no diagnostic code {unknown[0]!r}; `irc codes` lists them all")

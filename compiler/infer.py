@@ -52,6 +52,7 @@ class _Inferrer:
     def __init__(self, resolved: Resolved, probe: bool = False):
         # probe: only whether the input is large enough; stop at the first size error
         self.probe = probe
+        self.probed: dict[tuple, Tensor] = {}
         self.spec = resolved.spec
         self.resolved = resolved
         self.layers: list[Layer] = []
@@ -83,6 +84,16 @@ class _Inferrer:
 
     # -- the walk -----------------------------------------------------------
 
+    def stage_output(self, stage: RStage, x: Tensor) -> Tensor:
+        """A probe walks each network entry once per input shape: the repeats of one
+        entry differ only in their layer names, so they give the same shapes."""
+        if not self.probe:
+            return self.seq(stage.body, x)
+        key = (stage.path, stage.role, x.shape)
+        if key not in self.probed:
+            self.probed[key] = self.seq(stage.body, x)
+        return self.probed[key]
+
     def run(self) -> Graph:
         x = Tensor(tuple(self.spec.input), Origin("the network's input", ("input",)))
         features = x
@@ -93,10 +104,10 @@ class _Inferrer:
             self.stage = stage
             first = len(self.layers)
             if stage.role == "aux":
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 aux.append(out.shape)
             else:
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 if stage.role == "head":
                     outputs.append(out.shape)
                 else:
