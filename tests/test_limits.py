@@ -33,9 +33,10 @@ import pytest
 from irc_cnn.compiler.pipeline import check_bytes
 from tests.conftest import ROOT
 
-# >= 10x the slowest hostile case (alias bomb of mappings: about 1-2 s on an idle
-# 2-core machine, benchmarks/README.md): a guard against a hang, not a speed target.
-TIME_LIMIT_S = 20.0
+# >= 10x the slowest hostile case as benchmarks/hostile.py measured it (alias bomb
+# of mappings: about 1 s on an idle 2-core machine, 10 s at a load average of 17;
+# benchmarks/README.md): a guard against a hang, not a speed target.
+TIME_LIMIT_S = 120.0
 MEMORY_LIMIT_MB = 300
 GUARD_BYTES = 2 * 1024**3
 
@@ -89,7 +90,7 @@ print(json.dumps({"code": code, "seconds": seconds, "maxrss": usage.ru_maxrss}))
 """
 
 
-def measure(*args: str, cwd: Path, timeout: float = 30.0) -> Run:
+def measure(*args: str, cwd: Path, timeout: float = TIME_LIMIT_S + 10) -> Run:
     """Run the CLI once: its wall time from spawn to exit, and its peak RSS."""
     out_path = cwd / f".irc_measure_{os.getpid()}.out"
     wrapper = subprocess.run(
@@ -290,8 +291,9 @@ def test_limits_hold_in_process_too():
 # 10,000-block specs (40,000 ops, about 2.6 s to check), so the op limit
 # cannot be the 2 s / 300 MB budget that the hostile inputs above meet. What
 # is promised for an admitted spec is a bound that grows with its size (the
-# time bound >= 10x the figures benchmarks/hostile.py measures):
-ADMITTED_SECONDS, ADMITTED_MB = 100.0, 1_000
+# time bound >= 10x the figures benchmarks/hostile.py measures: 4-7 s idle, 44-73 s
+# at a load average of 17 on 2 cores):
+ADMITTED_SECONDS, ADMITTED_MB = 750.0, 1_000
 WITHIN_LIMITS = {
     "199,000 ops through repeats": blocks("a: {seq: [conv 1 1x1]}", "b: {seq: [a x1000]}")
     + "network:\n  - b x199\n  - gap\n",
