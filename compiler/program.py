@@ -121,7 +121,6 @@ class LayerName:
     relative: bool
 
 
-
 @dataclass(frozen=True)
 class Op:
     """One spec op: `target = op(source)`. `attrs` hold resolved values by field:
@@ -296,8 +295,9 @@ class _Scope:
 
 
 class _Builder:
-    def __init__(self, result: Any):
+    def __init__(self, result: Any, file: str):
         self.result = result
+        self.file = file
         self.spec: Spec = result.spec
         self.graph = result.graph
         self.fn_names = naming.function_names(
@@ -544,7 +544,7 @@ class _Builder:
         doc = [(block.ref or name.replace("_", " ").capitalize()) + "."]
         if block.doc:
             doc.append(block.doc)
-        where = f"Spec: {self.result.file}:{self.line(('blocks', name))}."
+        where = f"Spec: {self.file}:{self.line(('blocks', name))}."
         stage = next((s for s in self.graph.stages if s.block == name), None)
         if stage is not None:
             where += f" Output at the spec's input: {'x'.join(map(str, stage.shape))}."
@@ -634,12 +634,12 @@ def _param_type(default: Any) -> str:
     return "str | None"
 
 
-def _docstring(result: Any) -> tuple[str, ...]:
+def _docstring(result: Any, file: str) -> tuple[str, ...]:
     spec = result.spec
     lines = [text for text in (spec.ref, spec.doc) if text]
     devs = result.source.deviations
     if devs:
-        entries = [f"Deviations ({len(devs)}; `irc deviations {result.file}`):"]
+        entries = [f"Deviations ({len(devs)}; `irc deviations {file}`):"]
         for dev in devs:
             where = ".".join(map(str, dev.path))
             parts = [f"{where} (line {dev.span.line}): {describe(dev.value)}"]
@@ -652,10 +652,12 @@ def _docstring(result: Any) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def build(result: Any) -> Program:
-    """The Program of one checked spec (a pipeline.Result whose `ok` is true)."""
+def build(result: Any, file: str | None = None) -> Program:
+    """The Program of one checked spec (a pipeline.Result whose `ok` is true); `file`
+    names the spec in docstrings (default: as the result names it)."""
     spec = result.spec
-    builder = _Builder(result)
+    file = result.file if file is None else file
+    builder = _Builder(result, file)
     for name in spec.blocks:
         builder.function(name)
     network, head, features = builder.network()
@@ -667,9 +669,9 @@ def build(result: Any) -> Program:
     defaults = spec.defaults
     return Program(
         spec=spec,
-        file=result.file,
+        file=file,
         sha256=hashlib.sha256(result.source.text.encode("utf-8")).hexdigest(),
-        docstring=_docstring(result),
+        docstring=_docstring(result, file),
         functions=functions,
         network=tuple(network),
         head=tuple(head),

@@ -17,7 +17,9 @@ momentum `1 - keras_momentum`, and `flatten` in channels-last order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -301,9 +303,10 @@ def _class(program: ir.Program, function: ir.Function, helpers: set[str]) -> Cla
     )
 
 
-def build_module(result: Result) -> dict[str, Any]:
-    """Everything the module template prints, decided."""
-    program = ir.build(result)
+def build_module(result: Result, spec_path: str) -> dict[str, Any]:
+    """Everything the module template prints, decided (`spec_path`: the name the module
+    gives the spec)."""
+    program = ir.build(result, spec_path)
     helpers: set[str] = set()
     classes = [_class(program, f, helpers) for f in program.functions]
     classes_arg = pysafe.identifier(program.classes_arg)
@@ -382,11 +385,20 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(result: Result) -> dict[str, str]:
-    """File name (in the `torch` subpackage of the output folder) to content, for one spec.
+def render(
+    result: Result, out: Path = Path("generated"), sets: Sequence[str] = ()
+) -> dict[str, str]:
+    """File name (in the `torch` subpackage of `out`) to content, for one spec as
+    written after the `--set` arguments `sets`; file names in it are relative to
+    `out`'s parent (the repository root for generated/).
 
     Raises program.ProgramError for a checked spec the backend cannot express.
     """
-    module = build_module(result)
+    from irc_cnn.backends.keras.emit import _relative, regenerate_command
+
+    spec_path = _relative(result.file, out.resolve().parent)
+    regenerate = regenerate_command([spec_path], out.name, sets) + " --backend torch"
+    module = build_module(result, spec_path)
+    module["regenerate"] = pysafe.text(regenerate)
     text = _environment().get_template("module.py.jinja").render(m=module)
     return {f"{result.spec.name}.py": text, "__init__.py": PACKAGE_INIT}
