@@ -82,7 +82,12 @@ def test_the_install_is_one_namespace_with_specs_and_schema(venv):
     ]
     package = site / "irc_cnn"
     assert sorted(p.name for p in package.iterdir()) == ["backends", "compiler", "docs", "specs"]
-    assert (package / "specs" / "variants" / "irv2_small.yaml").is_file()
+
+    def specs(folder: Path) -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
+
+    assert specs(package / "specs") == specs(ROOT / "specs")
+    assert "variants/irv2_small.yaml" in specs(package / "specs")
     assert (package / "backends" / "keras" / "templates" / "module.py.jinja").is_file()
     # Each shipped spec's modeline names the shipped schema, as in the repository.
     schema = package / "docs" / "irc-spec.schema.json"
