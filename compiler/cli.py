@@ -362,6 +362,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_specs(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.layering import SHIPPED, SHIPPED_PREFIX, shipped_names
+    from irc_cnn.compiler.source import load, read_source
+
+    for name in shipped_names():
+        path = SHIPPED / f"{name}.yaml"
+        data = load(read_source(path), name).data
+        title = data.get("title", "") if isinstance(data, dict) else ""
+        print(f"{SHIPPED_PREFIX + name:<32} {title}")
+    print(f"(files in {SHIPPED}; a spec extends one with `extends: {SHIPPED_PREFIX}NAME`)")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.json_schema import render
+
+    print(render(), end="")
+    return EXIT_OK
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diagnostics as diag
 
@@ -573,6 +593,27 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
     plot.set_defaults(run=cmd_plot)
+
+    specs = sub.add_parser(
+        "specs",
+        help="list the specs shipped with irc, which a spec can extend as irc:NAME",
+        description=(
+            "List the shipped specs by the name `extends:` takes (`extends: irc:irv2`), "
+            "with their titles and the folder they are installed in."
+        ),
+    )
+    specs.set_defaults(run=cmd_specs)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the spec language (for editors and check-jsonschema)",
+        description=(
+            "Print the JSON Schema (draft 2020-12) of a spec file, generated from irc's own "
+            "models: structure, keys, types and ranges. It checks what an editor can check "
+            "as you type; shapes, references and channel arithmetic need `irc check`."
+        ),
+    )
+    schema.set_defaults(run=cmd_schema)
 
     codes = sub.add_parser(
         "codes",
