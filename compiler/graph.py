@@ -28,6 +28,9 @@ class Layer:
     macs: int
     stage: str
     path: SpecPath
+    # the layers whose outputs it reads ("input" for the network's input); for
+    # what backpropagation keeps (compiler.memory)
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from irc_cnn.compiler import naming
+from irc_cnn.compiler import compact, naming
 from irc_cnn.compiler.diagnostics import Diagnostic, Note
 from irc_cnn.compiler.graph import Graph, Layer, Shape, SpecPath, Stage
-from irc_cnn.compiler.schema import INPUT_CHANNELS
+from irc_cnn.compiler.schema import INPUT_CHANNELS, MAX_WINDOW
 from irc_cnn.compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
+
+
+INPUT = "input"  # the network's input, as a producer of tensors
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Origin:
 class Tensor:
     shape: Shape | None  # None: unknown after an earlier error
     origin: Origin | None = None
+    layer: str = INPUT  # the layer that produced it
 
 
 def window_out(size: int, window: int, stride: int, padding: str) -> int:
@@ -69,9 +73,21 @@ class _Inferrer:
             Diagnostic(code, message + self.where(), hint=hint, notes=tuple(notes), path=path)
         )
 
-    def add(self, name: str, kind: str, shape: Shape | None, path: SpecPath, params=0, macs=0):
-        if shape is not None:
-            self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path))
+    def add(
+        self,
+        name: str,
+        kind: str,
+        shape: Shape,
+        path: SpecPath,
+        inputs: tuple[Tensor, ...],
+        params=0,
+        macs=0,
+        origin: Origin | None = None,
+    ) -> Tensor:
+        """Record a layer; its output tensor keeps the first input's origin unless given one."""
+        sources = tuple(t.layer for t in inputs)
+        self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path, sources))
+        return Tensor(shape, origin or inputs[0].origin, name)
 
     # -- the walk -----------------------------------------------------------
 
@@ -137,13 +153,17 @@ class _Inferrer:
         if ranks != {3}:
             self.error("IRC306", "concat needs branches that all end in feature maps", path)
             return Tensor(None)
-        spatial = {o.shape[:2] for o in outs}
-        if len(spatial) > 1:
-            sizes = ", ".join(f"b{i + 1} {o.shape[0]}x{o.shape[1]}" for i, o in enumerate(outs))
+        sizes = [o.shape[:2] for o in outs]
+        if len(set(sizes)) > 1:
+            # The odd one out: the first branch whose size most branches (or the first) lack.
+            common = max(sizes, key=lambda size: (sizes.count(size), -sizes.index(size)))
+            odd = next(i for i, size in enumerate(sizes) if size != common)
+            listed = ", ".join(f"b{i + 1} {h}x{w}" for i, (h, w) in enumerate(sizes))
             self.error(
                 "IRC303",
-                f"concat of branches with different spatial sizes ({sizes})",
-                path,
+                f"concat branch {odd + 1} ends at {sizes[odd][0]}x{sizes[odd][1]}, the others "
+                f"at {common[0]}x{common[1]} ({listed})",
+                branches[odd][0].path if branches[odd] else path,
                 hint="give the branches the same strides and padding, so they end at one size",
             )
             return Tensor(None)
@@ -151,8 +171,7 @@ class _Inferrer:
         total = sum(channels)
         text = f"{name!r} ({' + '.join(map(str, channels))} = {total} channels)"
         shape = (*outs[0].shape[:2], total)
-        self.add(name, "concat", shape, path)
-        return Tensor(shape, Origin(text, path))
+        return self.add(name, "concat", shape, path, tuple(outs), origin=Origin(text, path))
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
         if len(node.branches) > 1:
@@ -184,18 +203,43 @@ class _Inferrer:
         elif x.shape[2] != r.shape[2]:
             self.error(
                 "IRC301",
-                f"residual sum adds a {r.shape[2]}-channel projection to a {x.shape[2]}-channel input",
+                f"residual sum adds a {self.projection(node.project, r.shape[2])} to a "
+                f"{x.shape[2]}-channel input",
                 (*node.project.path, "filters"),
-                hint=f"use {x.shape[2]} filters, or annotate the paper's value as a deviation",
+                hint=self.projection_hint(node.project, x.shape[2]),
                 notes=notes,
             )
         shape = x.shape
         if node.scale is not None and node.scale != 1.0:
-            self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path)
-        self.add(naming.join(node.prefix, "add"), "add", shape, node.path)
+            r = self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path, (r,))
+        out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (x, r))
         if node.activation:
-            self.add(naming.join(node.prefix, node.activation), "act", shape, node.path)
-        return Tensor(shape, x.origin)
+            out = self.add(
+                naming.join(node.prefix, node.activation), "act", shape, node.path, (out,)
+            )
+        return out
+
+    def projection(self, project: ROp, channels: int) -> str:
+        """`380-channel projection (1152 x 0.33 -> 380)`: the arithmetic under a width."""
+        written = getattr(written_op(self.spec, project.path), "filters", None)
+        if self.spec.width == 1.0 or not isinstance(written, int):
+            return f"{channels}-channel projection"
+        return f"{channels}-channel projection ({written} x {self.spec.width:g} -> {channels})"
+
+    def projection_hint(self, project: ROp, channels: int) -> str:
+        written = written_op(self.spec, project.path)
+        if not hasattr(written, "filters"):
+            return f"use {channels} filters, or annotate the paper's value as a deviation"
+        fixed = "`" + compact.unparse(written.model_dump() | {"filters": INPUT_CHANNELS}) + "`"
+        if self.spec.width != 1.0:
+            return (
+                f"write {fixed}: as many filters as the residual's input at every width "
+                f"(a fixed count is scaled by width {self.spec.width:g} on its own)"
+            )
+        return (
+            f"use {channels} filters or {fixed} (as many as the input), or annotate the "
+            "paper's value as a deviation"
+        )
 
     def op(self, rop: ROp, x: Tensor) -> Tensor:
         op, name, path = rop.op, rop.name, rop.path
@@ -216,27 +260,19 @@ class _Inferrer:
             shape = self.window(op.pool, op.strides, op.padding, x.shape, path, kind)
             if shape is None:
                 return Tensor(None)
-            shape = (*shape, x.shape[2])
-            self.add(name, kind, shape, path)
-            return Tensor(shape, x.origin)
+            return self.add(name, kind, (*shape, x.shape[2]), path, (x,))
         if kind in ("gap", "gmp"):
-            shape = (x.shape[2],)
-            self.add(name, kind, shape, path)
-            return Tensor(shape, x.origin)
+            return self.add(name, kind, (x.shape[2],), path, (x,))
         if kind == "flatten":
-            shape = (math.prod(x.shape),)
-            self.add(name, kind, shape, path)
-            return Tensor(shape, Origin(f"{name!r} (flattened {x.shape})", path))
+            origin = Origin(f"{name!r} (flattened {x.shape})", path)
+            return self.add(name, kind, (math.prod(x.shape),), path, (x,), origin=origin)
         if kind == "bn":
-            self.add(name, kind, x.shape, path, params=x.shape[-1] * (4 if op.scale else 3))
-            return x
+            params = x.shape[-1] * (4 if op.scale else 3)
+            return self.add(name, kind, x.shape, path, (x,), params=params)
         if kind == "act":
-            if op.activation:
-                self.add(name, kind, x.shape, path)
-            return x
+            return self.add(name, kind, x.shape, path, (x,)) if op.activation else x
         if kind == "dropout":
-            self.add(name, kind, x.shape, path)
-            return x
+            return self.add(name, kind, x.shape, path, (x,))
         if kind == "dense":
             if len(x.shape) != 1:
                 self.error(
@@ -249,16 +285,16 @@ class _Inferrer:
             if op.units is None:
                 return Tensor(None)
             cin = x.shape[0]
-            shape = (op.units,)
-            self.add(
+            return self.add(
                 name,
                 kind,
-                shape,
+                (op.units,),
                 path,
+                (x,),
                 cin * op.units + (op.units if op.bias else 0),
                 cin * op.units,
+                Origin(f"{name!r} ({op.units} units)", path),
             )
-            return Tensor(shape, Origin(f"{name!r} ({op.units} units)", path))
         raise AssertionError(f"unhandled op kind {kind}")
 
     def conv(self, op, name: str, path: SpecPath, x: Tensor) -> Tensor:
@@ -269,13 +305,15 @@ class _Inferrer:
         kh, kw = op.kernel
         shape = (*spatial, f)
         params = kh * kw * cin * f + (f if op.bias else 0)
-        self.add(name, "conv", shape, path, params, spatial[0] * spatial[1] * kh * kw * cin * f)
+        macs = spatial[0] * spatial[1] * kh * kw * cin * f
+        origin = Origin(f"{name!r} ({f} filters)", path)
+        y = self.add(name, "conv", shape, path, (x,), params, macs, origin)
         if op.bn:
             scale = self.spec.defaults.bn.scale
-            self.add(name + "_bn", "bn", shape, path, f * (4 if scale else 3))
+            y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
         if op.activation:
-            self.add(f"{name}_{op.activation}", "act", shape, path)
-        return Tensor(shape, Origin(f"{name!r} ({f} filters)", path))
+            y = self.add(f"{name}_{op.activation}", "act", shape, path, (y,))
+        return y
 
     def window(self, window, strides, padding, shape, path, what) -> tuple[int, int] | None:
         out = []
@@ -316,6 +354,20 @@ class _Inferrer:
             seen[layer.name] = layer
 
 
+def written_op(spec, path: SpecPath):
+    """The op as the spec writes it at `path` (before parameters, defaults and width)."""
+    node = spec
+    for segment in path:
+        if isinstance(node, (list, tuple, dict)):
+            try:
+                node = node[segment]
+            except (IndexError, KeyError, TypeError):
+                return None
+        elif segment != getattr(node, "kind", None):  # a union tag (`residual`) is no field
+            node = getattr(node, str(segment), None)
+    return node
+
+
 def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """One diagnostic per spec place: a bad block repeated 20 times is one error."""
     first: dict[tuple, Diagnostic] = {}
@@ -339,7 +391,17 @@ def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def infer(
     resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]],
 ) -> tuple[Graph | None, list[Diagnostic]]:
-    resolved, diagnostics = resolved_and_diagnostics
+    """The graph and every diagnostic; an input too small for the network says its minimum."""
+    graph, diagnostics = _walk(*resolved_and_diagnostics)
+    sized = [i for i, d in enumerate(diagnostics) if d.code in _SIZE_ERRORS]
+    if sized:
+        note = _minimum_note(resolved_and_diagnostics[0].spec)
+        if note is not None:
+            diagnostics[sized[0]] = diagnostics[sized[0]].with_note(note)
+    return graph, diagnostics
+
+
+def _walk(resolved: Resolved, diagnostics: list[Diagnostic]):
     if any(d.severity == "error" for d in diagnostics) or not resolved.stages:
         return None, dedupe(diagnostics)
     inferrer = _Inferrer(resolved)
@@ -350,11 +412,37 @@ def infer(
 _SIZE_ERRORS = {"IRC303", "IRC304", "IRC305", "IRC302"}
 
 
+def _at(spec, size: int) -> tuple[Graph | None, list[Diagnostic]]:
+    """The graph at a square input of this size, and the size errors it has there."""
+    channels = spec.input[2]
+    graph, diagnostics = _walk(*resolve(spec.model_copy(update={"input": (size, size, channels)})))
+    return graph, [d for d in diagnostics if d.code in _SIZE_ERRORS]
+
+
 def fits(spec, size: int) -> bool:
     """Whether the spec's network builds at a square input of this size."""
-    h, w, c = spec.input
-    graph, diagnostics = infer(resolve(spec.model_copy(update={"input": (size, size, c)})))
-    return graph is not None and not any(d.code in _SIZE_ERRORS for d in diagnostics)
+    graph, errors = _at(spec, size)
+    return graph is not None and not errors
+
+
+def _minimum_note(spec) -> Note | None:
+    """What the smallest input is, and which layer stops a smaller one."""
+    smallest = minimum_input(spec)
+    if smallest is None or smallest <= 1:
+        return None
+    h, w = spec.input[:2]
+    if smallest <= min(h, w):
+        return None  # the input is large enough: a spec error, not a size
+    _, errors = _at(spec, smallest - 1)
+    if not errors:
+        return None
+    limit = errors[0]
+    where = ".".join(map(str, limit.path))
+    return Note(
+        f"the smallest square input this network accepts is {smallest}x{smallest} "
+        f"(--input {smallest}); `{where}` sets it: at {smallest - 1}x{smallest - 1}, "
+        f"{limit.message}"
+    )
 
 
 def without_top(spec):
@@ -363,15 +451,21 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec) -> int:
+def minimum_input(spec) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
-    Found by bisection between 1 and the spec's own input size, assuming that
-    a network that fits at some size fits at every larger one.
+    Found by bisection, assuming that a network that fits at some size fits
+    at every larger one; between 1 and the spec's own input size, or above it
+    (doubling, up to the largest input a spec may give) when that is too
+    small. None when no size fits.
     """
     low, high = 1, min(spec.input[:2])
     if fits(spec, low):
         return low
+    while not fits(spec, high):
+        if high >= MAX_WINDOW:
+            return None
+        low, high = high, min(2 * high, MAX_WINDOW)
     while high - low > 1:  # invariant: low does not fit, high fits
         mid = (low + high) // 2
         low, high = (low, mid) if fits(spec, mid) else (mid, high)

@@ -181,9 +181,12 @@ class SetError(Exception):
         self.diagnostic = diagnostic
 
 
-def apply_set(source: Source, argument: str, index: int) -> None:
-    """Apply one `--set PATH=VALUE` (VALUE is YAML) to a loaded spec, in place."""
-    label = f"--set[{index}]"
+def apply_set(source: Source, argument: str, index: int, label: str | None = None) -> None:
+    """Apply one `--set PATH=VALUE` (VALUE is YAML) to a loaded spec, in place.
+
+    `label` names the argument in diagnostics (default `--set[index]`).
+    """
+    label = label or f"--set[{index}]"
     text = argument
     if "=" not in argument:
         raise SetError(
@@ -207,6 +210,10 @@ def apply_set(source: Source, argument: str, index: int) -> None:
         for p, span in table.items():
             end = (span.end_column or span.column) + offset
             target[(*segments, *p)] = Span(label, 1, span.column + offset, 1, end)
+    # PATH's last segment is the key VALUE is set under (IRC201 points at it).
+    shifted.key_spans[segments] = Span(
+        label, 1, len(dotted) - len(dotted.split(".")[-1]) + 1, 1, offset
+    )
     for p, off in layer.text_offsets.items():
         shifted.text_offsets[(*segments, *p)] = off
     shifted.deviations = [replace(d, path=(*segments, *d.path)) for d in layer.deviations]
