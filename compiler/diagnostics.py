@@ -27,6 +27,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     match = closest(word, choices)
     return f"did you mean {match!r}?" if match else None
 
+
 # One table of codes, so that a code means one thing everywhere.
 CODES: dict[str, str] = {
     "IRC001": "file cannot be read",

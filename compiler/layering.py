@@ -88,6 +88,14 @@ class _Merger:
         self.replaced.append(path)
 
 
+def _missing(data: Any, path: Path_) -> bool:
+    try:
+        _value_at(data, path)
+    except (KeyError, IndexError, TypeError):
+        return True
+    return False
+
+
 def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
     """Merge the layer's value (keyed at `path` of the result) into `result`, in place."""
     merger = _Merger(result, layer)
@@ -95,10 +103,14 @@ def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
     if not path:
         result.data = merger.merge(result.data, value, ())
     else:
-        parent = _value_at(result.data, path[:-1])
-        key = path[-1]
+        *parents, key = path
+        while parents and _missing(result.data, tuple(parents)):
+            value, key = {key: value}, parents.pop()  # a mapping the spec lacks: set it whole
+            if path in layer.spans:
+                layer.spans[(*parents, key)] = layer.spans[path]
+        parent = _value_at(result.data, tuple(parents))
         old = parent[key] if isinstance(parent, list) or key in parent else None
-        parent[key] = merger.merge(old, value, path)
+        parent[key] = merger.merge(old, value, (*parents, key))
     result.texts.update(layer.texts)
     kept = [d for d in result.deviations if not any(d.path[: len(p)] == p for p in merger.replaced)]
     result.deviations = kept + layer.deviations

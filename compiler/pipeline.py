@@ -34,6 +34,7 @@ class Result:
     spec: schema.Spec | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     lines: dict[str, list[str]] | None = None  # per file, for excerpts, even when loading failed
+    set_misused: bool = False  # a --set (or --input) could not be applied: misuse, not a spec error
 
     @property
     def ok(self) -> bool:
@@ -70,7 +71,8 @@ def check_file(
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
-        return Result(name, diagnostics=[exc.diagnostic], lines={**source.lines, **arguments})
+        lines = {**source.lines, **arguments}
+        return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return Result(
