@@ -12,7 +12,10 @@ import itertools
 import re
 
 import pytest
+import yaml
+from pydantic import TypeAdapter
 
+from irc_cnn.compiler import compact, schema
 from irc_cnn.compiler.pipeline import Result, check_bytes, check_file
 from tests.conftest import ROOT, run_irc
 from tests.test_bad_specs import CASES, checked
@@ -163,9 +166,7 @@ def mistakes() -> list[str]:
     ops += [f"maxpool 3x3 {w}" for w in ("relu", "bias", "valdi")] + ["bn relu", "gap 2"]
     keys = ("filters", "kernel", "strides", "padding", "activation", "epsilon", "units", "rate")
     ops += [f"{{conv: {{filters: 8, kernel: 3, {k}: 1}}}}" for k in keys[5:]]
-    ops += [
-        f"{{conv: {{filters: 8, kernel: 3, {w}: 1}}}}" for k in keys[:5] for w in typos(k)[:4]
-    ]
+    ops += [f"{{conv: {{filters: 8, kernel: 3, {w}: 1}}}}" for k in keys[:5] for w in typos(k)[:4]]
     ops += [f"{{bn: {{{k}: true}}}}" for k in ("epsilon", "momentum", "sclae", "filters")]
     ops += [f"{{unit: {{{w}: 2}}}}" for w in typos("repeat")[:6]]
     specs = [HEADER + f"network:\n  - conv 8 3x3\n  - {op}\n  - gap\n" for op in ops]
@@ -199,3 +200,19 @@ def test_typos_of_known_words_are_recognised():
 def test_every_spec_under_specs_is_still_clean():
     for path in sorted((ROOT / "specs").rglob("*.yaml")):
         assert check_file(path.relative_to(ROOT)).ok, path
+
+
+# -- the docs show every op kind's mapping form ------------------------------------------
+
+DOC_ROW = re.compile(r"^\| `([^`]+)` \| `(\{[^`]+\})` \|$", re.MULTILINE)
+
+
+def test_docs_show_a_mapping_form_for_every_op_kind_equal_to_its_compact_form():
+    rows = DOC_ROW.findall((ROOT / "docs" / "spec-language.md").read_text(encoding="utf-8"))
+    node = TypeAdapter(schema.Node)
+    kinds = set()
+    for compact_form, mapping_form in rows:
+        op = node.validate_python(compact_form)
+        assert node.validate_python(yaml.safe_load(mapping_form)) == op, mapping_form
+        kinds.add(op.kind)
+    assert kinds == set(compact.OP_KINDS)
