@@ -28,9 +28,11 @@ class Layer:
     macs: int
     stage: str
     path: SpecPath
-    # the layers whose outputs it reads ("input" for the network's input); for
-    # what backpropagation keeps (compiler.memory)
+    # the layers whose outputs it reads ("input" for the network's input) and
+    # its activation function (act and dense layers): what backpropagation keeps
+    # depends on both (compiler.memory)
     inputs: tuple[str, ...] = ()
+    activation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,12 @@ class _Inferrer:
         params=0,
         macs=0,
         origin: Origin | None = None,
+        activation: str | None = None,
     ) -> Tensor:
         """Record a layer; its output tensor keeps the first input's origin unless given one."""
         sources = tuple(t.layer for t in inputs)
-        self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path, sources))
+        layer = Layer(name, kind, shape, params, macs, self.stage.name, path, sources, activation)
+        self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
 
     # -- the walk -----------------------------------------------------------
@@ -214,9 +216,8 @@ class _Inferrer:
             r = self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path, (r,))
         out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (x, r))
         if node.activation:
-            out = self.add(
-                naming.join(node.prefix, node.activation), "act", shape, node.path, (out,)
-            )
+            name = naming.join(node.prefix, node.activation)
+            out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
         return out
 
     def projection(self, project: ROp, channels: int) -> str:
@@ -270,7 +271,9 @@ class _Inferrer:
             params = x.shape[-1] * (4 if op.scale else 3)
             return self.add(name, kind, x.shape, path, (x,), params=params)
         if kind == "act":
-            return self.add(name, kind, x.shape, path, (x,)) if op.activation else x
+            if not op.activation:
+                return x
+            return self.add(name, kind, x.shape, path, (x,), activation=op.activation)
         if kind == "dropout":
             return self.add(name, kind, x.shape, path, (x,))
         if kind == "dense":
@@ -294,6 +297,7 @@ class _Inferrer:
                 cin * op.units + (op.units if op.bias else 0),
                 cin * op.units,
                 Origin(f"{name!r} ({op.units} units)", path),
+                op.activation,
             )
         raise AssertionError(f"unhandled op kind {kind}")
 
@@ -312,7 +316,9 @@ class _Inferrer:
             scale = self.spec.defaults.bn.scale
             y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
         if op.activation:
-            y = self.add(f"{name}_{op.activation}", "act", shape, path, (y,))
+            y = self.add(
+                f"{name}_{op.activation}", "act", shape, path, (y,), activation=op.activation
+            )
         return y
 
     def window(self, window, strides, padding, shape, path, what) -> tuple[int, int] | None:

@@ -11,7 +11,10 @@ each layer's gradient needs:
 
 - a convolution or dense layer needs its input (for the weight gradient);
 - batch norm needs its input (to recompute the normalised values);
-- an activation needs its output (ReLU's gradient is where the output is > 0);
+- ReLU's gradient is a step: it keeps a mask of where its input was
+  positive, one byte per element; sigmoid, tanh and softmax keep their
+  output; the smooth others (elu, gelu, swish, ...) their input. A dense
+  layer's own activation (the classifier's softmax) counts the same way;
 - a max pool needs its input and output (where the maximum was);
 - an average or global pool, a sum, a rescaling need nothing (their gradient
   depends on shapes and constants only);
@@ -21,9 +24,10 @@ each layer's gradient needs:
   its inputs are what is kept.
 
 A tensor kept by two layers (the concat read by four branches' first
-convolutions) is counted once. Then the backward pass works on top of that:
-at its peak it holds the gradient of the largest tensor and of that tensor's
-input (the workspace, two tensors of the largest activation's size).
+convolutions) is counted once. The backward pass's own short-lived
+buffers (the gradient flowing back through one layer at a time) are not
+counted: benchmarks/training_memory.py shows the kept tensors alone match
+what XLA plans per image.
 
 No framework is imported.
 """
@@ -49,8 +53,10 @@ OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}  # per trainable weight
 MASK_BYTES = 1  # a dropout mask: one boolean per element
 
 _KEEPS_INPUTS = {"conv", "dense", "bn", "maxpool", "gmp"}
-_KEEPS_OUTPUT = {"act", "maxpool", "gmp"}
+_KEEPS_OUTPUT = {"maxpool", "gmp"}
 _VIEWS = {"concat", "flatten"}  # outputs that are their inputs, side by side
+MASKED = {"relu", "relu6"}  # activations whose gradient needs only a mask
+FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,13 @@ class Training:
 
 @dataclass(frozen=True)
 class TrainingMemory:
-    """Bytes one training step needs, in parts; activations and workspace are per batch."""
+    """Bytes one training step needs, in parts; activations grow with the batch."""
 
     training: Training
     weights: int
     gradients: int
     optimizer_state: int
     activations_per_image: int
-    workspace_per_image: int
 
     @property
     def fixed(self) -> int:
@@ -79,16 +84,12 @@ class TrainingMemory:
         return self.weights + self.gradients + self.optimizer_state
 
     @property
-    def per_image(self) -> int:
-        return self.activations_per_image + self.workspace_per_image
-
-    @property
     def total(self) -> int:
-        return self.fixed + self.training.batch * self.per_image
+        return self.fixed + self.training.batch * self.activations_per_image
 
     def largest_batch(self, memory: int) -> int:
         """The largest batch whose step fits in `memory` bytes (0: not even one image)."""
-        return max(0, (memory - self.fixed) // self.per_image)
+        return max(0, (memory - self.fixed) // self.activations_per_image)
 
     def to_json(self) -> dict:
         batch = self.training.batch
@@ -100,7 +101,6 @@ class TrainingMemory:
             "gradients": self.gradients,
             "optimizer_state": self.optimizer_state,
             "activations": batch * self.activations_per_image,
-            "workspace": batch * self.workspace_per_image,
             "total": self.total,
         }
 
@@ -128,10 +128,13 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
         if layer.kind in _KEEPS_INPUTS:
             for source in layer.inputs:
                 keep(source)
-        if layer.kind in _KEEPS_OUTPUT:
+        if layer.kind in _KEEPS_OUTPUT or layer.activation in FROM_OUTPUT:
             keep(layer.name)
-        if layer.kind == "dropout":
+        if layer.kind == "dropout" or layer.activation in MASKED:
             masks += math.prod(layer.shape)
+        elif layer.kind == "act":  # a smooth activation: its gradient reads its input
+            for source in layer.inputs:
+                keep(source)
     sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
     sizes[INPUT] = math.prod(graph.input)
     return sum(sizes[name] for name in kept), masks
@@ -141,14 +144,12 @@ def training_memory(graph: Graph, training: Training) -> TrainingMemory:
     weight, gradient, slot, activation = DTYPES[training.dtype]
     trainable = graph.params - sum(_non_trainable(layer) for layer in graph.layers)
     elements, masks = kept_elements(graph)
-    largest = max(math.prod(layer.shape) for layer in graph.layers)
     return TrainingMemory(
         training=training,
         weights=graph.params * weight,
         gradients=trainable * gradient,
         optimizer_state=trainable * OPTIMIZER_SLOTS[training.optimizer] * slot,
         activations_per_image=elements * activation + masks * MASK_BYTES,
-        workspace_per_image=2 * largest * activation,
     )
 
 

@@ -228,8 +228,7 @@ def _training_lines(summary: Summary) -> list[str]:
             f"training memory at batch {setup.batch} ({setup.dtype}, {setup.optimizer}): "
             f"{gib(memory.total)} = weights {gib(parts['weights'])} + gradients "
             f"{gib(parts['gradients'])} + optimizer state {gib(parts['optimizer_state'])} + "
-            f"activations kept for backward {gib(parts['activations'])} + backward "
-            f"workspace {gib(parts['workspace'])}"
+            f"activations kept for backward {gib(parts['activations'])}"
         )
     ]
     if summary.memory_limit is not None:
@@ -442,7 +441,7 @@ def _comparison_notes(summaries: list[Summary]) -> list[str]:
         setup = first.training.training
         notes.append(
             f"training: one step's memory at batch {setup.batch} ({setup.dtype}, "
-            f"{setup.optimizer}), see compiler/memory.py"
+            f"{setup.optimizer}), counted as docs/summary-and-plot.md says"
         )
     if first.memory_limit is not None:
         fits = ", ".join(f"{s.file} {s.training.largest_batch(s.memory_limit)}" for s in summaries)
