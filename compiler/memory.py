@@ -11,10 +11,11 @@ each layer's gradient needs:
 
 - a convolution or dense layer needs its input (for the weight gradient);
 - batch norm needs its input (to recompute the normalised values);
-- ReLU's gradient is a step: it keeps a mask of where its input was
-  positive, one byte per element; sigmoid, tanh and softmax keep their
-  output; the smooth others (elu, gelu, swish, ...) their input. A dense
-  layer's own activation (the classifier's softmax) counts the same way;
+- an activation needs its input (ReLU: its sign; sigmoid, tanh and softmax
+  their output instead). Right after a batch norm, nothing more is kept:
+  the input is the batch norm's input (kept) normalised with per-channel
+  statistics, and XLA recomputes it in the backward pass. A dense layer's
+  own activation (the classifier's softmax) keeps the layer's output;
 - a max pool needs its input and output (where the maximum was);
 - an average or global pool, a sum, a rescaling need nothing (their gradient
   depends on shapes and constants only);
@@ -26,8 +27,10 @@ each layer's gradient needs:
 A tensor kept by two layers (the concat read by four branches' first
 convolutions) is counted once. The backward pass's own short-lived
 buffers (the gradient flowing back through one layer at a time) are not
-counted: benchmarks/training_memory.py shows the kept tensors alone match
-what XLA plans per image.
+counted. Gradients are counted whole, as a framework that applies them
+after the backward pass holds them; a compiled step (XLA) applies each as
+it is produced, which is part of why the estimate runs above XLA's figure
+at small batches and below it at large ones (benchmarks/README.md).
 
 No framework is imported.
 """
@@ -55,7 +58,6 @@ MASK_BYTES = 1  # a dropout mask: one boolean per element
 _KEEPS_INPUTS = {"conv", "dense", "bn", "maxpool", "gmp"}
 _KEEPS_OUTPUT = {"maxpool", "gmp"}
 _VIEWS = {"concat", "flatten"}  # outputs that are their inputs, side by side
-MASKED = {"relu", "relu6"}  # activations whose gradient needs only a mask
 FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
 
 
@@ -110,6 +112,11 @@ def _non_trainable(layer: Layer) -> int:
     return 2 * layer.shape[-1] if layer.kind == "bn" else 0
 
 
+def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
+    source = by_name.get(layer.inputs[0]) if layer.inputs else None
+    return source is not None and source.kind == "bn"
+
+
 def kept_elements(graph: Graph) -> tuple[int, int]:
     """Elements per image of every tensor the backward pass keeps (each once), and of dropout masks."""
     by_name = {layer.name: layer for layer in graph.layers}
@@ -130,11 +137,13 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
                 keep(source)
         if layer.kind in _KEEPS_OUTPUT or layer.activation in FROM_OUTPUT:
             keep(layer.name)
-        if layer.kind == "dropout" or layer.activation in MASKED:
-            masks += math.prod(layer.shape)
-        elif layer.kind == "act":  # a smooth activation: its gradient reads its input
+        elif layer.kind == "dense" and layer.activation:
+            keep(layer.name)
+        elif layer.kind == "act" and not _after_batch_norm(layer, by_name):
             for source in layer.inputs:
                 keep(source)
+        if layer.kind == "dropout":
+            masks += math.prod(layer.shape)
     sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
     sizes[INPUT] = math.prod(graph.input)
     return sum(sizes[name] for name in kept), masks

@@ -26,9 +26,10 @@ network:
   - conv 4 3x3
   - concat: [conv 2 1x1, conv 2 1x1]
   - maxpool 2x2 s2
-  - conv 4 1x1
+  - conv 4 1x1 nobn
   - gap
 head:
+  - dropout 0.2
   - dense 10 softmax
 """
 
@@ -43,41 +44,43 @@ def tiny():
 def test_kept_tensors_counted_by_hand(tiny):
     elements, masks = kept_elements(tiny)
     # the input (the first conv's input) 8x8x3; conv1's output (its batch norm's
-    # input) 8x8x4; relu1's output, read by both branch convs, once: 8x8x4; the
-    # branch convs' outputs 2 x 8x8x2; the branch relus' outputs (the concat the
-    # max pool keeps is them) 2 x 8x8x2; the max pool's output (also conv3's
-    # input) 4x4x4; conv3's output 4x4x4; the global pool's output (the dense
-    # layer's input) 4; the softmax's output 10.
+    # input; relu1 comes after that batch norm and keeps nothing) 8x8x4; relu1's
+    # output, read by both branch convs, once: 8x8x4; the branch convs' outputs
+    # 2 x 8x8x2; the branch relus' outputs (the concat the max pool keeps is
+    # them) 2 x 8x8x2; the max pool's output (also conv3's input) 4x4x4;
+    # conv3's output (no batch norm: relu3 keeps its input) 4x4x4; the dropout's
+    # output (the dense layer's input; the global pool keeps nothing) 4; the
+    # softmax's output 10.
     assert elements == 192 + 256 + 256 + 256 + 256 + 64 + 64 + 4 + 10
-    assert masks == 256 + 2 * 128 + 64  # the ReLU masks, one byte each
+    assert masks == 4  # the dropout's, one byte each
 
 
 def test_parts_by_dtype_and_optimizer(tiny):
-    assert tiny.params == 238  # 108 + 16 + 2 x (8 + 8) + 16 + 16 + 50
-    trainable = 238 - 2 * (4 + 2 + 2 + 4)  # batch norm's moving mean and variance
-    per_image = 1358 * 4 + 576
+    assert tiny.params == 222  # 108 + 16 + 2 x (8 + 8) + 16 + 50
+    trainable = 222 - 2 * (4 + 2 + 2)  # batch norm's moving mean and variance
+    per_image = 1358 * 4 + 4
     memory = training_memory(tiny, Training(batch=2, dtype="float32", optimizer="momentum"))
     assert memory.to_json() == {
         "batch": 2,
         "dtype": "float32",
         "optimizer": "momentum",
-        "weights": 238 * 4,
+        "weights": 222 * 4,
         "gradients": trainable * 4,
         "optimizer_state": trainable * 4,
         "activations": 2 * per_image,
-        "total": 238 * 4 + 2 * trainable * 4 + 2 * per_image,
+        "total": 222 * 4 + 2 * trainable * 4 + 2 * per_image,
     }
     adam = training_memory(tiny, Training(2, "float32", "adam"))
     assert adam.optimizer_state == 2 * trainable * 4
     assert training_memory(tiny, Training(2, "float32", "sgd")).optimizer_state == 0
     half = training_memory(tiny, Training(2, "bfloat16", "momentum"))
     assert (half.weights, half.gradients, half.activations_per_image) == (
-        238 * 2,
+        222 * 2,
         trainable * 2,
-        1358 * 2 + 576,
+        1358 * 2 + 4,
     )
     mixed = training_memory(tiny, Training(2, "mixed", "momentum"))
-    assert (mixed.weights, mixed.activations_per_image) == (238 * 4, 1358 * 2 + 576)
+    assert (mixed.weights, mixed.activations_per_image) == (222 * 4, 1358 * 2 + 4)
 
 
 def test_largest_batch_is_the_last_that_fits(tiny):
