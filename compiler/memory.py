@@ -27,10 +27,14 @@ each layer's gradient needs:
 A tensor kept by two layers (the concat read by four branches' first
 convolutions) is counted once. The backward pass's own short-lived
 buffers (the gradient flowing back through one layer at a time) are not
-counted. Gradients are counted whole, as a framework that applies them
-after the backward pass holds them; a compiled step (XLA) applies each as
-it is produced, which is part of why the estimate runs above XLA's figure
-at small batches and below it at large ones (benchmarks/README.md).
+counted.
+
+Gradients: a compiled training step (Keras on JAX, under XLA) applies each
+weight's update as soon as that weight's gradient is computed (the update
+is elementwise), so one layer's gradient is alive at a time: the estimate
+counts the largest layer's. A framework that holds every gradient until
+the optimizer runs (PyTorch's `.grad`, eager TensorFlow) needs the
+trainable weights' size again.
 
 No framework is imported.
 """
@@ -107,9 +111,9 @@ class TrainingMemory:
         }
 
 
-def _non_trainable(layer: Layer) -> int:
-    """Batch norm's moving mean and variance: weights without gradients."""
-    return 2 * layer.shape[-1] if layer.kind == "bn" else 0
+def _trainable(layer: Layer) -> int:
+    """A layer's weights that get gradients: all but batch norm's moving mean and variance."""
+    return layer.params - (2 * layer.shape[-1] if layer.kind == "bn" else 0)
 
 
 def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
@@ -151,12 +155,13 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
 
 def training_memory(graph: Graph, training: Training) -> TrainingMemory:
     weight, gradient, slot, activation = DTYPES[training.dtype]
-    trainable = graph.params - sum(_non_trainable(layer) for layer in graph.layers)
+    trainable = sum(_trainable(layer) for layer in graph.layers)
+    largest = max(_trainable(layer) for layer in graph.layers)
     elements, masks = kept_elements(graph)
     return TrainingMemory(
         training=training,
         weights=graph.params * weight,
-        gradients=trainable * gradient,
+        gradients=largest * gradient,
         optimizer_state=trainable * OPTIMIZER_SLOTS[training.optimizer] * slot,
         activations_per_image=elements * activation + masks * MASK_BYTES,
     )
