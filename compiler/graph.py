@@ -15,6 +15,7 @@ from typing import Any
 
 Shape = tuple[int, ...]
 SpecPath = tuple[str | int, ...]
+INPUT = "input"  # the network's input, as the producer named in Layer.inputs
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,13 @@ be guessed becomes unknown and silences the checks that depend on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from irc_cnn.compiler import compact, naming
 from irc_cnn.compiler.diagnostics import Diagnostic, Note
-from irc_cnn.compiler.graph import Graph, Layer, Shape, SpecPath, Stage
+from irc_cnn.compiler.graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
 from irc_cnn.compiler.schema import INPUT_CHANNELS, MAX_WINDOW
 from irc_cnn.compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
-
-
-INPUT = "input"  # the network's input, as a producer of tensors
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,19 @@ def window_out(size: int, window: int, stride: int, padding: str) -> int:
     return (size - window) // stride + 1
 
 
+class _TooSmall(Exception):
+    """A probe's input is too small for some window (raised by a probing _Inferrer)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
 class _Inferrer:
-    def __init__(self, resolved: Resolved):
+    def __init__(self, resolved: Resolved, probe: bool = False):
+        # probe: only whether the input is large enough; stop at the first size error
+        self.probe = probe
+        self.probed: dict[tuple, Tensor] = {}
         self.spec = resolved.spec
         self.resolved = resolved
         self.layers: list[Layer] = []
@@ -69,9 +77,12 @@ class _Inferrer:
         return f" in block {stage.block!r}"
 
     def error(self, code: str, message: str, path: SpecPath, hint=None, notes=()) -> None:
-        self.diagnostics.append(
-            Diagnostic(code, message + self.where(), hint=hint, notes=tuple(notes), path=path)
+        diagnostic = Diagnostic(
+            code, message + self.where(), hint=hint, notes=tuple(notes), path=path
         )
+        if self.probe and code in _SIZE_ERRORS:
+            raise _TooSmall(diagnostic)
+        self.diagnostics.append(diagnostic)
 
     def add(
         self,
@@ -85,13 +96,26 @@ class _Inferrer:
         origin: Origin | None = None,
         activation: str | None = None,
     ) -> Tensor:
-        """Record a layer; its output tensor keeps the first input's origin unless given one."""
-        sources = tuple(t.layer for t in inputs)
-        layer = Layer(name, kind, shape, params, macs, self.stage.name, path, sources, activation)
-        self.layers.append(layer)
+        """Record a layer (not in a probe); its output keeps the first input's origin unless given one."""
+        if not self.probe:
+            sources = tuple(t.layer for t in inputs)
+            layer = Layer(
+                name, kind, shape, params, macs, self.stage.name, path, sources, activation
+            )
+            self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
 
     # -- the walk -----------------------------------------------------------
+
+    def stage_output(self, stage: RStage, x: Tensor) -> Tensor:
+        """A probe walks each network entry once per input shape: the repeats of one
+        entry differ only in their layer names, so they give the same shapes."""
+        if not self.probe:
+            return self.seq(stage.body, x)
+        key = (stage.path, stage.role, x.shape)
+        if key not in self.probed:
+            self.probed[key] = self.seq(stage.body, x)
+        return self.probed[key]
 
     def run(self) -> Graph:
         x = Tensor(tuple(self.spec.input), Origin("the network's input", ("input",)))
@@ -103,10 +127,10 @@ class _Inferrer:
             self.stage = stage
             first = len(self.layers)
             if stage.role == "aux":
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 aux.append(out.shape)
             else:
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 if stage.role == "head":
                     outputs.append(out.shape)
                 else:
@@ -398,51 +422,52 @@ def infer(
     resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]],
 ) -> tuple[Graph | None, list[Diagnostic]]:
     """The graph and every diagnostic; an input too small for the network says its minimum."""
-    graph, diagnostics = _walk(*resolved_and_diagnostics)
-    sized = [i for i, d in enumerate(diagnostics) if d.code in _SIZE_ERRORS]
-    if sized:
-        note = _minimum_note(resolved_and_diagnostics[0].spec)
-        if note is not None:
-            diagnostics[sized[0]] = diagnostics[sized[0]].with_note(note)
-    return graph, diagnostics
-
-
-def _walk(resolved: Resolved, diagnostics: list[Diagnostic]):
+    resolved, diagnostics = resolved_and_diagnostics
     if any(d.severity == "error" for d in diagnostics) or not resolved.stages:
         return None, dedupe(diagnostics)
     inferrer = _Inferrer(resolved)
     graph = inferrer.run()
-    return graph, dedupe(diagnostics + inferrer.diagnostics)
+    found = dedupe(diagnostics + inferrer.diagnostics)
+    sized = [i for i, d in enumerate(found) if d.code in _SIZE_ERRORS]
+    if sized and (note := _minimum_note(resolved.spec)) is not None:
+        found[sized[0]] = found[sized[0]].with_note(note)
+    return graph, found
 
 
 _SIZE_ERRORS = {"IRC303", "IRC304", "IRC305", "IRC302"}
 
 
-def _at(spec, size: int) -> tuple[Graph | None, list[Diagnostic]]:
-    """The graph at a square input of this size, and the size errors it has there."""
-    channels = spec.input[2]
-    graph, diagnostics = _walk(*resolve(spec.model_copy(update={"input": (size, size, channels)})))
-    return graph, [d for d in diagnostics if d.code in _SIZE_ERRORS]
+def _size_error(resolved: Resolved, size: int) -> Diagnostic | None:
+    """The first size error of a resolved network at a square input of this size, if any.
+
+    Resolving does not look at the input, so a network is resolved once and
+    inferred at each size tried.
+    """
+    spec = resolved.spec
+    sized = replace(resolved, spec=spec.model_copy(update={"input": (size, size, spec.input[2])}))
+    try:
+        _Inferrer(sized, probe=True).run()
+    except _TooSmall as exc:
+        return exc.diagnostic
+    return None
 
 
-def fits(spec, size: int) -> bool:
-    """Whether the spec's network builds at a square input of this size."""
-    graph, errors = _at(spec, size)
-    return graph is not None and not errors
+def fits(resolved: tuple[Resolved, list[Diagnostic]], size: int) -> bool:
+    """Whether a resolved network builds at a square input of this size."""
+    network, diagnostics = resolved
+    if any(d.severity == "error" for d in diagnostics) or not network.stages:
+        return False
+    return _size_error(network, size) is None
 
 
 def _minimum_note(spec) -> Note | None:
     """What the smallest input is, and which layer stops a smaller one."""
     smallest = minimum_input(spec)
-    if smallest is None or smallest <= 1:
-        return None
-    h, w = spec.input[:2]
-    if smallest <= min(h, w):
+    if smallest is None or smallest <= min(spec.input[:2]):
         return None  # the input is large enough: a spec error, not a size
-    _, errors = _at(spec, smallest - 1)
-    if not errors:
+    limit = _size_error(resolve(spec)[0], smallest - 1)
+    if limit is None:
         return None
-    limit = errors[0]
     where = ".".join(map(str, limit.path))
     return Note(
         f"the smallest square input this network accepts is {smallest}x{smallest} "
@@ -465,14 +490,15 @@ def minimum_input(spec) -> int | None:
     (doubling, up to the largest input a spec may give) when that is too
     small. None when no size fits.
     """
+    resolved = resolve(spec)
     low, high = 1, min(spec.input[:2])
-    if fits(spec, low):
+    if fits(resolved, low):
         return low
-    while not fits(spec, high):
+    while not fits(resolved, high):
         if high >= MAX_WINDOW:
             return None
         low, high = high, min(2 * high, MAX_WINDOW)
     while high - low > 1:  # invariant: low does not fit, high fits
         mid = (low + high) // 2
-        low, high = (low, mid) if fits(spec, mid) else (mid, high)
+        low, high = (low, mid) if fits(resolved, mid) else (mid, high)
     return high

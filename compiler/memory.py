@@ -45,8 +45,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from irc_cnn.compiler.graph import Graph, Layer
-from irc_cnn.compiler.infer import INPUT
+from irc_cnn.compiler.graph import INPUT, Graph, Layer
 
 # (bytes of a weight, of a gradient, of an optimizer slot, of an activation)
 DTYPES = {

@@ -281,9 +281,9 @@ def _unknown_key(loc: tuple) -> Diagnostic:
     key = str(loc[-1])
     model = _model_at(loc[:-1])
     if model is None:
-        return Diagnostic(
-            "IRC201", f"unknown key {key!r}", hint=did_you_mean(key, _KNOWN_KEYS), path=loc
-        )
+        hint = did_you_mean(key, _KNOWN_KEYS)
+        hint = hint or "remove it; `irc docs spec-language` describes the keys each part takes"
+        return Diagnostic("IRC201", f"unknown key {key!r}", hint=hint, path=loc)
     allowed = [name for name in model.model_fields if name != "kind"]
     if model is schema.Spec:
         allowed.append("extends")  # read by the loader before validation
