@@ -57,7 +57,8 @@ def checked(path: str | Path, args: argparse.Namespace, **options) -> Result:
     """check_file with the command's variant options (`--set`, `--input`).
 
     A `--set` that cannot be applied is misuse of the command (exit 2): its
-    diagnostic goes to stderr and UsageError is raised.
+    diagnostic is printed (to stderr; to stdout as a GitHub annotation under
+    --format github, where CI reads them) and UsageError is raised.
     """
     from irc_cnn.compiler.pipeline import check_file
 
@@ -68,7 +69,10 @@ def checked(path: str | Path, args: argparse.Namespace, **options) -> Result:
         **options,
     )
     if result.set_misused:
-        print_diagnostics([result], "text", sys.stderr)
+        github = getattr(args, "format", None) == "github"
+        print_diagnostics(
+            [result], "github" if github else "text", sys.stdout if github else sys.stderr
+        )
         raise UsageError("a --set argument cannot be applied (see above)")
     return result
 

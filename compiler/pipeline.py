@@ -287,13 +287,13 @@ def _unknown_key(loc: tuple) -> Diagnostic:
     allowed = [name for name in model.model_fields if name != "kind"]
     if model is schema.Spec:
         allowed.append("extends")  # read by the loader before validation
-    hint = did_you_mean(key, allowed)
-    if hint is None:
-        part = _part(loc[:-1])
-        hint = f"{part} takes: {', '.join(allowed) or 'no keys'}"
-        home = _HOMES.get(key)
-        if home:
-            hint += f"; {key!r} is a key of `{home}`"
+    takes = f"{_part(loc[:-1])} takes: {', '.join(allowed) or 'no keys'}"
+    home = _HOMES.get(key)
+    hint = (
+        did_you_mean(key, allowed)
+        or (home and f"{key!r} is a key of `{home}`; {takes}")
+        or f"remove it; `irc docs spec-language` describes the keys each part takes ({takes})"
+    )
     return Diagnostic("IRC201", f"unknown key {key!r}", hint=hint, path=loc)
 
 
