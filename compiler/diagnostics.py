@@ -8,11 +8,24 @@ caret), JSON or GitHub Actions annotations.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice a typo most likely meant; never the word itself (it is what was rejected)."""
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    match = closest(word, choices)
+    return f"did you mean {match!r}?" if match else None
 
 
 class Code(NamedTuple):

@@ -112,6 +112,14 @@ class _Merger:
         self.replaced.append(path)
 
 
+def _missing(data: Any, path: Path_) -> bool:
+    try:
+        _value_at(data, path)
+    except (KeyError, IndexError, TypeError):
+        return True
+    return False
+
+
 def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
     """Merge the layer's value (keyed at `path` of the result) into `result`, in place."""
     merger = _Merger(result, layer)
@@ -119,10 +127,14 @@ def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
     if not path:
         result.data = merger.merge(result.data, value, ())
     else:
-        parent = _value_at(result.data, path[:-1])
-        key = path[-1]
+        *parents, key = path
+        while parents and _missing(result.data, tuple(parents)):
+            value, key = {key: value}, parents.pop()  # a mapping the spec lacks: set it whole
+            if path in layer.spans:
+                layer.spans[(*parents, key)] = layer.spans[path]
+        parent = _value_at(result.data, tuple(parents))
         old = parent[key] if isinstance(parent, list) or key in parent else None
-        parent[key] = merger.merge(old, value, path)
+        parent[key] = merger.merge(old, value, (*parents, key))
     result.texts.update(layer.texts)
     kept = [d for d in result.deviations if not any(d.path[: len(p)] == p for p in merger.replaced)]
     result.deviations = kept + layer.deviations
@@ -232,9 +244,12 @@ class SetError(Exception):
         self.diagnostic = diagnostic
 
 
-def apply_set(source: Source, argument: str, index: int) -> None:
-    """Apply one `--set PATH=VALUE` (VALUE is YAML) to a loaded spec, in place."""
-    label = f"--set[{index}]"
+def apply_set(source: Source, argument: str, index: int, label: str | None = None) -> None:
+    """Apply one `--set PATH=VALUE` (VALUE is YAML) to a loaded spec, in place.
+
+    `label` names the argument in diagnostics (default `--set[index]`).
+    """
+    label = label or f"--set[{index}]"
     text = argument
     if "=" not in argument:
         raise SetError(
@@ -258,6 +273,10 @@ def apply_set(source: Source, argument: str, index: int) -> None:
         for p, span in table.items():
             end = (span.end_column or span.column) + offset
             target[(*segments, *p)] = Span(label, 1, span.column + offset, 1, end)
+    # PATH's last segment is the key VALUE is set under (IRC201 points at it).
+    shifted.key_spans[segments] = Span(
+        label, 1, len(dotted) - len(dotted.split(".")[-1]) + 1, 1, offset
+    )
     for p, off in layer.text_offsets.items():
         shifted.text_offsets[(*segments, *p)] = off
     shifted.deviations = [replace(d, path=(*segments, *d.path)) for d in layer.deviations]
