@@ -135,7 +135,7 @@ def cmd_deviations(args: argparse.Namespace) -> int:
         for dev in result.source.deviations:
             rows.append(
                 {
-                    "file": result.file,
+                    "file": dev.span.file,
                     "line": dev.span.line,
                     "column": dev.span.column,
                     "path": ".".join(map(str, dev.path)),

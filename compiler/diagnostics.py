@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "IRC109": "extends cycle or chain too long",
     "IRC110": "base spec not found",
     "IRC111": "bad --set argument",
+    "IRC112": "no such list item, or an ambiguous name",
     "IRC201": "unknown key",
     "IRC202": "invalid value",
     "IRC203": "missing key",

@@ -49,7 +49,7 @@ def check_file(
     try:
         source = load_layered(Path(path), name, paper)
         for index, argument in enumerate(sets, 1):
-            apply_set(source, argument, index)
+            apply_set(source, argument, index, paper=paper)
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:

@@ -157,7 +157,7 @@ def test_set_paths_and_yaml_values(base):
     assert sum(1 for s in result.graph.stages if s.block == "unit") == 3
     assert result.spec.blocks["unit"].residual.scale == 0.3
     (diag,) = check_file(base, sets=["network.nothing.repeat=3"]).diagnostics
-    assert diag.code == "IRC111" and "unit" in (diag.hint or "")
+    assert diag.code == "IRC112" and "unit" in (diag.hint or "")
 
 
 def test_explain_through_two_extends_and_a_set(base, tmp_path):
@@ -281,3 +281,158 @@ def test_diff_of_a_folder_is_misuse():
     assert proc.returncode == 2
     assert "irc diff compares two spec files; specs is not one" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- editing lists: items named by what they use ---------------------------------
+
+
+def _rows(result):
+    """Deviations as what they say, without the paths that editing renumbers."""
+    return [
+        (d.span.file, d.span.line, d.span.column, repr(d.value), repr(d.paper), d.why)
+        for d in result.source.deviations
+    ]
+
+
+def test_deleting_the_aux_head_keeps_every_other_annotation():
+    base = check_file("specs/irv2.yaml")
+    no_aux = check_file("specs/variants/irv2_no_aux.yaml")
+    assert no_aux.ok, no_aux.diagnostics
+    aux = [d for d in base.source.deviations if d.path == ("network", 4)]
+    assert len(aux) == 1 and aux[0].value == {"aux": "aux_head"}
+    assert _rows(no_aux) == [row for row in _rows(base) if row not in _rows_of(aux)]
+    # The repeats after the deleted item moved up one place, annotations with them.
+    paths = {d.path: d.value for d in no_aux.source.deviations if d.path[0] == "network"}
+    assert paths == {
+        ("network", 1): {"resnet_a": {"repeat": 10}},
+        ("network", 3): {"resnet_b": {"repeat": 20}},
+        ("network", 5): {"resnet_c": {"repeat": 10}},
+    }
+    assert no_aux.graph.outputs == ((1001,),)
+    aux_params = sum(layer.params for layer in base.graph.layers if layer.name.startswith("aux_"))
+    assert aux_params > 0 and no_aux.graph.params == base.graph.params - aux_params
+    listed = run_irc("deviations", "specs/variants/irv2_no_aux.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[-1] == f"{len(base.source.deviations) - 1} deviation(s) in 1 spec(s)"
+    assert "specs/irv2.yaml:146:12: network.3\n    used:  resnet_b: {'repeat': 20}" in listed.stdout
+
+
+def _rows_of(deviations):
+    return [
+        (d.span.file, d.span.line, d.span.column, repr(d.value), repr(d.paper), d.why)
+        for d in deviations
+    ]
+
+
+def test_paper_check_of_a_variant_that_deletes_what_the_paper_lacks():
+    """Against the paper the aux item is absent already: deleting it is no error."""
+    base = check_file("specs/irv2.yaml", paper=True)
+    no_aux = check_file("specs/variants/irv2_no_aux.yaml", paper=True)
+    codes = [(d.code, d.span.file, d.span.line, d.span.column) for d in no_aux.diagnostics]
+    assert codes == [(d.code, d.span.file, d.span.line, d.span.column) for d in base.diagnostics]
+    assert [c[0] for c in codes] == ["IRC301", "IRC301"]
+
+
+def test_insert_replace_and_set_a_field_in_a_variant(base, tmp_path):
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """\
+        extends: base.yaml
+        network:
+          $before unit: [conv 16 1x1, maxpool 2 s2]
+          conv1: conv 16 5x5   # two convs now: named by their layer names
+          unit.repeat: 3
+          $after unit: relu
+        head:
+          gap: gmp
+        blocks:
+          unit:
+            residual:
+              branches:
+                1: $delete
+        """.replace("1: $delete", "'1': $delete"),
+    )
+    result = check_file(child)
+    assert result.ok, result.diagnostics
+    assert [(s.name, s.shape) for s in result.graph.stages] == [
+        ("conv1", (32, 32, 16)),
+        ("conv2", (32, 32, 16)),
+        ("maxpool", (16, 16, 16)),
+        ("unit_1", (16, 16, 16)),
+        ("unit_2", (16, 16, 16)),
+        ("unit_3", (16, 16, 16)),
+        ("relu", (16, 16, 16)),
+        ("head", (10,)),
+    ]
+    layers = {layer.name: layer for layer in result.graph.layers}
+    assert layers["conv1"].params == 5 * 5 * 3 * 16  # the replaced 3x3, now 5x5, no bias
+    assert "unit_1_b2_conv1" not in layers and "unit_1_b1_conv" in layers
+    assert "head_gmp" in layers
+    spans = result.source.spans
+    assert (spans[("network", 1)].file, spans[("network", 1)].line) == (child.as_posix(), 3)
+    assert spans[("network", 3, "unit", "repeat")].line == 5
+    assert (spans[("network", 4)].line, spans[("network", 0)].line) == (6, 4)
+    # the untouched item keeps the base's position
+    assert spans[("head", 1)].file == base.as_posix()
+
+
+def test_unknown_and_ambiguous_names_point_at_the_key(base, tmp_path):
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nnetwork:\n  uint: $delete\n")
+    (diag,) = check_file(child).diagnostics
+    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == (
+        "IRC112",
+        child.as_posix(),
+        3,
+        3,
+    )
+    assert diag.message == "no item 'uint' in network" and diag.hint == "did you mean 'unit'?"
+    twice = write(tmp_path, "twice.yaml", "extends: base.yaml\nhead:\n  $after gap: [dense 8]\n")
+    result = check_file(twice, sets=["head.dense=$delete"])
+    (diag,) = result.diagnostics
+    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 1)
+    assert diag.message == "'dense' is ambiguous in head: 2 items use it"
+    assert diag.hint == "name one of dense1, dense2, or give its index"
+    result = check_file(twice, sets=["head.dense1=$delete"])
+    assert result.ok and result.graph.outputs == ((10,),)
+    (diag,) = check_file(base, sets=["network.7=$delete"]).diagnostics
+    assert diag.message == "network has 2 item(s); there is no index 7"
+    (diag,) = check_file(base, sets=["network.conv.filters=8"]).diagnostics
+    assert diag.code == "IRC112" and "one-line op" in diag.message
+
+
+def test_set_deletes_items_and_blocks():
+    result = check_file("specs/irv2.yaml", sets=["network.aux_head=$delete"])
+    assert result.ok and result.graph.outputs == ((1001,),)
+    by_index = check_file("specs/irv2.yaml", sets=["network.4=$delete"])
+    assert by_index.graph.params == result.graph.params
+    in_block = check_file("specs/irv2.yaml", sets=["blocks.stem.seq.bn=$delete"])
+    assert "stem_bn" not in {layer.name for layer in in_block.graph.layers}
+    proc = run_irc("check", "specs/inception_v4.yaml", "--set", "blocks.inception_c=$delete")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error[IRC401]: unknown block or op 'inception_c'" in proc.stdout
+    assert "valid dictionary" not in proc.stdout
+
+
+def test_explain_names_an_item_by_its_block():
+    proc = run_irc("explain", "specs/irv2.yaml", "network.aux_head")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "network.4 = aux: aux_head",
+        "  set at specs/irv2.yaml:149:12",
+        "  paper: (absent)",
+        "  why: The paper gives no auxiliary head for the Inception-ResNets; the seed has one.",
+    ]
+
+
+@pytest.mark.slow
+def test_no_aux_variant_builds_one_output():
+    keras = pytest.importorskip("keras")
+    import importlib
+
+    result = check_file("specs/variants/irv2_no_aux.yaml")
+    keras.backend.clear_session()
+    module = importlib.import_module("generated.inception_resnet_v2_no_aux")
+    model = module.create_inception_resnet_v2_no_aux()
+    assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1001)
+    assert model.count_params() == result.graph.params == 55_465_961
