@@ -45,7 +45,11 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
 
 
 def load_all(
-    paths: Sequence[str], paper: bool = False, root: Path | None = None, sets: Sequence[str] = ()
+    paths: Sequence[str],
+    paper: bool = False,
+    root: Path | None = None,
+    sets: Sequence[str] = (),
+    scale: str | None = None,
 ) -> list[Result]:
     """Check every spec; with `root`, files are named relative to it (stable headers)."""
     results = []
@@ -53,7 +57,7 @@ def load_all(
         display = None
         if root is not None:
             display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-        results.append(check_file(path, paper=paper, display=display, sets=sets))
+        results.append(check_file(path, paper=paper, display=display, sets=sets, scale=scale))
     return results
 
 
@@ -110,7 +114,7 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    results = load_all(args.paths, paper=args.paper, sets=args.set)
+    results = load_all(args.paths, paper=args.paper, sets=args.set, scale=args.scale)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
@@ -127,7 +131,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
-    results = load_all(args.paths, sets=args.set)
+    results = load_all(args.paths, sets=args.set, scale=args.scale)
     rows = []
     for result in results:
         if result.source is None:
@@ -164,6 +168,16 @@ def cmd_deviations(args: argparse.Namespace) -> int:
     return EXIT_ERRORS if bad else EXIT_OK
 
 
+def _scaled(result: Result, root: Path, sets: Sequence[str]) -> list[Result]:
+    """The spec once per preset of its `scales:` table (none selected), as `--scale` would."""
+    if not result.ok or result.spec.scale is not None:
+        return []
+    path = root / result.file
+    return [
+        check_file(path, display=result.file, sets=sets, scale=name) for name in result.spec.scales
+    ]
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     # The backend pulls in Jinja2 only; no framework is imported here either.
     from irc_cnn.backends.keras import emit
@@ -171,7 +185,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # Generated headers name the spec relative to the output package's parent
     # (the repository root for generated/), whatever the working directory.
-    results = load_all(args.paths, root=out.resolve().parent, sets=args.set)
+    results = load_all(args.paths, root=out.resolve().parent, sets=args.set, scale=args.scale)
+    if args.scale is None:  # a spec with a `scales:` table: its own module, then one per scale
+        results = [
+            sized
+            for result in results
+            for sized in [result, *_scaled(result, root=out.resolve().parent, sets=args.set)]
+        ]
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -209,7 +229,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from irc_cnn.compiler.layering import SetError, explain
 
-    result = check_file(args.spec, sets=args.set)
+    result = check_file(args.spec, sets=args.set, scale=args.scale)
     if result.source is None:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
@@ -245,22 +265,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for path in (args.a, args.b):
         if not Path(path).is_file():
             raise UsageError(f"irc diff compares two spec files; {path} is not one")
-    results = [check_file(path) for path in (args.a, args.b)]
+    results = [
+        check_file(args.a, sets=args.set_a, scale=args.scale_a),
+        check_file(args.b, sets=args.set_b, scale=args.scale_b),
+    ]
     if not all(r.ok for r in results):
-        print_diagnostics(results, "text")
-        return EXIT_ERRORS
+        print_diagnostics(results, "text", sys.stderr)
+        return EXIT_USAGE  # as diff(1): 2 is trouble, 1 means "they differ"
     report = diff.diff(*results)
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
         print(diff.render(report))
-    return EXIT_OK
+    return EXIT_ERRORS if report["differs"] else EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import summary
 
-    results = load_all(args.paths, sets=args.set)
+    results = load_all(args.paths, sets=args.set, scale=args.scale)
     if not all(r.ok for r in results):
         print_diagnostics([r for r in results if not r.ok], "text", sys.stderr)
         return EXIT_ERRORS
@@ -287,7 +310,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     files = spec_files([args.spec])
     if len(files) != 1:
         raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")
-    result = load_all(files, sets=args.set)[0]
+    result = load_all(files, sets=args.set, scale=args.scale)[0]
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
         return EXIT_ERRORS
@@ -325,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
             "'input=[149,149,3]' (VALUE is YAML; repeatable; validated like the file)"
         ),
     }
+    scale = {
+        "metavar": "NAME",
+        "help": "build the spec at one of its `scales:` presets (width, depth, input); "
+        "renames the spec and builder NAME_SCALE",
+    }
 
     check = sub.add_parser(
         "check",
@@ -344,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help="text for people, json for tools, github for Actions annotations", **fmt
     )
     check.add_argument("--set", **set_)
+    check.add_argument("--scale", **scale)
     check.set_defaults(run=cmd_check)
 
     compile_ = sub.add_parser(
@@ -363,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)
+    compile_.add_argument("--scale", **scale)
     compile_.set_defaults(run=cmd_compile)
 
     deviations = sub.add_parser(
@@ -375,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deviations.add_argument("--format", choices=("text", "json"), default="text")
     deviations.add_argument("--set", **set_)
+    deviations.add_argument("--scale", **scale)
     deviations.set_defaults(run=cmd_deviations)
 
     explain = sub.add_parser(
@@ -389,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("spec", metavar="SPEC")
     explain.add_argument("path", metavar="PATH")
     explain.add_argument("--set", **set_)
+    explain.add_argument("--scale", **scale)
     explain.set_defaults(run=cmd_explain)
 
     diff_ = sub.add_parser(
@@ -396,12 +428,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare two specs: blocks, repeats, filters, parameters and cost",
         description=(
             "Blocks added, removed and changed (field by field), uses of each block, settings "
-            "such as the input, and the deltas in parameters, multiply-accumulates and outputs."
+            "such as the input, and the deltas in parameters, multiply-accumulates (also in "
+            "percent of A) and outputs. One spec under two settings: irc diff X X --set-b ..."
+        ),
+        epilog=(
+            "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble "
+            "(a spec has errors, a file is missing, a bad flag)."
         ),
     )
     diff_.add_argument("a", metavar="A")
     diff_.add_argument("b", metavar="B")
     diff_.add_argument("--format", choices=("text", "json"), default="text")
+    for side in ("a", "b"):
+        diff_.add_argument(
+            f"--set-{side}",
+            **{**set_, "help": f"override a value of {side.upper()} (as --set elsewhere)"},
+        )
+        diff_.add_argument(
+            f"--scale-{side}", **{**scale, "help": f"build {side.upper()} at this scale preset"}
+        )
     diff_.set_defaults(run=cmd_diff)
 
     summary = sub.add_parser(
@@ -430,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "markdown", "json"), default="text", help="default: text"
     )
     summary.add_argument("--set", **set_)
+    summary.add_argument("--scale", **scale)
     summary.set_defaults(run=cmd_summary)
 
     plot = sub.add_parser(
@@ -453,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
+    plot.add_argument("--scale", **scale)
     plot.set_defaults(run=cmd_plot)
     return parser
 

@@ -29,6 +29,7 @@ CODES: dict[str, str] = {
     "IRC110": "base spec not found",
     "IRC111": "bad --set argument",
     "IRC112": "no such list item, or an ambiguous name",
+    "IRC113": "unknown scale",
     "IRC201": "unknown key",
     "IRC202": "invalid value",
     "IRC203": "missing key",

@@ -470,6 +470,69 @@ def _expand_use(text: str) -> Any:
     return {fields["block"]: {"repeat": fields["repeat"]} if "repeat" in fields else {}}
 
 
+# -- scales ----------------------------------------------------------------------
+
+SCALED = ("width", "depth", "input")
+
+
+def apply_scale(source: Source, name: str | None = None, paper: bool = False) -> None:
+    """Apply the scale preset in force to a loaded spec, in place.
+
+    `name` comes from `--scale`: it also renames the spec and its builder
+    (`<name>_<scale>`), so each size compiles to its own module. Without it,
+    a `scale:` the files set (a variant that `extends`) selects the preset.
+    The preset's values override the files'; `--set` comes after.
+    """
+    data = source.data
+    if not isinstance(data, dict):
+        return
+    label = "--scale"
+    if name is not None:
+        arg = Span(label, 1, 1, 1, len(name) + 1)
+        layer = Source(label, name, {"scale": name}, texts={label: name})
+        layer.spans[("scale",)] = arg
+        if isinstance(data.get("name"), str):
+            layer.data["name"] = f"{data['name']}_{name}"
+            layer.spans[("name",)] = arg
+        builder = data.get("builder")
+        if isinstance(builder, dict) and isinstance(builder.get("name"), str):
+            layer.data["builder"] = {"name": f"{builder['name']}_{name}"}
+            layer.spans[("builder", "name")] = arg
+        _check_scale(source, name, arg)
+        overlay(source, layer, lenient=paper)
+    chosen = data.get("scale") if name is None else name
+    if not isinstance(chosen, str):
+        return  # absent, or not a name: the schema says so
+    if name is None:
+        _check_scale(source, chosen, source.spans.get(("scale",), Span(source.file, 1, 1)))
+    preset = source.data["scales"][chosen]
+    if not isinstance(preset, dict):
+        return  # the schema says what a preset must be
+    layer = Source(source.file, source.text, {k: v for k, v in preset.items() if k in SCALED})
+    for table, target in ((source.spans, layer.spans), (source.key_spans, layer.key_spans)):
+        for setting in layer.data:
+            for p, span in _subtree(table, ("scales", chosen, setting)).items():
+                target[p[2:]] = span
+    overlay(source, layer, lenient=paper)
+
+
+def _check_scale(source: Source, name: str, where: Span) -> None:
+    scales = source.data.get("scales")
+    if isinstance(scales, dict) and name in scales:
+        return
+    if not isinstance(scales, dict) or not scales:
+        message, hint = f"scale {name!r}: the spec has no `scales:` table", (
+            "add `scales: {NAME: {width: ..., depth: ..., input: [...]}}`"
+        )
+    else:
+        message = f"unknown scale {name!r}"
+        hint = did_you_mean(name, scales) or f"this spec's scales: {', '.join(scales)}"
+    diagnostic = Diagnostic("IRC113", message, where, hint=hint)
+    if where.file == "--scale":
+        raise SetError(diagnostic)
+    raise DiagnosticError([diagnostic])
+
+
 # -- explain ---------------------------------------------------------------------
 
 

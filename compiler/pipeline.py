@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from irc_cnn.compiler import compact, schema
+from irc_cnn.compiler import compact, schema, settings
 from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
 from irc_cnn.compiler.graph import Graph
-from irc_cnn.compiler.layering import SetError, apply_set, load_layered
+from irc_cnn.compiler.layering import SetError, apply_scale, apply_set, load_layered
 from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
 
 
@@ -39,22 +39,30 @@ class Result:
 
 
 def check_file(
-    path: str | Path, paper: bool = False, display: str | None = None, sets: Sequence[str] = ()
+    path: str | Path,
+    paper: bool = False,
+    display: str | None = None,
+    sets: Sequence[str] = (),
+    scale: str | None = None,
 ) -> Result:
-    """Run every stage on one file (and the files it extends), then each `--set`.
+    """Run every stage on one file (and the files it extends), its scale preset
+    (`scale`: `--scale`), then each `--set`.
 
     `display` is the name diagnostics use for the file.
     """
     name = display or Path(path).as_posix()
     try:
         source = load_layered(Path(path), name, paper)
+        apply_scale(source, scale, paper)
         for index, argument in enumerate(sets, 1):
             apply_set(source, argument, index, paper=paper)
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
         return Result(
-            name, diagnostics=[exc.diagnostic], lines={**source.lines, **_set_lines(sets)}
+            name,
+            diagnostics=[exc.diagnostic],
+            lines={**source.lines, **_set_lines(sets), "--scale": [scale or ""]},
         )
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -78,6 +86,7 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
 def validate(source: Source) -> Result:
     """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
     result = Result(source.file, source, lines=source.lines)
+    settings.fill_title(source)  # the title states the input, width and depth in force
     warnings: list[Diagnostic] = []
     try:
         result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})

@@ -2,6 +2,8 @@
 # spec sha256: 88140ba76f66091d32ba6960ccb7feb957c036ce351e2b8e58bef3583b4d0ef9
 """Inception-ResNet-v1 (no residual scaling): a Keras 3 model builder generated from specs/variants/irv1_noscale.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -342,6 +344,8 @@ def create_inception_resnet_v1_noscale(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v1 (no residual scaling) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -2,6 +2,8 @@
 # spec sha256: 7c94b45fe72830ba370f267b089d88237ffd2c0c1bcc9bdd2b5ce05ab9c0477c
 """Inception-ResNet-v2: a Keras 3 model builder generated from specs/irv2.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -362,6 +364,8 @@ def create_inception_resnet_v2(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v2 as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

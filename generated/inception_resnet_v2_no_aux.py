@@ -2,6 +2,8 @@
 # spec sha256: 0dcafee71b2d56a821e2c39906b402b1ec5e4e095c5fc84e5f0baf4f5002eb5a
 """Inception-ResNet-v2 (no auxiliary head): a Keras 3 model builder generated from specs/variants/irv2_no_aux.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -340,6 +342,8 @@ def create_inception_resnet_v2_no_aux(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v2 (no auxiliary head) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -2,6 +2,8 @@
 # spec sha256: 0c69ae30f546664ca676967caffc0516f2e87de8aa5d89293f65717ed2acfe9f
 """Inception-ResNet-v2 (batch norm as in the paper): a Keras 3 model builder generated from specs/variants/irv2_paper_bn.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -349,6 +351,8 @@ def create_inception_resnet_v2_paper_bn(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v2 (batch norm as in the paper) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -2,6 +2,8 @@
 # spec sha256: f11ab1c0c7e5608e199f6ee2351e7473bf353932fca42d411d95189b4f001330
 """Inception-v4: a Keras 3 model builder generated from specs/inception_v4.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -319,6 +321,8 @@ def create_inception_v4(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-v4 as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -2,6 +2,8 @@
 # spec sha256: 442ca5fb80aec9895bb503e09ea248a579e1ef1c9dd55e3f42b212b449191496
 """Inception-ResNet-v2 (keras.applications): a Keras 3 model builder generated from specs/keras/inception_resnet_v2.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -385,6 +387,8 @@ def inception_resnet_v2(
     scale: bool = True,
 ) -> keras.Model:
     """Build Inception-ResNet-v2 (keras.applications) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         classes: number of classes of the classifier(s).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import textwrap
 from pathlib import Path
 
@@ -231,7 +232,7 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     small = check_file("specs/variants/irv2_small.yaml")
     full = check_file("specs/irv2.yaml")
     proc = run_irc("diff", "--format", "json", "specs/irv2.yaml", "specs/variants/irv2_small.yaml")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # they differ
     report = json.loads(proc.stdout)
     assert report["uses"] == {"resnet_a": [10, 5], "resnet_b": [20, 10], "resnet_c": [10, 5]}
     assert ["input", [299, 299, 3], [149, 149, 3]] in [
@@ -245,7 +246,8 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     assert report["macs"][2] == small.graph.macs - full.graph.macs
     text = run_irc("diff", "specs/irv2.yaml", "specs/variants/irv2_small.yaml").stdout
     assert "uses of resnet_b: 20 -> 10" in text
-    assert f"({small.graph.params - full.graph.params:+,})" in text
+    delta = small.graph.params - full.graph.params
+    assert f"({delta:+,}, {100 * delta / full.graph.params:+.2f}%)" in text
 
 
 @pytest.mark.parametrize(
@@ -436,3 +438,215 @@ def test_no_aux_variant_builds_one_output():
     model = module.create_inception_resnet_v2_no_aux()
     assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1001)
     assert model.count_params() == result.graph.params == 55_465_961
+
+
+# -- diff: --set on either side, percentages, exit codes -------------------------
+
+
+def test_diff_exit_codes_and_set_on_either_side():
+    same = run_irc("diff", "specs/irv2.yaml", "specs/irv2.yaml")
+    assert same.returncode == 0 and same.stdout.splitlines()[-1] == "  no differences"
+    proc = run_irc(
+        "diff", "specs/irv2.yaml", "specs/irv2.yaml", "--set-b", "network.aux_head=$delete"
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "  outputs: [[1001], [1001]] -> [[1001]]" in proc.stdout
+    assert "  parameters: 58,841,682 -> 55,465,961 (-3,375,721, -5.74%)" in proc.stdout
+    back = run_irc(
+        "diff",
+        "specs/irv2.yaml",
+        "specs/variants/irv2_no_aux.yaml",
+        "--format",
+        "json",
+        "--set-a",
+        "network.aux_head=$delete",
+        "--set-a",
+        "blocks.aux_head=$delete",
+        "--set-b",
+        "name=inception_resnet_v2",
+        "--set-b",
+        "title=Inception-ResNet-v2",
+        "--set-b",
+        "builder.name=create_inception_resnet_v2",
+    )
+    report = json.loads(back.stdout)
+    assert back.returncode == 0 and report["differs"] is False, report
+    assert report["params_percent"] == 0.0
+    broken = run_irc("diff", "specs/irv2.yaml", "specs/irv2.yaml", "--set-b", "depth=0")
+    assert broken.returncode == 2 and "--set[1]:1:7: error[IRC207]" in broken.stderr
+    assert "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble" in (
+        " ".join(run_irc("diff", "--help").stdout.split())
+    )
+
+
+# -- depth, titles, scales --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("depth", "repeats"),
+    [(0.5, (5, 10, 5)), (0.33, (3, 7, 3)), (0.25, (3, 5, 3)), (0.01, (1, 1, 1)), (1.5, (15, 30, 15))],
+)
+def test_depth_rounds_repeats_half_up_at_least_one(depth, repeats):
+    """10 x 0.25 = 2.5 -> 3 and 20 x 0.33 = 6.6 -> 7: half up; x 0.01 -> at least 1."""
+    result = check_file("specs/irv2.yaml", sets=[f"depth={depth}"])
+    assert result.ok, result.diagnostics
+    uses = Counter(s.block for s in result.graph.stages)
+    assert (uses["resnet_a"], uses["resnet_b"], uses["resnet_c"]) == repeats
+    assert uses["stem"] == uses["reduction_a"] == uses["reduction_b"] == 1  # used once: once
+
+
+def test_depth_reaches_repeats_inside_blocks_and_branches(base, tmp_path):
+    child = write(
+        tmp_path,
+        "deep.yaml",
+        """\
+        extends: base.yaml
+        depth: 0.5
+        blocks:
+          pair: {seq: [unit x3]}
+          fork: {concat: [[unit x5], [conv 16 1x1]]}
+        network: [conv 16 3x3, pair, fork, conv 16 1x1, unit x7]
+        """,
+    )
+    result = check_file(child)
+    assert result.ok, result.diagnostics
+    names = [layer.name for layer in result.graph.layers if layer.name.endswith("_add")]
+    assert sum(n.startswith("pair_unit_") for n in names) == 2  # 3 x 0.5 = 1.5 -> 2
+    assert sum(n.startswith("fork_b1_unit_") for n in names) == 3  # 5 x 0.5 = 2.5 -> 3
+    assert sum(1 for s in result.graph.stages if s.block == "unit") == 4  # 7 x 0.5 -> 4
+
+
+def test_title_placeholders_and_settings_changed_after_it(base, tmp_path):
+    assert check_file("specs/variants/irv2_small.yaml").spec.title == (
+        "Inception-ResNet-v2 (5/10/5 blocks, 149x149)"
+    )
+    moved = check_file("specs/variants/irv2_small.yaml", sets=["input=[160, 160, 3]"])
+    assert moved.spec.title == "Inception-ResNet-v2 (5/10/5 blocks, 160x160)"
+    # No placeholder: what changed after the title was written is appended.
+    assert check_file(base, sets=["width=0.5", "depth=2"]).spec.title == (
+        "Base (width 0.5, depth 2)"
+    )
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\ninput: [48, 48, 3]\n")
+    assert check_file(child).spec.title == "Base (input 48x48)"  # the title is the base's
+    own = write(tmp_path, "own.yaml", "extends: base.yaml\ntitle: Mine\ninput: [48, 48, 3]\n")
+    assert check_file(own).spec.title == "Mine"  # written beside the input: not stale
+
+
+def test_generated_docstrings_state_the_settings_in_force():
+    from irc_cnn.backends.keras import emit
+
+    result = check_file("specs/variants/irv2_small.yaml", sets=["input=[160,160,3]", "depth=0.5"])
+    text = emit.render(result)["inception_resnet_v2_small.py"]
+    assert text.splitlines()[2].startswith(
+        '"""Inception-ResNet-v2 (5/10/5 blocks, 160x160) (depth 0.5): a Keras 3 model builder'
+    )
+    assert "\nBuilt with input 160x160x3, width 1, depth 0.5.\n" in text
+    assert "    Built with input 160x160x3, width 1, depth 0.5.\n" in text  # the builder's
+    assert "for i in range(1, 4):" in text  # resnet_a: 5 x 0.5 = 2.5 -> 3
+
+
+SCALES = {
+    "small": ((160, 160, 3), 8_708_241),
+    "base": ((299, 299, 3), 55_465_961),
+    "large": ((331, 331, 3), 85_905_001),
+}
+
+
+def test_scales_select_width_depth_and_input():
+    plain = check_file("specs/variants/irv2_scales.yaml")
+    assert plain.ok and plain.spec.scale is None and list(plain.spec.scales) == list(SCALES)
+    for name, (shape, params) in SCALES.items():
+        result = check_file("specs/variants/irv2_scales.yaml", scale=name)
+        assert result.ok, result.diagnostics
+        spec = result.spec
+        assert (spec.name, spec.builder.name, spec.scale) == (
+            f"inception_resnet_v2_scales_{name}",
+            f"create_inception_resnet_v2_scales_{name}",
+            name,
+        )
+        assert (result.graph.input, result.graph.params) == (shape, params)
+    small = check_file("specs/variants/irv2_scales.yaml", scale="small")
+    assert small.spec.title == "Inception-ResNet-v2 (160x160, width 0.5, depth 0.5) (scale small)"
+    assert sum(1 for s in small.graph.stages if s.block == "resnet_b") == 10
+    # explain shows where the preset's value came from
+    proc = run_irc("explain", "specs/variants/irv2_scales.yaml", "width", "--scale", "small")
+    assert proc.stdout.splitlines()[:2] == ["width = 0.5", "  set at specs/variants/irv2_scales.yaml:9:18"]
+
+
+def test_unknown_scale_is_a_diagnostic(tmp_path):
+    (diag,) = check_file("specs/variants/irv2_scales.yaml", scale="smal").diagnostics
+    assert (diag.code, diag.span.file, diag.span.column, diag.hint) == (
+        "IRC113",
+        "--scale",
+        1,
+        "did you mean 'small'?",
+    )
+    (diag,) = check_file("specs/irv2.yaml", scale="small").diagnostics
+    assert diag.message == "scale 'small': the spec has no `scales:` table"
+    # A variant that picks a preset by name (a typo first).
+    base_spec = (ROOT / "specs/variants/irv2_scales.yaml").as_posix()
+    picked = write(tmp_path, "picked.yaml", f"extends: {base_spec}\nname: mine\nscale: lareg\n")
+    (diag,) = check_file(picked).diagnostics
+    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == (
+        "IRC113",
+        picked.as_posix(),
+        3,
+        8,
+    )
+    assert diag.hint == "did you mean 'large'?"
+    picked.write_text(picked.read_text().replace("lareg", "large"))
+    result = check_file(picked)
+    assert result.ok and result.spec.name == "mine" and result.graph.params == SCALES["large"][1]
+
+
+@pytest.mark.parametrize(
+    "command", ["check", "compile", "deviations", "explain", "summary", "plot"]
+)
+def test_every_command_with_set_takes_scale(command, tmp_path):
+    spec = "specs/variants/irv2_scales.yaml"
+    args = {
+        "check": [spec],
+        "compile": [spec, "--out", str(tmp_path)],
+        "deviations": [spec],
+        "explain": [spec, "input"],
+        "summary": [spec],
+        "plot": [spec, "-o", str(tmp_path / "n.dot")],
+    }[command]
+    proc = run_irc(command, *args, "--scale", "small")
+    assert proc.returncode == 0, proc.stderr
+    if command == "compile":
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "__init__.py",
+            "inception_resnet_v2_scales_small.py",
+        ]
+    if command in ("check", "summary", "explain"):
+        assert "160" in proc.stdout
+    assert run_irc(command, *args, "--scale", "smal").returncode == 1
+
+
+def test_compile_writes_one_module_per_scale(tmp_path):
+    proc = run_irc("compile", "specs/variants/irv2_scales.yaml", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "__init__.py",
+        "inception_resnet_v2_scales.py",
+        *(f"inception_resnet_v2_scales_{n}.py" for n in sorted(SCALES)),
+    ]
+    small = (tmp_path / "inception_resnet_v2_scales_small.py").read_text()
+    assert "def create_inception_resnet_v2_scales_small(" in small
+    assert "INPUT_SHAPE = (160, 160, 3)" in small and "WIDTH = 0.5" in small
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SCALES))
+def test_each_scale_builds_with_irc_parameter_count(name):
+    keras = pytest.importorskip("keras")
+    import importlib
+
+    result = check_file("specs/variants/irv2_scales.yaml", scale=name)
+    keras.backend.clear_session()
+    module = importlib.import_module(f"generated.inception_resnet_v2_scales_{name}")
+    model = getattr(module, f"create_inception_resnet_v2_scales_{name}")()
+    assert tuple(model.input.shape[1:]) == SCALES[name][0]
+    assert model.count_params() == result.graph.params == SCALES[name][1]

@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 
 from irc_cnn.backends import pysafe
-from irc_cnn.compiler import naming
+from irc_cnn.compiler import naming, settings
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import Result
 from irc_cnn.compiler.resolve import body_paths, branch_base, widen
@@ -444,6 +444,7 @@ def build_module(result: Result) -> Module:
         "has_aux": has_aux,
         "model_name": pysafe.literal(spec.name),
         "title": pysafe.text(spec.title),
+        "settings": pysafe.text(settings.in_force(spec)),
         "outputs": ", ".join("x".join(map(str, s)) for s in graph.outputs),
         "features": "x".join(map(str, graph.features)),
     }
@@ -477,7 +478,7 @@ def build_module(result: Result) -> Module:
 
 def _docstring(result: Result) -> tuple[str, ...]:
     spec = result.spec
-    lines = []
+    lines = [pysafe.text(f"Built with {settings.in_force(spec)}.")]
     if spec.ref:
         lines.append(pysafe.text(spec.ref))
     if spec.doc:

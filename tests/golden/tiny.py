@@ -2,6 +2,8 @@
 # spec sha256: d4413176a4138703c7eb29ae63fddea0b6453f96264b476a97d7a5abe29c4d74
 """Tiny residual network: a Keras 3 model builder generated from tests/golden/tiny.yaml.
 
+Built with input 32x32x3, width 1, depth 1.
+
 irc's golden-file test
 
 Deviations (1; `irc deviations tests/golden/tiny.yaml`):
@@ -231,6 +233,8 @@ def create_tiny(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Tiny residual network as a Keras model.
+
+    Built with input 32x32x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).
