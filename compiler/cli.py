@@ -50,14 +50,26 @@ def load_all(
     root: Path | None = None,
     sets: Sequence[str] = (),
     scale: str | None = None,
+    presets: bool = False,
 ) -> list[Result]:
-    """Check every spec; with `root`, files are named relative to it (stable headers)."""
+    """Check every spec; with `root`, files are named relative to it (stable headers).
+
+    With `presets` (and no `scale`), a spec with a `scales:` table is checked
+    once more per preset, as `--scale NAME` would: `irc compile` writes each.
+    """
     results = []
     for path in spec_files(paths):
         display = None
         if root is not None:
             display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-        results.append(check_file(path, paper=paper, display=display, sets=sets, scale=scale))
+        result = check_file(path, paper=paper, display=display, sets=sets, scale=scale)
+        results.append(result)
+        if presets and scale is None and result.ok and result.spec.scale is None:
+            for name in result.spec.scales:
+                sized = check_file(path, paper=paper, display=display, sets=sets, scale=name)
+                note = diag.Note(f"at the spec's scale {name!r} (--scale {name})")
+                sized.diagnostics = [d.with_note(note) for d in sized.diagnostics]
+                results.append(sized)
     return results
 
 
@@ -114,7 +126,7 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    results = load_all(args.paths, paper=args.paper, sets=args.set, scale=args.scale)
+    results = load_all(args.paths, paper=args.paper, sets=args.set, scale=args.scale, presets=True)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
@@ -168,16 +180,6 @@ def cmd_deviations(args: argparse.Namespace) -> int:
     return EXIT_ERRORS if bad else EXIT_OK
 
 
-def _scaled(result: Result, root: Path, sets: Sequence[str]) -> list[Result]:
-    """The spec once per preset of its `scales:` table (none selected), as `--scale` would."""
-    if not result.ok or result.spec.scale is not None:
-        return []
-    path = root / result.file
-    return [
-        check_file(path, display=result.file, sets=sets, scale=name) for name in result.spec.scales
-    ]
-
-
 def cmd_compile(args: argparse.Namespace) -> int:
     # The backend pulls in Jinja2 only; no framework is imported here either.
     from irc_cnn.backends.keras import emit
@@ -185,13 +187,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # Generated headers name the spec relative to the output package's parent
     # (the repository root for generated/), whatever the working directory.
-    results = load_all(args.paths, root=out.resolve().parent, sets=args.set, scale=args.scale)
-    if args.scale is None:  # a spec with a `scales:` table: its own module, then one per scale
-        results = [
-            sized
-            for result in results
-            for sized in [result, *_scaled(result, root=out.resolve().parent, sets=args.set)]
-        ]
+    results = load_all(
+        args.paths, root=out.resolve().parent, sets=args.set, scale=args.scale, presets=True
+    )
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -344,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
         "default": [],
         "metavar": "PATH=VALUE",
         "help": (
-            "override a value after loading, e.g. network.resnet_b.repeat=5 or "
-            "'input=[149,149,3]' (VALUE is YAML; repeatable; validated like the file)"
+            "override a value after loading, e.g. network.resnet_b.repeat=5, depth=0.5, "
+            "'input=[149,149,3]' or 'network.aux_head=$delete' (list items by index or by "
+            "the block or op they use; VALUE is YAML; repeatable; validated like the file)"
         ),
     }
     scale = {
@@ -413,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="show a value and every file (or --set) that set or overrode it",
         description=(
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
-            "items by index or by the block they use, e.g. network.resnet_b.repeat), the file, "
-            "line and column that set it, and what it overrode through extends and --set."
+            "items by index or by the block or op they use, e.g. network.resnet_b.repeat), the "
+            "file, line and column that set it, and what it overrode through extends, a scale "
+            "preset and --set."
         ),
     )
     explain.add_argument("spec", metavar="SPEC")

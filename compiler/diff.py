@@ -161,9 +161,7 @@ def render(report: dict[str, Any]) -> str:
     pa, pb, dp = report["params"]
     ma, mb, dm = report["macs"]
     lines.append(f"  parameters: {pa:,} -> {pb:,} ({_delta(dp, report['params_percent'])})")
-    lines.append(
-        f"  multiply-accumulates: {ma:,} -> {mb:,} ({_delta(dm, report['macs_percent'])})"
-    )
+    lines.append(f"  multiply-accumulates: {ma:,} -> {mb:,} ({_delta(dm, report['macs_percent'])})")
     oa, ob = report["outputs"]
     if oa != ob:
         lines.append(f"  outputs: {oa} -> {ob}")

@@ -96,7 +96,9 @@ class _Merger:
                             "set it whole",
                         )
                     self._take((*path, key), (*path, head, rest))
-                    out[head] = self.merge({} if inner is None else inner, {rest: item}, (*path, head))
+                    out[head] = self.merge(
+                        {} if inner is None else inner, {rest: item}, (*path, head)
+                    )
                     continue
                 child = (*path, key)
                 if item == DELETE:
@@ -141,7 +143,11 @@ class _Merger:
                     )
                 inner: Any = {rest: value}
                 target = (*path, i)
-                if isinstance(item, dict) and len(item) == 1 and next(iter(item)) != rest.split(".")[0]:
+                if (
+                    isinstance(item, dict)
+                    and len(item) == 1
+                    and next(iter(item)) != rest.split(".")[0]
+                ):
                     (only,) = item
                     inner, target = {only: inner}, (*path, i, only)
                     if item[only] is None:
@@ -180,7 +186,9 @@ class _Merger:
     def _tables(self, result_only: bool = False) -> list[dict]:
         r, layer = self.result, self.layer
         tables = [r.spans, r.key_spans, r.text_offsets, r.overrides]
-        return tables if result_only else [*tables, layer.spans, layer.key_spans, layer.text_offsets]
+        return (
+            tables if result_only else [*tables, layer.spans, layer.key_spans, layer.text_offsets]
+        )
 
     def _shift(self, path: Path_, start: int, by: int) -> None:
         """Items from index `start` of the list at `path` move by `by` places."""
@@ -470,6 +478,29 @@ def _expand_use(text: str) -> Any:
     return {fields["block"]: {"repeat": fields["repeat"]} if "repeat" in fields else {}}
 
 
+def deleted_block(source: Source, diag: Diagnostic) -> Diagnostic:
+    """An unknown block (IRC401) that a variant or `--set` deleted: say where, and
+    that its uses must go too, in place of a "did you mean" for a typo."""
+    if diag.code != "IRC401" or not diag.path:
+        return diag
+    try:
+        name = _item_key(_value_at(source.data, diag.path))
+    except (KeyError, IndexError, TypeError):
+        return diag
+    blocks = source.data.get("blocks") if isinstance(source.data, dict) else None
+    if name is None or ("blocks", name) not in source.overrides:
+        return diag
+    if isinstance(blocks, dict) and name in blocks:
+        return diag
+    fixed = replace(
+        diag,
+        hint=f"delete or replace its uses too, e.g. `network: {{{name}: $delete}}`",
+    )
+    return fixed.with_note(
+        Note(f"block {name!r} is deleted here", source.spans.get(("blocks", name)))
+    )
+
+
 # -- scales ----------------------------------------------------------------------
 
 SCALED = ("width", "depth", "input")
@@ -521,8 +552,9 @@ def _check_scale(source: Source, name: str, where: Span) -> None:
     if isinstance(scales, dict) and name in scales:
         return
     if not isinstance(scales, dict) or not scales:
-        message, hint = f"scale {name!r}: the spec has no `scales:` table", (
-            "add `scales: {NAME: {width: ..., depth: ..., input: [...]}}`"
+        message, hint = (
+            f"scale {name!r}: the spec has no `scales:` table",
+            ("add `scales: {NAME: {width: ..., depth: ..., input: [...]}}`"),
         )
     else:
         message = f"unknown scale {name!r}"

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 from irc_cnn.compiler import compact, schema, settings
 from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
 from irc_cnn.compiler.graph import Graph
-from irc_cnn.compiler.layering import SetError, apply_scale, apply_set, load_layered
+from irc_cnn.compiler.layering import (
+    SetError,
+    apply_scale,
+    apply_set,
+    deleted_block,
+    load_layered,
+)
 from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
 
 
@@ -93,7 +99,9 @@ def validate(source: Source) -> Result:
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
-    result.diagnostics = _unique([_inherited(source, position(source, d)) for d in found])
+    result.diagnostics = _unique(
+        [_inherited(source, deleted_block(source, position(source, d))) for d in found]
+    )
     return result
 
 

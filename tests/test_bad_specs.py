@@ -178,7 +178,7 @@ def test_cli_reports_every_diagnostic(case: Case):
     assert "Traceback" not in output
     found = re.findall(r"^(\S+):(\d+):(\d+): error\[(IRC\d{3})\]", proc.stdout, re.MULTILINE)
     want = [
-        (case.rel, str(d.span.line), str(d.span.column), d.code)
+        (d.span.file, str(d.span.line), str(d.span.column), d.code)  # a base's file, too
         for d in checked(case.path).diagnostics
     ]
     assert found == want, output

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -315,7 +315,10 @@ def test_deleting_the_aux_head_keeps_every_other_annotation():
     assert aux_params > 0 and no_aux.graph.params == base.graph.params - aux_params
     listed = run_irc("deviations", "specs/variants/irv2_no_aux.yaml")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[-1] == f"{len(base.source.deviations) - 1} deviation(s) in 1 spec(s)"
+    assert (
+        listed.stdout.splitlines()[-1]
+        == f"{len(base.source.deviations) - 1} deviation(s) in 1 spec(s)"
+    )
     assert "specs/irv2.yaml:146:12: network.3\n    used:  resnet_b: {'repeat': 20}" in listed.stdout
 
 
@@ -484,7 +487,13 @@ def test_diff_exit_codes_and_set_on_either_side():
 
 @pytest.mark.parametrize(
     ("depth", "repeats"),
-    [(0.5, (5, 10, 5)), (0.33, (3, 7, 3)), (0.25, (3, 5, 3)), (0.01, (1, 1, 1)), (1.5, (15, 30, 15))],
+    [
+        (0.5, (5, 10, 5)),
+        (0.33, (3, 7, 3)),
+        (0.25, (3, 5, 3)),
+        (0.01, (1, 1, 1)),
+        (1.5, (15, 30, 15)),
+    ],
 )
 def test_depth_rounds_repeats_half_up_at_least_one(depth, repeats):
     """10 x 0.25 = 2.5 -> 3 and 20 x 0.33 = 6.6 -> 7: half up; x 0.01 -> at least 1."""
@@ -570,7 +579,10 @@ def test_scales_select_width_depth_and_input():
     assert sum(1 for s in small.graph.stages if s.block == "resnet_b") == 10
     # explain shows where the preset's value came from
     proc = run_irc("explain", "specs/variants/irv2_scales.yaml", "width", "--scale", "small")
-    assert proc.stdout.splitlines()[:2] == ["width = 0.5", "  set at specs/variants/irv2_scales.yaml:9:18"]
+    assert proc.stdout.splitlines()[:2] == [
+        "width = 0.5",
+        "  set at specs/variants/irv2_scales.yaml:9:18",
+    ]
 
 
 def test_unknown_scale_is_a_diagnostic(tmp_path):
@@ -650,3 +662,23 @@ def test_each_scale_builds_with_irc_parameter_count(name):
     model = getattr(module, f"create_inception_resnet_v2_scales_{name}")()
     assert tuple(model.input.shape[1:]) == SCALES[name][0]
     assert model.count_params() == result.graph.params == SCALES[name][1]
+
+
+def test_check_checks_every_preset(tmp_path):
+    proc = run_irc("check", "specs/variants/irv2_scales.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split(", ")[0].split(": ok: ")[1] for line in proc.stdout.splitlines()] == [
+        "inception_resnet_v2_scales",
+        *(f"inception_resnet_v2_scales_{name}" for name in SCALES),
+    ]
+    broken = write(
+        tmp_path,
+        "thin.yaml",
+        f"extends: {(ROOT / 'specs/variants/irv2_scales.yaml').as_posix()}\n"
+        "scales:\n  small: {width: 0.33}\n",
+    )
+    proc = run_irc("check", str(broken))
+    assert proc.returncode == 1
+    assert "380-channel projection to a 381-channel input" in proc.stdout
+    assert "  note: at the spec's scale 'small' (--scale small)" in proc.stdout
+    assert f"{broken}: ok: inception_resnet_v2_scales, input 299x299x3" in proc.stdout
