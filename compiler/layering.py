@@ -230,7 +230,10 @@ class _Merger:
             table.update(_subtree(source, path))
         if key_span is not None and path not in r.key_spans and path in r.spans:
             r.key_spans[path] = key_span
-        r.deviations = [d for d in r.deviations if d.path[: len(path)] != path]
+        # An annotation no longer holds where its value, or a part of it, is replaced.
+        r.deviations = [
+            d for d in r.deviations if d.path[: len(path)] != path and path[: len(d.path)] != d.path
+        ]
 
 
 def overlay(result: Source, layer: Source, lenient: bool = False) -> None:

@@ -682,3 +682,15 @@ def test_check_checks_every_preset(tmp_path):
     assert "380-channel projection to a 381-channel input" in proc.stdout
     assert "  note: at the spec's scale 'small' (--scale small)" in proc.stdout
     assert f"{broken}: ok: inception_resnet_v2_scales, input 299x299x3" in proc.stdout
+
+
+def test_an_annotation_goes_when_its_value_is_changed():
+    """x20 with `paper: x10` set to x5: the annotation no longer describes the value."""
+    base = check_file("specs/irv2.yaml")
+    changed = check_file("specs/irv2.yaml", sets=["network.resnet_b.repeat=5"])
+    assert [
+        d.path
+        for d in base.source.deviations
+        if d.path not in {d.path for d in changed.source.deviations}
+    ] == [("network", 3)]
+    assert sum(1 for s in changed.graph.stages if s.block == "resnet_b") == 5
