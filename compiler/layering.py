@@ -542,7 +542,9 @@ def apply_scale(source: Source, name: str | None = None, paper: bool = False) ->
     preset = source.data["scales"][chosen]
     if not isinstance(preset, dict):
         return  # the schema says what a preset must be
-    layer = Source(source.file, source.text, {k: v for k, v in preset.items() if k in SCALED})
+    # A setting the preset leaves out (or null) keeps the spec's value.
+    chosen_values = {k: v for k, v in preset.items() if k in SCALED and v is not None}
+    layer = Source(source.file, source.text, chosen_values)
     for table, target in ((source.spans, layer.spans), (source.key_spans, layer.key_spans)):
         for setting in layer.data:
             for p, span in _subtree(table, ("scales", chosen, setting)).items():
