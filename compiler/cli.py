@@ -53,8 +53,15 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def checked(path: str | Path, args: argparse.Namespace, **options) -> Result:
-    """check_file with the command's variant options (`--set`, `--input`).
+def checked(
+    path: str | Path,
+    args: argparse.Namespace,
+    sets: Sequence[str] | None = None,
+    scale: str | None = None,
+    **options,
+) -> Result:
+    """check_file with the command's variant options (`--scale`, `--set`, `--input`);
+    `sets` and `scale` replace the command's own (irc diff's per-side options).
 
     A `--set` that cannot be applied is misuse of the command (exit 2): its
     diagnostic is printed (to stderr; to stdout as a GitHub annotation under
@@ -64,7 +71,8 @@ def checked(path: str | Path, args: argparse.Namespace, **options) -> Result:
 
     result = check_file(
         path,
-        sets=getattr(args, "set", ()),
+        sets=getattr(args, "set", ()) if sets is None else sets,
+        scale=getattr(args, "scale", None) if scale is None else scale,
         input_size=getattr(args, "input", None),
         **options,
     )
@@ -77,9 +85,27 @@ def checked(path: str | Path, args: argparse.Namespace, **options) -> Result:
     return result
 
 
-def load_all(paths: Sequence[str], args: argparse.Namespace, paper: bool = False) -> list[Result]:
-    """Check every spec; files are named as given (relative to the current folder)."""
-    return [checked(path, args, paper=paper) for path in spec_files(paths)]
+def load_all(
+    paths: Sequence[str], args: argparse.Namespace, paper: bool = False, presets: bool = False
+) -> list[Result]:
+    """Check every spec; files are named as given (relative to the current folder).
+
+    With `presets` (and no `--scale`), a spec with a `scales:` table is checked
+    once more per preset, as `--scale NAME` would: `irc compile` writes each.
+    """
+    from irc_cnn.compiler.diagnostics import Note
+
+    results = []
+    for path in spec_files(paths):
+        result = checked(path, args, paper=paper)
+        results.append(result)
+        if presets and getattr(args, "scale", None) is None and result.ok and result.spec.scale is None:
+            for name in result.spec.scales:
+                sized = checked(path, args, scale=name, paper=paper)
+                note = Note(f"at the spec's scale {name!r} (--scale {name})")
+                sized.diagnostics = [d.with_note(note) for d in sized.diagnostics]
+                results.append(sized)
+    return results
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
@@ -137,7 +163,7 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    results = load_all(args.paths, args, paper=args.paper)
+    results = load_all(args.paths, args, paper=args.paper, presets=True)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
@@ -202,7 +228,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"cannot write to {out}: not a folder")
-    results = load_all(args.paths, args)
+    results = load_all(args.paths, args, presets=True)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -324,16 +350,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for path in (args.a, args.b):
         if not Path(path).is_file():
             raise UsageError(f"irc diff compares two spec files; {path} is not one")
-    results = [checked(path, args) for path in (args.a, args.b)]
+    results = [
+        checked(args.a, args, sets=args.set_a, scale=args.scale_a),
+        checked(args.b, args, sets=args.set_b, scale=args.scale_b),
+    ]
     if not all(r.ok for r in results):
-        print_diagnostics(results, "text")
-        return EXIT_ERRORS
+        print_diagnostics(results, "text", sys.stderr)
+        return EXIT_USAGE  # as diff(1): 2 is trouble, 1 means "they differ"
     report = diff.diff(*results)
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
         print(diff.render(report))
-    return EXIT_OK
+    return EXIT_ERRORS if report["differs"] else EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -528,9 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
         "default": [],
         "metavar": "PATH=VALUE",
         "help": (
-            "override a value after loading, e.g. network.resnet_b.repeat=5 or "
-            "'input=[149,149,3]' (VALUE is YAML; repeatable; validated like the file: a value "
-            "that makes the spec invalid exits 1, an argument that cannot be applied exits 2)"
+            "override a value after loading, e.g. network.resnet_b.repeat=5, depth=0.5, "
+            "'input=[149,149,3]' or 'network.aux_head=$delete' (list items by index or by "
+            "the block or op they use; VALUE is YAML; repeatable; validated like the file: a "
+            "value that makes the spec invalid exits 1, an argument that cannot be applied exits 2)"
         ),
     }
     input_ = {
@@ -540,6 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
             "the input's height and width (224, or 224x192), keeping its channels: short for "
             "--set 'input=[H, W, C]'"
         ),
+    }
+    scale = {
+        "metavar": "NAME",
+        "help": "build the spec at one of its `scales:` presets (width, depth, input); "
+        "renames the spec and builder NAME_SCALE",
     }
 
     check = sub.add_parser(
@@ -561,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--set", **set_)
     check.add_argument("--input", **input_)
+    check.add_argument("--scale", **scale)
     check.set_defaults(run=cmd_check)
 
     compile_ = sub.add_parser(
@@ -587,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)
+    compile_.add_argument("--scale", **scale)
     compile_.set_defaults(run=cmd_compile)
 
     deviations = sub.add_parser(
@@ -599,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deviations.add_argument("--format", choices=("text", "json"), default="text")
     deviations.add_argument("--set", **set_)
+    deviations.add_argument("--scale", **scale)
     deviations.set_defaults(run=cmd_deviations)
 
     explain = sub.add_parser(
@@ -606,13 +644,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="show a value and every file (or --set) that set or overrode it",
         description=(
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
-            "items by index or by the block they use, e.g. network.resnet_b.repeat), the file, "
-            "line and column that set it, and what it overrode through extends and --set."
+            "items by index or by the block or op they use, e.g. network.resnet_b.repeat), the "
+            "file, line and column that set it, and what it overrode through extends, a scale "
+            "preset and --set."
         ),
     )
     explain.add_argument("spec", metavar="SPEC")
     explain.add_argument("path", metavar="PATH")
     explain.add_argument("--set", **set_)
+    explain.add_argument("--scale", **scale)
     explain.set_defaults(run=cmd_explain)
 
     diff_ = sub.add_parser(
@@ -620,13 +660,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare two specs: blocks, repeats, filters, parameters and cost",
         description=(
             "Blocks added, removed and changed (field by field), uses of each block, settings "
-            "such as the input, and the deltas in parameters, multiply-accumulates and outputs."
+            "such as the input, and the deltas in parameters, multiply-accumulates (also in "
+            "percent of A) and outputs. One spec under two settings: irc diff X X --set-b ..."
+        ),
+        epilog=(
+            "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble "
+            "(a spec has errors, a file is missing, a bad flag)."
         ),
     )
     diff_.add_argument("a", metavar="A")
     diff_.add_argument("b", metavar="B")
     diff_.add_argument("--format", choices=("text", "json"), default="text")
     diff_.add_argument("--input", **input_)
+    for side in ("a", "b"):
+        diff_.add_argument(
+            f"--set-{side}",
+            **{**set_, "help": f"override a value of {side.upper()} (as --set elsewhere)"},
+        )
+        diff_.add_argument(
+            f"--scale-{side}", **{**scale, "help": f"build {side.upper()} at this scale preset"}
+        )
     diff_.set_defaults(run=cmd_diff)
 
     summary = sub.add_parser(
@@ -684,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="a memory size (16GiB, 24GB, 8000MiB): print the largest batch that fits",
     )
+    summary.add_argument("--scale", **scale)
     summary.set_defaults(run=cmd_summary)
 
     plot = sub.add_parser(
@@ -707,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
+    plot.add_argument("--scale", **scale)
     plot.set_defaults(run=cmd_plot)
 
     specs = sub.add_parser(

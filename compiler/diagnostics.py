@@ -53,7 +53,12 @@ CODES: dict[str, Code] = {
         "extends cycle or chain too long", "a.yaml extends b.yaml, b.yaml extends a.yaml"
     ),
     "IRC110": Code("base spec not found", "extends: ../irv3.yaml   (no such file)"),
-    "IRC111": Code("bad --set argument", "--set network.nope=1   (no item 'nope' in network)"),
+    "IRC111": Code("bad --set argument", "--set network.resnet_b.repeat   (no =VALUE)"),
+    "IRC112": Code(
+        "no such list item, or an ambiguous name",
+        "network: {aux_haed: $delete}   (or `conv` where a seq has two convs)",
+    ),
+    "IRC113": Code("unknown scale", "--scale smal   (the spec's scales: small, base, large)"),
     "IRC201": Code("unknown key", "netwrk: [stem, gap]"),
     "IRC202": Code("invalid value", "input: big"),
     "IRC203": Code("missing key", "a spec without network:"),

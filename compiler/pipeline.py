@@ -14,7 +14,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from irc_cnn.compiler import compact, schema
+from irc_cnn.compiler import compact, schema, settings
 from irc_cnn.compiler.diagnostics import (
     Diagnostic,
     DiagnosticError,
@@ -23,7 +23,13 @@ from irc_cnn.compiler.diagnostics import (
     did_you_mean,
 )
 from irc_cnn.compiler.graph import Graph
-from irc_cnn.compiler.layering import SetError, apply_set, load_layered
+from irc_cnn.compiler.layering import (
+    SetError,
+    apply_scale,
+    apply_set,
+    deleted_block,
+    load_layered,
+)
 from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
 
 
@@ -51,8 +57,10 @@ def check_file(
     display: str | None = None,
     sets: Sequence[str] = (),
     input_size: tuple[int, int] | None = None,
+    scale: str | None = None,
 ) -> Result:
-    """Run every stage on one file (and the files it extends), then each `--set`.
+    """Run every stage on one file (and the files it extends), its scale preset
+    (`scale`: `--scale`), then each `--set`.
 
     `display` is the name diagnostics use for the file. `input_size` (height,
     width), from `--input`, sets the input after the `--set`s and keeps its
@@ -62,16 +70,17 @@ def check_file(
     arguments = _set_lines(sets)
     try:
         source = load_layered(Path(path), name, paper)
+        apply_scale(source, scale, paper)
         for index, argument in enumerate(sets, 1):
-            apply_set(source, argument, index)
+            apply_set(source, argument, index, paper=paper)
         if input_size is not None:
             argument = f"input=[{input_size[0]}, {input_size[1]}, {_channels(source.data)}]"
             arguments[INPUT_LABEL] = [argument]
-            apply_set(source, argument, len(sets) + 1, label=INPUT_LABEL)
+            apply_set(source, argument, len(sets) + 1, paper=paper, label=INPUT_LABEL)
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
-        lines = {**source.lines, **arguments}
+        lines = {**source.lines, **arguments, "--scale": [scale or ""]}
         return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -95,13 +104,16 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
 def validate(source: Source) -> Result:
     """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
     result = Result(source.file, source, lines=source.lines)
+    settings.fill_title(source)  # the title states the input, width and depth in force
     warnings: list[Diagnostic] = []
     try:
         result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
-    result.diagnostics = _unique([_inherited(source, position(source, d)) for d in found])
+    result.diagnostics = _unique(
+        [_inherited(source, deleted_block(source, position(source, d))) for d in found]
+    )
     return result
 
 

@@ -207,7 +207,7 @@ def test_github_carries_notes_and_hint():
 
 @pytest.mark.parametrize(
     "argument, code",
-    [("network.resnet_b.repeat=0", "IRC207"), ("network.nope=1", "IRC111"), ("nonsense", "IRC111")],
+    [("network.resnet_b.repeat=0", "IRC207"), ("network.nope=1", "IRC112"), ("nonsense", "IRC111")],
 )
 def test_github_attributes_a_set_error_to_the_spec(argument, code):
     proc = run_irc("check", "--format", "github", "specs/irv2.yaml", "--set", argument)
