@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "IRC304": "window larger than its input",
     "IRC305": "tensor shrinks to nothing",
     "IRC306": "op needs a different rank",
+    "IRC307": "gate does not fit the path it scales",
     "IRC401": "unknown block",
     "IRC402": "block uses itself",
     "IRC403": "parameter error",
