@@ -41,8 +41,8 @@ MAX_WINDOW = 4_096
 
 # Names a block's generated function uses itself, so a parameter cannot take them.
 RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | {"repeat"}
-# Variables of generated block functions: b1, b2_1, b2_r, r, g, shortcut, b1_g, b1_shortcut.
-_BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z|(.*_)?(g|shortcut)\Z")
+# Variables of generated block functions: b1, b2_1, b2_r, r, scales, shortcut, b1_scales.
+_BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z|(.*_)?(scales|shortcut)\Z")
 
 
 def _identifier(value: str) -> str:

@@ -86,6 +86,9 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
 
 
 def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so)."""
+    if function == "linear":
+        return x
     return layers.Activation(function, name=name)(x)
 
 

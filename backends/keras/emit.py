@@ -312,16 +312,16 @@ def _concat(ctx: _Context, names: list[str], target: str, name: str) -> Call:
 
 
 def _gate(ctx: _Context, node: Gate, path, prefix: str, source: str, target: str, name: str):
-    """The gate's branch into `g`, then `target = gate(source, g)`."""
+    """The gate's branch into `scales`, then `target = gate(source, scales)`."""
     ctx.helpers.add("gate")
-    g = "g" if target == "x" else f"{target}_g"
+    g = "scales" if target == "x" else f"{target}_scales"
     out = _seq(ctx, node.branch, gate_paths(node, path), prefix, source, g)
     out.append(Call(target, "gate", (source, g, f"name={_layer_name(ctx, name)}")))
     return out
 
 
 def _residual(ctx: _Context, node: Residual, path, prefix: str, source: str, target: str):
-    ctx.uses_residual = True
+    ctx.uses_residual = ctx.uses_residual or node.scale is not None
     ctx.helpers.add("residual_sum")
     names = _branch_vars(target, len(node.branches))
     r = "r" if target == "x" else f"{target}_r"
@@ -398,12 +398,12 @@ def _use(ctx: _Context, use: Use, name: str, source: str, target: str) -> list[A
 
 
 def _contains(spec: Spec, block: Block, what: str) -> bool:
-    """Whether a block (or any block it uses) has a residual sum or a classifier dense."""
+    """Whether a block (or any block it uses) has a scaled residual sum or a classifier dense."""
     stack = list(block.body)
     while stack:
         node = stack.pop()
-        if what == "residual" and isinstance(node, Residual):
-            return True
+        if what == "residual" and isinstance(node, Residual) and node.scale is not None:
+            return True  # a scaled sum: the block takes the scaling switch
         if what == "classifier" and node.kind == "dense" and node.units == "classes":
             return True
         if isinstance(node, (Concat, Residual)):
