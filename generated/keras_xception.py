@@ -111,9 +111,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -267,7 +269,7 @@ def xception(
     x = activation_layer(x, "relu", name="block14_sepconv2_act")
     if include_top:
         x = global_avg_pool(x, name="avg_pool")
-        x = dense(x, classes, activation=classifier_activation, name="predictions")
+        x = dense(x, classes, activation=classifier_activation, dtype="float32", name="predictions")
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

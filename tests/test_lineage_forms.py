@@ -295,3 +295,19 @@ def test_unknown_op_words_suggest_only_the_same_kind(line, suggestion):
     tokens = compact.tokenize(line)
     hint = compact.suggest(tokens[0].text, tokens[1:])
     assert hint == (f"did you mean {suggestion!r}?" if suggestion else None)
+
+
+def test_se_inception_resnet_v2_adds_exactly_the_se_modules():
+    """SE on 10 A, 20 B and 10 C blocks, r = 16: 2 x C x C/16 weights + C/16 + C biases each."""
+    from irc_cnn.compiler.pipeline import check_file
+
+    base = check_file("specs/irv2.yaml").graph
+    se = check_file("specs/variants/se_irv2.yaml").graph
+
+    def module(c: int) -> int:
+        return 2 * c * (c // 16) + c // 16 + c
+
+    assert se.params - base.params == 10 * module(384) + 20 * module(1152) + 10 * module(2144)
+    gates = [layer for layer in se.layers if layer.kind == "multiply"]
+    assert len(gates) == 40
+    assert {layer.shape for layer in gates} == {(35, 35, 384), (17, 17, 1152), (8, 8, 2144)}

@@ -240,7 +240,9 @@ def _op_call(
         ctx.helpers.add("dense")
         if op.units == "classes":  # a classifier: size and activation are builder arguments
             ctx.uses_classifier = True
-            args = [source, ctx.classes, "activation=classifier_activation"]
+            # float32 under a mixed-precision policy too: the softmax and the output
+            # stay float32, as Keras' mixed-precision guide asks of the last layer.
+            args = [source, ctx.classes, "activation=classifier_activation", 'dtype="float32"']
         else:
             args = [source, _value(ctx, op.units)]
             if op.activation not in (None, "linear"):
