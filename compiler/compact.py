@@ -420,10 +420,21 @@ def unparse(op: dict) -> str:
     elif op.get("activation") == "linear":
         words.append("linear")
     for flag, on, off in (("bias", "bias", "nobias"), ("bn", "bn", "nobn")):
-        if op.get(flag) is not None and kind == "conv":
+        if op.get(flag) is not None and kind in CONV_KINDS:
             words.append(on if op[flag] else off)
     if kind == "dense" and op.get("bias") is False:
         words.append("nobias")
     if kind == "bn" and op.get("scale") is False:
         words.append("noscale")
+    if op.get("multiplier", 1) != 1:
+        words.append(f"dm{op['multiplier']}")
+    if kind == "pad":
+        top, bottom, left, right = op["padding"]
+        words.append(
+            f"{top}x{left}" if (top, left) == (bottom, right) else f"{top},{bottom},{left},{right}"
+        )
+    if op.get("keepdims"):
+        words.append("keepdims")
+    if op.get("name") is not None:
+        words.append(f"@{op['name']}")
     return " ".join(words)

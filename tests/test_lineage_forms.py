@@ -328,3 +328,28 @@ def test_plot_draws_the_shortcut_path_and_the_gate():
     assert "384 × 1x1x384 → 35x35x384" in plot.block(se, "resnet_a")
     arithmetic = plot.network_arithmetic(se)["resnet_a_1"]
     assert ("gate", "resnet_a_1_b1_se_gate", "384 × 1x1x384 → 35x35x384") in arithmetic
+
+
+def test_diff_reads_shortcuts_optional_projections_and_gates():
+    """`irc diff` raised AttributeError on a residual without `project` (found by hand)."""
+    from tests.conftest import run_irc
+
+    run = run_irc("diff", "specs/irv2.yaml", "specs/variants/se_irv2.yaml")
+    assert run.returncode == 0, run.stderr
+    assert "block added: se" in run.stdout
+    assert "b1_se: - -> se" in run.stdout
+    run = run_irc("diff", "specs/keras/resnet50.yaml", "specs/keras/xception.yaml")
+    assert run.returncode == 0, run.stderr
+    assert "parameters: 25,636,712 -> 22,910,480" in run.stdout
+
+
+def test_unparse_round_trips_the_new_words():
+    for text in (
+        "dwconv 3x3 s2 dm2 linear nobn",
+        "sepconv 64 3x3 dm2 @block2_sepconv1",
+        "pad 1x2",
+        "gap keepdims",
+    ):
+        kind, fields, _ = compact.parse(text)
+        again = compact.unparse({"kind": kind, **fields})
+        assert compact.parse(again)[:2] == (kind, fields), (text, again)
