@@ -27,18 +27,18 @@ misplaced or missing weight changes the output.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras.applications import InceptionResNetV2, ResNet50, Xception
-
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import check_file
+from keras.applications import InceptionResNetV2, ResNet50, Xception
+
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_xception import xception
@@ -363,8 +363,8 @@ def test_signature_is_keras_applications(name):
         "classifier_activation",
     ]
     assert list(ours)[: len(names)] == names
-    for name in names[2:]:
-        assert ours[name].default == theirs[name].default, name
+    for argument in names[2:]:
+        assert ours[argument].default == theirs[argument].default, argument
     assert ours["weights"].default is None  # no download: a path or nothing
 
 

@@ -9,7 +9,6 @@ test_differential.py, whose random specs use every form.
 from __future__ import annotations
 
 import pytest
-
 from irc_cnn.compiler import compact, expr
 from irc_cnn.compiler.pipeline import check_bytes
 

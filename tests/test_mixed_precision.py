@@ -13,9 +13,9 @@ import importlib
 
 import numpy as np
 import pytest
-
 from irc_cnn.compiler.infer import minimum_input
 from irc_cnn.compiler.pipeline import check_file
+
 from tests.conftest import ROOT
 
 keras = pytest.importorskip("keras")
