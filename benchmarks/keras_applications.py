@@ -1,18 +1,19 @@
-"""The generated Inception-ResNet-v2 beside keras.applications', in one run.
+"""The generated keras-spec models beside keras.applications', in one run.
 
-    python benchmarks/keras_applications.py [--builds 7] [--rounds 15]
+    python benchmarks/keras_applications.py [--builds 7] [--rounds 15] [--network NAME ...]
 
-Build time: each model built `--builds` times, alternating which goes first
+For each network (InceptionResNetV2, Xception, ResNet50; all by default):
+build time: each model built `--builds` times, alternating which goes first
 in each pair, after one unmeasured warm-up build of each; the Keras session
 is cleared before every build. Inference: both models hold the same weights
 (keras.applications' random initialisation, saved to a .weights.h5 file and
-loaded into the generated model through its `weights=` argument), batch 8 of
-299x299x3, `predict_on_batch` (Keras' compiled predict function), warmed up,
-then `--rounds` rounds of one timed call per model, alternating which goes
-first, so that load from elsewhere on the machine hits both. Reported: the
-median of each measure and, as the ratio generated / keras.applications,
-the median of the per-pair ratios. Prints a markdown table for
-benchmarks/README.md.
+loaded into the generated model through its `weights=` argument), batch 8 at
+the network's default input size, `predict_on_batch` (Keras' compiled
+predict function), warmed up, then `--rounds` rounds of one timed call per
+model, alternating which goes first, so that load from elsewhere on the
+machine hits both. Reported: the median of each measure and, as the ratio
+generated / keras.applications, the median of the per-pair ratios. Prints a
+markdown table for benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,20 +35,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras
 import numpy as np
-from keras.applications import InceptionResNetV2
+from keras.applications import InceptionResNetV2, ResNet50, Xception
 
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
+from generated.keras_resnet50 import resnet50
+from generated.keras_xception import xception
 
 BATCH = 8
-SHAPE = (299, 299, 3)
-
-
-def build_keras(weights=None):
-    return InceptionResNetV2(weights=weights)
-
-
-def build_generated(weights=None):
-    return inception_resnet_v2(weights=weights)
+# name -> (keras.applications builder, generated builder, input size)
+NETWORKS = {
+    "InceptionResNetV2": (InceptionResNetV2, inception_resnet_v2, 299),
+    "Xception": (Xception, xception, 299),
+    "ResNet50": (ResNet50, resnet50, 224),
+}
 
 
 def timed_build(build) -> float:
@@ -57,7 +58,7 @@ def timed_build(build) -> float:
     return time.perf_counter() - start
 
 
-def build_times(builds: int) -> dict[str, list[float]]:
+def build_times(build_keras, build_generated, builds: int) -> dict[str, list[float]]:
     times = {"keras": [], "generated": []}
     timed_build(build_keras), timed_build(build_generated)  # warm-up
     for i in range(builds):
@@ -67,7 +68,9 @@ def build_times(builds: int) -> dict[str, list[float]]:
     return times
 
 
-def throughputs(rounds: int) -> tuple[dict[str, list[float]], float]:
+def throughputs(
+    build_keras, build_generated, size: int, rounds: int
+) -> tuple[dict[str, list[float]], float]:
     keras.backend.clear_session()
     reference = build_keras()
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +78,7 @@ def throughputs(rounds: int) -> tuple[dict[str, list[float]], float]:
         reference.save_weights(path)
         generated = build_generated(weights=path)
     models = {"keras": reference, "generated": generated}
-    x = np.random.default_rng(0).uniform(-1.0, 1.0, (BATCH, *SHAPE)).astype("float32")
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, (BATCH, size, size, 3)).astype("float32")
     outputs = {name: model.predict_on_batch(x) for name, model in models.items()}  # warm-up
     for _ in range(2):
         for model in models.values():
@@ -100,31 +103,27 @@ def paired_ratio(values: dict[str, list[float]]) -> float:
     return statistics.median(g / k for k, g in zip(values["keras"], values["generated"]))
 
 
-def table(times, rates) -> str:
+def rows(network: str, times, rates) -> list[str]:
     bk, bg = statistics.median(times["keras"]), statistics.median(times["generated"])
     tk, tg = statistics.median(rates["keras"]), statistics.median(rates["generated"])
-    rows = [
-        "| measure | keras.applications | generated | generated / keras | target |",
-        "|---|---:|---:|---:|---|",
+    return [
         (
-            f"| build time, s (median of {len(times['keras'])}) | {bk:.2f} | {bg:.2f} "
+            f"| {network} | build time, s (median of {len(times['keras'])}) | {bk:.2f} | {bg:.2f} "
             f"| {paired_ratio(times):.3f} | <= 1.05 |"
         ),
         (
-            f"| CPU inference, images/s, batch {BATCH} (median of {len(rates['keras'])}) "
+            f"| {network} | CPU inference, images/s, batch {BATCH} (median of {len(rates['keras'])}) "
             f"| {tk:.2f} | {tg:.2f} | {paired_ratio(rates):.3f} | >= 0.98 |"
         ),
     ]
-    return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--builds", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--network", action="append", choices=sorted(NETWORKS))
     args = parser.parse_args()
-    times = build_times(args.builds)
-    rates, difference = throughputs(args.rounds)
     import tensorflow as tf
 
     print(
@@ -132,11 +131,21 @@ def main() -> None:
         f"Python {platform.python_version()}, Keras {keras.__version__} "
         f"({keras.backend.backend()} {tf.__version__}), NumPy {np.__version__}"
     )
-    print(f"max |keras - generated| on the benchmark batch: {difference:.3g}")
-    print("build times, s:", {k: [round(t, 2) for t in v] for k, v in times.items()})
-    print("images/s:", {k: [round(r, 2) for r in v] for k, v in rates.items()})
+    table = [
+        "| network | measure | keras.applications | generated | generated / keras | target |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for network in args.network or list(NETWORKS):
+        reference, generated, size = NETWORKS[network]
+        build_keras, build_generated = partial(reference, weights=None), generated
+        times = build_times(build_keras, build_generated, args.builds)
+        rates, difference = throughputs(build_keras, build_generated, size, args.rounds)
+        print(f"{network}: max |keras - generated| on the benchmark batch: {difference:.3g}")
+        print("  build times, s:", {k: [round(t, 2) for t in v] for k, v in times.items()})
+        print("  images/s:", {k: [round(r, 2) for r in v] for k, v in rates.items()})
+        table += rows(network, times, rates)
     print()
-    print(table(times, rates))
+    print("\n".join(table))
 
 
 if __name__ == "__main__":

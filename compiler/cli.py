@@ -746,9 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Draw the network at block level, input at the bottom as in the paper's figures: "
             "one box per network entry (repeats as xN), the tensor shape on every edge, "
-            "auxiliary heads, and the channel arithmetic of every concatenation and residual "
-            "sum (384 + 384 + 384 = 1152). --block draws one block template's branches, op "
-            "by op, as its first use builds it."
+            "auxiliary heads, and the channel arithmetic of every concatenation, residual "
+            "sum and gate (384 + 384 + 384 = 1152). --block draws one block template's "
+            "branches, op by op, as its first use builds it, shortcuts and gates included."
         ),
         epilog=(
             "The format follows the file name. A .dot file needs nothing more; .svg and .png "

@@ -9,10 +9,12 @@ each field came from, so an error can point at the `1154` inside
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
 from irc_cnn.compiler.diagnostics import closest
+from irc_cnn.compiler import expr
 
 ACTIVATIONS = (
     "linear",
@@ -28,19 +30,35 @@ ACTIVATIONS = (
     "softmax",
     "softplus",
 )
-CONV_KINDS = ("conv",)
+CONV_KINDS = ("conv", "dwconv", "sepconv")
 POOL_KINDS = ("maxpool", "avgpool")
 GLOBAL_POOL_KINDS = ("gap", "gmp")
 OP_KINDS = (
     *CONV_KINDS,
     *POOL_KINDS,
     *GLOBAL_POOL_KINDS,
+    "pad",
+    "identity",
     "bn",
     "act",
     "dropout",
     "flatten",
     "dense",
 )
+# What an op takes after its word, for suggesting a fix to an unknown word: only
+# ops that take the same arguments are offered, so a suggestion never turns the
+# line into a different kind of layer that happens to parse.
+ARGUMENTS = {
+    "conv": "count window",
+    "sepconv": "count window",
+    "dwconv": "window",
+    "maxpool": "window",
+    "avgpool": "window",
+    "pad": "window",
+    "dense": "count",
+    "dropout": "rate",
+    "act": "name",
+}
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"-?[0-9]{1,12}\Z")  # negative counts parse, and fail as out of range
@@ -48,6 +66,8 @@ _INT = re.compile(r"-?[0-9]{1,12}\Z")  # negative counts parse, and fail as out 
 _WINDOW = re.compile(r"([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _STRIDE = re.compile(r"s([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _REPEAT = re.compile(r"x([0-9]{1,12})\Z")
+_MULTIPLIER = re.compile(r"dm([0-9]{1,12})\Z")
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_]{0,64}\Z")  # `@name`: a layer name within its block use
 
 
 class CompactError(ValueError):
@@ -81,14 +101,32 @@ def parse(text: str) -> tuple[str, dict, dict[str, tuple[int, int]]]:
         raise CompactError("empty op", 0, max(len(text), 1), "write an op such as `conv 64 3x3`")
     head, rest = tokens[0], tokens[1:]
     spans: dict[str, tuple[int, int]] = {"kind": (head.start, head.end)}
+    named = _layer_name(rest, spans)
     word = head.text
     if word in ACTIVATIONS:
         _no_more(rest, word)
-        return "act", {"activation": word}, {**spans, "activation": (head.start, head.end)}
+        spans["activation"] = (head.start, head.end)
+        return "act", {"activation": word} | named, spans
     parser = _PARSERS.get(word)
     if parser is None:
-        return "use", _parse_use(head, rest, spans), spans
-    return word, parser(word, head, rest, spans), spans
+        return "use", _parse_use(head, rest, spans) | named, spans
+    return word, parser(word, head, rest, spans) | named, spans
+
+
+def _layer_name(rest: list[Token], spans: dict) -> dict[str, str]:
+    """A last word `@name` overrides the layer's name (`@` alone: the block use's own name)."""
+    if not rest or not rest[-1].text.startswith("@"):
+        return {}
+    token = rest.pop()
+    if not _LAYER_NAME.match(token.text[1:]):
+        raise CompactError(
+            f"a layer name takes letters, digits and underscores, got {token.text!r}",
+            token.start,
+            token.end,
+            "for example `conv 64 3x3 @block1_conv1`",
+        )
+    spans["name"] = (token.start, token.end)
+    return {"name": token.text[1:]}
 
 
 def _take(rest: list[Token], what: str, after: Token, example: str) -> Token:
@@ -105,18 +143,27 @@ def _number(token: Token, field: str) -> int | str:
         return int(token.text)
     if _IDENT.match(token.text):
         return token.text
+    if expr.is_expression(token.text):
+        try:
+            expr.parse(token.text)
+        except expr.ExprError as exc:
+            at = token.start + min(exc.offset, len(token.text) - 1)
+            raise CompactError(f"{field}: {exc.message}", at, at + 1) from None
+        return token.text
     raise CompactError(
-        f"{field} must be a whole number or a parameter name, got {token.text!r}",
+        f"{field} must be a whole number, a parameter name or arithmetic on one (4*f), "
+        f"got {token.text!r}",
         token.start,
         token.end,
     )
 
 
-def _window(token: Token, field: str) -> list[int]:
+def _window(token: Token, field: str, zero: bool = False) -> list[int]:
     m = _WINDOW.match(token.text)
     if not m:
+        example = "3, 1x2 or 0x1" if zero else "3x3, 1x7 or 3"
         raise CompactError(
-            f"{field} must look like 3x3, 1x7 or 3, got {token.text!r}", token.start, token.end
+            f"{field} must look like {example}, got {token.text!r}", token.start, token.end
         )
     h = int(m.group(1))
     return [h, int(m.group(2)) if m.group(2) else h]
@@ -148,6 +195,10 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("bn", word == "bn", token)
         elif word in ("scale", "noscale") and "scale" in allowed:
             put("scale", word == "scale", token)
+        elif word == "keepdims" and "keepdims" in allowed:
+            put("keepdims", True, token)
+        elif (multiplier := _MULTIPLIER.match(word)) and "multiplier" in allowed:
+            put("multiplier", int(multiplier.group(1)), token)
         else:
             raise _unexpected(word, token, kind, allowed)
     return fields
@@ -159,6 +210,7 @@ _OPTION_WORDS = {
     "bias": ("bias", "nobias"),
     "bn": ("bn", "nobn"),
     "scale": ("scale", "noscale"),
+    "keepdims": ("keepdims",),
 }
 _OPTION_HELP = {
     "strides": "s2",
@@ -167,6 +219,8 @@ _OPTION_HELP = {
     "bias": "bias|nobias",
     "bn": "bn|nobn",
     "scale": "scale|noscale",
+    "keepdims": "keepdims",
+    "multiplier": "dm2 (a depth multiplier)",
 }
 
 
@@ -214,6 +268,32 @@ def _parse_conv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
     return fields | _options(kind, rest, spans, {"strides", "padding", "activation", "bias", "bn"})
 
 
+def _parse_dwconv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    kernel = _take(rest, "a kernel size", head, "dwconv 3x3")
+    spans["kernel"] = (kernel.start, kernel.end)
+    allowed = {"strides", "padding", "activation", "bias", "bn", "multiplier"}
+    return {"kernel": _window(kernel, "kernel")} | _options(kind, rest, spans, allowed)
+
+
+def _parse_sepconv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    filters = _take(rest, "a filter count", head, "sepconv 128 3x3")
+    kernel = _take(rest, "a kernel size", filters, f"sepconv {filters.text} 3x3")
+    spans["filters"] = (filters.start, filters.end)
+    spans["kernel"] = (kernel.start, kernel.end)
+    fields = {"filters": _number(filters, "filters"), "kernel": _window(kernel, "kernel")}
+    allowed = {"strides", "padding", "activation", "bias", "bn", "multiplier"}
+    return fields | _options(kind, rest, spans, allowed)
+
+
+def _parse_pad(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    """`pad 3` (3 on every side), `pad 1x2` (1 above and below, 2 left and right)."""
+    size = _take(rest, "a padding size", head, "pad 3")
+    spans["padding"] = (size.start, size.end)
+    _no_more(rest, kind)
+    h, w = _window(size, "padding", zero=True)
+    return {"padding": [h, h, w, w]}
+
+
 def _parse_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
     size = _take(rest, "a window size", head, f"{kind} 3x3 s2 valid")
     spans["pool"] = (size.start, size.end)
@@ -225,6 +305,10 @@ def _parse_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
 def _parse_plain(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
     _no_more(rest, kind)
     return {}
+
+
+def _parse_global_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
+    return _options(kind, rest, spans, {"keepdims"})
 
 
 def _parse_bn(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
@@ -256,20 +340,49 @@ def _parse_dense(kind: str, head: Token, rest: list[Token], spans: dict) -> dict
     return {"units": _number(units, "units")} | _options(kind, rest, spans, {"activation", "bias"})
 
 
+def _argument_shapes(rest: list[Token]) -> set[str]:
+    """Which ARGUMENTS patterns the words after an unknown op word could be."""
+    if not rest:
+        return {""}
+    first = rest[0].text
+    if len(rest) > 1 and _WINDOW.match(rest[1].text):
+        return {"count window"}
+    if _WINDOW.match(first):
+        return {"window", "count"}
+    if re.fullmatch(r"[0-9]*\.[0-9]+", first):
+        return {"rate"}
+    return {"name", "count"}
+
+
+def suggest(word: str, rest: list[Token]) -> str | None:
+    """`did you mean 'conv'?` for a near-typo of an op taking the same arguments, else None.
+
+    A word is only suggested when it is one edit or so away (difflib ratio 0.8) and
+    takes what the line gives it: `sepconv 128 3x3` never gets `conv`, `dwconv 3x3`
+    never gets `conv` or `maxpool`, since either would build another network.
+    """
+    shapes = _argument_shapes(rest)
+    same = [kind for kind in OP_KINDS if ARGUMENTS.get(kind, "") in shapes]
+    if "" in shapes:
+        same += [a for a in ACTIVATIONS if a != "linear"]
+    close = difflib.get_close_matches(word, same, 1, 0.8)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
 def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
     fields: dict[str, object] = {"block": head.text}
     spans["block"] = (head.start, head.end)
     if rest:
+        close = suggest(head.text, rest)
+        shapes = _argument_shapes(rest)
         token = rest.pop(0)
         m = _REPEAT.match(token.text)
-        close = closest(head.text, OP_KINDS)
+        if not m and not close and shapes & {"count window", "window"}:
+            alike = [k for k in OP_KINDS if ARGUMENTS.get(k) in shapes]
+            close = f"no op is named {head.text!r}; ops written like this: {', '.join(alike)}"
         if not m and close:
             raise CompactError(
-                f"unknown op {head.text!r}",
-                head.start,
-                head.end,
-                f"did you mean {close!r}?",
-                code="IRC401",
+                f"unknown op {head.text!r}", head.start, head.end, close, code="IRC401"
             )
         if not m:
             raise CompactError(
@@ -286,10 +399,14 @@ def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
 
 _PARSERS = {
     "conv": _parse_conv,
+    "dwconv": _parse_dwconv,
+    "sepconv": _parse_sepconv,
+    "pad": _parse_pad,
+    "identity": _parse_plain,
     "maxpool": _parse_pool,
     "avgpool": _parse_pool,
-    "gap": _parse_plain,
-    "gmp": _parse_plain,
+    "gap": _parse_global_pool,
+    "gmp": _parse_global_pool,
     "flatten": _parse_plain,
     "bn": _parse_bn,
     "act": _parse_act,
@@ -326,10 +443,21 @@ def unparse(op: dict) -> str:
     elif op.get("activation") == "linear":
         words.append("linear")
     for flag, on, off in (("bias", "bias", "nobias"), ("bn", "bn", "nobn")):
-        if op.get(flag) is not None and kind == "conv":
+        if op.get(flag) is not None and kind in CONV_KINDS:
             words.append(on if op[flag] else off)
     if kind == "dense" and op.get("bias") is False:
         words.append("nobias")
     if kind == "bn" and op.get("scale") is False:
         words.append("noscale")
+    if op.get("multiplier", 1) != 1:
+        words.append(f"dm{op['multiplier']}")
+    if kind == "pad":
+        top, bottom, left, right = op["padding"]
+        words.append(
+            f"{top}x{left}" if (top, left) == (bottom, right) else f"{top},{bottom},{left},{right}"
+        )
+    if op.get("keepdims"):
+        words.append("keepdims")
+    if op.get("name") is not None:
+        words.append(f"@{op['name']}")
     return " ".join(words)

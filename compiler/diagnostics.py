@@ -80,6 +80,10 @@ CODES: dict[str, Code] = {
     "IRC304": Code("window larger than its input", "maxpool 3x3 s2 valid on a 1x1 input"),
     "IRC305": Code("tensor shrinks to nothing", "conv 64 3x3 s4 on a 2x2 input"),
     "IRC306": Code("op needs a different rank", "conv 64 3x3 after flatten"),
+    "IRC307": Code(
+        "gate does not fit the path it scales",
+        "gate: [gap keepdims, conv 8 1x1 sigmoid] on a 16-channel path",
+    ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

@@ -52,12 +52,20 @@ def _ops_by_name(block: Any) -> dict[str, str]:
 def _flat(nodes: list, prefix: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for node, local in zip(nodes, naming.local_names(nodes)):
-        if node.kind in ("concat", "residual"):
+        if node.kind == "gate":
+            inner = naming.concat_layer(prefix, local, naming.scope(prefix, local, nodes))
+            out |= _flat(node.branch, inner)
+            out[inner] = "gate"
+        elif node.kind in ("concat", "residual"):
             inner = naming.scope(prefix, local, nodes)
             for j, branch in enumerate(node.branches):
                 out |= _flat(branch, naming.branch(inner, j))
             if node.kind == "residual":
-                out[naming.join(inner, "project")] = compact.unparse(node.project.model_dump())
+                if node.project is not None:
+                    project = compact.unparse(node.project.model_dump())
+                    out[naming.join(inner, "project")] = project
+                if node.shortcut:
+                    out |= _flat(node.shortcut, naming.join(inner, "shortcut"))
                 out[naming.join(inner, "sum")] = f"scale {node.scale}, then {node.activation}"
             else:
                 out[naming.concat_layer(prefix, local, inner)] = "concat"

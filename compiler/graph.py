@@ -23,6 +23,8 @@ class Layer:
     """One Keras layer the generated code creates, with the name it gets."""
 
     name: str
+    # conv, dwconv, sepconv, pad, maxpool, avgpool, gap, gmp, bn, act, dropout,
+    # flatten, dense, concat, rescale, add (a residual sum), multiply (a gate)
     kind: str
     shape: Shape
     params: int

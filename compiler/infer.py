@@ -20,7 +20,16 @@ from irc_cnn.compiler import compact, naming
 from irc_cnn.compiler.diagnostics import Diagnostic, Note
 from irc_cnn.compiler.graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
 from irc_cnn.compiler.schema import INPUT_CHANNELS, MAX_WINDOW
-from irc_cnn.compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
+from irc_cnn.compiler.resolve import (
+    RConcat,
+    Resolved,
+    RGate,
+    RNode,
+    ROp,
+    RResidual,
+    RStage,
+    resolve,
+)
 
 
 @dataclass(frozen=True)
@@ -167,9 +176,35 @@ class _Inferrer:
                 x = self.op(node, x)
             elif isinstance(node, RConcat):
                 x = self.concat(node.name, node.branches, x, node.path)
+            elif isinstance(node, RGate):
+                x = self.gate(node, x)
             else:
                 x = self.residual(node, x)
         return x
+
+    def gate(self, node: RGate, x: Tensor) -> Tensor:
+        g = self.seq(node.branch, x)
+        if x.shape is None or g.shape is None:
+            return Tensor(None)
+        if len(x.shape) != 3 or len(g.shape) != 3:
+            self.error("IRC306", "a gate needs feature maps on both sides", node.path)
+            return Tensor(None)
+        if g.shape[2] != x.shape[2] or g.shape[:2] not in ((1, 1), x.shape[:2]):
+            want = f"1x1x{x.shape[2]} or {'x'.join(map(str, x.shape))}"
+            self.error(
+                "IRC307",
+                f"gate multiplies a {'x'.join(map(str, x.shape))} path by a "
+                f"{'x'.join(map(str, g.shape))} branch; it needs {want}",
+                node.path,
+                hint=f"end the gate's branch with {x.shape[2]} filters"
+                + (
+                    ""
+                    if g.shape[:2] in ((1, 1), x.shape[:2])
+                    else " and keep its size (or pool it to 1x1)"
+                ),
+            )
+            return Tensor(x.shape, x.origin)
+        return self.add(node.name, "multiply", x.shape, node.path, (x, g))
 
     def concat(self, name: str, branches, x: Tensor, path: SpecPath) -> Tensor:
         outs = [self.seq(branch, x) for branch in branches]
@@ -200,45 +235,27 @@ class _Inferrer:
         return self.add(name, "concat", shape, path, tuple(outs), origin=Origin(text, path))
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
+        s = self.seq(node.shortcut, x)
         if len(node.branches) > 1:
             r = self.concat(naming.join(node.prefix, "concat"), node.branches, x, node.path)
         else:
             r = self.seq(node.branches[0], x)
         project = node.project
-        if project.op.filters == INPUT_CHANNELS and x.shape is not None:
-            op = project.op.model_copy(update={"filters": x.shape[-1]})
-            project = ROp(op, project.name, project.path)
-        r = self.op(project, r)
-        if x.shape is None or r.shape is None:
+        if project is not None:
+            if project.op.filters == INPUT_CHANNELS and x.shape is not None:
+                op = project.op.model_copy(update={"filters": x.shape[-1]})
+                project = ROp(op, project.name, project.path)
+            r = self.op(project, r)
+        if s.shape is None or r.shape is None:
             return Tensor(None)
-        if len(x.shape) != 3 or len(r.shape) != 3:
+        if len(s.shape) != 3 or len(r.shape) != 3:
             self.error("IRC306", "a residual sum needs feature maps on both sides", node.path)
             return Tensor(None)
-        notes = []
-        if x.origin:
-            notes.append(Note(f"the input comes from {x.origin.text}", None))
-        if x.shape[:2] != r.shape[:2]:
-            self.error(
-                "IRC302",
-                f"residual sum adds a {r.shape[0]}x{r.shape[1]} result to a "
-                f"{x.shape[0]}x{x.shape[1]} input",
-                node.project.path,
-                hint="the branches must keep the input's spatial size (stride 1, same padding)",
-                notes=notes,
-            )
-        elif x.shape[2] != r.shape[2]:
-            self.error(
-                "IRC301",
-                f"residual sum adds a {self.projection(node.project, r.shape[2])} to a "
-                f"{x.shape[2]}-channel input",
-                (*node.project.path, "filters"),
-                hint=self.projection_hint(node.project, x.shape[2]),
-                notes=notes,
-            )
-        shape = x.shape
+        self.sum_mismatch(node, s, r)
+        shape = s.shape
         if node.scale is not None and node.scale != 1.0:
             r = self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path, (r,))
-        out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (x, r))
+        out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (s, r))
         if node.activation:
             name = naming.join(node.prefix, node.activation)
             out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
@@ -266,12 +283,65 @@ class _Inferrer:
             "paper's value as a deviation"
         )
 
+    def sum_mismatch(self, node: RResidual, s: Tensor, r: Tensor) -> None:
+        """Report a sum of unequal sides, saying which side to change and how."""
+        side = "shortcut" if node.shortcut else "input"
+        notes = [Note(f"the {side} comes from {s.origin.text}", None)] if s.origin else []
+        (sh, sw, sc), (rh, rw, rc) = s.shape, r.shape
+        if node.project is not None:
+            where, what = node.project.path, self.projection(node.project, rc)
+        else:
+            last = node.branches[-1][-1] if len(node.branches) == 1 and node.branches[0] else None
+            where = last.path if isinstance(last, ROp) else node.path
+            what = f"{rc}-channel result"
+        if (sh, sw) != (rh, rw):
+            stride = (max(1, math.ceil(sh / rh)), max(1, math.ceil(sw / rw)))
+            s_text = f"s{stride[0]}" if stride[0] == stride[1] else f"s{stride[0]}x{stride[1]}"
+            fix = (
+                f"give the shortcut the branch's stride: `shortcut: conv {rc} 1x1 {s_text} linear`"
+                if not node.shortcut and rh <= sh and rw <= sw
+                else "give both sides the same strides and padding"
+            )
+            self.error(
+                "IRC302",
+                f"residual sum adds a {rh}x{rw} {'projection' if node.project else 'result'} "
+                f"to a {sh}x{sw} {side}",
+                where,
+                hint=f"{fix}; or keep the branches at the {side}'s size (stride 1, same padding)",
+                notes=notes,
+            )
+        elif sc != rc:
+            if node.shortcut:
+                hint = f"use {sc} filters here, or make the shortcut end with {rc} channels"
+            elif node.project is not None:
+                hint = (
+                    f"{self.projection_hint(node.project, sc)}; or, to change the shortcut "
+                    f"instead, project it: `shortcut: conv {rc} 1x1 linear`"
+                )
+            else:
+                hint = (
+                    f"project the shortcut to {rc} channels (`shortcut: conv {rc} 1x1 linear`), "
+                    f"or end the branch with {sc} filters"
+                )
+            self.error(
+                "IRC301",
+                f"residual sum adds a {what} to a {sc}-channel {side}",
+                (*where, "filters") if where is not node.path else where,
+                hint=hint,
+                notes=notes,
+            )
+
     def op(self, rop: ROp, x: Tensor) -> Tensor:
         op, name, path = rop.op, rop.name, rop.path
         if x.shape is None:
             return x
         kind = op.kind
-        if kind in ("conv", "maxpool", "avgpool", "gap", "gmp") and len(x.shape) != 3:
+        if kind == "identity":
+            return x
+        if (
+            kind in ("conv", "dwconv", "sepconv", "pad", "maxpool", "avgpool", "gap", "gmp")
+            and len(x.shape) != 3
+        ):
             self.error(
                 "IRC306",
                 f"{kind} needs a feature map but gets a flat vector of {x.shape[0]}",
@@ -279,15 +349,20 @@ class _Inferrer:
                 hint="move it before `flatten`/`gap`",
             )
             return Tensor(None)
-        if kind == "conv":
+        if kind in ("conv", "dwconv", "sepconv"):
             return self.conv(op, name, path, x)
+        if kind == "pad":
+            top, bottom, left, right = op.padding
+            shape = (x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2])
+            return self.add(name, kind, shape, path, (x,))
         if kind in ("maxpool", "avgpool"):
             shape = self.window(op.pool, op.strides, op.padding, x.shape, path, kind)
             if shape is None:
                 return Tensor(None)
             return self.add(name, kind, (*shape, x.shape[2]), path, (x,))
         if kind in ("gap", "gmp"):
-            return self.add(name, kind, (x.shape[2],), path, (x,))
+            shape = (1, 1, x.shape[2]) if op.keepdims else (x.shape[2],)
+            return self.add(name, kind, shape, path, (x,))
         if kind == "flatten":
             origin = Origin(f"{name!r} (flattened {x.shape})", path)
             return self.add(name, kind, (math.prod(x.shape),), path, (x,), origin=origin)
@@ -326,16 +401,27 @@ class _Inferrer:
         raise AssertionError(f"unhandled op kind {kind}")
 
     def conv(self, op, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        """conv, dwconv and sepconv, with their batch norm and activation."""
         spatial = self.window(op.kernel, op.strides, op.padding, x.shape, path, "conv kernel")
-        if spatial is None or op.filters is None:
+        filters = getattr(op, "filters", None)
+        if spatial is None or (op.kind != "dwconv" and filters is None):
             return Tensor(None)
-        cin, f = x.shape[2], op.filters
+        cin = x.shape[2]
         kh, kw = op.kernel
+        positions = spatial[0] * spatial[1]
+        if op.kind == "conv":
+            f = filters
+            weights = macs = kh * kw * cin * f
+        elif op.kind == "dwconv":
+            f = cin * op.multiplier
+            weights = macs = kh * kw * f
+        else:  # depthwise to cin * multiplier channels, then 1x1 to filters
+            f, depth = filters, cin * op.multiplier
+            weights = macs = kh * kw * depth + depth * filters
         shape = (*spatial, f)
-        params = kh * kw * cin * f + (f if op.bias else 0)
-        macs = spatial[0] * spatial[1] * kh * kw * cin * f
-        origin = Origin(f"{name!r} ({f} filters)", path)
-        y = self.add(name, "conv", shape, path, (x,), params, macs, origin)
+        origin = Origin(f"{name!r} ({f} {'channels' if op.kind == 'dwconv' else 'filters'})", path)
+        params = weights + (f if op.bias else 0)
+        y = self.add(name, op.kind, shape, path, (x,), params, positions * macs, origin)
         if op.bn:
             scale = self.spec.defaults.bn.scale
             y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))

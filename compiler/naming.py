@@ -22,6 +22,7 @@ MODULE_NAMES = frozenset(
         "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
+        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate",
         "check_input_shape",
         "range", "tuple", "len", "ValueError",
     }
@@ -80,7 +81,7 @@ def join(prefix: str, name: str) -> str:
 
 
 def composites(nodes: Sequence[Any]) -> int:
-    return sum(1 for n in nodes if n.kind in ("concat", "residual"))
+    return sum(1 for n in nodes if n.kind in ("concat", "residual", "gate"))
 
 
 def scope(prefix: str, local: str, nodes: Sequence[Any]) -> str:
@@ -102,6 +103,35 @@ def concat_layer(prefix: str, local: str, inner: str) -> str:
 def branch(prefix: str, index: int) -> str:
     """Prefix of the index-th (0-based) branch of a concat or residual."""
     return join(prefix, f"b{index + 1}")
+
+
+def override(base: str, name: str) -> str:
+    """A layer's name given as `name:`/`@name` inside the block use named `base`.
+
+    Relative to the use (`conv2_block1` + `1_conv`); `""` is the use's own name;
+    outside any use (`network`, `head`) the override is the whole name.
+    """
+    return join(base, name) if name else base
+
+
+def numbered(name: str, index: int, count: int) -> str:
+    """The index-th (0-based) of `count` repeats of a use named `name`.
+
+    A trailing number counts up (`block5` x8: block5 ... block12); otherwise the
+    repeats are `name_1`, `name_2`, ... like unnamed ones.
+    """
+    if count == 1:
+        return name
+    stem, first = split_number(name)
+    return f"{stem}{first + index}" if first is not None else f"{name}_{index + 1}"
+
+
+def split_number(name: str) -> tuple[str, int | None]:
+    """`block5` -> ("block", 5); `block` -> ("block", None)."""
+    digits = len(name) - len(name.rstrip("0123456789"))
+    if digits == 0 or digits == len(name) or digits > 9:
+        return name, None
+    return name[:-digits], int(name[-digits:])
 
 
 def instance(block: str, number: int | None) -> str:

@@ -285,7 +285,7 @@ def _describe(loc: tuple) -> str:
     return ".".join(map(str, kept))
 
 
-_UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual"}
+_UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual", "gate"}
 
 
 def _unknown_key(loc: tuple) -> Diagnostic:

@@ -13,10 +13,19 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Union
 
-from irc_cnn.compiler import compact, naming
+from irc_cnn.compiler import compact, expr, naming
 from irc_cnn.compiler.diagnostics import Diagnostic, did_you_mean
 from irc_cnn.compiler.graph import SpecPath
-from irc_cnn.compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
+from irc_cnn.compiler.schema import (
+    INPUT_CHANNELS,
+    Aux,
+    Block,
+    Concat,
+    Gate,
+    Residual,
+    Spec,
+    Use,
+)
 
 MAX_LAYERS = 200_000
 MAX_NESTING = 32  # blocks using blocks using blocks...
@@ -40,15 +49,36 @@ class RConcat:
 
 @dataclass(frozen=True)
 class RResidual:
+    """`shortcut(x) + scale * project(branches(x))`, then `activation`.
+
+    An empty `shortcut` is the identity; `project` None adds the branches'
+    output (concatenated when there are several) as it is. Layers: the
+    branches' concat `<prefix>_concat`, `<prefix>_scale`, `<prefix>_add`,
+    `<prefix>_<activation>`; shortcut ops are named under `<prefix>_shortcut`.
+    """
+
     prefix: str
     branches: tuple[tuple[RNode, ...], ...]
-    project: ROp
+    project: ROp | None
     scale: float | None
     activation: str | None
     path: SpecPath
+    shortcut: tuple[RNode, ...] = ()
 
 
-RNode = Union[ROp, RConcat, RResidual]
+@dataclass(frozen=True)
+class RGate:
+    """`x * branch(x)`: the branch's output (1x1xC or HxWxC) scales x channel-wise.
+
+    One Multiply layer, `name`, with x first and the branch's output second.
+    """
+
+    name: str
+    branch: tuple[RNode, ...]
+    path: SpecPath
+
+
+RNode = Union[ROp, RConcat, RResidual, RGate]
 
 
 @dataclass(frozen=True)
@@ -82,10 +112,21 @@ def branch_base(node: Concat | Residual, path: SpecPath) -> SpecPath:
     return (*path, "residual", "branches")
 
 
+def gate_paths(node: Gate, path: SpecPath) -> list[SpecPath]:
+    """Spec paths of a gate's branch ops: `(..., "gate", k)`."""
+    return [(*path, "gate", k) for k in range(len(node.branch))]
+
+
+def shortcut_paths(node: Residual, path: SpecPath) -> list[SpecPath]:
+    """Spec paths of a residual's shortcut ops: `(..., "residual", "shortcut", k)`."""
+    return [(*path, "residual", "shortcut", k) for k in range(len(node.shortcut or ()))]
+
+
 class _Resolver:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.diagnostics: list[Diagnostic] = []
+        self.base = ""  # the block use being expanded: name overrides are relative to it
 
     def error(self, code: str, message: str, path: SpecPath, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, hint=hint, path=path))
@@ -184,7 +225,10 @@ class _Resolver:
                 total += memo[node.block] * getattr(node, "repeat", 1)
             elif isinstance(node, (Concat, Residual)):
                 total += sum(self.op_count(branch, memo) for branch in node.branches)
-                total += 1 if isinstance(node, Residual) else 0
+                if isinstance(node, Residual):
+                    total += 1 + self.op_count(node.shortcut or (), memo)
+            elif isinstance(node, Gate):
+                total += 1 + self.op_count(node.branch, memo)
             else:
                 total += 1
         return total
@@ -247,10 +291,12 @@ class _Resolver:
         for i, (node, local) in enumerate(zip(spec.network, locals_)):
             path: SpecPath = ("network", i)
             if isinstance(node, Use):
-                for _ in range(node.repeat):
+                for r in range(node.repeat):
                     numbers[node.block] += 1
                     many = counts[node.block] > 1
                     name = naming.instance(node.block, numbers[node.block] if many else None)
+                    if node.name:
+                        name = naming.numbered(node.name, r, node.repeat)
                     body = self.use(node, name, path, env)
                     stages.append(
                         RStage(
@@ -268,12 +314,13 @@ class _Resolver:
                     Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env
                 )
                 stages.append(RStage(node.block, node.block, None, 1, body, path, "aux"))
-            elif isinstance(node, (Concat, Residual)):
+            elif isinstance(node, (Concat, Residual, Gate)):
                 body = self.seq([node], [path], "", env, spec.network, [local])
                 stages.append(RStage(local, None, None, 1, body, path, "body"))
             else:  # a plain op between blocks is a stage of its own, named like one
-                op = ROp(self.concrete(node, path, env), local, path)
-                stages.append(RStage(local, None, None, 1, (op,), path, "body"))
+                name = self.layer_name(node, "", local, path)
+                op = ROp(self.concrete(node, path, env), name, path)
+                stages.append(RStage(name, None, None, 1, (op,), path, "body"))
         if spec.head:
             head = self.seq(spec.head, [("head", i) for i in range(len(spec.head))], "head", env)
             stages.append(RStage("head", None, None, 1, head, ("head",), "head"))
@@ -293,7 +340,9 @@ class _Resolver:
                     f"{', '.join(block.params) or 'it has none'}",
                 )
             else:
-                # An argument may itself name a parameter of the enclosing block.
+                # An argument may name a parameter of the enclosing block, or compute on them.
+                if isinstance(value, str) and expr.is_expression(value):
+                    value = self.number(value, outer, (*path, use.block, arg), arg)
                 env[arg] = outer.get(value, value) if isinstance(value, str) else value
         for param, default in block.params.items():
             if param not in env:
@@ -307,7 +356,25 @@ class _Resolver:
                     env[param] = None
                 else:
                     env[param] = default
-        return self.seq(block.body, body_paths(use.block, block), name, env)
+        outer_base, self.base = self.base, name
+        try:
+            return self.seq(block.body, body_paths(use.block, block), name, env)
+        finally:
+            self.base = outer_base
+
+    def layer_name(self, node: Any, prefix: str, local: str, path: SpecPath) -> str:
+        """The node's layer name: its override (relative to the block use) or its place."""
+        override = getattr(node, "name", None)
+        if override is None:
+            return naming.join(prefix, local)
+        if not override and not self.base:
+            self.error(
+                "IRC403",
+                "an empty layer name means the block use's own name, but this op is in no block",
+                (*path, "name"),
+                hint="write the whole name",
+            )
+        return naming.override(self.base, override)
 
     def seq(
         self, nodes, paths, prefix: str, env: dict, siblings=None, names=None
@@ -320,18 +387,28 @@ class _Resolver:
         for node, path, local in zip(nodes, paths, names):
             if isinstance(node, Concat):
                 inner = naming.scope(prefix, local, siblings)
-                out.append(
-                    RConcat(
-                        naming.concat_layer(prefix, local, inner),
-                        self.branches(node, path, inner, env),
-                        path,
-                    )
-                )
+                name = naming.concat_layer(prefix, local, inner)
+                if node.name is not None:
+                    name = self.layer_name(node, prefix, local, path)
+                out.append(RConcat(name, self.branches(node, path, inner, env), path))
+            elif isinstance(node, Gate):
+                inner = naming.scope(prefix, local, siblings)
+                name = naming.concat_layer(prefix, local, inner)
+                if node.name is not None:
+                    name = self.layer_name(node, prefix, local, path)
+                # The branch is named under the gate (`se_gate_conv1`), never beside the path.
+                branch_prefix = naming.concat_layer(prefix, local, inner)
+                branch = self.seq(node.branch, gate_paths(node, path), branch_prefix, env)
+                out.append(RGate(name, branch, path))
             elif isinstance(node, Residual):
                 out.append(self.residual(node, path, naming.scope(prefix, local, siblings), env))
             elif isinstance(node, Use):
                 for r in range(node.repeat):
                     name = naming.join(prefix, local if node.repeat == 1 else f"{local}_{r + 1}")
+                    if node.name is not None:
+                        name = naming.override(
+                            self.base, naming.numbered(node.name, r, node.repeat)
+                        )
                     out.extend(self.use(node, name, path, env))
             elif isinstance(node, Aux):
                 self.error(
@@ -341,7 +418,8 @@ class _Resolver:
                     hint="move `aux:` into `network:`",
                 )
             else:
-                out.append(ROp(self.concrete(node, path, env), naming.join(prefix, local), path))
+                name = self.layer_name(node, prefix, local, path)
+                out.append(ROp(self.concrete(node, path, env), name, path))
         return tuple(out)
 
     def branches(self, node, path: SpecPath, prefix: str, env: dict):
@@ -355,11 +433,21 @@ class _Resolver:
 
     def residual(self, node: Residual, path: SpecPath, prefix: str, env: dict) -> RResidual:
         project_path = (*path, "residual", "project")
-        project = ROp(
-            self.concrete(node.project, project_path, env),
-            naming.join(prefix, "project"),
-            project_path,
-        )
+        project = None
+        if node.project is not None:
+            project = ROp(
+                self.concrete(node.project, project_path, env),
+                self.layer_name(node.project, prefix, "project", project_path),
+                project_path,
+            )
+        shortcut = ()
+        if node.shortcut is not None:
+            shortcut = self.seq(
+                node.shortcut,
+                shortcut_paths(node, path),
+                naming.join(prefix, "shortcut"),
+                env,
+            )
         scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
             self.error(
@@ -379,7 +467,13 @@ class _Resolver:
             scale = None  # the default build has residual scaling off
         activation = self.activation(node.activation, env, (*path, "residual", "activation"))
         return RResidual(
-            prefix, self.branches(node, path, prefix, env), project, scale, activation, path
+            prefix,
+            self.branches(node, path, prefix, env),
+            project,
+            scale,
+            activation,
+            path,
+            shortcut,
         )
 
     # -- values -----------------------------------------------------------
@@ -418,23 +512,37 @@ class _Resolver:
         defaults = self.spec.defaults
         update: dict[str, Any] = {}
         kind = op.kind
-        if kind == "conv":
-            filters = self.count(op.filters, env, (*path, "filters"), "filters")
-            if filters == INPUT_CHANNELS and path[-2:] != ("residual", "project"):
-                self.error(
-                    "IRC403",
-                    "`in` filters (as many as the residual's input) only fit a residual's project",
-                    (*path, "filters"),
-                    hint="write a number or a parameter name",
+        for field, low in (("kernel", 1), ("pool", 1), ("strides", 1), ("padding", 0)):
+            value = getattr(op, field, None)
+            if isinstance(value, tuple):
+                update[field] = tuple(
+                    self.number(v, env, (*path, field), field, low) for v in value
                 )
-                filters = None
-            update["filters"] = (
-                widen(filters, self.spec.width) if isinstance(filters, int) else filters
+        if kind in ("dwconv", "sepconv"):
+            update["multiplier"] = self.count(
+                op.multiplier, env, (*path, "multiplier"), "multiplier"
             )
-            act = op.activation if op.activation is not None else defaults.conv.activation
+        if kind in compact.CONV_KINDS:
+            if kind != "dwconv":
+                filters = self.count(op.filters, env, (*path, "filters"), "filters")
+                if filters == INPUT_CHANNELS and (
+                    kind != "conv" or path[-2:] != ("residual", "project")
+                ):
+                    self.error(
+                        "IRC403",
+                        "`in` filters (as many as the residual's input) only fit a residual's project",
+                        (*path, "filters"),
+                        hint="write a number or a parameter name",
+                    )
+                    filters = None
+                update["filters"] = (
+                    widen(filters, self.spec.width) if isinstance(filters, int) else filters
+                )
+            own = defaults.of(kind)
+            act = op.activation if op.activation is not None else own.activation
             update["activation"] = self.activation(act, env, (*path, "activation"))
-            update["bias"] = defaults.conv.bias if op.bias is None else op.bias
-            update["bn"] = defaults.conv.bn if op.bn is None else op.bn
+            update["bias"] = own.bias if op.bias is None else op.bias
+            update["bn"] = own.bn if op.bn is None else op.bn
         elif kind == "dense":
             update["units"] = self.count(op.units, env, (*path, "units"), "units")
             update["activation"] = self.activation(op.activation, env, (*path, "activation"))
@@ -444,20 +552,42 @@ class _Resolver:
             update["scale"] = defaults.bn.scale if op.scale is None else op.scale
         return op.model_copy(update=update)
 
+    def number(self, value: Any, env: dict, path: SpecPath, field: str, low: int = 1) -> int | None:
+        """A whole number at least `low`: a literal, a parameter, or arithmetic on parameters."""
+        if isinstance(value, str) and expr.is_expression(value):
+            try:
+                parsed = expr.parse(value)
+            except expr.ExprError as exc:
+                self.error("IRC207", f"{field} {value!r}: {exc.message}", path)
+                return None
+            missing = sorted(parsed.names - set(env))
+            if missing:
+                self.error(
+                    "IRC403",
+                    f"{field} refers to {missing[0]!r}, which is not a parameter here",
+                    path,
+                    hint=did_you_mean(missing[0], env) or "declare it in the block's `params`",
+                )
+                return None
+            try:
+                value = parsed.evaluate(env)
+            except expr.ExprError as exc:
+                self.error("IRC207", f"{field} {value!r}: {exc.message}", path)
+                return None
+        else:
+            value = self.param(value, env, path, field)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            least = "positive" if low == 1 else "non-negative"
+            self.error("IRC207", f"{field} must be a {least} whole number, got {value!r}", path)
+            return None
+        return value
+
     def count(self, value: Any, env: dict, path: SpecPath, field: str) -> int | str | None:
         if value == INPUT_CHANNELS:
             return value  # infer knows the residual's input channels
-        value = self.param(value, env, path, field)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.error(
-                "IRC207",
-                f"{field} must be a positive whole number, got {value!r}",
-                path,
-            )
-            return None
-        return value
+        return self.number(value, env, path, field)
 
 
 def _walk(nodes, paths):
@@ -469,7 +599,12 @@ def _walk(nodes, paths):
             for j, branch in enumerate(node.branches):
                 yield from _walk(branch, [(*base, j, k) for k in range(len(branch))])
         if isinstance(node, Residual):
-            yield (*path, "residual", "project"), node.project
+            if node.project is not None:
+                yield (*path, "residual", "project"), node.project
+            if node.shortcut is not None:
+                yield from _walk(node.shortcut, shortcut_paths(node, path))
+        if isinstance(node, Gate):
+            yield from _walk(node.branch, gate_paths(node, path))
 
 
 def widen(filters: int, width: float) -> int:

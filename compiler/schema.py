@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from irc_cnn.compiler import compact, naming
+from irc_cnn.compiler import compact, expr, naming
 
 MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
 MAX_REPEAT = 1_000
@@ -41,7 +41,8 @@ MAX_WINDOW = 4_096
 
 # Names a block's generated function uses itself, so a parameter cannot take them.
 RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | naming.TORCH_NAMES | {"repeat"}
-_BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z")  # b1, b2_1, b2_r
+# Variables of generated block functions: b1, b2_1, b2_r, r, scales, shortcut, b1_scales.
+_BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z|(.*_)?(scales|shortcut)\Z")
 
 
 def _identifier(value: str) -> str:
@@ -60,22 +61,77 @@ def _identifier(value: str) -> str:
     return value
 
 
+def _expression(value: str) -> str:
+    """A parameter name or integer arithmetic on parameters (`4*f`, `f//2`), as written."""
+    if not expr.is_expression(value):
+        return _identifier(value)
+    try:
+        expr.parse(value)
+    except expr.ExprError as exc:
+        raise PydanticCustomError(
+            "irc_expression", "{value!r}: {message}", {"value": value, "message": exc.message}
+        ) from None
+    return value.strip()
+
+
 def _window(value: Any) -> Any:
-    """`3x3`, `3` or `[1, 7]` to a (height, width) pair."""
+    """`3x3`, `3`, `[1, 7]`, `k` or `[1, k]` to a (height, width) pair."""
     if isinstance(value, str):
-        try:
-            return compact._window(compact.Token(value, 0), "size")
-        except compact.CompactError as exc:
-            raise PydanticCustomError("irc_window", exc.message) from None
+        if value[:1].isdigit() and not expr.is_expression(value):
+            try:
+                return compact._window(compact.Token(value, 0), "size")
+            except compact.CompactError as exc:
+                raise PydanticCustomError("irc_window", exc.message) from None
+        return [value, value]
     if isinstance(value, int) and not isinstance(value, bool):
         return [value, value]
     return value
 
 
+def _dim(value: Any, low: int = 1) -> int | str:
+    """One side of a window, stride or padding: a number, a parameter or arithmetic on one."""
+    if isinstance(value, str):
+        return _expression(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not low <= value <= MAX_WINDOW:
+            raise PydanticCustomError(
+                "irc_range",
+                "must be between {low} and {max}, got {value}",
+                {"low": low, "max": MAX_WINDOW, "value": value},
+            )
+        return value
+    raise PydanticCustomError(
+        "irc_type",
+        "must be a whole number or a parameter name, got {value}",
+        {"value": repr(value)},
+    )
+
+
+def _padding(value: Any) -> Any:
+    """`3` (every side), `1x2` (height, width), `[t, b, l, r]` to (top, bottom, left, right)."""
+    if isinstance(value, str) and value[:1].isdigit() and not expr.is_expression(value):
+        try:
+            h, w = compact._window(compact.Token(value, 0), "padding", zero=True)
+        except compact.CompactError as exc:
+            raise PydanticCustomError("irc_window", exc.message) from None
+        return [h, h, w, w]
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [value] * 4
+    if isinstance(value, list) and len(value) == 2:
+        return [value[0], value[0], value[1], value[1]]
+    return value
+
+
 Ident = Annotated[str, Strict(), AfterValidator(_identifier)]
 PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
-Size = Annotated[int, Strict(), Field(gt=0, le=MAX_WINDOW)]
+Size = Annotated[Union[int, str], PlainValidator(_dim)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
+PadSize = Annotated[Union[int, str], PlainValidator(lambda v: _dim(v, low=0))]
+LayerName = Annotated[
+    str,
+    Strict(),
+    Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64),
+]
 
 
 INPUT_CHANNELS = "in"  # a projection's filters: as many as the residual's input has
@@ -86,7 +142,7 @@ def _count(value: Any) -> int | str:
     if value == INPUT_CHANNELS:
         return value
     if isinstance(value, str):
-        return _identifier(value)
+        return _expression(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 < value <= MAX_COUNT:
             raise PydanticCustomError(
@@ -167,9 +223,15 @@ def _from_raw(kind: str, data: Any) -> Any:
 
 
 class Op(Model):
-    """Base of the leaf ops; `kind` names the op in specs and in layer names."""
+    """Base of the leaf ops; `kind` names the op in specs and in layer names.
+
+    `name` overrides the layer's name within its block use (`@1_conv` in a use
+    named `conv2_block1` is `conv2_block1_1_conv`; `""` is the use's own name;
+    in `network` and `head` it is the whole name).
+    """
 
     kind: str
+    name: LayerName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -190,6 +252,46 @@ class Conv(Op):
     bn: bool | None = None
 
 
+class DepthwiseConv(Op):
+    """A depthwise convolution: each input channel convolved on its own, `multiplier` times."""
+
+    kind: Literal["dwconv"] = "dwconv"
+    kernel: Window
+    strides: Window = (1, 1)
+    padding: Padding = "same"
+    multiplier: Count = 1  # channels out per channel in (Keras' depth_multiplier)
+    activation: str | None = None  # None: the spec's default (defaults.dwconv)
+    bias: bool | None = None
+    bn: bool | None = None
+
+
+class SeparableConv(Op):
+    """A depthwise convolution then a 1x1 convolution to `filters`, as one layer."""
+
+    kind: Literal["sepconv"] = "sepconv"
+    filters: Count
+    kernel: Window
+    strides: Window = (1, 1)
+    padding: Padding = "same"
+    multiplier: Count = 1
+    activation: str | None = None  # None: the spec's default (defaults.sepconv)
+    bias: bool | None = None
+    bn: bool | None = None
+
+
+class Pad(Op):
+    """Zeros around the feature map: (top, bottom, left, right) rows and columns."""
+
+    kind: Literal["pad"] = "pad"
+    padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(_padding)]
+
+
+class Identity(Op):
+    """The input unchanged: a concat's pass-through branch. Builds no layer."""
+
+    kind: Literal["identity"] = "identity"
+
+
 class Pool(Op):
     kind: Literal["maxpool", "avgpool"] = "maxpool"
     pool: Window
@@ -199,6 +301,7 @@ class Pool(Op):
 
 class GlobalPool(Op):
     kind: Literal["gap", "gmp"] = "gap"
+    keepdims: bool = False  # 1x1xC (for a gate's convs) instead of a flat C
 
 
 class BatchNorm(Op):
@@ -234,6 +337,9 @@ class Use(Model):
     block: Ident
     repeat: Annotated[int, Strict(), Field(gt=0, le=MAX_REPEAT)] = 1
     args: dict[Ident, Union[bool, int, FiniteFloat, str, None]] = {}
+    # The use's name (see Op.name); repeated, a trailing number counts up:
+    # `block5` x8 is block5 ... block12.
+    name: LayerName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -245,10 +351,10 @@ class Use(Model):
             if fields is None:
                 return {"block": block}
             if isinstance(fields, dict):
-                args = {k: v for k, v in fields.items() if k != "repeat"}
-                return {"block": block, "args": args} | (
-                    {"repeat": fields["repeat"]} if "repeat" in fields else {}
-                )
+                args = {k: v for k, v in fields.items() if k not in ("repeat", "name")}
+                return {"block": block, "args": args} | {
+                    k: fields[k] for k in ("repeat", "name") if k in fields
+                }
             raise PydanticCustomError(
                 "irc_form",
                 "block '{block}' takes a mapping of parameters (and `repeat`), got '{got}'",
@@ -280,21 +386,44 @@ class Concat(Model):
 
     kind: Literal["concat"] = "concat"
     branches: Annotated[list[Branch], Field(min_length=2)]
+    name: LayerName | None = None  # the Concatenate layer's (see Op.name)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
-        if isinstance(data, dict) and set(data) == {"concat"}:
-            return {"branches": data["concat"]}
+        if isinstance(data, dict) and "concat" in data and set(data) <= {"concat", "name"}:
+            return {"branches": data["concat"]} | ({"name": data["name"]} if "name" in data else {})
+        return data
+
+
+class Gate(Model):
+    """`x * g(x)`: a branch whose output (1x1xC or HxWxC) scales the main path channel-wise.
+
+    Squeeze-and-excitation is a gate of [gap keepdims, conv C/r 1x1, conv C 1x1 sigmoid].
+    """
+
+    kind: Literal["gate"] = "gate"
+    branch: Branch
+    name: LayerName | None = None  # the Multiply layer's (see Op.name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "gate" in data and set(data) <= {"gate", "name"}:
+            return {"branch": data["gate"]} | ({"name": data["name"]} if "name" in data else {})
         return data
 
 
 class Residual(Model):
-    """`x + scale * project(concat(branches))`, then an optional activation."""
+    """`shortcut(x) + scale * project(concat(branches))`, then an optional activation.
+
+    No `shortcut` is the identity; no `project` adds the branches' output as it is.
+    """
 
     kind: Literal["residual"] = "residual"
     branches: Annotated[list[Branch], Field(min_length=1)]
-    project: Conv
+    project: Conv | None = None
+    shortcut: Branch | None = None
     scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
     activation: str | None = None
 
@@ -316,9 +445,13 @@ def _node_tag(value: Any) -> str | None:
         if word in compact.ACTIVATIONS:
             return "act"
         return word if word in compact.OP_KINDS else "use"
+    if isinstance(value, dict) and len(value) == 2 and "name" in value:
+        key = next(k for k in value if k != "name")
+        if key in ("concat", "gate"):
+            return key
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        if key in compact.OP_KINDS or key in ("concat", "residual", "aux"):
+        if key in compact.OP_KINDS or key in ("concat", "residual", "gate", "aux"):
             return key
         return "use"
     return None
@@ -327,6 +460,10 @@ def _node_tag(value: Any) -> str | None:
 Node = Annotated[
     Union[
         Annotated[Conv, Tag("conv")],
+        Annotated[DepthwiseConv, Tag("dwconv")],
+        Annotated[SeparableConv, Tag("sepconv")],
+        Annotated[Pad, Tag("pad")],
+        Annotated[Identity, Tag("identity")],
         Annotated[Pool, Tag("maxpool")],
         Annotated[Pool, Tag("avgpool")],
         Annotated[GlobalPool, Tag("gap")],
@@ -338,6 +475,7 @@ Node = Annotated[
         Annotated[Dense, Tag("dense")],
         Annotated[Concat, Tag("concat")],
         Annotated[Residual, Tag("residual")],
+        Annotated[Gate, Tag("gate")],
         Annotated[Aux, Tag("aux")],
         Annotated[Use, Tag("use")],
     ],
@@ -346,7 +484,7 @@ Node = Annotated[
         custom_error_type="irc_node",
         custom_error_message=(
             "expected an op (a string such as `conv 64 3x3`) or a mapping with one key "
-            "(an op kind, `concat`, `residual`, `aux` or a block name)"
+            "(an op kind, `concat`, `residual`, `gate`, `aux` or a block name)"
         ),
     ),
 ]
@@ -406,10 +544,19 @@ class BatchNormDefaults(Model):
 
 
 class Defaults(Model):
-    """How a plain `conv` or `bn` is built when the op does not say."""
+    """How a plain `conv` or `bn` is built when the op does not say.
+
+    `dwconv` and `sepconv` follow `conv` unless given their own entry.
+    """
 
     conv: ConvDefaults = ConvDefaults()
+    dwconv: ConvDefaults | None = None
+    sepconv: ConvDefaults | None = None
     bn: BatchNormDefaults = BatchNormDefaults()
+
+    def of(self, kind: str) -> ConvDefaults:
+        """The bias, batch-norm and activation defaults of a conv kind."""
+        return getattr(self, kind, None) or self.conv
 
 
 def _not_generated(value: str, allowed: frozenset = frozenset()) -> str:
@@ -549,5 +696,5 @@ class Spec(Model):
         return self._graph
 
 
-for _model in (Concat, Residual, Block, Spec):
+for _model in (Concat, Gate, Residual, Block, Spec):
     _model.model_rebuild()

@@ -81,6 +81,9 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
 
 
 def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so)."""
+    if function == "linear":
+        return x
     return layers.Activation(function, name=name)(x)
 
 
@@ -124,9 +127,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -171,7 +176,6 @@ def stem(
 def resnet_a(
     x: KerasTensor,
     *,
-    scale_residuals: bool = True,
     name: str,
 ) -> KerasTensor:
     """Figure 10.
@@ -219,7 +223,6 @@ def reduction_a(
 def resnet_b(
     x: KerasTensor,
     *,
-    scale_residuals: bool = True,
     name: str,
 ) -> KerasTensor:
     """Figure 11.
@@ -264,7 +267,6 @@ def reduction_b(
 def resnet_c(
     x: KerasTensor,
     *,
-    scale_residuals: bool = True,
     name: str,
 ) -> KerasTensor:
     """Figure 13.
@@ -301,7 +303,7 @@ def aux_head(
     x = conv2d(x, 128, (1, 1), name=f"{name}_conv1")
     x = conv2d(x, 768, (5, 5), padding="valid", name=f"{name}_conv2")
     x = flatten(x, name=f"{name}_flatten")
-    x = dense(x, classes, activation=classifier_activation, name=f"{name}_dense")
+    x = dense(x, classes, activation=classifier_activation, dtype="float32", name=f"{name}_dense")
     return x
 
 
@@ -332,7 +334,6 @@ def check_input_shape(
 
 def create_inception_resnet_v1_noscale(
     nb_classes: int = 1001,
-    scale: bool = False,
     *,
     include_top: bool = True,
     weights: str | None = None,
@@ -347,7 +348,6 @@ def create_inception_resnet_v1_noscale(
 
     Args:
         nb_classes: number of classes of the classifier(s).
-        scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head and the auxiliary head.
         weights: path of a weights file to load, or None for random initialisation.
         input_tensor: optional Keras tensor to use as the model's input.
@@ -371,12 +371,12 @@ def create_inception_resnet_v1_noscale(
     x = stem(x, name="stem")
     # 35x35x256 after each
     for i in range(1, 6):
-        x = resnet_a(x, scale_residuals=scale, name=f"resnet_a_{i}")
+        x = resnet_a(x, name=f"resnet_a_{i}")
     # 17x17x896
     x = reduction_a(x, k=192, l=192, m=256, n=384, name="reduction_a")
     # 17x17x896 after each
     for i in range(1, 11):
-        x = resnet_b(x, scale_residuals=scale, name=f"resnet_b_{i}")
+        x = resnet_b(x, name=f"resnet_b_{i}")
     aux = None
     if include_top:
         aux = aux_head(
@@ -386,12 +386,14 @@ def create_inception_resnet_v1_noscale(
     x = reduction_b(x, name="reduction_b")
     # 8x8x1792 after each
     for i in range(1, 6):
-        x = resnet_c(x, scale_residuals=scale, name=f"resnet_c_{i}")
+        x = resnet_c(x, name=f"resnet_c_{i}")
     if include_top:
         x = avg_pool(x, (8, 8), padding="valid", name="head_avgpool")
         x = dropout(x, 0.2, name="head_dropout")
         x = flatten(x, name="head_flatten")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = [x, aux]
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -108,9 +108,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -306,7 +308,7 @@ def aux_head(
     x = conv2d(x, 128, (1, 1), name=f"{name}_conv1")
     x = conv2d(x, 768, (5, 5), padding="valid", name=f"{name}_conv2")
     x = flatten(x, name=f"{name}_flatten")
-    x = dense(x, classes, activation=classifier_activation, name=f"{name}_dense")
+    x = dense(x, classes, activation=classifier_activation, dtype="float32", name=f"{name}_dense")
     return x
 
 
@@ -396,7 +398,9 @@ def create_inception_resnet_v2_paper_bn(
         x = avg_pool(x, (8, 8), padding="valid", name="head_avgpool")
         x = dropout(x, 0.2, name="head_dropout")
         x = flatten(x, name="head_flatten")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = [x, aux]
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

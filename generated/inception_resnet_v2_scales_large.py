@@ -101,6 +101,9 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
 
 
 def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so)."""
+    if function == "linear":
+        return x
     return layers.Activation(function, name=name)(x)
 
 
@@ -133,9 +136,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -381,7 +386,9 @@ def create_inception_resnet_v2_scales_large(
     if include_top:
         x = global_avg_pool(x, name="head_gap")
         x = dropout(x, 0.2, name="head_dropout")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

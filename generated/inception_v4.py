@@ -133,9 +133,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def stem(
@@ -367,7 +369,9 @@ def create_inception_v4(
         x = avg_pool(x, (8, 8), padding="valid", name="head_avgpool")
         x = dropout(x, 0.2, name="head_dropout")
         x = flatten(x, name="head_flatten")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -4,8 +4,11 @@ A seeded generator writes random VALID specs as YAML text: convolutions with
 kernels of 1 to 5 (non-square too), strides of 1 to 3 (non-square too),
 `same` and `valid` padding, max and average pools, concatenations (nested
 inside branches), residual sums whose projection has as many filters as
-the sum's input has channels, block templates with parameters and repeats,
-batch norm, activations, dropout, auxiliary and classifier heads; inputs of
+the sum's input has channels, residuals `shortcut(x) + f(x)` with a strided
+conv shortcut or none, squeeze-and-excitation gates, depthwise and separable
+convolutions, zero padding, identity branches in concats, block templates
+with parameters (in strides too, and arithmetic on them), named uses and
+repeats, batch norm, activations, dropout, auxiliary and classifier heads; inputs of
 16 to 64 pixels, tiny channel counts. Each spec is checked by irc, compiled
 with the Keras backend into a temporary package, imported and built; every
 layer irc inferred must exist in the model with exactly the inferred output
@@ -129,9 +132,41 @@ class Gen:
         h, w = out_size(shape[0], kh, sh, padding), out_size(shape[1], kw, sw, padding)
         return text, (h, w, shape[2])
 
+    def separable(self, shape, keep=False):
+        """A dwconv or sepconv (compact or mapping form), with a depth multiplier."""
+        rng = self.rng
+        kind = rng.choice(["dwconv", "sepconv"])
+        kh, kw, sh, sw, padding = self._window(shape, keep)
+        m = rng.choice([1, 1, 2, 3])
+        f = rng.randint(1, 6)
+        h, w = out_size(shape[0], kh, sh, padding), out_size(shape[1], kw, sw, padding)
+        channels = shape[2] * m if kind == "dwconv" else f
+        filters = "" if kind == "dwconv" else f" {f}"
+        extras = rng.choice(["", " linear", " bias nobn", " nobn"])
+        if rng.random() < 0.3:
+            fields = [f"kernel: [{kh}, {kw}]", f"strides: [{sh}, {sw}]", f"padding: {padding}"]
+            fields += [f"multiplier: {m}"] + ([f"filters: {f}"] if kind == "sepconv" else [])
+            return f"{{{kind}: {{{', '.join(fields)}}}}}", (h, w, channels)
+        text = f"{kind}{filters} {kh}x{kw} s{sh}x{sw} {padding} dm{m}{extras}"
+        return text, (h, w, channels)
+
+    def pad(self, shape):
+        t, b, l, r = (self.rng.randint(0, 2) for _ in range(4))
+        if self.rng.random() < 0.5:
+            return f"pad {t}x{l}", (shape[0] + 2 * t, shape[1] + 2 * l, shape[2])
+        return f"{{pad: {{padding: [{t}, {b}, {l}, {r}]}}}}", (
+            shape[0] + t + b,
+            shape[1] + l + r,
+            shape[2],
+        )
+
     def simple(self, shape, keep=False):
         rng = self.rng
         r = rng.random()
+        if r < 0.12:
+            return self.separable(shape, keep)
+        if r < 0.16 and not keep:
+            return self.pad(shape)
         if r < 0.6:
             return self.conv(shape, keep)
         if r < 0.85:
@@ -157,6 +192,8 @@ class Gen:
 
     def concat(self, shape, keep=False, depth=0):
         first, out = self.branch(shape, keep, depth)
+        if out[:2] == shape[:2] and self.rng.random() < 0.3:  # an identity branch
+            first, out = ["identity"], shape
         branches = [first]
         channels = out[2]
         for _ in range(self.rng.randint(1, 2)):
@@ -187,6 +224,31 @@ class Gen:
             fields.append(f"activation: {rng.choice(ACTIVATIONS[:4])}")
         return "{residual: {" + ", ".join(fields) + "}}", shape
 
+    def shortcut_residual(self, shape):
+        """`shortcut(x) + f(x)`: a branch that may stride, a conv shortcut to match, no project."""
+        rng = self.rng
+        f = rng.randint(1, 6)
+        stride = rng.choice([1, 2]) if min(shape[:2]) > 2 else 1
+        branch = [f"conv {rng.randint(1, 4)} 1x1 s{stride}", f"conv {f} 3x3 linear"]
+        if rng.random() < 0.5:  # squeeze-and-excitation on the branch
+            branch.append(self.gate_text(f))
+        h, w = out_size(shape[0], 1, stride, "same"), out_size(shape[1], 1, stride, "same")
+        if stride == 1 and f == shape[2] and rng.random() < 0.5:
+            shortcut = ""  # the identity: x + f(x)
+        else:
+            shortcut = f", shortcut: [conv {f} 1x1 s{stride} linear nobn, bn]"
+        act = f", activation: {rng.choice(ACTIVATIONS[:4])}" if rng.random() < 0.5 else ""
+        text = "{residual: {branches: [[" + ", ".join(branch) + "]]" + shortcut + act + "}}"
+        return text, (h, w, f)
+
+    def gate_text(self, channels: int) -> str:
+        squeeze = max(1, channels // 2)
+        pool = self.rng.choice(["gap keepdims", "gmp keepdims"])
+        return (
+            f"{{gate: [{pool}, conv {squeeze} 1x1 relu nobn bias, "
+            f"conv {channels} 1x1 sigmoid nobn bias]}}"
+        )
+
     # blocks -----------------------------------------------------------------------
 
     def block(self, shape):
@@ -207,6 +269,20 @@ class Gen:
             else:
                 use = f"{name} x{repeat}" if repeat > 1 else name
             return use, out
+        if rng.random() < 0.3:  # parameters in strides and arithmetic, a named use
+            f, s = rng.randint(1, 3), rng.choice([1, 2]) if min(shape[:2]) > 2 else 1
+            self.blocks[name] = [
+                f"  {name}:",
+                "    params: {f: 1, s: 1}",
+                "    seq: [{conv: {filters: 2*f + 1, kernel: 3, strides: s}},"
+                " {sepconv: {filters: f, kernel: [1, s + 1]}}, conv f//2+1 1x1 @last]",
+            ]
+            h, w = out_size(shape[0], 3, s, "same"), out_size(shape[1], 3, s, "same")
+            return f"{{{name}: {{f: {f}, s: {s}, name: named{len(self.blocks)}}}}}", (
+                h,
+                w,
+                f // 2 + 1,
+            )
         # A block whose first conv's filters is a parameter.
         f = rng.randint(1, 6)
         first, mid = self.conv(shape, filters="n")
@@ -240,7 +316,12 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
         if r < 0.3:
             node, shape = g.simple(shape)
         elif r < 0.7:
-            node, shape = g.concat(shape) if r < 0.5 else g.residual(shape)
+            if r < 0.45:
+                node, shape = g.concat(shape)
+            elif r < 0.58:
+                node, shape = g.residual(shape)
+            else:
+                node, shape = g.shortcut_residual(shape)
             if not top_level_composites:
                 name = f"block{len(g.blocks) + 1}"
                 g.blocks[name] = [f"  {name}:", f"    seq: [{node}]"]

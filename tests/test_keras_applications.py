@@ -1,10 +1,18 @@
-"""specs/keras/inception_resnet_v2.yaml equals keras.applications.InceptionResNetV2.
+"""The specs under specs/keras/ equal the keras.applications models they copy.
+
+InceptionResNetV2, Xception and ResNet50: same parameter count with and
+without the top, same layer count, the same graph op for op, weights
+transferred, outputs equal after random batch-norm statistics, the
+`weights=` path, input sizes, and the layer names keras.applications gives.
 
 The generated model and keras.applications' are paired layer by layer by the
 structure of their graphs, never by layer names or creation order: both are
 walked from the output back to the input, each layer's inputs in order
-(a Concatenate's inputs are its branches in order, a residual sum's the
-shortcut then the residual). keras.applications computes a sum as one
+(a Concatenate's inputs are its branches in order; a residual sum's are the
+shortcut, then the residual, the shortcut being the operand with the shorter
+chain of layers back to where the two sides fork, since keras.applications
+writes `add([x, shortcut])` in Xception and `Add()([shortcut, x])` in ResNet).
+keras.applications' Inception-ResNet-v2 computes a sum as one
 CustomScaleLayer, `x + scale * r`; the generated code builds the same sum
 from built-in layers, Rescaling(scale) on `r` then Add (no Rescaling when
 the scale is 1). The walk reads both as one op `sum(scale)` and checks that
@@ -19,22 +27,120 @@ misplaced or missing weight changes the output.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras.applications import InceptionResNetV2
-
+from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import check_file
-from generated.keras_inception_resnet_v2 import inception_resnet_v2
+from keras.applications import InceptionResNetV2, ResNet50, Xception
 
-SPEC = "specs/keras/inception_resnet_v2.yaml"
-PARAMS_TOP = 55_873_736
-PARAMS_NO_TOP = 54_336_736
+from generated.keras_inception_resnet_v2 import inception_resnet_v2
+from generated.keras_resnet50 import resnet50
+from generated.keras_xception import xception
+
 TOLERANCE = 1e-4
 BATCH = 2
+
+
+@dataclass(frozen=True)
+class Network:
+    spec: str
+    reference: Callable
+    generated: Callable
+    params_top: int
+    params_no_top: int
+    size: int  # the default input's height and width
+    features: int  # channels of the last feature map
+    weighted: int  # layers with weights
+    keras_minimum: int  # the smallest input keras.applications accepts without the top
+    names: tuple[str, ...]  # layers keras.applications names explicitly
+
+
+NETWORKS = {
+    "inception_resnet_v2": Network(
+        "specs/keras/inception_resnet_v2.yaml",
+        InceptionResNetV2,
+        inception_resnet_v2,
+        55_873_736,
+        54_336_736,
+        299,
+        1536,
+        449,  # 244 convs, 204 batch norms, 1 dense
+        75,
+        (
+            "mixed_5b",
+            "block35_1_conv",
+            "mixed_6a",
+            "block17_20_conv",
+            "mixed_7a",
+            "block8_10_conv",
+            "conv_7b",
+            "conv_7b_bn",
+            "conv_7b_ac",
+            "avg_pool",
+            "predictions",
+        ),
+    ),
+    "xception": Network(
+        "specs/keras/xception.yaml",
+        Xception,
+        xception,
+        22_910_480,
+        20_861_480,
+        299,
+        2048,
+        81,  # 6 convs (2 + 4 shortcuts), 34 separable convs, 40 batch norms, 1 dense
+        71,
+        (
+            "block1_conv1",
+            "block1_conv1_bn",
+            "block1_conv1_act",
+            "block2_sepconv1",
+            "block2_sepconv2_act",
+            "block2_pool",
+            "block5_sepconv1_act",
+            "block12_sepconv3_bn",
+            "block13_pool",
+            "block14_sepconv2_act",
+            "avg_pool",
+            "predictions",
+        ),
+    ),
+    "resnet50": Network(
+        "specs/keras/resnet50.yaml",
+        ResNet50,
+        resnet50,
+        25_636_712,
+        23_587_712,
+        224,
+        2048,
+        107,  # 53 convs, 53 batch norms, 1 dense
+        32,
+        (
+            "conv1_pad",
+            "conv1_conv",
+            "conv1_bn",
+            "conv1_relu",
+            "pool1_pad",
+            "pool1_pool",
+            "conv2_block1_0_conv",
+            "conv2_block1_0_bn",
+            "conv2_block1_1_conv",
+            "conv2_block1_3_bn",
+            "conv2_block1_add",
+            "conv2_block1_out",
+            "conv4_block6_out",
+            "conv5_block3_out",
+            "avg_pool",
+            "predictions",
+        ),
+    ),
+}
 
 
 # -- the structural walk -----------------------------------------------------------
@@ -70,6 +176,19 @@ def _signature(layer) -> tuple:
             _activation(layer),
             layer.data_format,
         )
+    if kind == "SeparableConv2D":
+        return (
+            "sepconv",
+            layer.filters,
+            tuple(layer.kernel_size),
+            tuple(layer.strides),
+            layer.padding,
+            layer.depth_multiplier,
+            layer.use_bias,
+            _activation(layer),
+        )
+    if kind == "ZeroPadding2D":
+        return ("pad", tuple(map(tuple, layer.padding)))
     if kind == "BatchNormalization":
         return ("bn", layer.axis % 4, layer.epsilon, layer.momentum, layer.center, layer.scale)
     if kind == "Activation":
@@ -87,6 +206,17 @@ def _signature(layer) -> tuple:
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
 
 
+def _to_fork(layer) -> int:
+    """How many layers lead back from `layer` to one whose output feeds several layers."""
+    steps = 0
+    while len(layer._outbound_nodes) < 2 and type(layer).__name__ != "InputLayer":
+        inputs = _inputs(layer)
+        if len(inputs) != 1:  # a concat inside the branch: the shortcut is shorter still
+            return steps + 1_000
+        layer, steps = _producer(inputs[0]), steps + 1
+    return steps
+
+
 def structure(model) -> tuple[list[tuple], list]:
     """The graph in canonical order, and the layer behind each entry.
 
@@ -101,7 +231,7 @@ def structure(model) -> tuple[list[tuple], list]:
     def operands(layer) -> tuple[list, tuple]:
         if type(layer).__name__ != "Add":
             return [_producer(t) for t in _inputs(layer)], _signature(layer)
-        shortcut, residual = (_producer(t) for t in _inputs(layer))
+        shortcut, residual = sorted((_producer(t) for t in _inputs(layer)), key=_to_fork)
         scale = 1.0
         if type(residual).__name__ == "Rescaling":
             assert float(residual.offset) == 0.0, residual.name
@@ -180,50 +310,49 @@ def max_difference(a, b, shape) -> float:
     ya, yb = np.asarray(a(x, training=False)), np.asarray(b(x, training=False))
     assert ya.shape == yb.shape
     assert np.all(np.isfinite(ya))
-    assert not np.allclose(ya[0], ya[1])  # a degenerate model would agree trivially
+    # A degenerate model would agree trivially (a random classifier's softmax is nearly
+    # flat, so only exact equality is refused here; the features are compared too).
+    assert not np.array_equal(ya[0], ya[1])
     return float(np.max(np.abs(ya - yb)))
 
 
 # -- models, built once per module -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def top():
-    reference = InceptionResNetV2(weights=None)
-    randomise(reference, 1)
-    generated = inception_resnet_v2()
-    return reference, generated
+def _pair(network: Network, seed: int, **kwargs):
+    keras.backend.clear_session()
+    reference = network.reference(weights=None, **kwargs)
+    randomise(reference, seed)
+    return reference, network.generated(**kwargs)
+
+
+@pytest.fixture(scope="module", params=sorted(NETWORKS))
+def network(request) -> Network:
+    return NETWORKS[request.param]
 
 
 @pytest.fixture(scope="module")
-def no_top_avg():
-    reference = InceptionResNetV2(weights=None, include_top=False, pooling="avg")
-    randomise(reference, 2)
-    generated = inception_resnet_v2(include_top=False, pooling="avg")
-    return reference, generated
-
-
-@pytest.fixture(scope="module")
-def no_top_150():
-    reference = InceptionResNetV2(weights=None, include_top=False, input_shape=(150, 150, 3))
-    randomise(reference, 3)
-    generated = inception_resnet_v2(include_top=False, input_shape=(150, 150, 3))
-    return reference, generated
+def top(network):
+    return _pair(network, 1)
 
 
 # -- tests -------------------------------------------------------------------------
 
 
-def test_irc_counts_what_keras_applications_has():
-    result = check_file(SPEC)
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_irc_counts_what_keras_applications_has(name):
+    network = NETWORKS[name]
+    result = check_file(network.spec)
     assert result.ok
-    assert result.graph.params == PARAMS_TOP
-    assert result.graph.params_without_top() == PARAMS_NO_TOP
+    assert result.graph.params == network.params_top
+    assert result.graph.params_without_top() == network.params_no_top
 
 
-def test_signature_is_keras_applications():
-    ours = inspect.signature(inception_resnet_v2).parameters
-    theirs = inspect.signature(InceptionResNetV2).parameters
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_signature_is_keras_applications(name):
+    network = NETWORKS[name]
+    ours = inspect.signature(network.generated).parameters
+    theirs = inspect.signature(network.reference).parameters
     names = [
         "include_top",
         "weights",
@@ -234,24 +363,41 @@ def test_signature_is_keras_applications():
         "classifier_activation",
     ]
     assert list(ours)[: len(names)] == names
-    for name in names[2:]:
-        assert ours[name].default == theirs[name].default, name
+    for argument in names[2:]:
+        assert ours[argument].default == theirs[argument].default, argument
     assert ours["weights"].default is None  # no download: a path or nothing
 
 
 @pytest.mark.slow
-def test_parameter_counts(top, no_top_avg):
-    for reference, generated in (top, no_top_avg):
-        assert generated.count_params() == reference.count_params()
-    assert top[1].count_params() == PARAMS_TOP
-    assert no_top_avg[1].count_params() == PARAMS_NO_TOP
+def test_parameter_and_layer_counts(network, top):
+    reference, generated = top
+    assert generated.count_params() == reference.count_params() == network.params_top
+    # Inception-ResNet-v2's sums are one CustomScaleLayer there, Rescaling + Add here.
+    extra = sum(type(layer).__name__ == "Rescaling" for layer in generated.layers)
+    assert len(generated.layers) == len(reference.layers) + extra
+    no_top = network.generated(include_top=False, pooling="avg")
+    assert no_top.count_params() == network.params_no_top
 
 
 @pytest.mark.slow
-def test_structure_pairs_every_weighted_layer(top):
+def test_keras_applications_layer_names(network, top):
+    reference, generated = top
+    for name in network.names:
+        ours, theirs = generated.get_layer(name), reference.get_layer(name)
+        assert type(ours) is type(theirs) or type(theirs).__name__ == "CustomScaleLayer", name
+        assert ours.output.shape == theirs.output.shape, name
+
+
+@pytest.mark.slow
+def test_structure_pairs_every_weighted_layer(network, top):
     reference, generated = top
     pairs = pair_weighted_layers(reference, generated)
-    assert len(pairs) == 449  # 244 convs, 204 batch norms, 1 dense
+    assert len(pairs) == network.weighted
+
+
+@pytest.mark.slow
+def test_inception_resnet_v2_sum_scales():
+    _, generated = _pair(NETWORKS["inception_resnet_v2"], 1)
     # The sums: 39 scaled (10 x 0.17, 20 x 0.1, 9 x 0.2), the last block's by 1.0.
     graph, _ = structure(generated)
     sums = [signature[1] for signature, _ in graph if signature[0] == "sum"]
@@ -259,34 +405,39 @@ def test_structure_pairs_every_weighted_layer(top):
 
 
 @pytest.mark.slow
-def test_outputs_agree_with_top(top):
+def test_outputs_agree_with_top(network, top):
     reference, generated = top
     copy_weights(reference, generated)
-    assert max_difference(reference, generated, (299, 299, 3)) <= TOLERANCE
+    shape = (network.size, network.size, 3)
+    assert max_difference(reference, generated, shape) <= TOLERANCE
     # Random weights give a nearly flat softmax, so compare the pooled features too.
     classifiers = [[layer for layer in m.layers if type(layer).__name__ == "Dense"] for m in top]
     features = [keras.Model(m.input, dense.input) for m, (dense,) in zip(top, classifiers)]
-    assert max_difference(*features, (299, 299, 3)) <= TOLERANCE
+    assert max_difference(*features, shape) <= TOLERANCE
 
 
 @pytest.mark.slow
-def test_outputs_agree_without_top_avg_pooled(no_top_avg):
-    reference, generated = no_top_avg
+def test_outputs_agree_without_top_avg_pooled(network):
+    reference, generated = _pair(network, 2, include_top=False, pooling="avg")
     copy_weights(reference, generated)
-    assert generated.output_shape == reference.output_shape == (None, 1536)
-    assert max_difference(reference, generated, (299, 299, 3)) <= TOLERANCE
+    assert generated.output_shape == reference.output_shape == (None, network.features)
+    assert reference.input_shape == (None, None, None, 3)  # any size without the top
+    assert generated.input_shape == reference.input_shape
+    assert max_difference(reference, generated, (network.size, network.size, 3)) <= TOLERANCE
 
 
 @pytest.mark.slow
-def test_outputs_agree_at_150(no_top_150):
-    reference, generated = no_top_150
+def test_outputs_agree_at_keras_minimum(network):
+    """At the smallest input keras.applications accepts (75, 71, 32)."""
+    size = network.keras_minimum
+    reference, generated = _pair(network, 3, include_top=False, input_shape=(size, size, 3))
     copy_weights(reference, generated)
-    assert generated.output_shape == reference.output_shape == (None, 3, 3, 1536)
-    assert max_difference(reference, generated, (150, 150, 3)) <= TOLERANCE
+    assert generated.output_shape == reference.output_shape
+    assert max_difference(reference, generated, (size, size, 3)) <= TOLERANCE
 
 
 @pytest.mark.slow
-def test_keras_weights_file_loads_through_weights_argument(top, tmp_path):
+def test_keras_weights_file_loads_through_weights_argument(network, top, tmp_path):
     """Keras 3 matches a .weights.h5 file by layer class and position in model.layers.
 
     model.layers is ordered by the graph (depth from the input, then the order
@@ -296,25 +447,40 @@ def test_keras_weights_file_loads_through_weights_argument(top, tmp_path):
     reference, _ = top
     path = tmp_path / "keras_applications.weights.h5"
     reference.save_weights(path)
-    generated = inception_resnet_v2(weights=str(path))
-    assert max_difference(reference, generated, (299, 299, 3)) <= TOLERANCE
+    generated = network.generated(weights=str(path))
+    assert max_difference(reference, generated, (network.size, network.size, 3)) <= TOLERANCE
     # and the file put every weight where the structural pairing would
     for a, b in pair_weighted_layers(reference, generated):
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
 
 
-@pytest.mark.slow
-def test_default_input_without_top_takes_any_size(no_top_avg):
-    reference, generated = no_top_avg
-    assert reference.input_shape == (None, None, None, 3)
-    assert generated.input_shape == reference.input_shape
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_minimum_input_is_refused_below(name):
+    """irc computes the smallest input the network's arithmetic takes; below it, a ValueError.
+
+    Inception-ResNet-v2's is keras.applications' own 75. Xception's (7) and
+    ResNet50's (1) are smaller than the 71 and 32 keras.applications demands
+    by policy: the generated builders accept every size the network can take.
+    """
+    network = NETWORKS[name]
+    spec = check_file(network.spec).spec
+    smallest = minimum_input(without_top(spec))
+    assert smallest == {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1}[name]
+    assert smallest <= network.keras_minimum
+    if smallest > 1:
+        with pytest.raises(ValueError, match=f"at least {smallest} "):
+            network.generated(include_top=False, input_shape=(smallest - 1, smallest - 1, 3))
 
 
 @pytest.mark.slow
-def test_minimum_input_is_75():
-    model = inception_resnet_v2(include_top=False, input_shape=(75, 75, 3))
-    assert model.output_shape == (None, 1, 1, 1536)
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_minimum_input_builds(name):
+    network = NETWORKS[name]
+    smallest = minimum_input(without_top(check_file(network.spec).spec))
+    keras.backend.clear_session()
+    model = network.generated(include_top=False, input_shape=(smallest, smallest, 3))
+    assert model.output_shape == (None, 1, 1, network.features)
 
 
 def test_74_is_refused_like_keras_applications():

@@ -11,8 +11,10 @@ Two views:
 - `block(graph, name)`: one block template's branches as its first use
   builds them (Figures 3-19): one box per op (`1x7 Conv (160)`,
   `3x3 MaxPool (stride 2 V)`; V is valid padding, as in the paper), a
-  `Filter concat` box per concatenation and a `+` per residual sum, each
-  with its arithmetic, and the shape on every edge.
+  `Filter concat` box per concatenation, a `+` per residual sum (its
+  shortcut drawn dashed, through the shortcut's own ops when it has any)
+  and a `×` per gate (the gate's branch dashed into it), each with its
+  arithmetic, and the shape on every edge.
 
 The structure comes from compiler.resolve (the graph itself is a flat list of
 layers) and every shape from the graph's layers, looked up by layer name, so
@@ -29,7 +31,7 @@ from typing import Any
 
 import graphviz
 from irc_cnn.compiler.graph import Graph, Shape, Stage
-from irc_cnn.compiler.resolve import RConcat, RNode, ROp, RResidual, RStage, resolve
+from irc_cnn.compiler.resolve import RConcat, RGate, RNode, ROp, RResidual, RStage, resolve
 from irc_cnn.compiler.schema import Concat, Residual
 
 FORMATS = ("dot", "svg", "png")
@@ -78,6 +80,11 @@ def sum_arithmetic(shortcut: int, residual: int, scale: float | None, out: int) 
     return f"{shortcut} + {scaled} → {out}"
 
 
+def gate_arithmetic(channels: int, gate: Shape, out: Shape) -> str:
+    """`1088 × 1x1x1088 → 17x17x1088`: the path's channels, the gate's shape, the product's."""
+    return f"{channels} × {shape_text(gate)} → {shape_text(out)}"
+
+
 def _pair(pair: Any) -> str:
     return f"{pair[0]}x{pair[1]}"
 
@@ -104,12 +111,35 @@ def op_label(op: Any, out: Shape, parameter: str | None = None) -> str:
         elif op.activation != "relu":
             extras.append(op.activation)
         return f"{_pair(op.kernel)} Conv ({' '.join([filters, *extras])})"
+    if kind in ("dwconv", "sepconv"):
+        extras = _window_extras(op.strides, op.padding)
+        if op.multiplier != 1:
+            extras.append(f"×{op.multiplier}")
+        if op.activation is None:
+            extras.append("Linear")
+        elif op.activation != "relu":
+            extras.append(op.activation)
+        name = "Depthwise Conv" if kind == "dwconv" else "Separable Conv"
+        size = (
+            str(out[-1])
+            if kind == "dwconv"
+            else f"{parameter}={out[-1]}"
+            if parameter
+            else str(out[-1])
+        )
+        return f"{_pair(op.kernel)} {name} ({' '.join([size, *extras])})"
+    if kind == "pad":
+        top, bottom, left, right = op.padding
+        return f"Zero pad ({top}, {bottom}, {left}, {right})"
+    if kind == "identity":
+        return "Identity"
     if kind in ("maxpool", "avgpool"):
         extras = _window_extras(op.strides, op.padding)
         name = "MaxPool" if kind == "maxpool" else "AvgPool"
         return f"{_pair(op.pool)} {name}" + (f" ({' '.join(extras)})" if extras else "")
     if kind in ("gap", "gmp"):
-        return "Global AvgPool" if kind == "gap" else "Global MaxPool"
+        text = "Global AvgPool" if kind == "gap" else "Global MaxPool"
+        return text + (" (1x1)" if op.keepdims else "")
     if kind == "bn":
         return "BatchNorm"
     if kind == "act":
@@ -125,6 +155,8 @@ def op_label(op: Any, out: Shape, parameter: str | None = None) -> str:
 
 
 def _colour(kind: str) -> str:
+    if kind in ("dwconv", "sepconv"):
+        return COLOURS["conv"]
     if kind in ("maxpool", "avgpool", "gap", "gmp"):
         return COLOURS["pool"]
     return COLOURS.get(kind, COLOURS["other"])
@@ -192,7 +224,7 @@ def _template(spec: Any, path: tuple) -> Any:
 class _Drawer:
     """Walks resolved nodes from an input node and shape, adding a box per layer.
 
-    `arithmetic` collects ("concat" | "sum", layer name, text) in data-flow
+    `arithmetic` collects ("concat" | "sum" | "gate", layer name, text) in data-flow
     order, for the network view and for tests.
     """
 
@@ -215,17 +247,21 @@ class _Drawer:
                 src, shape = self.op(node, src, shape)
             elif isinstance(node, RConcat):
                 src, shape = self.concat(node.name, node.branches, src, shape)
+            elif isinstance(node, RGate):
+                src, shape = self.gate(node, src, shape)
             else:
                 src, shape = self.residual(node, src, shape)
         return src, shape
 
     def op(self, rop: ROp, src: str, shape: Shape) -> tuple[str, Shape]:
+        if rop.op.kind == "identity":  # no layer: the branch is its input
+            return src, shape
         out = self.shape(rop.name, shape)
         parameter = None
-        if rop.op.kind == "conv":
+        if rop.op.kind in ("conv", "sepconv"):
             template = _template(self.spec, rop.path)
             filters = getattr(template, "filters", None)
-            if isinstance(filters, str) and filters.isidentifier():
+            if isinstance(filters, str):  # a parameter or arithmetic on parameters
                 parameter = filters
         self.dot.node(
             rop.name, _label(op_label(rop.op, out, parameter)), fillcolor=_colour(rop.op.kind)
@@ -243,18 +279,30 @@ class _Drawer:
             self.edge(end, name, end_shape)
         return name, out
 
+    def gate(self, node: RGate, src: str, shape: Shape) -> tuple[str, Shape]:
+        g, g_shape = self.seq(node.branch, src, shape)
+        out = self.shape(node.name, shape)
+        text = gate_arithmetic(shape[-1], g_shape, out)
+        self.arithmetic.append(("gate", node.name, text))
+        self.dot.node(node.name, _label("×", text), fillcolor=COLOURS["add"], style="filled")
+        self.edge(src, node.name, shape)
+        self.edge(g, node.name, g_shape, style="dashed")  # the gate's scales
+        return node.name, out
+
     def residual(self, node: RResidual, src: str, shape: Shape) -> tuple[str, Shape]:
+        s, s_shape = self.seq(node.shortcut, src, shape)
         if len(node.branches) > 1:
             r, r_shape = self.concat(node.prefix + "_concat", node.branches, src, shape)
         else:
             r, r_shape = self.seq(node.branches[0], src, shape)
-        r, r_shape = self.op(node.project, r, r_shape)
+        if node.project is not None:
+            r, r_shape = self.op(node.project, r, r_shape)
         add = node.prefix + "_add"
-        out = self.shape(add, shape)
-        text = sum_arithmetic(shape[-1], r_shape[-1], node.scale, out[-1])
+        out = self.shape(add, s_shape)
+        text = sum_arithmetic(s_shape[-1], r_shape[-1], node.scale, out[-1])
         self.arithmetic.append(("sum", add, text))
         self.dot.node(add, _label("+", text), fillcolor=COLOURS["add"], shape="box", style="filled")
-        self.edge(src, add, shape, style="dashed")  # the shortcut
+        self.edge(s, add, s_shape, style="dashed")  # the shortcut, through its ops if any
         self.edge(r, add, r_shape)
         if node.activation:
             act = f"{node.prefix}_{node.activation}"
@@ -363,6 +411,8 @@ def _op_texts(graph: Graph, nodes: Iterable[RNode]) -> list[str]:
             texts.append(op_label(node.op, layer.shape if layer else ()))
         elif isinstance(node, RConcat):
             texts.append("concat")
+        elif isinstance(node, RGate):
+            texts.append("gate")
         else:
             texts.append("residual")
     return texts
@@ -383,10 +433,20 @@ def _nested_blocks(nodes: Iterable[RNode]) -> set[str]:
     for node in nodes:
         if node.path[:1] == ("blocks",):
             found.add(node.path[1])
-        if isinstance(node, (RConcat, RResidual)):
-            for branch in node.branches:
-                found |= _nested_blocks(branch)
+        for branch in _inner(node):
+            found |= _nested_blocks(branch)
     return found
+
+
+def _inner(node: RNode) -> tuple[tuple[RNode, ...], ...]:
+    """The node sequences inside a composite: branches, a shortcut, a gate's branch."""
+    if isinstance(node, RConcat):
+        return node.branches
+    if isinstance(node, RResidual):
+        return (*node.branches, node.shortcut)
+    if isinstance(node, RGate):
+        return (node.branch,)
+    return ()
 
 
 def _first_use(graph: Graph, name: str) -> tuple[tuple[RNode, ...], Shape, str]:
@@ -420,8 +480,7 @@ def _find_run(graph: Graph, nodes, shape: Shape, name: str):
                     break
                 run.append(other)
             return tuple(run), shape
-        branches = node.branches if isinstance(node, (RConcat, RResidual)) else ()
-        for branch in branches:
+        for branch in _inner(node):
             found = _find_run(graph, branch, shape, name)
             if found is not None:
                 return found

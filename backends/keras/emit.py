@@ -23,11 +23,11 @@ from typing import Any
 import jinja2
 
 from irc_cnn.backends import pysafe
-from irc_cnn.compiler import naming, settings
+from irc_cnn.compiler import expr, naming, settings
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import Result
-from irc_cnn.compiler.resolve import body_paths, branch_base, widen
-from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Residual, Spec, Use
+from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
+from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
 from irc_cnn.compiler.source import describe
 
 DEFAULT_OUT = "generated"  # `irc compile`'s output folder unless --out says otherwise
@@ -55,6 +55,15 @@ class Call:
         if indent + 4 + len(", ".join(self.args)) <= WIDTH:
             return "hug"
         return "exploded"
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`target = source`: a branch that passes its input through (`identity`)."""
+
+    target: str
+    source: str
+    kind: str = "assign"
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class Module:
     constants: tuple[tuple[str, str], ...]
     helpers: set[str]
     conv_defaults: dict[str, str]
+    kind_defaults: dict[str, dict[str, str]]  # depthwise_conv2d / separable_conv2d defaults
     functions: tuple[Function, ...]
     builder: dict[str, Any]
 
@@ -107,6 +117,11 @@ class _Context:
     uses_classifier: bool = False
     params: set[str] = field(default_factory=set)
 
+    @property
+    def base(self) -> str:
+        """What a layer-name override is relative to (see naming.override)."""
+        return "{name}" if self.in_function else ""
+
 
 def _layer_name(ctx: _Context, full: str) -> str:
     """A layer name expression: f"{name}_b1_conv" in a block, "head_dense" in the builder."""
@@ -117,14 +132,33 @@ def _layer_name(ctx: _Context, full: str) -> str:
 
 
 def _value(ctx: _Context, value: Any) -> str:
-    """A literal, or the parameter variable a template value refers to."""
+    """A literal, the parameter variable a template value refers to, or arithmetic on them."""
     if isinstance(value, str) and value in ctx.params:
         return pysafe.identifier(value)
+    if isinstance(value, str) and expr.is_expression(value):
+        return expr.parse(value).python(lambda name: _variable(ctx, name))
     return pysafe.literal(value)
 
 
-def _pair(value: tuple[int, int]) -> str:
-    return pysafe.literal(tuple(value))
+def _variable(ctx: _Context, name: str) -> str:
+    """The variable holding a parameter an expression names (`classes`: the class count)."""
+    if name == "classes" and name not in ctx.params:
+        ctx.uses_classifier = True
+        return ctx.classes
+    return pysafe.identifier(name)
+
+
+def _pair(ctx: _Context, value: tuple) -> str:
+    """A window or stride pair; its sides may be parameters or arithmetic."""
+    if all(isinstance(v, int) for v in value):
+        return pysafe.literal(tuple(value))
+    return "(" + ", ".join(_value(ctx, v) for v in value) + ")"
+
+
+def _layer(ctx: _Context, node: Any, prefix: str, local: str) -> str:
+    """A node's layer name as resolve.layer_name gives it (an override, or its place)."""
+    override = getattr(node, "name", None)
+    return naming.join(prefix, local) if override is None else naming.override(ctx.base, override)
 
 
 def _filters(ctx: _Context, filters: Any, residual_input: str | None) -> str:
@@ -135,8 +169,11 @@ def _filters(ctx: _Context, filters: Any, residual_input: str | None) -> str:
         return pysafe.literal(widen(filters, ctx.spec.width))
     if ctx.spec.width != 1.0:
         ctx.helpers.add("widen")
-        return f"widen({pysafe.identifier(filters)})"
-    return pysafe.identifier(filters)
+        return f"widen({_value(ctx, filters)})"
+    return _value(ctx, filters)
+
+
+_CONV_HELPERS = {"conv": "conv2d", "dwconv": "depthwise_conv2d", "sepconv": "separable_conv2d"}
 
 
 def _op_call(
@@ -144,14 +181,20 @@ def _op_call(
 ) -> Call:
     kind = op.kind
     name_arg = f"name={_layer_name(ctx, name)}"
-    if kind == "conv":
-        ctx.helpers.add("conv2d")
-        defaults = ctx.spec.defaults.conv
-        args = [source, _filters(ctx, op.filters, residual_input), _pair(op.kernel)]
+    if kind in _CONV_HELPERS:
+        func = _CONV_HELPERS[kind]
+        ctx.helpers.add(func)
+        defaults = ctx.spec.defaults.of(kind)
+        args = [source]
+        if kind != "dwconv":
+            args.append(_filters(ctx, op.filters, residual_input))
+        args.append(_pair(ctx, op.kernel))
         if tuple(op.strides) != (1, 1):
-            args.append(f"strides={_pair(op.strides)}")
+            args.append(f"strides={_pair(ctx, op.strides)}")
         if op.padding != "same":
             args.append(f"padding={pysafe.literal(op.padding)}")
+        if kind != "conv" and op.multiplier != 1:
+            args.append(f"depth_multiplier={_value(ctx, op.multiplier)}")
         act = op.activation if op.activation is not None else defaults.activation
         act = None if act == "linear" else act
         default_act = None if defaults.activation == "linear" else defaults.activation
@@ -161,20 +204,28 @@ def _op_call(
             args.append(f"use_bias={pysafe.literal(op.bias)}")
         if op.bn is not None and op.bn != defaults.bn:
             args.append(f"bn={pysafe.literal(op.bn)}")
-        return Call(target, "conv2d", (*args, name_arg))
+        return Call(target, func, (*args, name_arg))
+    if kind == "pad":
+        ctx.helpers.add("zero_pad")
+        top, bottom, left, right = (_value(ctx, v) for v in op.padding)
+        padding = f"(({top}, {bottom}), ({left}, {right}))"
+        return Call(target, "zero_pad", (source, padding, name_arg))
     if kind in ("maxpool", "avgpool"):
         func = "max_pool" if kind == "maxpool" else "avg_pool"
         ctx.helpers.add(func)
-        args = [source, _pair(op.pool)]
+        args = [source, _pair(ctx, op.pool)]
         if tuple(op.strides) != (1, 1):
-            args.append(f"strides={_pair(op.strides)}")
+            args.append(f"strides={_pair(ctx, op.strides)}")
         if op.padding != "same":
             args.append(f"padding={pysafe.literal(op.padding)}")
         return Call(target, func, (*args, name_arg))
     if kind in ("gap", "gmp"):
         func = "global_avg_pool" if kind == "gap" else "global_max_pool"
         ctx.helpers.add(func)
-        return Call(target, func, (source, name_arg))
+        keep = ("keepdims=True",) if op.keepdims else ()
+        if op.keepdims:
+            ctx.helpers.add("keepdims")  # the pooling helpers take a keepdims argument
+        return Call(target, func, (source, *keep, name_arg))
     if kind == "bn":
         ctx.helpers.add("batch_norm")
         args = [source]
@@ -194,7 +245,9 @@ def _op_call(
         ctx.helpers.add("dense")
         if op.units == "classes":  # a classifier: size and activation are builder arguments
             ctx.uses_classifier = True
-            args = [source, ctx.classes, "activation=classifier_activation"]
+            # float32 under a mixed-precision policy too: the softmax and the output
+            # stay float32, as Keras' mixed-precision guide asks of the last layer.
+            args = [source, ctx.classes, "activation=classifier_activation", 'dtype="float32"']
         else:
             args = [source, _value(ctx, op.units)]
             if op.activation not in (None, "linear"):
@@ -220,11 +273,20 @@ def _seq(
     names = naming.local_names(nodes) if names is None else names
     current = source
     for node, path, local in zip(nodes, paths, names):
-        if isinstance(node, Concat):
+        if node.kind == "identity":
+            continue
+        if isinstance(node, (Concat, Gate)):
             inner = naming.scope(prefix, local, siblings)
-            names = _branch_vars(target, len(node.branches))
-            out += _branches(ctx, node, path, inner, current, names)
-            out.append(_concat(ctx, names, target, naming.concat_layer(prefix, local, inner)))
+            name = naming.concat_layer(prefix, local, inner)
+            if node.name is not None:
+                name = _layer(ctx, node, prefix, local)
+            if isinstance(node, Concat):
+                variables = _branch_vars(target, len(node.branches))
+                out += _branches(ctx, node, path, inner, current, variables)
+                out.append(_concat(ctx, variables, target, name))
+            else:
+                branch_prefix = naming.concat_layer(prefix, local, inner)
+                out += _gate(ctx, node, path, branch_prefix, current, target, name)
         elif isinstance(node, Residual):
             out += _residual(
                 ctx, node, path, naming.scope(prefix, local, siblings), current, target
@@ -232,8 +294,11 @@ def _seq(
         elif isinstance(node, Use):
             out += _use(ctx, node, naming.join(prefix, local), current, target)
         else:
-            out.append(_op_call(ctx, node, target, current, naming.join(prefix, local)))
+            name = _layer(ctx, node, prefix, local)
+            out.append(_op_call(ctx, node, target, current, name))
         current = target
+    if current != target:  # only identities: the input passes through
+        out.append(Assign(target, current))
     return out
 
 
@@ -253,23 +318,40 @@ def _concat(ctx: _Context, names: list[str], target: str, name: str) -> Call:
     return Call(target, "concat", (tensors, f"name={_layer_name(ctx, name)}"))
 
 
+def _gate(ctx: _Context, node: Gate, path, prefix: str, source: str, target: str, name: str):
+    """The gate's branch into `scales`, then `target = gate(source, scales)`."""
+    ctx.helpers.add("gate")
+    g = "scales" if target == "x" else f"{target}_scales"
+    out = _seq(ctx, node.branch, gate_paths(node, path), prefix, source, g)
+    out.append(Call(target, "gate", (source, g, f"name={_layer_name(ctx, name)}")))
+    return out
+
+
 def _residual(ctx: _Context, node: Residual, path, prefix: str, source: str, target: str):
-    ctx.uses_residual = True
+    ctx.uses_residual = ctx.uses_residual or node.scale is not None
     ctx.helpers.add("residual_sum")
     names = _branch_vars(target, len(node.branches))
     r = "r" if target == "x" else f"{target}_r"
-    out = _branches(ctx, node, path, prefix, source, names)
+    out = []
+    shortcut = source
+    if node.shortcut:
+        shortcut = "shortcut" if target == "x" else f"{target}_shortcut"
+        paths = shortcut_paths(node, path)
+        out += _seq(ctx, node.shortcut, paths, naming.join(prefix, "shortcut"), source, shortcut)
+    out += _branches(ctx, node, path, prefix, source, names)
     if len(node.branches) > 1:
         out.append(_concat(ctx, names, r, naming.join(prefix, "concat")))
-        project_source = r
+        r_source = r
     else:
-        project_source = names[0]
-    project_name = naming.join(prefix, "project")
-    out.append(_op_call(ctx, node.project, r, project_source, project_name, residual_input=source))
+        r_source = names[0]
+    if node.project is not None:
+        project_name = _layer(ctx, node.project, prefix, "project")
+        out.append(_op_call(ctx, node.project, r, r_source, project_name, residual_input=source))
+        r_source = r
     scale = (
         "None" if node.scale is None else f"{_value(ctx, node.scale)} if {ctx.scale_flag} else None"
     )
-    args = [source, r, f"scale={scale}"]
+    args = [shortcut, r_source, f"scale={scale}"]
     if node.activation not in (None, "linear"):
         args.append(f"activation={_value(ctx, node.activation)}")
     out.append(Call(target, "residual_sum", (*args, f"name={_layer_name(ctx, prefix)}")))
@@ -288,29 +370,55 @@ def _use_args(ctx: _Context, use: Use) -> list[str]:
     return args
 
 
+def _use_names(ctx: _Context, use: Use, default: str, first: int = 1) -> tuple[str, int]:
+    """(stem, start) of a use's layer names: the k-th repeat is `stem` + str(start + k).
+
+    A single use's name is the stem itself (start 0 is not printed)."""
+    if use.name is not None:
+        name = naming.override(ctx.base, use.name)
+        if use.repeat == 1:
+            return name, 0
+        stem, number = naming.split_number(name)
+        return (stem, number) if number is not None else (f"{name}_", 1)
+    if use.repeat == 1:
+        return default, 0
+    return f"{default}_", first
+
+
+def _name_expr(ctx: _Context, stem: str, looped: bool) -> str:
+    """A layer-name expression, with the loop's `{i}` appended to the stem when looped."""
+    if not looped:
+        return _layer_name(ctx, stem)
+    if ctx.in_function:
+        return _layer_name(ctx, stem)[:-1] + '{i}"'
+    return 'f"' + pysafe.name_part(stem) + '{i}"'
+
+
 def _use(ctx: _Context, use: Use, name: str, source: str, target: str) -> list[Any]:
     func = ctx.fn_names[use.block]
     args = _use_args(ctx, use)
+    stem, start = _use_names(ctx, use, name)
     if use.repeat == 1:
-        return [Call(target, func, (source, *args, f"name={_layer_name(ctx, name)}"))]
-    looped = _layer_name(ctx, name + "_")[:-1] + '{i}"'
-    if not ctx.in_function:
-        looped = 'f"' + pysafe.name_part(name) + '_{i}"'
-    call = Call(target, func, (source, *args, f"name={looped}"))
-    return [Loop(1, use.repeat + 1, call)]
+        return [Call(target, func, (source, *args, f"name={_name_expr(ctx, stem, False)}"))]
+    call = Call(target, func, (source, *args, f"name={_name_expr(ctx, stem, True)}"))
+    return [Loop(start, start + use.repeat, call)]
 
 
 def _contains(spec: Spec, block: Block, what: str) -> bool:
-    """Whether a block (or any block it uses) has a residual sum or a classifier dense."""
+    """Whether a block (or any block it uses) has a scaled residual sum or a classifier dense."""
     stack = list(block.body)
     while stack:
         node = stack.pop()
-        if what == "residual" and isinstance(node, Residual):
-            return True
+        if what == "residual" and isinstance(node, Residual) and node.scale is not None:
+            return True  # a scaled sum: the block takes the scaling switch
         if what == "classifier" and node.kind == "dense" and node.units == "classes":
             return True
         if isinstance(node, (Concat, Residual)):
             stack += [n for branch in node.branches for n in branch]
+        if isinstance(node, Residual) and node.shortcut:
+            stack += node.shortcut
+        if isinstance(node, Gate):
+            stack += node.branch
         if isinstance(node, Use):
             stack += spec.blocks[node.block].body
     return False
@@ -386,16 +494,16 @@ def _network(ctx: _Context, result: Result) -> tuple[list[Any], list[Any], bool]
             args = _use_args(ctx, node)
             first = numbers.get(node.block, 0) + 1
             numbers[node.block] = first + node.repeat - 1
-            if counts[node.block] == 1:
-                name = f"name={pysafe.literal(node.block)}"
-                out.append(Call("x", func, ("x", *args, name), comment=shape))
-            elif node.repeat == 1:
-                name = f"name={pysafe.literal(naming.instance(node.block, first))}"
+            many = counts[node.block] > 1
+            default = naming.instance(node.block, first if many and node.repeat == 1 else None)
+            stem, start = _use_names(ctx, node, default, first)
+            if node.repeat == 1:
+                name = f"name={_name_expr(ctx, stem, False)}"
                 out.append(Call("x", func, ("x", *args, name), comment=shape))
             else:
-                looped = 'f"' + pysafe.name_part(node.block) + '_{i}"'
-                call = Call("x", func, ("x", *args, f"name={looped}"))
-                out.append(Loop(first, first + node.repeat, call, comment=f"{shape} after each"))
+                name = f"name={_name_expr(ctx, stem, True)}"
+                call = Call("x", func, ("x", *args, name))
+                out.append(Loop(start, start + node.repeat, call, comment=f"{shape} after each"))
         elif node.kind == "aux":
             has_aux = True
             func = ctx.fn_names[node.block]
@@ -404,10 +512,7 @@ def _network(ctx: _Context, result: Result) -> tuple[list[Any], list[Any], bool]
                 Call("aux", func, ("x", *args, f"name={pysafe.literal(node.block)}"), kind="aux")
             )
         else:
-            if node.kind in ("concat", "residual"):
-                out += _seq(ctx, [node], [("network", i)], "", "x", "x", spec.network, [local])
-            else:
-                out.append(_op_call(ctx, node, "x", "x", local))
+            out += _seq(ctx, [node], [("network", i)], "", "x", "x", spec.network, [local])
     head_paths = [("head", i) for i in range(len(spec.head))]
     head = _seq(ctx, spec.head, head_paths, "head", "x", "x")
     return out, head, has_aux
@@ -436,8 +541,8 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
     )
     network, head, has_aux = _network(ctx, result)
     helpers |= ctx.helpers
-    # conv2d calls a batch_norm helper when asked for batch norm.
-    if "conv2d" in helpers:
+    # The conv helpers call a batch_norm helper when asked for batch norm.
+    if helpers & set(_CONV_HELPERS.values()):
         helpers.add("batch_norm")
     uses_residual = any(_contains(spec, b, "residual") for b in spec.blocks.values())
     uses_residual = uses_residual or ctx.uses_residual
@@ -481,6 +586,16 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
         "batch_norm": pysafe.literal(defaults.conv.bn),
         "bn_scale": pysafe.literal(defaults.bn.scale),
     }
+    kind_defaults = {
+        helper: {
+            "activation": pysafe.literal(
+                None if defaults.of(kind).activation == "linear" else defaults.of(kind).activation
+            ),
+            "use_bias": pysafe.literal(defaults.of(kind).bias),
+            "batch_norm": pysafe.literal(defaults.of(kind).bn),
+        }
+        for kind, helper in _CONV_HELPERS.items()
+    }
     spec_path = _relative(result.file, root)
     return Module(
         spec_path=pysafe.text(spec_path),
@@ -491,6 +606,7 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
         constants=constants,
         helpers=helpers,
         conv_defaults=conv_defaults,
+        kind_defaults=kind_defaults,
         functions=tuple(functions),
         builder=builder,
     )

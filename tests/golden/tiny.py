@@ -99,9 +99,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -194,7 +196,7 @@ def side(
     """
     x = global_avg_pool(x, name=f"{name}_gap")
     x = dropout(x, 0.5, name=f"{name}_dropout")
-    x = dense(x, classes, activation=classifier_activation, name=f"{name}_dense")
+    x = dense(x, classes, activation=classifier_activation, dtype="float32", name=f"{name}_dense")
     return x
 
 
@@ -275,7 +277,9 @@ def create_tiny(
     x = conv2d(x, 64, (1, 1), name="conv")
     if include_top:
         x = global_max_pool(x, name="head_gmp")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = [x, aux]
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)
