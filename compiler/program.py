@@ -264,7 +264,7 @@ class CallStmt:
     block: str
     function: str
     args: tuple[tuple[str, Value], ...]
-    scale_residuals: bool  # the block (or one it uses) has a residual sum
+    scale_residuals: bool  # the block (or one it uses) has a scaled residual sum
     classifier: bool  # the block (or one it uses) has a classifier dense
     layer: LayerName  # the instance name, or the loop's base name
     attribute: str  # a name for the instance (or the loop) in class-based code
@@ -321,7 +321,7 @@ class Program:
     style: str
     classes_arg: str
     classes: int
-    scale_switch: bool  # the builder takes `scale` (some block has a residual sum)
+    scale_switch: bool  # the builder takes `scale` (some block has a scaled residual sum)
     scale_default: bool
     classifier_activation: str | None
     has_aux: bool
@@ -569,7 +569,8 @@ class _Builder:
         return GateStmt(source, target, scales, tuple(branch), name, channels)
 
     def residual(self, scope, node, path, prefix, source, target, channels) -> ResidualStmt:
-        scope.uses_residual = True
+        # Only a scaled sum takes the builder's scaling switch (as the Keras backend decides).
+        scope.uses_residual |= node.scale is not None
         variables = _branch_vars(target, len(node.branches))
         r = "r" if target == "x" else f"{target}_r"
         shortcut, shortcut_var, out = [], source, channels

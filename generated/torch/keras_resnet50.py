@@ -239,7 +239,6 @@ class ProjectionBlock(nn.Module):
         *,
         f: int = 64,
         s: int = 2,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -271,7 +270,6 @@ class IdentityBlock(nn.Module):
         in_channels: int,
         *,
         f: int,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -297,7 +295,6 @@ class KerasResnet50(nn.Module):
         self,
         *,
         classes: int = 1000,
-        scale: bool = True,
         include_top: bool = True,
         pooling: str | None = None,
         classifier_activation: str | None = "softmax",
@@ -314,40 +311,32 @@ class KerasResnet50(nn.Module):
         self.pad2 = nn.ZeroPad2d((1, 1, 1, 1))
         self.maxpool = MaxPool((3, 3), stride=(2, 2), padding="valid")
         # 56x56x256
-        self.projection_block_1 = ProjectionBlock(
-            64, f=64, s=1, scale_residuals=scale, name="conv2_block1"
-        )
+        self.projection_block_1 = ProjectionBlock(64, f=64, s=1, name="conv2_block1")
         # 56x56x256 after each
         self.identity_block1 = nn.Sequential()
         for i in range(2, 4):
-            block = IdentityBlock(256, f=64, scale_residuals=scale, name=f"conv2_block{i}")
+            block = IdentityBlock(256, f=64, name=f"conv2_block{i}")
             self.identity_block1.append(block)
         # 28x28x512
-        self.projection_block_2 = ProjectionBlock(
-            256, f=128, scale_residuals=scale, name="conv3_block1"
-        )
+        self.projection_block_2 = ProjectionBlock(256, f=128, name="conv3_block1")
         # 28x28x512 after each
         self.identity_block2 = nn.Sequential()
         for i in range(2, 5):
-            block = IdentityBlock(512, f=128, scale_residuals=scale, name=f"conv3_block{i}")
+            block = IdentityBlock(512, f=128, name=f"conv3_block{i}")
             self.identity_block2.append(block)
         # 14x14x1024
-        self.projection_block_3 = ProjectionBlock(
-            512, f=256, scale_residuals=scale, name="conv4_block1"
-        )
+        self.projection_block_3 = ProjectionBlock(512, f=256, name="conv4_block1")
         # 14x14x1024 after each
         self.identity_block3 = nn.Sequential()
         for i in range(2, 7):
-            block = IdentityBlock(1024, f=256, scale_residuals=scale, name=f"conv4_block{i}")
+            block = IdentityBlock(1024, f=256, name=f"conv4_block{i}")
             self.identity_block3.append(block)
         # 7x7x2048
-        self.projection_block_4 = ProjectionBlock(
-            1024, f=512, scale_residuals=scale, name="conv5_block1"
-        )
+        self.projection_block_4 = ProjectionBlock(1024, f=512, name="conv5_block1")
         # 7x7x2048 after each
         self.identity_block4 = nn.Sequential()
         for i in range(2, 4):
-            block = IdentityBlock(2048, f=512, scale_residuals=scale, name=f"conv5_block{i}")
+            block = IdentityBlock(2048, f=512, name=f"conv5_block{i}")
             self.identity_block4.append(block)
         if include_top:
             self.head_gap = GlobalPool("avg")
@@ -395,14 +384,11 @@ def resnet50(
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
-    *,
-    scale: bool = True,
 ) -> KerasResnet50:
     """Build ResNet-50 (keras.applications) as a torch module.
 
     Args:
         classes: number of classes of the classifier(s).
-        scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head.
         weights: path of a state dict saved by `torch.save`, or None for random
             initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
@@ -415,7 +401,6 @@ def resnet50(
     """
     model = KerasResnet50(
         classes=classes,
-        scale=scale,
         include_top=include_top,
         pooling=pooling,
         classifier_activation=classifier_activation,

@@ -233,7 +233,6 @@ class Reduction(nn.Module):
         f: int = 128,
         g: int = 128,
         preact: str | None = "relu",
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -274,7 +273,6 @@ class Middle(nn.Module):
         self,
         in_channels: int,
         *,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -314,7 +312,6 @@ class KerasXception(nn.Module):
         self,
         *,
         classes: int = 1000,
-        scale: bool = True,
         include_top: bool = True,
         pooling: str | None = None,
         classifier_activation: str | None = "softmax",
@@ -331,20 +328,18 @@ class KerasXception(nn.Module):
         self.bn2 = batch_norm(64, name="block1_conv2_bn")
         self.relu2 = activation_module("relu")
         # 74x74x128
-        self.reduction_1 = Reduction(
-            64, f=128, g=128, preact="linear", scale_residuals=scale, name="block2"
-        )
+        self.reduction_1 = Reduction(64, f=128, g=128, preact="linear", name="block2")
         # 37x37x256
-        self.reduction_2 = Reduction(128, f=256, g=256, scale_residuals=scale, name="block3")
+        self.reduction_2 = Reduction(128, f=256, g=256, name="block3")
         # 19x19x728
-        self.reduction_3 = Reduction(256, f=728, g=728, scale_residuals=scale, name="block4")
+        self.reduction_3 = Reduction(256, f=728, g=728, name="block4")
         # 19x19x728 after each
         self.middle = nn.Sequential()
         for i in range(5, 13):
-            block = Middle(728, scale_residuals=scale, name=f"block{i}")
+            block = Middle(728, name=f"block{i}")
             self.middle.append(block)
         # 10x10x1024
-        self.reduction_4 = Reduction(728, f=728, g=1024, scale_residuals=scale, name="block13")
+        self.reduction_4 = Reduction(728, f=728, g=1024, name="block13")
         self.sepconv1 = SeparableConv(1024, 1536, (3, 3), name="block14_sepconv1")
         self.bn3 = batch_norm(1536, name="block14_sepconv1_bn")
         self.relu3 = activation_module("relu")
@@ -400,14 +395,11 @@ def xception(
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
-    *,
-    scale: bool = True,
 ) -> KerasXception:
     """Build Xception (keras.applications) as a torch module.
 
     Args:
         classes: number of classes of the classifier(s).
-        scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head.
         weights: path of a state dict saved by `torch.save`, or None for random
             initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
@@ -420,7 +412,6 @@ def xception(
     """
     model = KerasXception(
         classes=classes,
-        scale=scale,
         include_top=include_top,
         pooling=pooling,
         classifier_activation=classifier_activation,
