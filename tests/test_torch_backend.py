@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import pytest
+from irc_cnn.compiler import expr
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
 
@@ -114,6 +115,34 @@ def test_program_of_irv2_has_blocks_loops_and_channels():
     assert residual.project.out_channels.value == 1152
     assert residual.project.layer == ir.LayerName("project", relative=True)
     assert residual.scale == 0.1
+
+
+def test_parameter_arithmetic_is_substituted_at_use_sites():
+    """`4*f` is 256 at a use with f=64 and `4 * g` where the caller passes its `g`."""
+    four_f = ir.Arith(expr.parse("4*f"))
+    out = ir.Channels(0, ((four_f, 1),))
+    assert out.substitute({"f": ir.Channels(64)}, 1.0).value == 256
+    passed = out.substitute({"f": ir.Channels(0, ((ir.Param("g"), 1),))}, 1.0)
+    assert passed == ir.Channels(0, ((ir.Arith(expr.parse("4*g")), 1),))
+    assert out.substitute({"f": ir.Channels(10)}, 0.5).value == 40  # not widened
+
+
+def test_program_of_resnet50_has_shortcuts_names_and_channels():
+    result = check_file("specs/keras/resnet50.yaml")
+    program = ir.build(result)
+    calls = [s for s in program.network if isinstance(s, ir.CallStmt)]
+    assert [c.out_channels.value for c in calls] == [256, 256, 512, 512, 1024, 1024, 2048, 2048]
+    assert [(c.layer.text, c.separator, c.first) for c in calls[:2]] == [
+        ("conv2_block1", "_", 1),
+        ("conv2_block", "", 2),  # a named repeat counts on: conv2_block2, conv2_block3
+    ]
+    projection = next(f for f in program.functions if f.block == "projection_block")
+    residual = projection.body[0]
+    assert residual.project is None and residual.shortcut_var == "shortcut"
+    assert [op.layer.text for op in residual.shortcut] == ["0_conv", "0_bn"]
+    inferred = {layer.name for layer in result.graph.layers}
+    top = [op.layer.text for op in program.ops if not op.layer.relative]
+    assert top and set(top) <= inferred
 
 
 def test_program_layer_names_are_infers():
@@ -212,10 +241,7 @@ def test_a_repeated_block_that_changes_channels_builds(tmp_path):
     proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     result = check_file(spec)
-    loader = importlib.util.spec_from_file_location("grow", out / "torch" / "grow.py")
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    model = module.create_grow()
+    model = load_module(out / "torch" / "grow.py").create_grow()
     assert [block.out_channels for block in model.unit] == [11, 19, 27]
     assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     assert param_count(model) == result.graph.params
