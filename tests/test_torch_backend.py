@@ -247,6 +247,21 @@ def test_a_repeated_block_that_changes_channels_builds(tmp_path):
     assert param_count(model) == result.graph.params
 
 
+def test_a_spec_without_a_head_builds(tmp_path):
+    """No head: no empty `if include_top:` (a syntax error before)."""
+    spec = tmp_path / "bare.yaml"
+    spec.write_text(
+        "name: bare\ntitle: Bare\ninput: [16, 16, 8]\nclasses: 10\n"
+        "builder: {name: create_bare}\nnetwork: [dwconv 3x3 s2 dm2 nobn linear]\n"
+    )
+    out = tmp_path / "barepkg"
+    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    model = load_module(out / "torch" / "bare.py").create_bare()
+    assert model(torch.zeros(1, 8, 16, 16)).shape == (1, 16, 8, 8)
+    assert param_count(model) == check_file(spec).graph.params == 3 * 3 * 16  # no bias
+
+
 def test_a_depth_multiplier_parameter_is_a_clean_error(tmp_path):
     """Channels are linear in in_channels: in_channels * m is refused, naming the line."""
     spec = tmp_path / "dm.yaml"
