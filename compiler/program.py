@@ -395,7 +395,10 @@ class _Builder:
         if isinstance(value, str) and value in scope.params:
             return Param(value, widened and self.spec.width != 1.0)
         if isinstance(value, str) and expr.is_expression(value):
-            return Arith(expr.parse(value), widened and self.spec.width != 1.0)
+            tree = expr.parse(value)
+            if not tree.names:  # `2*32`: a number
+                return tree.evaluate({})
+            return Arith(tree, widened and self.spec.width != 1.0)
         return value
 
     def pair(self, scope: _Scope, value: Any) -> tuple:
@@ -425,10 +428,10 @@ class _Builder:
                 attrs["multiplier"] = self.value(scope, op.multiplier)
             if kind != "dwconv":
                 filters = op.filters
+                if filters != INPUT_CHANNELS:
+                    filters = self.value(scope, filters, widened=True)
                 if isinstance(filters, int):
                     filters = widen(filters, self.spec.width)
-                elif filters != INPUT_CHANNELS:
-                    filters = self.value(scope, filters, widened=True)
                 attrs["filters"] = filters
             return attrs
         if kind == "pad":

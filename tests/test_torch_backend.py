@@ -127,6 +127,19 @@ def test_parameter_arithmetic_is_substituted_at_use_sites():
     assert out.substitute({"f": ir.Channels(10)}, 0.5).value == 40  # not widened
 
 
+def test_arithmetic_of_numbers_is_a_number_widened(tmp_path):
+    """`2*16` at network level under width 0.5 is 16, as resolve counts it (it was an
+    unevaluated expression, and the network's out_channels None)."""
+    spec = tmp_path / "num.yaml"
+    spec.write_text(
+        "name: num\ntitle: Num\ninput: [16, 16, 3]\nclasses: 10\nwidth: 0.5\n"
+        "builder: {name: create_num}\nnetwork:\n  - {conv: {filters: 2*16, kernel: 3}}\n"
+    )
+    program = ir.build(check_file(spec))
+    assert program.network[0].out_channels == ir.Channels(16)
+    assert program.features_channels == 16
+
+
 def test_program_of_resnet50_has_shortcuts_names_and_channels():
     result = check_file("specs/keras/resnet50.yaml")
     program = ir.build(result)
