@@ -47,14 +47,16 @@ def compile_seed_model(
 
 def fit_on_random_images(model: keras.Model, *, steps: int, batch_size: int, callbacks=()):
     """`steps` batches of uniform images and labels, one epoch. Replace them with your data:
-    arrays, a tf.data.Dataset or a PyTorch DataLoader, with the same labels for every output."""
+    arrays, a tf.data.Dataset or a PyTorch DataLoader."""
     classes = model.outputs[0].shape[-1]
     rng = np.random.default_rng(0)
     images = rng.uniform(size=(steps * batch_size, *model.input_shape[1:])).astype("float32")
     labels = rng.integers(0, classes, size=steps * batch_size)
+    # One target per output: the same labels for the seed models' main and aux heads.
+    targets = labels if len(model.outputs) == 1 else dict.fromkeys(model.output_names, labels)
     return model.fit(
         images,
-        dict.fromkeys(model.output_names, labels),
+        targets,
         batch_size=batch_size,
         epochs=1,
         callbacks=list(callbacks),
