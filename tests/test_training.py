@@ -92,22 +92,32 @@ def assert_replicas_agree(variables: list[dict], replicas: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.training
-def test_one_device_seed_model_own_head_and_mixed_precision(tmp_path):
-    results = run_case("single", tmp_path)
-    seed = results["single_device"]
-    assert seed["outputs"] == ["head_dense", "aux_head_dense"]
-    assert set(seed["losses"][0]) == {"loss", "head_dense_loss", "aux_head_dense_loss"}
-    for step in seed["losses"]:  # the total is main + 0.4 x aux
+def test_one_device_seed_model_trains_both_outputs(tmp_path):
+    result = run_case("single_device", tmp_path)
+    assert result["outputs"] == ["head_dense", "aux_head_dense"]
+    assert set(result["losses"][0]) == {"loss", "head_dense_loss", "aux_head_dense_loss"}
+    for step in result["losses"]:  # the total is main + 0.4 x aux
         expected = step["head_dense_loss"] + 0.4 * step["aux_head_dense_loss"]
         assert step["loss"] == pytest.approx(expected, rel=1e-4)
-    own = results["own_head"]
-    assert own["outputs"] == ["my_classes"]
-    assert own["params"] == 30_383_856 + 2144 * 5 + 5  # the features without the top, then ours
-    mixed = results["mixed_precision"]
-    assert mixed["variable_dtypes"] == ["float32"]
-    assert mixed["compute_dtype"] == "bfloat16"
-    for result in results.values():
-        assert_trains(result["losses"])
+    assert_trains(result["losses"])
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_own_head_on_the_features(tmp_path):
+    result = run_case("own_head", tmp_path)
+    assert result["outputs"] == ["my_classes"]
+    assert result["params"] == 30_383_856 + 2144 * 5 + 5  # the features without the top + ours
+    assert_trains(result["losses"])
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_mixed_precision_keeps_float32_weights(tmp_path):
+    result = run_case("mixed_precision", tmp_path)
+    assert result["variable_dtypes"] == ["float32"]
+    assert result["compute_dtypes"] == ["bfloat16"]
+    assert_trains(result["losses"])
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ when a framework starts, so no case can share a process with another, or with py
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -57,30 +58,18 @@ def replica_report(variables, copies_of) -> list[dict]:
     return report
 
 
-def case_single(out: Path) -> dict:
-    """The one-device examples: the seed model, a head of one's own, mixed precision."""
-    import mixed_precision
-    import own_head
-    import single_device
-
-    results = {}
-    for name, module in [
-        ("single_device", single_device),
-        ("own_head", own_head),
-        ("mixed_precision", mixed_precision),  # last: it sets a global policy
-    ]:
-        recorder = loss_recorder()
-        model, _ = module.train(steps=STEPS, batch_size=BATCH, callbacks=[recorder])
-        results[name] = {
-            "losses": recorder.steps,
-            "outputs": list(model.output_names),
-            "variable_dtypes": sorted({v.dtype for v in model.weights}),
-            "compute_dtype": model.get_layer("head_dense").compute_dtype
-            if name != "own_head"
-            else None,
-            "params": model.count_params(),
-        }
-    return results
+def one_device(module_name: str) -> dict:
+    """An example that trains on one device: its losses, outputs, dtypes and size."""
+    module = importlib.import_module(module_name)
+    recorder = loss_recorder()
+    model, _ = module.train(steps=STEPS, batch_size=BATCH, callbacks=[recorder])
+    return {
+        "losses": recorder.steps,
+        "outputs": list(model.output_names),
+        "variable_dtypes": sorted({v.dtype for v in model.weights}),
+        "compute_dtypes": sorted({layer.compute_dtype for layer in model.layers[1:]}),
+        "params": model.count_params(),
+    }
 
 
 def case_mirrored(out: Path) -> dict:
@@ -104,14 +93,15 @@ def case_multi_worker(out: Path) -> dict:
     import multi_worker
     import numpy as np
 
-    recorder = loss_recorder()
-    model, _ = multi_worker.train(steps=STEPS, batch_size=BATCH, out=out, callbacks=[recorder])
+    losses = []
+    record = lambda step, loss: losses.append({"loss": loss})  # noqa: E731
+    model = multi_worker.train(steps=STEPS, batch_size=BATCH, out=out, callbacks=[record])
     index = model.distribute_strategy.cluster_resolver.task_id
     outputs = model(probe_batch(model), training=False)
     np.savez(out / f"probe-{index}.npz", *[np.asarray(o) for o in outputs])
     return {
         "index": index,
-        "losses": recorder.steps,
+        "losses": losses,
         "replicas": model.distribute_strategy.num_replicas_in_sync,
     }
 
@@ -155,7 +145,9 @@ def case_jax_data_parallel(out: Path) -> dict:
 
 
 CASES = {
-    "single": case_single,
+    "single_device": lambda out: one_device("single_device"),
+    "own_head": lambda out: one_device("own_head"),
+    "mixed_precision": lambda out: one_device("mixed_precision"),
     "mirrored": case_mirrored,
     "multi-worker": case_multi_worker,
     "load-checkpoint": case_load_checkpoint,

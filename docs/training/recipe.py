@@ -45,22 +45,21 @@ def compile_seed_model(
     return model
 
 
-def fit_on_random_images(model: keras.Model, *, steps: int, batch_size: int, callbacks=()):
-    """`steps` batches of uniform images and labels, one epoch. Replace them with your data:
-    arrays, a tf.data.Dataset or a PyTorch DataLoader."""
-    classes = model.outputs[0].shape[-1]
+def random_images(model: keras.Model, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stand-ins for a data set: `count` uniform images of the model's input shape and
+    labels of its classes, the same on every process (one seed). Replace them with yours."""
     rng = np.random.default_rng(0)
-    images = rng.uniform(size=(steps * batch_size, *model.input_shape[1:])).astype("float32")
-    labels = rng.integers(0, classes, size=steps * batch_size)
+    images = rng.uniform(size=(count, *model.input_shape[1:])).astype("float32")
+    return images, rng.integers(0, model.outputs[0].shape[-1], size=count)
+
+
+def fit_on_random_images(model: keras.Model, *, steps: int, batch_size: int, callbacks=()):
+    """`steps` batches of random images, one epoch. Your data can be arrays like these, a
+    tf.data.Dataset or a PyTorch DataLoader."""
+    images, labels = random_images(model, steps * batch_size)
     # One target per output: the same labels for the seed models' main and aux heads.
     targets = labels if len(model.outputs) == 1 else dict.fromkeys(model.output_names, labels)
-    return model.fit(
-        images,
-        targets,
-        batch_size=batch_size,
-        epochs=1,
-        callbacks=list(callbacks),
-    )
+    return model.fit(images, targets, batch_size=batch_size, epochs=1, callbacks=list(callbacks))
 
 
 def report(trained: tuple[keras.Model, keras.callbacks.History]) -> None:
