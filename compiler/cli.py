@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from irc_cnn.compiler import diagnostics as diag
-from irc_cnn.compiler.pipeline import Result, check_file
-from irc_cnn.compiler.source import describe
+# The pipeline (Pydantic, PyYAML), the backends (Jinja2, graphviz) and even
+# the diagnostics are imported by the commands that use them, so `irc --help`
+# and `--version` start almost as fast as Python does (benchmarks/startup.py).
+if TYPE_CHECKING:
+    from irc_cnn.compiler.pipeline import Result
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -44,24 +46,20 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def load_all(
-    paths: Sequence[str], paper: bool = False, root: Path | None = None, sets: Sequence[str] = ()
-) -> list[Result]:
-    """Check every spec; with `root`, files are named relative to it (stable headers)."""
-    results = []
-    for path in spec_files(paths):
-        display = None
-        if root is not None:
-            display = Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
-        results.append(check_file(path, paper=paper, display=display, sets=sets))
-    return results
+def load_all(paths: Sequence[str], paper: bool = False, sets: Sequence[str] = ()) -> list[Result]:
+    """Check every spec; files are named as given (relative to the current folder)."""
+    from irc_cnn.compiler.pipeline import check_file
+
+    return [check_file(path, paper=paper, sets=sets) for path in spec_files(paths)]
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
+    from irc_cnn.compiler import diagnostics as diag
+
     for result in results:
         for d in result.diagnostics:
             if fmt == "github":
-                print(diag.render_github(d), file=out)
+                print(diag.render_github(d, result.file, result.lines), file=out)
             else:
                 print(diag.render_text(d, result.lines), file=out)
 
@@ -127,15 +125,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.source import describe
+
     results = load_all(args.paths, sets=args.set)
     rows = []
     for result in results:
-        if result.source is None:
+        if not result.ok:  # an invalid spec's annotations may not be what it means
             continue
         for dev in result.source.deviations:
             rows.append(
                 {
-                    "file": result.file,
+                    "spec": result.file,
+                    "file": dev.span.file,  # a base file's, for what `extends` inherited
                     "line": dev.span.line,
                     "column": dev.span.column,
                     "path": ".".join(map(str, dev.path)),
@@ -151,7 +152,8 @@ def cmd_deviations(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
     else:
         for row in rows:
-            print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}")
+            via = f" (inherited by {row['spec']})" if row["file"] != row["spec"] else ""
+            print(f"{row['file']}:{row['line']}:{row['column']}: {row['path']}{via}")
             print(f"    used:  {describe(row['value'])}")
             if row["has_paper"]:
                 print(f"    paper: {describe(row['paper'])}")
@@ -159,7 +161,7 @@ def cmd_deviations(args: argparse.Namespace) -> int:
                 print(f"    seed:  {describe(row['seed'])}")
             print(f"    why:   {row['why']}")
         print(f"{len(rows)} deviation(s) in {len(results)} spec(s)")
-    bad = [r for r in results if r.source is None]
+    bad = [r for r in results if not r.ok]
     print_diagnostics(bad, "text", sys.stderr)
     return EXIT_ERRORS if bad else EXIT_OK
 
@@ -169,9 +171,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from irc_cnn.backends.keras import emit
 
     out = Path(args.out)
-    # Generated headers name the spec relative to the output package's parent
-    # (the repository root for generated/), whatever the working directory.
-    results = load_all(args.paths, root=out.resolve().parent, sets=args.set)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"cannot write to {out}: not a folder")
+    results = load_all(args.paths, sets=args.set)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -187,17 +189,22 @@ def cmd_compile(args: argparse.Namespace) -> int:
             )
             return EXIT_ERRORS
         owners[module] = result.file
-    files = {name: text for r in results for name, text in emit.render(r).items()}
+    files = {name: text for r in results for name, text in emit.render(r, out, args.set).items()}
     if args.check:
         stale = emit.stale(files, out)
+        again = emit.regenerate_command(args.paths, args.out, args.set)
         for name in stale:
-            print(f"{out / name}: stale; run `irc compile {' '.join(args.paths)}` to regenerate")
+            print(f"{out / name}: stale; run `{again}` to regenerate")
         if not stale:
             print(f"{len(files)} file(s) in {out} are up to date")
         return EXIT_ERRORS if stale else EXIT_OK
+    created = _missing_ancestor(out)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         written = emit.write(files, out)
     except OSError as exc:
+        if created is not None:
+            _remove_empty(out, created)
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     for name in written:
         print(f"wrote {out / name}")
@@ -206,8 +213,32 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _missing_ancestor(folder: Path) -> Path | None:
+    """The outermost folder that `folder.mkdir(parents=True)` would create, if any."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Undo a mkdir: remove `folder` and its parents up to `top`, while they are empty."""
+    for path in (folder, *folder.parents):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == top:
+            return
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler import diagnostics as diag
     from irc_cnn.compiler.layering import SetError, explain
+    from irc_cnn.compiler.pipeline import check_file
+    from irc_cnn.compiler.source import describe
 
     result = check_file(args.spec, sets=args.set)
     if result.source is None:
@@ -241,6 +272,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diff
+    from irc_cnn.compiler.pipeline import check_file
 
     for path in (args.a, args.b):
         if not Path(path).is_file():
@@ -284,6 +316,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in plot.FORMATS:
         raise UsageError(f"cannot tell what to write from {args.output!r}: use .svg, .png or .dot")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: {out.parent} is not a folder")
     files = spec_files([args.spec])
     if len(files) != 1:
         raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")
@@ -296,12 +330,69 @@ def cmd_plot(args: argparse.Namespace) -> int:
         data = plot.render(source, fmt)
     except plot.PlotError as exc:
         raise UsageError(str(exc)) from None
+    created = _missing_ancestor(out.parent)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as exc:
+        if created is not None:
+            _remove_empty(out.parent, created)
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}")
     return EXIT_OK
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler import diagnostics as diag
+
+    unknown = [code for code in args.codes if code.upper() not in diag.CODES]
+    if unknown:
+        raise UsageError(f"no diagnostic code {unknown[0]!r}; `irc codes` lists them all")
+    for code in [c.upper() for c in args.codes] or diag.CODES:
+        print(diag.describe_code(code))
+    return EXIT_OK
+
+
+def docs_folder() -> Path:
+    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("irc_cnn.docs")
+    for location in spec.submodule_search_locations if spec else ():
+        if Path(location).is_dir():
+            return Path(location)
+    raise UsageError("the documentation is not installed with this copy of irc")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    topics = {path.stem: path for path in sorted(docs_folder().glob("*.md"))}
+    if args.topic is None:
+        for name, path in topics.items():
+            title = path.read_text(encoding="utf-8").partition("\n")[0].lstrip("# ")
+            print(f"{name:<20} {title}")
+        print("\nrun `irc docs TOPIC` to read one")
+        return EXIT_OK
+    if args.topic not in topics:
+        raise UsageError(f"no topic {args.topic!r}; topics: {', '.join(topics)}")
+    print(topics[args.topic].read_text(encoding="utf-8"), end="")
+    return EXIT_OK
+
+
+class _Version(argparse.Action):
+    """`--version`, read from the installed distribution only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print irc's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("irc-cnn")
+        except PackageNotFoundError:
+            number = "(not installed: running from a source tree)"
+        print(f"irc {number}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Exit codes: 0 clean, 1 a spec has errors or output is stale, 2 misuse.",
     )
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fmt = {"choices": ("text", "json", "github"), "default": "text"}
     set_ = {
@@ -454,6 +546,22 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
     plot.set_defaults(run=cmd_plot)
+
+    codes = sub.add_parser(
+        "codes",
+        help="list the diagnostic codes (IRC301, ...): what each means, with an example",
+        description="Every diagnostic code irc reports, its meaning and an example that gets it.",
+    )
+    codes.add_argument("codes", nargs="*", metavar="CODE", help="show only these (e.g. IRC301)")
+    codes.set_defaults(run=cmd_codes)
+
+    docs = sub.add_parser(
+        "docs",
+        help="print the documentation installed with irc (the spec language, ...)",
+        description="Print one documentation topic as Markdown; without TOPIC, list the topics.",
+    )
+    docs.add_argument("topic", nargs="?", metavar="TOPIC", help="e.g. spec-language")
+    docs.set_defaults(run=cmd_docs)
     return parser
 
 

@@ -10,44 +10,71 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
-# One table of codes, so that a code means one thing everywhere.
-CODES: dict[str, str] = {
-    "IRC001": "file cannot be read",
-    "IRC101": "YAML syntax error",
-    "IRC102": "file is not UTF-8",
-    "IRC103": "file is empty",
-    "IRC104": "duplicate key",
-    "IRC105": "tag not allowed",
-    "IRC106": "resource limit exceeded",
-    "IRC107": "unsupported YAML construct",
-    "IRC108": "malformed deviation annotation",
-    "IRC109": "extends cycle or chain too long",
-    "IRC110": "base spec not found",
-    "IRC111": "bad --set argument",
-    "IRC201": "unknown key",
-    "IRC202": "invalid value",
-    "IRC203": "missing key",
-    "IRC204": "malformed op",
-    "IRC205": "unknown activation",
-    "IRC206": "invalid identifier",
-    "IRC207": "number out of range",
-    "IRC301": "residual sum of unequal channels",
-    "IRC302": "residual sum of unequal spatial sizes",
-    "IRC303": "concatenation of unequal spatial sizes",
-    "IRC304": "window larger than its input",
-    "IRC305": "tensor shrinks to nothing",
-    "IRC306": "op needs a different rank",
-    "IRC401": "unknown block",
-    "IRC402": "block uses itself",
-    "IRC403": "parameter error",
-    "IRC404": "network too large",
-    "IRC405": "duplicate layer name",
-    "IRC406": "node not allowed here",
+
+class Code(NamedTuple):
+    meaning: str  # one line
+    example: str  # a spec fragment or situation that gets this code
+
+
+# The one registry of codes (`irc codes` prints it; a test checks that every
+# code the compiler uses is here and every code here is used).
+CODES: dict[str, Code] = {
+    "IRC001": Code("file cannot be read", "a spec file without read permission"),
+    "IRC101": Code("YAML syntax error", "input: [299, 299, 3   (the bracket never closes)"),
+    "IRC102": Code("file is not UTF-8", "a spec saved as Latin-1 with an accented letter in doc:"),
+    "IRC103": Code("file is empty", "a file holding nothing, or only comments"),
+    "IRC104": Code("duplicate key", "resnet_b: written twice under blocks:"),
+    "IRC105": Code("tag not allowed", "input: !!python/tuple [299, 299, 3]"),
+    "IRC106": Code(
+        "resource limit exceeded", "an alias of an alias of ... (a 'billion laughs'), a 3 MB file"
+    ),
+    "IRC107": Code("unsupported YAML construct", "<<: *defaults   (a merge key)"),
+    "IRC108": Code(
+        "malformed deviation annotation", "project: {value: conv 1152 1x1, paper: conv 1154 1x1}"
+    ),
+    "IRC109": Code(
+        "extends cycle or chain too long", "a.yaml extends b.yaml, b.yaml extends a.yaml"
+    ),
+    "IRC110": Code("base spec not found", "extends: ../irv3.yaml   (no such file)"),
+    "IRC111": Code("bad --set argument", "--set network.nope=1   (no item 'nope' in network)"),
+    "IRC201": Code("unknown key", "netwrk: [stem, gap]"),
+    "IRC202": Code("invalid value", "input: big"),
+    "IRC203": Code("missing key", "a spec without network:"),
+    "IRC204": Code("malformed op", "conv 192 3y3"),
+    "IRC205": Code("unknown activation", "conv 64 3x3 rleu"),
+    "IRC206": Code("invalid identifier", "name: inception-resnet-v2   (not a Python name)"),
+    "IRC207": Code("number out of range", "conv 0 1x1"),
+    "IRC301": Code(
+        "residual sum of unequal channels",
+        "project: conv 1154 1x1 linear, summed with a 1152-channel input",
+    ),
+    "IRC302": Code(
+        "residual sum of unequal spatial sizes", "a residual branch ending in conv 32 3x3 s2"
+    ),
+    "IRC303": Code(
+        "concatenation of unequal spatial sizes",
+        "concat: [[conv 32 3x3 valid], [conv 32 3x3 same]]",
+    ),
+    "IRC304": Code("window larger than its input", "maxpool 3x3 s2 valid on a 1x1 input"),
+    "IRC305": Code("tensor shrinks to nothing", "conv 64 3x3 s4 on a 2x2 input"),
+    "IRC306": Code("op needs a different rank", "conv 64 3x3 after flatten"),
+    "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
+    "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
+    "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),
+    "IRC404": Code("network too large", "b x1000 where block b holds a x1000"),
+    "IRC405": Code("duplicate layer name", "two ops that irc would name alike"),
+    "IRC406": Code("node not allowed here", "aux: aux_head inside a block's seq"),
 }
+
+
+def describe_code(code: str) -> str:
+    """One code for `irc codes`: the code, its meaning, and an example."""
+    entry = CODES[code]
+    return f"{code}  {entry.meaning}\n        e.g. {entry.example}"
 
 
 @dataclass(frozen=True)
@@ -143,19 +170,48 @@ def render_text(
     return "\n".join(out)
 
 
-def render_github(diag: Diagnostic) -> str:
-    def escape(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _escape_data(text: str) -> str:
+    """A workflow command's message (GitHub's toolkit, command.ts escapeData)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
-    props = [f"title={diag.code}"]
-    if diag.span:
-        props = [
-            f"file={diag.span.file}",
-            f"line={diag.span.line}",
-            f"col={diag.span.column}",
-        ] + props
-    body = diag.message + (f" (hint: {diag.hint})" if diag.hint else "")
-    return f"::{diag.severity} {','.join(props)}::{escape(body)}"
+
+def _escape_property(text: str) -> str:
+    """A workflow command's property value (command.ts escapeProperty)."""
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(
+    diag: Diagnostic,
+    spec: str | None = None,
+    source_lines: dict[str, list[str]] | None = None,
+) -> str:
+    """A GitHub Actions annotation (`::error file=...,line=...::message`).
+
+    Notes and the hint follow the message on lines of their own. A problem in a
+    `--set` argument (no file of its own) is attributed to `spec`, the argument
+    named in the message.
+    """
+    span, message, props = diag.span, diag.message, {}
+    if span is not None and span.file.startswith("--set[") and spec is not None:
+        argument = (source_lines or {}).get(span.file, [""])[0]
+        message = f"{span.file} {argument!r}, column {span.column}: {message}"
+        props["file"] = spec
+    elif span is not None:
+        props |= {"file": span.file, "line": span.line, "col": span.column}
+        if span.end_line is not None:
+            props["endLine"] = span.end_line
+        if span.end_column is not None:
+            props["endColumn"] = span.end_column
+    props["title"] = diag.code
+    lines = [message]
+    for note in diag.notes:
+        at = f" (at {note.span.file}:{note.span.line}:{note.span.column})" if note.span else ""
+        lines.append(f"note: {note.message}{at}")
+    if diag.hint:
+        lines.append(f"hint: {diag.hint}")
+    rendered = ",".join(f"{key}={_escape_property(str(value))}" for key, value in props.items())
+    body = _escape_data("\n".join(lines))
+    return f"::{diag.severity} {rendered}::{body}"
 
 
 def render_json(diagnostics: list[Diagnostic]) -> str:

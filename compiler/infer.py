@@ -14,7 +14,7 @@ be guessed becomes unknown and silences the checks that depend on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from irc_cnn.compiler import naming
 from irc_cnn.compiler.diagnostics import Diagnostic, Note
@@ -44,8 +44,15 @@ def window_out(size: int, window: int, stride: int, padding: str) -> int:
     return (size - window) // stride + 1
 
 
+class _TooSmall(Exception):
+    """A probe's input is too small for some window (raised by a probing _Inferrer)."""
+
+
 class _Inferrer:
-    def __init__(self, resolved: Resolved):
+    def __init__(self, resolved: Resolved, probe: bool = False):
+        # probe: only whether the input is large enough; stop at the first size error
+        self.probe = probe
+        self.probed: dict[tuple, Tensor] = {}
         self.spec = resolved.spec
         self.resolved = resolved
         self.layers: list[Layer] = []
@@ -65,15 +72,27 @@ class _Inferrer:
         return f" in block {stage.block!r}"
 
     def error(self, code: str, message: str, path: SpecPath, hint=None, notes=()) -> None:
+        if self.probe and code in _SIZE_ERRORS:
+            raise _TooSmall
         self.diagnostics.append(
             Diagnostic(code, message + self.where(), hint=hint, notes=tuple(notes), path=path)
         )
 
     def add(self, name: str, kind: str, shape: Shape | None, path: SpecPath, params=0, macs=0):
-        if shape is not None:
+        if shape is not None and not self.probe:
             self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path))
 
     # -- the walk -----------------------------------------------------------
+
+    def stage_output(self, stage: RStage, x: Tensor) -> Tensor:
+        """A probe walks each network entry once per input shape: the repeats of one
+        entry differ only in their layer names, so they give the same shapes."""
+        if not self.probe:
+            return self.seq(stage.body, x)
+        key = (stage.path, stage.role, x.shape)
+        if key not in self.probed:
+            self.probed[key] = self.seq(stage.body, x)
+        return self.probed[key]
 
     def run(self) -> Graph:
         x = Tensor(tuple(self.spec.input), Origin("the network's input", ("input",)))
@@ -85,10 +104,10 @@ class _Inferrer:
             self.stage = stage
             first = len(self.layers)
             if stage.role == "aux":
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 aux.append(out.shape)
             else:
-                out = self.seq(stage.body, x)
+                out = self.stage_output(stage, x)
                 if stage.role == "head":
                     outputs.append(out.shape)
                 else:
@@ -350,11 +369,22 @@ def infer(
 _SIZE_ERRORS = {"IRC303", "IRC304", "IRC305", "IRC302"}
 
 
-def fits(spec, size: int) -> bool:
-    """Whether the spec's network builds at a square input of this size."""
-    h, w, c = spec.input
-    graph, diagnostics = infer(resolve(spec.model_copy(update={"input": (size, size, c)})))
-    return graph is not None and not any(d.code in _SIZE_ERRORS for d in diagnostics)
+def fits(resolved: tuple[Resolved, list[Diagnostic]], size: int) -> bool:
+    """Whether a resolved network builds at a square input of this size.
+
+    Resolving does not look at the input, so a network is resolved once and
+    inferred at each size tried.
+    """
+    network, diagnostics = resolved
+    if any(d.severity == "error" for d in diagnostics) or not network.stages:
+        return False
+    spec = network.spec
+    sized = replace(network, spec=spec.model_copy(update={"input": (size, size, spec.input[2])}))
+    try:
+        _Inferrer(sized, probe=True).run()
+    except _TooSmall:
+        return False
+    return True
 
 
 def without_top(spec):
@@ -369,10 +399,11 @@ def minimum_input(spec) -> int:
     Found by bisection between 1 and the spec's own input size, assuming that
     a network that fits at some size fits at every larger one.
     """
+    resolved = resolve(spec)
     low, high = 1, min(spec.input[:2])
-    if fits(spec, low):
+    if fits(resolved, low):
         return low
     while high - low > 1:  # invariant: low does not fit, high fits
         mid = (low + high) // 2
-        low, high = (low, mid) if fits(spec, mid) else (mid, high)
+        low, high = (low, mid) if fits(resolved, mid) else (mid, high)
     return high

@@ -144,7 +144,7 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
                     "IRC201",
                     f"unknown key {key!r}",
                     hint=hint
-                    or "remove it; see docs/spec-language.md for the keys each part takes",
+                    or "remove it; `irc docs spec-language` describes the keys each part takes",
                     path=loc,
                 )
             )

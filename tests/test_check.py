@@ -159,7 +159,7 @@ def test_json_and_github_formats():
     assert [d["code"] for d in entry["diagnostics"]] == ["IRC301", "IRC301"]
     proc = run_irc("check", "--paper", "--format", "github", "specs/irv2.yaml")
     line, column = _token_position(ROOT / "specs" / "irv2.yaml", "paper: conv 1154", "1154")
-    assert f"::error file=specs/irv2.yaml,line={line},col={column},title=IRC301::" in proc.stdout
+    assert f"::error file=specs/irv2.yaml,line={line},col={column},endLine={line}," in proc.stdout
 
 
 def test_missing_file_is_misuse():

@@ -162,10 +162,11 @@ def assert_usage_error(proc: subprocess.CompletedProcess, folder: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_missing_output_folder(tmp_path):
-    out = tmp_path / "absent"
-    assert_usage_error(run_irc("compile", str(TINY), "--out", str(out)), out)
-    assert not out.exists()
+def test_missing_output_folder_is_created(tmp_path):
+    out = tmp_path / "absent" / "generated"
+    proc = run_irc("compile", str(TINY), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["__init__.py", "tiny.py"]
 
 
 def test_output_folder_that_is_a_file(tmp_path):

@@ -6,8 +6,11 @@ from spawn to exit (interpreter start-up included) and its peak resident
 memory, read with os.wait4 by a small wrapper process (the CLI's own
 rusage: neither the sum over every child the session had, nor the test
 session's own peak, which Linux hands down through fork). Every case must
-exit 1, print the expected diagnostic code and no traceback, within 2 s and
-under 300 MB.
+exit 1, print the expected diagnostic code and no traceback, and stay under
+300 MB. Time is bounded only loosely here (at least 10x the slowest case's
+figure in benchmarks/README.md, "Hostile inputs", measured by
+benchmarks/hostile.py), so that a loaded machine cannot fail a unit test;
+the tight figures live in the benchmark.
 
 The child runs under an address-space limit (RLIMIT_AS, 2 GiB) so that a
 regression cannot take the machine down with it; such a run fails instead.
@@ -30,7 +33,10 @@ import pytest
 from irc_cnn.compiler.pipeline import check_bytes
 from tests.conftest import ROOT
 
-TIME_LIMIT_S = 2.0
+# >= 10x the slowest hostile case as benchmarks/hostile.py measured it (alias bomb
+# of mappings: about 1 s on an idle 2-core machine, 10 s at a load average of 17;
+# benchmarks/README.md): a guard against a hang, not a speed target.
+TIME_LIMIT_S = 120.0
 MEMORY_LIMIT_MB = 300
 GUARD_BYTES = 2 * 1024**3
 
@@ -84,7 +90,7 @@ print(json.dumps({"code": code, "seconds": seconds, "maxrss": usage.ru_maxrss}))
 """
 
 
-def measure(*args: str, cwd: Path, timeout: float = 30.0) -> Run:
+def measure(*args: str, cwd: Path, timeout: float = TIME_LIMIT_S + 10) -> Run:
     """Run the CLI once: its wall time from spawn to exit, and its peak RSS."""
     out_path = cwd / f".irc_measure_{os.getpid()}.out"
     wrapper = subprocess.run(
@@ -266,13 +272,13 @@ def test_fifty_megabyte_file_in_process(tmp_path):
 
 
 def test_limits_hold_in_process_too():
-    """The same cases through check_bytes: no exception, the same code. (The 2 s budget
-    is the CLI's; a test session full of other objects collects garbage more slowly,
-    so in process the bound is only a guard against a hang.)"""
+    """The same cases through check_bytes: no exception, the same code. (A test
+    session full of other objects collects garbage more slowly than the CLI; the
+    bound is only a guard against a hang.)"""
     for name, (text, code) in CASES.items():
         start = time.monotonic()
         result = check_bytes(text.encode(), "hostile.yaml")
-        assert time.monotonic() - start < 5 * TIME_LIMIT_S, name
+        assert time.monotonic() - start < TIME_LIMIT_S, name
         assert code in [d.code for d in result.diagnostics], (name, result.diagnostics)
 
 
@@ -284,8 +290,10 @@ def test_limits_hold_in_process_too():
 # That is a trade-off, not an accident: issue 3 asks irc to compile
 # 10,000-block specs (40,000 ops, about 2.6 s to check), so the op limit
 # cannot be the 2 s / 300 MB budget that the hostile inputs above meet. What
-# is promised for an admitted spec is a bound that grows with its size:
-ADMITTED_SECONDS, ADMITTED_MB = 30.0, 1_000
+# is promised for an admitted spec is a bound that grows with its size (the
+# time bound >= 10x the figures benchmarks/hostile.py measures: 4-7 s idle, 44-73 s
+# at a load average of 17 on 2 cores):
+ADMITTED_SECONDS, ADMITTED_MB = 750.0, 1_000
 WITHIN_LIMITS = {
     "199,000 ops through repeats": blocks("a: {seq: [conv 1 1x1]}", "b: {seq: [a x1000]}")
     + "network:\n  - b x199\n  - gap\n",
