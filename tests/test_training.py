@@ -6,7 +6,7 @@ The doc includes every file of docs/training/ verbatim; a fast test keeps the tw
 Each training case runs tests/training_worker.py in a fresh process (devices and the Keras
 backend are fixed when a framework starts), in its own process group, under a timeout that
 kills the whole group. Three steps of the smallest spec's model (irv2_small, 149x149, batch
-2 per replica) each; the cases take 20-60 s apiece on an idle 2-core machine.
+2 per replica) each; a case needs 20-90 s of CPU time (docs/training.md has the times).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.conftest import ROOT, run_irc
 DOC = ROOT / "docs" / "training.md"
 CODE = ROOT / "docs" / "training"
 WORKER = ROOT / "tests" / "training_worker.py"
-TIMEOUT = 900  # seconds for one case: ten times what the slowest takes on an idle machine
+TIMEOUT = 900  # seconds for one case: ten times the CPU time the slowest needs (about 90 s)
 
 training = [pytest.mark.slow, pytest.mark.training]
 
