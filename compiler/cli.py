@@ -189,27 +189,47 @@ def cmd_compile(args: argparse.Namespace) -> int:
             )
             return EXIT_ERRORS
         owners[module] = result.file
-    files = {name: text for r in results for name, text in emit.render(r, out, args.set).items()}
+    from irc_cnn.backends.torch import emit as torch_emit
+    from irc_cnn.compiler.program import ProgramError
+
+    targets = []  # (folder, files) per backend
+    try:
+        if args.backend in ("keras", "all"):
+            files = {n: t for r in results for n, t in emit.render(r, out, args.set).items()}
+            targets.append((out, files))
+        if args.backend in ("torch", "all"):
+            files = {n: t for r in results for n, t in torch_emit.render(r, out, args.set).items()}
+            targets.append((out / torch_emit.OUT, files))
+    except ProgramError as exc:
+        print(f"error: the {args.backend} backend cannot express a spec: {exc}", file=sys.stderr)
+        print("nothing written", file=sys.stderr)
+        return EXIT_ERRORS
     if args.check:
-        stale = emit.stale(files, out)
+        stale = [folder / name for folder, files in targets for name in emit.stale(files, folder)]
         again = emit.regenerate_command(args.paths, args.out, args.set)
-        for name in stale:
-            print(f"{out / name}: stale; run `{again}` to regenerate")
+        if args.backend != "keras":
+            again += f" --backend {args.backend}"
+        for path in stale:
+            print(f"{path}: stale; run `{again}` to regenerate")
         if not stale:
-            print(f"{len(files)} file(s) in {out} are up to date")
+            count = sum(len(files) for _, files in targets)
+            print(f"{count} file(s) in {out} are up to date")
         return EXIT_ERRORS if stale else EXIT_OK
     created = _missing_ancestor(out)
+    written = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        written = emit.write(files, out)
+        for folder, files in targets:
+            folder.mkdir(parents=True, exist_ok=True)
+            written += [folder / name for name in emit.write(files, folder)]
     except OSError as exc:
         if created is not None:
             _remove_empty(out, created)
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    for name in written:
-        print(f"wrote {out / name}")
+    for path in written:
+        print(f"wrote {path}")
     if not written:
-        print(f"{len(files)} file(s) in {out} already up to date")
+        count = sum(len(files) for _, files in targets)
+        print(f"{count} file(s) in {out} already up to date")
     return EXIT_OK
 
 
@@ -342,6 +362,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_specs(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.layering import SHIPPED, SHIPPED_PREFIX, shipped_names
+    from irc_cnn.compiler.source import load, read_source
+
+    for name in shipped_names():
+        path = SHIPPED / f"{name}.yaml"
+        data = load(read_source(path), name).data
+        title = data.get("title", "") if isinstance(data, dict) else ""
+        print(f"{SHIPPED_PREFIX + name:<32} {title}")
+    print(f"(files in {SHIPPED}; a spec extends one with `extends: {SHIPPED_PREFIX}NAME`)")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from irc_cnn.compiler.json_schema import render
+
+    print(render(), end="")
+    return EXIT_OK
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diagnostics as diag
 
@@ -453,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
     )
+    compile_.add_argument(
+        "--backend",
+        choices=("keras", "torch", "all"),
+        default="keras",
+        help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
+        "all: both",
+    )
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)
     compile_.set_defaults(run=cmd_compile)
@@ -546,6 +593,27 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
     plot.set_defaults(run=cmd_plot)
+
+    specs = sub.add_parser(
+        "specs",
+        help="list the specs shipped with irc, which a spec can extend as irc:NAME",
+        description=(
+            "List the shipped specs by the name `extends:` takes (`extends: irc:irv2`), "
+            "with their titles and the folder they are installed in."
+        ),
+    )
+    specs.set_defaults(run=cmd_specs)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the spec language (for editors and check-jsonschema)",
+        description=(
+            "Print the JSON Schema (draft 2020-12) of a spec file, generated from irc's own "
+            "models: structure, keys, types and ranges. It checks what an editor can check "
+            "as you type; shapes, references and channel arithmetic need `irc check`."
+        ),
+    )
+    schema.set_defaults(run=cmd_schema)
 
     codes = sub.add_parser(
         "codes",

@@ -14,6 +14,7 @@ the whole story and an error in a base file points into the base.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,29 @@ from irc_cnn.compiler.source import Path_, Source, load, read_source
 
 DELETE = "$delete"
 MAX_CHAIN = 16
+
+# The specs that ship with irc: `extends: irc:irv2` names specs/irv2.yaml.
+# specs/ installs as irc_cnn.specs beside irc_cnn.compiler (pyproject's
+# package-dir), and in the repository it is this package's sibling folder too,
+# so one path serves an editable install and a wheel alike.
+SHIPPED_PREFIX = "irc:"
+SHIPPED = Path(__file__).resolve().parent.parent / "specs"
+
+
+def shipped_names() -> list[str]:
+    """Every shipped spec's name: its path under specs/ without `.yaml` (`variants/irv2_small`)."""
+    return sorted(
+        p.relative_to(SHIPPED).with_suffix("").as_posix() for p in SHIPPED.rglob("*.yaml")
+    )
+
+
+def shipped_display(path: Path) -> str | None:
+    """`irc:NAME` for a file inside the shipped specs, else None."""
+    try:
+        name = path.resolve().relative_to(SHIPPED).with_suffix("").as_posix()
+    except ValueError:
+        return None
+    return SHIPPED_PREFIX + name
 
 
 def _subtree(table: dict, prefix: Path_) -> dict:
@@ -127,8 +151,13 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
         raise DiagnosticError(
             [Diagnostic("IRC202", "extends: expected a path to a spec file", where)]
         )
-    base_path = path.parent / target
-    base_display = Path(os.path.normpath(Path(display).parent / target)).as_posix()
+    if target.startswith(SHIPPED_PREFIX):
+        base_path, base_display = _shipped(target, where)
+    else:
+        base_path = path.parent / target
+        base_display = Path(os.path.normpath(Path(display).parent / target)).as_posix()
+        if display.startswith(SHIPPED_PREFIX):  # a shipped spec's own base is shipped too
+            base_display = shipped_display(base_path) or base_display
     if not base_path.is_file():
         raise DiagnosticError(
             [
@@ -136,7 +165,7 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
                     "IRC110",
                     f"base spec {target!r} not found (looked for {base_display})",
                     where,
-                    hint="extends takes a path relative to this file",
+                    hint="extends takes a path relative to this file, or irc:NAME for a shipped spec",
                 )
             ]
         )
@@ -164,6 +193,28 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
     overlay(base, source)
     base.file, base.text = display, source.text
     return base
+
+
+def _shipped(target: str, where: Span) -> tuple[Path, str]:
+    """The file behind `irc:NAME`; an unknown name is IRC110 with the closest names."""
+    name = target[len(SHIPPED_PREFIX) :]
+    names = shipped_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        suggestion = (
+            f"did you mean {', '.join(SHIPPED_PREFIX + c for c in close)}? " if close else ""
+        )
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    "IRC110",
+                    f"no shipped spec named {target!r}",
+                    where,
+                    hint=f"{suggestion}`irc specs` lists the shipped specs",
+                )
+            ]
+        )
+    return SHIPPED / f"{name}.yaml", SHIPPED_PREFIX + name
 
 
 def _through(diag: Diagnostic, child: str) -> Diagnostic:

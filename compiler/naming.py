@@ -107,3 +107,42 @@ def branch(prefix: str, index: int) -> str:
 def instance(block: str, number: int | None) -> str:
     """Name of one use of a block: `stem`, or `resnet_a_3` when it is used more than once."""
     return block if number is None else f"{block}_{number}"
+
+
+def camel(name: str) -> str:
+    """`resnet_a` -> `ResnetA`: a class name for a block or a network."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Block"
+
+
+# Class names a generated class-based module (the torch backend) defines itself.
+CLASS_NAMES = frozenset({"Conv", "MaxPool", "AvgPool", "SamePad", "GlobalPool", "Flatten", "Dense"})
+# Other names the torch module uses: imports, helpers, builtins, constructor variables.
+TORCH_NAMES = CLASS_NAMES | frozenset(
+    {
+        "torch", "nn", "F", "same_padding", "padding_layer", "activation_module", "self",
+        "super", "max", "float", "isinstance", "block", "channels", "in_channels",
+    }
+)  # fmt: skip
+
+
+def class_names(blocks: Sequence[str], taken_names: Sequence[str] = ()) -> dict[str, str]:
+    """Each block's class name: CamelCase, with `Block` appended while it collides
+    with a helper class or one of `taken_names` (block parameters, which would shadow it)."""
+    taken = set(CLASS_NAMES) | set(taken_names)
+    out: dict[str, str] = {}
+    for block in blocks:
+        name = camel(block)
+        while name in taken:
+            name += "Block"
+        taken.add(name)
+        out[block] = name
+    return out
+
+
+def network_class(spec_name: str, classes: Sequence[str], builder: str) -> str:
+    """The network's class name: the spec's name in CamelCase, never a block's class."""
+    name = camel(spec_name)
+    taken = set(classes) | CLASS_NAMES | {builder}
+    while name in taken:
+        name += "Net"
+    return name

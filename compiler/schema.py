@@ -40,7 +40,7 @@ MAX_REPEAT = 1_000
 MAX_WINDOW = 4_096
 
 # Names a block's generated function uses itself, so a parameter cannot take them.
-RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | {"repeat"}
+RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | naming.TORCH_NAMES | {"repeat"}
 _BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z")  # b1, b2_1, b2_r
 
 
@@ -413,7 +413,7 @@ class Defaults(Model):
 
 
 def _not_generated(value: str, allowed: frozenset = frozenset()) -> str:
-    taken = (naming.MODULE_NAMES | naming.BUILDER_NAMES) - allowed
+    taken = (naming.MODULE_NAMES | naming.BUILDER_NAMES | naming.TORCH_NAMES) - allowed
     if value in taken:
         raise PydanticCustomError(
             "irc_identifier",

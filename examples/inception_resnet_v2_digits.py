@@ -11,26 +11,26 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (7; `irc deviations examples/irv2_digits.yaml`):
-- blocks.resnet_a.seq.1 (specs/irv2.yaml:56): bn; paper: (absent). The seed normalises
+- blocks.resnet_a.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
   after every residual sum; the paper says batch norm goes "only on top of the
   traditional layers, but not on top of the summations".
-- blocks.reduction_a.seq.1 (specs/irv2.yaml:72): bn; paper: (absent); seed: bn over axis
+- blocks.reduction_a.seq.1 (specs/irv2.yaml:73): bn; paper: (absent); seed: bn over axis
   1. The seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last
   model normalises over height (a plain bug, fixed here: irc normalises over channels).
   The paper has no batch norm here.
-- blocks.resnet_b.seq.0.residual.project (specs/irv2.yaml:89): conv 1152 1x1 linear;
+- blocks.resnet_b.seq.0.residual.project (specs/irv2.yaml:90): conv 1152 1x1 linear;
   paper: conv 1154 1x1 linear. Reduction-A outputs 384 + 384 + 384 = 1152 channels and a
   residual sum needs equal channels; Figure 17's 1154 cannot be added to it.
-- blocks.resnet_b.seq.1 (specs/irv2.yaml:56): bn; paper: (absent). The seed normalises
+- blocks.resnet_b.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
   after every residual sum; the paper says batch norm goes "only on top of the
   traditional layers, but not on top of the summations".
-- blocks.reduction_b.seq.1 (specs/irv2.yaml:106): bn; paper: (absent). The seed
+- blocks.reduction_b.seq.1 (specs/irv2.yaml:107): bn; paper: (absent). The seed
   normalises after each reduction; the paper does not.
-- blocks.resnet_c.seq.0.residual.project (specs/irv2.yaml:119): conv 2144 1x1 linear;
+- blocks.resnet_c.seq.0.residual.project (specs/irv2.yaml:120): conv 2144 1x1 linear;
   paper: conv 2048 1x1 linear. Reduction-B outputs 1152 + 384 + 288 + 320 = 2144
   channels and a residual sum needs equal channels; Figure 19's 2048 cannot be added to
   it.
-- blocks.resnet_c.seq.1 (specs/irv2.yaml:56): bn; paper: (absent). The seed normalises
+- blocks.resnet_c.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
   after every residual sum; the paper says batch norm goes "only on top of the
   traditional layers, but not on top of the summations".
 """
@@ -155,7 +155,7 @@ def stem(
 ) -> KerasTensor:
     """Stem.
 
-    Spec: specs/irv2.yaml:22. Output at the spec's input: 8x8x384.
+    Spec: specs/irv2.yaml:23. Output at the spec's input: 8x8x384.
     """
     x = conv2d(x, 384, (3, 3), name=f"{name}_conv")
     x = batch_norm(x, name=f"{name}_bn")
@@ -171,7 +171,7 @@ def resnet_a(
 ) -> KerasTensor:
     """Figure 16.
 
-    Spec: specs/irv2.yaml:46. Output at the spec's input: 8x8x384.
+    Spec: specs/irv2.yaml:47. Output at the spec's input: 8x8x384.
     """
     b1 = conv2d(x, 32, (1, 1), name=f"{name}_b1_conv")
     b2 = conv2d(x, 32, (1, 1), name=f"{name}_b2_conv1")
@@ -198,7 +198,7 @@ def reduction_a(
 ) -> KerasTensor:
     """Figure 7, Table 1 (k, l, m, n).
 
-    Spec: specs/irv2.yaml:65. Output at the spec's input: 3x3x1152.
+    Spec: specs/irv2.yaml:66. Output at the spec's input: 3x3x1152.
     """
     b1 = max_pool(x, (3, 3), strides=(2, 2), padding="valid", name=f"{name}_b1_maxpool")
     b2 = conv2d(x, n, (3, 3), strides=(2, 2), padding="valid", name=f"{name}_b2_conv")
@@ -219,7 +219,7 @@ def resnet_b(
 ) -> KerasTensor:
     """Figure 17.
 
-    Spec: specs/irv2.yaml:82. Output at the spec's input: 3x3x1152.
+    Spec: specs/irv2.yaml:83. Output at the spec's input: 3x3x1152.
     """
     b1 = conv2d(x, 192, (1, 1), name=f"{name}_b1_conv")
     b2 = conv2d(x, 128, (1, 1), name=f"{name}_b2_conv1")
@@ -240,7 +240,7 @@ def reduction_b(
 ) -> KerasTensor:
     """Figure 18 (captioned Inception-ResNet-v1; it is v2's block).
 
-    Spec: specs/irv2.yaml:99. Output at the spec's input: 1x1x2144.
+    Spec: specs/irv2.yaml:100. Output at the spec's input: 1x1x2144.
     """
     b1 = max_pool(x, (3, 3), strides=(2, 2), padding="valid", name=f"{name}_b1_maxpool")
     b2 = conv2d(x, 256, (1, 1), name=f"{name}_b2_conv1")
@@ -264,7 +264,7 @@ def resnet_c(
 ) -> KerasTensor:
     """Figure 19.
 
-    Spec: specs/irv2.yaml:112. Output at the spec's input: 1x1x2144.
+    Spec: specs/irv2.yaml:113. Output at the spec's input: 1x1x2144.
     """
     b1 = conv2d(x, 192, (1, 1), name=f"{name}_b1_conv")
     b2 = conv2d(x, 192, (1, 1), name=f"{name}_b2_conv1")
@@ -290,7 +290,7 @@ def aux_head(
     Auxiliary classifier after the B blocks. The paper describes none for the
     Inception-ResNets; the seed adds Inception-v3's.
 
-    Spec: specs/irv2.yaml:130.
+    Spec: specs/irv2.yaml:131.
     """
     x = avg_pool(x, (5, 5), strides=(3, 3), padding="valid", name=f"{name}_avgpool")
     x = conv2d(x, 128, (1, 1), name=f"{name}_conv1")

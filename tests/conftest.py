@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,20 @@ def run_without_frameworks(body: str) -> subprocess.CompletedProcess:
     check = "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
     code = FRAMEWORK_BLOCKER + body + "\n" + check
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+
+
+def copy_worktree(dest: Path) -> Path:
+    """Copy this working tree's files (tracked and new, not ignored) to `dest`: what a
+    clone of it would hold, without build/ or .venv/ leftovers."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest

@@ -42,14 +42,14 @@ def test_deviations_name_the_file_and_line_that_hold_each_value():
         lines = (ROOT / row["file"]).read_text().splitlines()
         assert lines[row["line"] - 1][row["column"] - 1 :].startswith(row["value"]), row
     project = next(r for r in rows if r["path"] == "blocks.resnet_b.seq.0.residual.project")
-    assert (project["line"], project["column"]) == (89, 20)
+    assert (project["line"], project["column"]) == (90, 20)
 
 
 def test_deviations_text_names_the_base_file():
     proc = run_irc("deviations", SMALL)
     assert proc.returncode == 0, proc.stderr
     assert (
-        f"specs/irv2.yaml:89:20: blocks.resnet_b.seq.0.residual.project (inherited by {SMALL})"
+        f"specs/irv2.yaml:90:20: blocks.resnet_b.seq.0.residual.project (inherited by {SMALL})"
         in proc.stdout.splitlines()
     )
 
@@ -97,14 +97,14 @@ def test_compile_paths_are_relative_to_the_current_folder(tmp_path):
     "command, expected",
     [
         (["check", "../" + SMALL], "../specs/variants/irv2_small.yaml: ok: "),
-        (["deviations", "../" + SMALL], "../specs/irv2.yaml:89:20: blocks.resnet_b"),
+        (["deviations", "../" + SMALL], "../specs/irv2.yaml:90:20: blocks.resnet_b"),
         (["summary", "../" + SMALL], "../specs/variants/irv2_small.yaml"),
-        (["explain", "../" + SMALL, "input"], "  set at ../specs/variants/irv2_small.yaml:7:8"),
+        (["explain", "../" + SMALL, "input"], "  set at ../specs/variants/irv2_small.yaml:8:8"),
         (
             ["explain", "../" + SMALL, "blocks.resnet_b.seq.0.residual.project"],
-            "  set at ../specs/irv2.yaml:89:20",
+            "  set at ../specs/irv2.yaml:90:20",
         ),
-        (["check", "--paper", "../" + SMALL], "../specs/irv2.yaml:90:25: error[IRC301]"),
+        (["check", "--paper", "../" + SMALL], "../specs/irv2.yaml:91:25: error[IRC301]"),
         (["check", "--format", "github", BAD_KERNEL], f"::error file={BAD_KERNEL},line=8,col=13"),
         (["check", "--format", "json", BAD_KERNEL], f'"file": "{BAD_KERNEL}"'),
         (["diff", "../specs/irv2.yaml", "../" + SMALL], "../specs/variants/irv2_small.yaml"),
@@ -199,7 +199,7 @@ def test_github_carries_notes_and_hint():
     assert proc.returncode == 1
     first = proc.stdout.splitlines()[0]
     assert first.startswith(
-        "::error file=specs/irv2.yaml,line=90,col=25,endLine=90,endColumn=29,title=IRC301::"
+        "::error file=specs/irv2.yaml,line=91,col=25,endLine=91,endColumn=29,title=IRC301::"
     ), first
     assert "%0Anote: the input comes from 'reduction_a_concat'" in first
     assert "%0Ahint: use 1152 filters" in first

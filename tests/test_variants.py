@@ -200,7 +200,7 @@ def test_explain_shows_the_paper_value():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[:3] == [
         "blocks.resnet_b.seq.0.residual.project = conv 1152 1x1 linear",
-        "  set at specs/irv2.yaml:89:20",
+        "  set at specs/irv2.yaml:90:20",
         "  paper: conv 1154 1x1 linear",
     ]
 

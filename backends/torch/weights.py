@@ -1,0 +1,154 @@
+"""Weights between a Keras `.weights.h5` file and a generated torch model, without TensorFlow.
+
+A generated torch module tags each weighted layer with the name of the Keras
+layer it pairs with (`keras_name`: `resnet_b_3_b2_conv2`, `..._bn`,
+`head_dense`), so weights convert by name, not by order. Keras 3 stores each
+layer's variables under `layers/<path>/vars/<i>`, the group carrying the
+layer's name as its `name` attribute. Conversions:
+
+- Conv2D kernel (H, W, in, out) <-> Conv2d weight (out, in, H, W); bias as is.
+- Dense kernel (in, out) <-> Linear weight (out, in); the generated Flatten
+  flattens channels-last, so no reordering of the inputs is needed.
+- BatchNormalization [gamma], beta, moving_mean, moving_variance <->
+  [weight], bias, running_mean, running_var (gamma only where scale=True).
+
+A file whose layers or shapes do not fit the model is refused with a
+WeightsError naming the layer; nothing is loaded then.
+
+Keras names the groups of a `.weights.h5` after its own internal layer order,
+which only Keras computes, so `save_keras_weights` writes into a copy of a
+file Keras wrote for the same model (`model.save_weights(...)` of a freshly
+built one): the layout comes from it, every value from the torch model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+
+class WeightsError(ValueError):
+    """A weights file that does not fit the model."""
+
+
+def keras_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The model's weighted layers by Keras layer name."""
+    return {m.keras_name: m for m in model.modules() if hasattr(m, "keras_name")}
+
+
+def _groups(file: h5py.File) -> dict[str, h5py.Group]:
+    """Each layer's `vars` group, by the layer's name."""
+    out: dict[str, h5py.Group] = {}
+
+    def visit(path: str, obj) -> None:
+        if isinstance(obj, h5py.Group) and path.endswith("/vars") and "name" in obj.attrs:
+            out[str(obj.attrs["name"])] = obj
+
+    file.visititems(visit)
+    return out
+
+
+def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The torch tensors of one layer in Keras' variable order, with what Keras calls them."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        slots = [("gamma", module.weight)] if module.weight is not None else []
+        return [
+            *slots,
+            ("beta", module.bias),
+            ("moving_mean", module.running_mean),
+            ("moving_variance", module.running_var),
+        ]
+    if not isinstance(module, (nn.Conv2d, nn.Linear)):
+        raise TypeError(f"no Keras layout for {type(module).__name__}")
+    bias = [("bias", module.bias)] if module.bias is not None else []
+    return [("kernel", module.weight), *bias]
+
+
+def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:
+    """A Keras array in torch's layout (`to_torch`), or a torch array in Keras'."""
+    if what != "kernel":
+        return array
+    if isinstance(module, nn.Conv2d):  # HWIO <-> OIHW
+        return array.transpose((3, 2, 0, 1) if to_torch else (2, 3, 1, 0))
+    return array.T  # dense: (in, out) <-> (out, in)
+
+
+def _arrays(name: str, group: h5py.Group, count: int) -> list[h5py.Dataset]:
+    keys = sorted(group, key=int)
+    if len(keys) != count:
+        raise WeightsError(
+            f"layer {name!r}: the file holds {len(keys)} array(s), the model's layer {count}"
+            " (a batch norm with and without scale, or a conv with and without bias?)"
+        )
+    return [group[k] for k in keys]
+
+
+def _check(name: str, what: str, file_shape: tuple, model_shape: tuple) -> None:
+    if file_shape != model_shape:
+        raise WeightsError(
+            f"layer {name!r}: {what} has shape {file_shape} in the file; "
+            f"the model needs {model_shape} (Keras layout)"
+        )
+
+
+def load_keras_weights(model: nn.Module, path: str | Path) -> None:
+    """Copy every weight and batch-norm statistic of a Keras `.weights.h5` into the model.
+
+    Every layer of the model must be in the file with the same shapes, and
+    every weighted layer of the file must be in the model.
+    """
+    layers = keras_layers(model)
+    staged: list[tuple[torch.Tensor, np.ndarray]] = []
+    with h5py.File(path, "r") as file:
+        groups = _groups(file)
+        extra = sorted(n for n, g in groups.items() if len(g) and n not in layers)
+        if extra:
+            raise WeightsError(
+                f"the file has weighted layer(s) the model lacks: {', '.join(extra[:5])}"
+                + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+            )
+        for name, module in layers.items():
+            if name not in groups:
+                raise WeightsError(f"layer {name!r} of the model is not in {path}")
+            slots = _slots(module)
+            for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
+                array = _convert(module, what, np.asarray(data), to_torch=True)
+                expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
+                _check(name, what, tuple(data.shape), expected)
+                staged.append((tensor, array))
+    with torch.no_grad():
+        for tensor, array in staged:
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> None:
+    """Write the model's weights as a Keras `.weights.h5` laid out like `like`.
+
+    `like` is any weights file Keras saved for the same model (its values are
+    not used); the result loads with Keras' `model.load_weights(path)`.
+    """
+    layers = keras_layers(model)
+    with h5py.File(like, "r") as file:
+        names = set(_groups(file))
+    missing = sorted(set(layers) - names)
+    if missing:
+        raise WeightsError(f"layer {missing[0]!r} of the model is not in {like}")
+    tmp = Path(path).with_name(Path(path).name + ".part")
+    shutil.copyfile(like, tmp)
+    try:
+        with h5py.File(tmp, "r+") as file:
+            groups = _groups(file)
+            for name, module in layers.items():
+                slots = _slots(module)
+                for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
+                    array = _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False)
+                    _check(name, what, tuple(data.shape), array.shape)
+                    data[...] = array
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

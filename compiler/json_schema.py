@@ -1,0 +1,312 @@
+"""The spec language as a JSON Schema (`irc schema`), generated from the Pydantic models.
+
+Pydantic's own schema describes the models as they are validated; a spec file
+is written in a richer raw form, which the models accept through their
+before-validators. This module adds those forms, reading them off the same
+models, so a new op kind (a subclass of `schema.Op`) appears here without a
+line of this file changing:
+
+- every op: its compact string (`conv 160 1x7`, described by a pattern on the
+  op's first word, taken from the model's `kind` Literal), the one-key mapping
+  `{conv: {filters: 160, kernel: [1, 7]}}` and the plain mapping of its fields;
+- a block use (`resnet_a x10`, `{reduction_a: {k: 256}}`), `{aux: NAME}`,
+  `{concat: [...]}`, `{residual: {...}}`;
+- windows as `3x3`, `3` or `[1, 7]`; counts as numbers, parameter names or `in`;
+  a branch of one op without its list;
+- wherever a value is: a deviation `{value, paper, seed, why}` or `$delete`;
+- a spec with `extends` need not repeat what its base says, so it is checked
+  against a copy of the definitions without `required` keys.
+
+What a schema cannot say (shapes, references between blocks, channel
+arithmetic, the full compact grammar) is `irc check`'s job.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, get_args
+
+from pydantic.json_schema import GenerateJsonSchema
+
+from irc_cnn.compiler import compact, schema
+from irc_cnn.compiler.layering import DELETE, SHIPPED_PREFIX
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+PARTIAL = "Partial"
+
+
+def _anchored(pattern: str) -> str:
+    """A Python `re` pattern ending in `\\Z` as a JSON Schema pattern."""
+    return "^" + pattern.removesuffix("\\Z") + "$"
+
+
+IDENTIFIER = {"type": "string", "pattern": _anchored(compact._IDENT.pattern)}
+
+
+def _words(kinds: tuple[str, ...]) -> list[str]:
+    """The first words a compact op of these kinds may start with."""
+    return [*kinds, *(compact.ACTIVATIONS if "act" in kinds else ())]
+
+
+def _one_key(key: str, value: dict) -> dict:
+    return {
+        "type": "object",
+        "properties": {key: value},
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+def _op_forms(model: type[schema.Op], fields: dict) -> dict:
+    kinds = get_args(model.model_fields["kind"].annotation)
+    words = "|".join(_words(kinds))
+    inner = {k: v for k, v in fields.items() if k not in ("title", "description")}
+    inner["properties"] = {k: v for k, v in fields["properties"].items() if k != "kind"}
+    compact_form = {
+        "type": "string",
+        "pattern": rf"^\s*({words})(\s|$)",
+        "description": f"compact form, e.g. `{kinds[0]} ...` (see docs/spec-language.md)",
+    }
+    mappings = [_one_key(kind, {"anyOf": [inner, {"type": "null"}]}) for kind in kinds]
+    return {"anyOf": [compact_form, *mappings, fields]}
+
+
+def _node_kinds() -> list[str]:
+    """The keys that make a one-key mapping an op or a composite rather than a block use
+    (the `kind` of every model in `schema.Node` but `Use`)."""
+    members = [get_args(member)[0] for member in get_args(get_args(schema.Node)[0])]
+    return sorted(
+        {
+            kind
+            for model in members
+            if model is not schema.Use
+            for kind in get_args(model.model_fields["kind"].annotation)
+        }
+    )
+
+
+def _use_forms(model: type, fields: dict) -> dict:
+    props = fields["properties"]
+    arguments = {**props["args"], "properties": {"repeat": props["repeat"]}}
+    arguments.pop("default", None)
+    return {
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": r"^\s*[A-Za-z_][A-Za-z0-9_]*(\s+x[0-9]+)?\s*$",
+                "description": "a block template's name, optionally `xN` to repeat it",
+            },
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "propertyNames": {**IDENTIFIER, "not": {"enum": _node_kinds()}},
+                "additionalProperties": {"anyOf": [arguments, {"type": "null"}]},
+            },
+        ]
+    }
+
+
+def _aux_forms(model: type, fields: dict) -> dict:
+    return _one_key("aux", fields["properties"]["block"])
+
+
+def _concat_forms(model: type, fields: dict) -> dict:
+    return _one_key("concat", fields["properties"]["branches"])
+
+
+def _residual_forms(model: type, fields: dict) -> dict:
+    return {"anyOf": [fields, _one_key("residual", fields)]}
+
+
+def _block_forms(model: type, fields: dict) -> dict:
+    # Block._one_body: exactly one of its bodies.
+    return {**fields, "oneOf": [{"required": [body]} for body in ("seq", "concat", "residual")]}
+
+
+# Models written in a form of their own; every `schema.Op` gets `_op_forms`.
+_MODEL_FORMS = {
+    schema.Block: _block_forms,
+    schema.Use: _use_forms,
+    schema.Aux: _aux_forms,
+    schema.Concat: _concat_forms,
+    schema.Residual: _residual_forms,
+}
+
+
+def _window_forms(inner: dict) -> dict:
+    text = {"type": "string", "pattern": _anchored(compact._WINDOW.pattern)}
+    return {"anyOf": [text, {"type": "integer", "minimum": 1}, inner]}
+
+
+def _branch_forms(inner: dict) -> dict:
+    return {"anyOf": [inner["items"], inner]}
+
+
+def _params_forms(inner: dict) -> dict:
+    return {"anyOf": [{"type": "array", "items": IDENTIFIER}, inner]}
+
+
+def _count_forms(inner: dict) -> dict:
+    number = {"type": "integer", "minimum": 1, "maximum": schema.MAX_COUNT}
+    return {"anyOf": [number, IDENTIFIER], "description": "a number, a parameter name or `in`"}
+
+
+def _scale_forms(inner: dict) -> dict:
+    number = {"type": "number", "exclusiveMinimum": 0, "maximum": 1000}
+    return {"anyOf": [number, IDENTIFIER, {"type": "null"}]}
+
+
+def _identifier_forms(inner: dict) -> dict:
+    return {**inner, **IDENTIFIER}
+
+
+# Validators that accept more than their annotated type, by function.
+_VALIDATOR_FORMS = {
+    schema._window: _window_forms,
+    schema._as_branch: _branch_forms,
+    schema._params: _params_forms,
+    schema._count: _count_forms,
+    schema._scale: _scale_forms,
+    schema._identifier: _identifier_forms,
+    schema._param_name: _identifier_forms,
+}
+
+
+class _Generator(GenerateJsonSchema):
+    """Pydantic's generator, told the raw forms the validators accept."""
+
+    def _with_forms(self, core: dict, inner: dict) -> dict:
+        forms = _VALIDATOR_FORMS.get(core["function"]["function"])
+        return forms(inner) if forms else inner
+
+    def function_before_schema(self, core):
+        return self._with_forms(core, super().function_before_schema(core))
+
+    def function_after_schema(self, core):
+        return self._with_forms(core, super().function_after_schema(core))
+
+    def function_plain_schema(self, core):
+        return self._with_forms(core, {})
+
+    def tagged_union_schema(self, core):
+        # The discriminator is a function, and a compact string may match several
+        # forms' patterns (a block use's among them): any one of them will do.
+        out = super().tagged_union_schema(core)
+        out.pop("discriminator", None)
+        if "oneOf" in out:
+            out["anyOf"] = out.pop("oneOf")
+        return out
+
+    def model_schema(self, core):
+        fields = super().model_schema(core)
+        model = core["cls"]
+        if issubclass(model, schema.Op):
+            return _op_forms(model, fields)
+        forms = _MODEL_FORMS.get(model)
+        return forms(model, fields) if forms else fields
+
+
+_DEVIATION = {
+    "type": "object",
+    "description": (
+        "a value that departs from the paper: `value` is used, `paper` and `seed` are what "
+        "the paper and the seed implementation have (null: no such thing), `why` is required"
+    ),
+    "properties": {"value": {}, "paper": {}, "seed": {}, "why": {"type": "string", "minLength": 1}},
+    "required": ["value", "why"],
+    "additionalProperties": False,
+}
+_ANNOTATED = {
+    "anyOf": [
+        {"$ref": "#/$defs/Deviation"},
+        {"const": DELETE, "description": "in a variant: remove the inherited key"},
+    ]
+}
+
+
+def _with_alternatives(node: Any) -> Any:
+    """Allow a deviation or `$delete` wherever a property value or list item is.
+
+    Pydantic's titles go on the way: they only repeat the property names.
+    """
+    if isinstance(node, list):
+        return [_with_alternatives(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "$defs"):
+            value = {name: _with_alternatives(v) for name, v in value.items()}
+            if key != "$defs":
+                value = {name: _alternative(v) for name, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _alternative(_with_alternatives(value))
+        elif key == "prefixItems":
+            value = [_alternative(_with_alternatives(v)) for v in value]
+        elif key != "title":
+            value = _with_alternatives(value)
+        else:
+            continue
+        out[key] = value
+    return out
+
+
+def _alternative(value: dict) -> dict:
+    return {"anyOf": [value, {"$ref": "#/$defs/Annotated"}]}
+
+
+def _partial(node: Any, names: set[str]) -> Any:
+    """The same schema with no `required` keys, referring to the partial definitions."""
+    if isinstance(node, list):
+        return [_partial(item, names) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        k: _partial(v, names)
+        for k, v in node.items()
+        if k != "required" and not (k == "oneOf" and all(set(o) == {"required"} for o in v))
+    }
+    target = out.get("$ref", "").removeprefix("#/$defs/")
+    if target in names:
+        out["$ref"] = f"#/$defs/{PARTIAL}{target}"
+    return out
+
+
+def build() -> dict:
+    """The JSON Schema of one spec file."""
+    generated = schema.Spec.model_json_schema(schema_generator=_Generator)
+    defs = generated.pop("$defs")
+    defs["Spec"] = generated
+    defs = _with_alternatives({"$defs": defs})["$defs"]
+    partial = {f"{PARTIAL}{name}": _partial(value, set(defs)) for name, value in defs.items()}
+    partial[f"{PARTIAL}Spec"]["properties"] = {
+        "extends": {
+            "type": "string",
+            "description": (
+                "the spec this one modifies: a path relative to this file, or "
+                f"`{SHIPPED_PREFIX}NAME` for a spec shipped with irc (`irc specs` lists them)"
+            ),
+        },
+        **partial[f"{PARTIAL}Spec"]["properties"],
+    }
+    defs["Deviation"] = copy.deepcopy(_DEVIATION)
+    defs["Annotated"] = copy.deepcopy(_ANNOTATED)
+    return {
+        "$schema": DRAFT,
+        "title": "irc spec",
+        "description": (
+            "A CNN architecture spec for irc (https://pypi.org/project/irc-cnn/). Generated by "
+            "`irc schema` from irc's models; `irc check` checks what a schema cannot."
+        ),
+        "if": {"type": "object", "required": ["extends"]},
+        "then": {"$ref": f"#/$defs/{PARTIAL}Spec"},
+        "else": {"$ref": "#/$defs/Spec"},
+        "$defs": {**defs, **partial},
+    }
+
+
+def render() -> str:
+    """`build()` as the text `irc schema` prints and docs/irc-spec.schema.json holds."""
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"

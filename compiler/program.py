@@ -1,0 +1,704 @@
+"""The program IR: a checked network as code structure, built once for every backend.
+
+infer's Graph is flat: every layer of every repeat, with its shape. A
+backend that writes readable code needs the spec's own structure instead:
+one function (or class) per block template with its parameters, calls with
+arguments, loops for repeats, branches and sums. `build(result)` walks the
+spec once and returns a Program; a backend only prints it (Keras as
+functional-API calls, torch as nn.Module classes), so no backend walks the
+spec itself.
+
+What the walk decides, so that every backend agrees:
+
+- every statement's layer name (compiler.naming's rules, those infer uses),
+  relative to the enclosing block's `name` argument inside a block;
+- every value with the spec's defaults applied and the width multiplier
+  taken into account; a value that is a block parameter stays a `Param`;
+- the variables statements read and write (`x`, branch results `b1`, `b2`,
+  a residual's `r`), so generated code in any language reads alike;
+- every tensor's channel count as a `Channels` expression: a constant at
+  network level, linear in `in_channels` and the block's parameters inside
+  a block (frameworks that need a layer's input size, like torch, print it);
+- the flat input size of a dense layer after `flatten`, from infer's shapes.
+
+Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any
+
+from irc_cnn.compiler import naming
+from irc_cnn.compiler.infer import minimum_input, without_top
+from irc_cnn.compiler.resolve import body_paths, branch_base, widen
+from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Residual, Spec, Use
+from irc_cnn.compiler.source import describe
+
+IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
+CLASSES = "classes"  # the symbol of the class count (a builder argument)
+
+
+class ProgramError(Exception):
+    """A checked spec that a code backend cannot express (never raised for the shipped specs)."""
+
+
+# -- values ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A value that is a block parameter; `widened`: under the spec's width multiplier."""
+
+    name: str
+    widened: bool = False
+
+
+Value = Any  # a literal (int, float, str, bool, None, tuple) or a Param
+
+
+@dataclass(frozen=True)
+class Channels:
+    """A channel count: `const + sum(coef * symbol)`; a symbol is `in_channels`,
+    `classes` or a Param (a filter count given as a block parameter)."""
+
+    const: int = 0
+    terms: tuple[tuple[str | Param, int], ...] = ()
+
+    def __add__(self, other: Channels) -> Channels:
+        merged: dict[str | Param, int] = dict(self.terms)
+        for symbol, coef in other.terms:
+            merged[symbol] = merged.get(symbol, 0) + coef
+        return Channels(self.const + other.const, tuple((s, c) for s, c in merged.items() if c))
+
+    @property
+    def value(self) -> int | None:
+        """The count when it is a constant."""
+        return None if self.terms else self.const
+
+    def substitute(self, binding: dict[str, Channels], width: float) -> Channels:
+        """The count with symbols replaced (a use site's input and arguments)."""
+        out = Channels(self.const)
+        for symbol, coef in self.terms:
+            key = symbol.name if isinstance(symbol, Param) else symbol
+            if key not in binding:
+                out = out + Channels(0, ((symbol, coef),))
+                continue
+            bound = binding[key]
+            if isinstance(symbol, Param) and symbol.widened:
+                bound = _widen_channels(bound, width)
+            out = out + Channels(bound.const * coef, tuple((s, c * coef) for s, c in bound.terms))
+        return out
+
+
+def _widen_channels(count: Channels, width: float) -> Channels:
+    if count.value is not None:
+        return Channels(widen(count.value, width))
+    if len(count.terms) == 1 and isinstance(count.terms[0][0], Param) and count.terms[0][1] == 1:
+        return Channels(0, ((Param(count.terms[0][0].name, True), 1),))
+    raise ProgramError("a width multiplier applies only to a number or a parameter")
+
+
+def _symbol(value: Value) -> Channels:
+    """The channel count a conv's filters or a dense's units give."""
+    if isinstance(value, Param):
+        return Channels(0, ((value, 1),))
+    if value == CLASSES:
+        return Channels(0, ((CLASSES, 1),))
+    return Channels(int(value))
+
+
+# -- statements -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerName:
+    """A layer name: `{name}` + "_" + text inside a block (`relative`), text itself outside."""
+
+    text: str
+    relative: bool
+
+
+@dataclass(frozen=True)
+class Op:
+    """One spec op: `target = op(source)`. `attrs` hold resolved values by field:
+    conv: filters, kernel, strides, padding, activation, bias, bn, bn_scale;
+    maxpool/avgpool: pool, strides, padding; bn: scale; act: activation;
+    dropout: rate; dense: units (an int, Param or CLASSES), activation, bias."""
+
+    kind: str
+    attrs: dict[str, Value]
+    layer: LayerName
+    source: str
+    target: str
+    in_channels: Channels
+    out_channels: Channels
+    line: int
+    flat: bool  # the output is a flat vector, not a feature map
+    stmt: str = "op"
+
+
+@dataclass(frozen=True)
+class ConcatStmt:
+    """Branches that each read `source` into their own variable, concatenated on channels."""
+
+    source: str
+    target: str
+    branches: tuple[tuple[Any, ...], ...]
+    variables: tuple[str, ...]
+    layer: LayerName
+    channels: Channels
+    stmt: str = "concat"
+
+
+@dataclass(frozen=True)
+class ResidualStmt:
+    """`target = source + scale * project(branches)`, then `activation`.
+
+    The branches are concatenated into `residual` (layer `concat`) when there
+    are several; the scale applies only where the builder's `scale` switch is on.
+    """
+
+    source: str
+    target: str
+    residual: str
+    branches: tuple[tuple[Any, ...], ...]
+    variables: tuple[str, ...]
+    concat: LayerName | None
+    project: Op
+    scale: Value | None
+    activation: Value | None
+    layer: LayerName  # the prefix of the sum's layers (`add`, `scale`, the activation)
+    channels: Channels
+    stmt: str = "residual"
+
+    def part(self, what: str) -> LayerName:
+        """The layer name of one part of the sum: `add`, `scale`, or its activation."""
+        return LayerName(naming.join(self.layer.text, what), self.layer.relative)
+
+
+@dataclass(frozen=True)
+class CallStmt:
+    """A use of a block: `target = function(source, args)`, or a loop of `repeat` uses
+    numbered `first`.. when `looped` (layer names `<layer>_<i>`)."""
+
+    source: str
+    target: str
+    block: str
+    function: str
+    args: tuple[tuple[str, Value], ...]
+    scale_residuals: bool  # the block (or one it uses) has a residual sum
+    classifier: bool  # the block (or one it uses) has a classifier dense
+    layer: LayerName  # the instance name, or the loop's base name
+    attribute: str  # a name for the instance (or the loop) in class-based code
+    first: int
+    repeat: int
+    looped: bool
+    aux: bool  # an auxiliary head, built only with the top
+    in_channels: Channels
+    out_channels: Channels
+    shape: tuple[int, ...] | None  # the output shape at the spec's input (network level)
+    stmt: str = "call"
+
+
+Stmt = Op | ConcatStmt | ResidualStmt | CallStmt
+
+
+@dataclass(frozen=True)
+class BlockParam:
+    name: str
+    type: str
+    default: Value  # None when required
+    required: bool
+
+
+@dataclass(frozen=True)
+class Function:
+    """One block template, as a function or class of the generated code."""
+
+    block: str
+    name: str  # function name (naming.function_names)
+    class_name: str  # class name (naming.class_names)
+    params: tuple[BlockParam, ...]
+    doc: tuple[str, ...]  # summary line, the block's doc, where it sits in the spec
+    body: tuple[Stmt, ...]
+    uses_residual: bool
+    uses_classifier: bool
+    out_channels: Channels
+
+
+@dataclass(frozen=True)
+class Program:
+    """One spec as a module: header facts, block functions, the network and its head."""
+
+    spec: Spec
+    file: str
+    sha256: str
+    docstring: tuple[str, ...]  # raw paragraphs (ref, doc, deviations); backends make them safe
+    functions: tuple[Function, ...]
+    network: tuple[Stmt, ...]
+    head: tuple[Stmt, ...]
+    builder: str
+    network_class: str
+    style: str
+    classes_arg: str
+    classes: int
+    scale_switch: bool  # the builder takes `scale` (some block has a residual sum)
+    scale_default: bool
+    classifier_activation: str | None
+    has_aux: bool
+    input_shape: tuple[int, ...]
+    features_shape: tuple[int, ...]
+    features_channels: int
+    outputs: tuple[tuple[int, ...], ...]
+    width: float
+    conv_defaults: dict[str, Value]
+    bn_defaults: dict[str, Value]
+
+    def min_input(self, include_top: bool = True) -> int:
+        """The smallest square input the network takes (infer.minimum_input; a bisection,
+        so computed only for a backend that prints it)."""
+        return minimum_input(self.spec if include_top else without_top(self.spec))
+
+    @property
+    def ops(self) -> list[Op]:
+        """Every op statement, in blocks and the network, in order (for backends' helpers)."""
+        out: list[Op] = []
+        stack = [s for f in self.functions for s in f.body] + [*self.network, *self.head]
+        for stmt in stack:
+            out += _ops(stmt)
+        return out
+
+
+def _ops(stmt: Stmt) -> list[Op]:
+    if isinstance(stmt, Op):
+        return [stmt]
+    if isinstance(stmt, (ConcatStmt, ResidualStmt)):
+        inner = [op for branch in stmt.branches for s in branch for op in _ops(s)]
+        return inner + ([stmt.project] if isinstance(stmt, ResidualStmt) else [])
+    return []
+
+
+# -- the walk -------------------------------------------------------------------
+
+
+@dataclass
+class _Scope:
+    """Where statements are built: inside a block (`relative` names) or the network."""
+
+    relative: bool
+    params: set[str]
+    uses_residual: bool = False
+    uses_classifier: bool = False
+
+
+class _Builder:
+    def __init__(self, result: Any, file: str):
+        self.result = result
+        self.file = file
+        self.spec: Spec = result.spec
+        self.graph = result.graph
+        self.fn_names = naming.function_names(
+            list(self.spec.blocks), self.spec.builder.name, self.spec.builder.classes_arg
+        )
+        params = [p for block in self.spec.blocks.values() for p in block.params]
+        self.class_names = naming.class_names(list(self.spec.blocks), params)
+        self.functions: dict[str, Function] = {}
+        self.shapes: dict[tuple, set] = {}
+        for layer in self.graph.layers:
+            self.shapes.setdefault((layer.path, layer.kind), set()).add(layer.shape)
+
+    # -- values
+
+    def value(self, scope: _Scope, value: Value, widened: bool = False) -> Value:
+        if isinstance(value, str) and value in scope.params:
+            return Param(value, widened and self.spec.width != 1.0)
+        return value
+
+    def line(self, path: tuple) -> int:
+        _, span = self.result.source.locate(path)
+        return span.line if span else 0
+
+    def attrs(self, scope: _Scope, op: Any) -> dict[str, Value]:
+        """The op's fields with the spec's defaults applied (as resolve.concrete does)."""
+        defaults = self.spec.defaults
+        kind = op.kind
+        if kind == "conv":
+            filters = op.filters
+            if isinstance(filters, int):
+                filters = widen(filters, self.spec.width)
+            elif filters != INPUT_CHANNELS:
+                filters = self.value(scope, filters, widened=True)
+            act = op.activation if op.activation is not None else defaults.conv.activation
+            return {
+                "filters": filters,
+                "kernel": tuple(op.kernel),
+                "strides": tuple(op.strides),
+                "padding": op.padding,
+                "activation": _linear_none(self.value(scope, act)),
+                "bias": defaults.conv.bias if op.bias is None else op.bias,
+                "bn": defaults.conv.bn if op.bn is None else op.bn,
+                "bn_scale": defaults.bn.scale,
+            }
+        if kind in ("maxpool", "avgpool"):
+            return {"pool": tuple(op.pool), "strides": tuple(op.strides), "padding": op.padding}
+        if kind == "bn":
+            return {"scale": defaults.bn.scale if op.scale is None else op.scale}
+        if kind == "act":
+            return {"activation": _linear_none(self.value(scope, op.activation))}
+        if kind == "dropout":
+            return {"rate": op.rate}
+        if kind == "dense":
+            if op.units == CLASSES:
+                scope.uses_classifier = True
+            units = op.units if op.units == CLASSES else self.value(scope, op.units)
+            return {
+                "units": units,
+                "activation": _linear_none(self.value(scope, op.activation)),
+                "bias": op.bias,
+            }
+        return {}
+
+    def op(self, scope, node, path, layer: str, source, target, channels, residual_in=None) -> Op:
+        attrs = self.attrs(scope, node)
+        kind = node.kind
+        out = channels
+        if kind == "conv":
+            out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
+        elif kind == "dense":
+            out = _symbol(attrs["units"])
+        elif kind == "flatten":
+            shapes = self.shapes.get((path, "flatten"), set())
+            if len(shapes) != 1:
+                raise ProgramError(
+                    f"flatten at {'.'.join(map(str, path))} is used at {len(shapes)} sizes; "
+                    "a code backend needs one"
+                )
+            out = Channels(next(iter(shapes))[0])
+        return Op(
+            kind,
+            attrs,
+            LayerName(layer, scope.relative),
+            source,
+            target,
+            channels,
+            out,
+            self.line(path),
+            any(len(shape) == 1 for shape in self.shapes.get((path, kind), ())),
+        )
+
+    # -- sequences
+
+    def seq(
+        self, scope, nodes, paths, prefix, source, target, channels, siblings=None, names=None
+    ) -> tuple[list[Stmt], Channels]:
+        """Statements for one sequence, reading `source` and leaving `target`
+        (`siblings` and `names` name a node taken out of a longer one, as in resolve.seq)."""
+        out: list[Stmt] = []
+        siblings = nodes if siblings is None else siblings
+        names = naming.local_names(nodes) if names is None else names
+        current = source
+        for node, path, local in zip(nodes, paths, names):
+            if isinstance(node, Concat):
+                inner = naming.scope(prefix, local, siblings)
+                layer = naming.concat_layer(prefix, local, inner)
+                stmt = self.concat(scope, node, path, inner, layer, current, target, channels)
+                channels = stmt.channels
+            elif isinstance(node, Residual):
+                inner = naming.scope(prefix, local, siblings)
+                stmt = self.residual(scope, node, path, inner, current, target, channels)
+                channels = stmt.channels
+            elif isinstance(node, Use):
+                stmt = self.use(scope, node, naming.join(prefix, local), local, current, target)
+                stmt = self.bind(stmt, channels)
+                channels = stmt.out_channels
+            else:
+                stmt = self.op(
+                    scope, node, path, naming.join(prefix, local), current, target, channels
+                )
+                channels = stmt.out_channels
+            out.append(stmt)
+            current = target
+        return out, channels
+
+    def branches(self, scope, node, path, prefix, source, variables, channels):
+        base = branch_base(node, path)
+        outs, counts = [], []
+        for j, (branch, var) in enumerate(zip(node.branches, variables)):
+            paths = [(*base, j, k) for k in range(len(branch))]
+            stmts, count = self.seq(
+                scope, branch, paths, naming.branch(prefix, j), source, var, channels
+            )
+            outs.append(tuple(stmts))
+            counts.append(count)
+        total = Channels()
+        for count in counts:
+            total = total + count
+        return tuple(outs), total
+
+    def concat(self, scope, node, path, inner, layer, source, target, channels) -> ConcatStmt:
+        variables = _branch_vars(target, len(node.branches))
+        branches, total = self.branches(scope, node, path, inner, source, variables, channels)
+        return ConcatStmt(
+            source,
+            target,
+            branches,
+            tuple(variables),
+            LayerName(layer, scope.relative),
+            total,
+        )
+
+    def residual(self, scope, node, path, prefix, source, target, channels) -> ResidualStmt:
+        scope.uses_residual = True
+        variables = _branch_vars(target, len(node.branches))
+        r = "r" if target == "x" else f"{target}_r"
+        branches, total = self.branches(scope, node, path, prefix, source, variables, channels)
+        several = len(node.branches) > 1
+        project_source = r if several else variables[0]
+        project = self.op(
+            scope,
+            node.project,
+            (*path, "residual", "project"),
+            naming.join(prefix, "project"),
+            project_source,
+            r,
+            total,
+            residual_in=channels,
+        )
+        return ResidualStmt(
+            source,
+            target,
+            r,
+            branches,
+            tuple(variables),
+            LayerName(naming.join(prefix, "concat"), scope.relative) if several else None,
+            project,
+            self.value(scope, node.scale),
+            _linear_none(self.value(scope, node.activation)),
+            LayerName(prefix, scope.relative),
+            channels,
+        )
+
+    def use(self, scope, use: Use, layer: str, local: str, source, target, **kw) -> CallStmt:
+        function = self.function(use.block)
+        args = tuple((k, self.value(scope, v)) for k, v in use.args.items())
+        scope.uses_residual |= function.uses_residual
+        scope.uses_classifier |= function.uses_classifier
+        return CallStmt(
+            source,
+            target,
+            use.block,
+            function.name,
+            args,
+            function.uses_residual,
+            function.uses_classifier,
+            LayerName(layer, scope.relative),
+            kw.get("attribute", local),
+            kw.get("first", 1),
+            use.repeat,
+            kw.get("looped", use.repeat > 1),
+            kw.get("aux", False),
+            Channels(),
+            Channels(),
+            kw.get("shape"),
+        )
+
+    def bind(self, call: CallStmt, channels: Channels) -> CallStmt:
+        """The call with its input and output channel counts (the block's own, substituted)."""
+        function = self.functions[call.block]
+        binding = {IN_CHANNELS: channels}
+        given = dict(call.args)
+        for param in function.params:
+            value = given.get(param.name, None if param.required else param.default)
+            if isinstance(value, Param):
+                binding[param.name] = Channels(0, ((Param(value.name), 1),))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                binding[param.name] = Channels(value)
+        out = channels
+        for _ in range(call.repeat):  # each repeat takes what the one before gave
+            out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
+        return replace(call, in_channels=channels, out_channels=out)
+
+    # -- blocks and the network
+
+    def function(self, name: str) -> Function:
+        if name in self.functions:
+            return self.functions[name]
+        block: Block = self.spec.blocks[name]
+        scope = _Scope(True, set(block.params))
+        body, out = self.seq(
+            scope,
+            block.body,
+            body_paths(name, block),
+            "",
+            "x",
+            "x",
+            Channels(0, ((IN_CHANNELS, 1),)),
+        )
+        params = tuple(
+            BlockParam(p, "int" if d is None else _param_type(d), d, d is None)
+            for p, d in block.params.items()
+        )
+        doc = [(block.ref or name.replace("_", " ").capitalize()) + "."]
+        if block.doc:
+            doc.append(block.doc)
+        where = f"Spec: {self.file}:{self.line(('blocks', name))}."
+        stage = next((s for s in self.graph.stages if s.block == name), None)
+        if stage is not None:
+            where += f" Output at the spec's input: {'x'.join(map(str, stage.shape))}."
+        doc.append(where)
+        function = Function(
+            name,
+            self.fn_names[name],
+            self.class_names[name],
+            params,
+            tuple(doc),
+            tuple(body),
+            scope.uses_residual,
+            scope.uses_classifier,
+            out,
+        )
+        self.functions[name] = function
+        return function
+
+    def network(self) -> tuple[list[Stmt], list[Stmt], Channels]:
+        spec, graph = self.spec, self.graph
+        scope = _Scope(False, set())
+        shapes = {stage.path: stage.shape for stage in graph.stages}  # a repeat's last wins
+        counts = Counter()
+        for node in spec.network:
+            if node.kind == "use":
+                counts[node.block] += node.repeat
+        numbers: Counter[str] = Counter()
+        channels = Channels(spec.input[2])
+        out: list[Stmt] = []
+        names = naming.local_names(spec.network)
+        for i, (node, local) in enumerate(zip(spec.network, names)):
+            path = ("network", i)
+            if node.kind == "use":
+                first = numbers[node.block] + 1
+                numbers[node.block] += node.repeat
+                many = counts[node.block] > 1
+                instance = naming.instance(node.block, first if many else None)
+                looped = node.repeat > 1
+                stmt = self.use(
+                    scope,
+                    node,
+                    node.block if looped else instance,
+                    local,
+                    "x",
+                    "x",
+                    attribute=local if looped else instance,
+                    first=first,
+                    looped=looped,
+                    shape=shapes.get(path),
+                )
+                stmt = self.bind(stmt, channels)
+                channels = stmt.out_channels
+                out.append(stmt)
+            elif node.kind == "aux":
+                use = Use.model_construct(block=node.block, repeat=1, args={})
+                stmt = self.use(
+                    scope, use, node.block, node.block, "x", "aux", aux=True, looped=False
+                )
+                out.append(self.bind(stmt, channels))
+            else:
+                stmts, channels = self.seq(
+                    scope, [node], [path], "", "x", "x", channels, spec.network, [local]
+                )
+                out += stmts
+        head_paths = [("head", i) for i in range(len(spec.head))]
+        head, _ = self.seq(scope, spec.head, head_paths, "head", "x", "x", channels)
+        self.scope = scope
+        return out, head, channels
+
+
+def _linear_none(value: Value) -> Value:
+    return None if value == "linear" else value
+
+
+def _branch_vars(target: str, count: int) -> list[str]:
+    base = "b" if target == "x" else f"{target}_"
+    return [f"{base}{j + 1}" for j in range(count)]
+
+
+def _param_type(default: Any) -> str:
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):
+        return "int"
+    if isinstance(default, float):
+        return "float"
+    return "str | None"
+
+
+def _docstring(result: Any, file: str) -> tuple[str, ...]:
+    spec = result.spec
+    lines = [text for text in (spec.ref, spec.doc) if text]
+    devs = result.source.deviations
+    if devs:
+        entries = [f"Deviations ({len(devs)}; `irc deviations {file}`):"]
+        for dev in devs:
+            where = ".".join(map(str, dev.path))
+            parts = [f"{where} (line {dev.span.line}): {describe(dev.value)}"]
+            if dev.has_paper:
+                parts.append(f"paper: {describe(dev.paper)}")
+            if dev.has_seed:
+                parts.append(f"seed: {describe(dev.seed)}")
+            entries.append("- " + "; ".join(parts) + ". " + dev.why)
+        lines.append("\n".join(entries))
+    return tuple(lines)
+
+
+def build(result: Any, file: str | None = None) -> Program:
+    """The Program of one checked spec (a pipeline.Result whose `ok` is true); `file`
+    names the spec in docstrings (default: as the result names it)."""
+    spec = result.spec
+    file = result.file if file is None else file
+    builder = _Builder(result, file)
+    for name in spec.blocks:
+        builder.function(name)
+    network, head, features = builder.network()
+    functions = tuple(builder.functions[name] for name in spec.blocks)
+    classifier = next(
+        (n for n in reversed(spec.head) if n.kind == "dense" and n.units == CLASSES), None
+    )
+    uses_residual = any(f.uses_residual for f in functions) or builder.scope.uses_residual
+    defaults = spec.defaults
+    return Program(
+        spec=spec,
+        file=file,
+        sha256=hashlib.sha256(result.source.text.encode("utf-8")).hexdigest(),
+        docstring=_docstring(result, file),
+        functions=functions,
+        network=tuple(network),
+        head=tuple(head),
+        builder=spec.builder.name,
+        network_class=naming.network_class(
+            spec.name, [f.class_name for f in functions], spec.builder.name
+        ),
+        style=spec.builder.style,
+        classes_arg=spec.builder.classes_arg,
+        classes=spec.classes,
+        scale_switch=uses_residual,
+        scale_default=spec.builder.scale,
+        classifier_activation=classifier.activation if classifier else None,
+        has_aux=any(isinstance(s, CallStmt) and s.aux for s in network),
+        input_shape=tuple(spec.input),
+        features_shape=tuple(result.graph.features),
+        features_channels=features.value,
+        outputs=tuple(tuple(s) for s in result.graph.outputs),
+        width=spec.width,
+        conv_defaults={
+            "activation": _linear_none(defaults.conv.activation),
+            "bias": defaults.conv.bias,
+            "bn": defaults.conv.bn,
+        },
+        bn_defaults={
+            "scale": defaults.bn.scale,
+            "epsilon": defaults.bn.epsilon,
+            "momentum": defaults.bn.momentum,
+        },
+    )

@@ -1,0 +1,61 @@
+"""The CI workflow, the pre-commit hooks and the configurations docs/ci.md tells users to copy."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from irc_cnn.compiler.cli import build_parser
+from tests.conftest import ROOT, run_irc
+
+HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+
+
+def test_the_workflow_runs_what_ci_runs():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert steps[1]["uses"].startswith("actions/setup-python@")
+    assert steps[1]["with"]["python-version"] == "3.11"
+    assert "graphviz" in steps[2]["run"]
+    assert steps[-1]["run"] == "bash .ci/run"
+
+
+def test_hooks_run_irc_commands_on_the_whole_specs_folder():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert [h["id"] for h in HOOKS] == ["irc-check", "irc-compile-check"]
+    for hook in HOOKS:
+        program, command, *flags = hook["entry"].split()
+        assert program == "irc" and command in commands
+        assert all(flag in commands[command]._option_string_actions for flag in flags)
+        assert hook["language"] == "python"
+        # A base spec's change must re-check the unstaged variants that extend it.
+        assert hook["pass_filenames"] is False and hook["args"] == ["specs"]
+        assert re.search(hook["files"], "specs/variants/irv2_small.yaml")
+
+
+def test_the_documented_configurations_use_these_hooks():
+    text = (ROOT / "docs" / "ci.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    configs = [yaml.safe_load(b) for b in blocks]
+    precommit = next(c for c in configs if isinstance(c, dict) and "repos" in c)
+    ids = {h["id"] for h in HOOKS}
+    assert {h["id"] for h in precommit["repos"][0]["hooks"]} == ids
+    workflow = next(c for c in configs if isinstance(c, dict) and "jobs" in c)
+    runs = [s.get("run", "") for s in workflow["jobs"]["specs"]["steps"]]
+    assert "irc check --format github specs" in runs
+    assert "irc compile --check --format github specs" in runs
+
+
+def test_the_documented_outputs_are_what_irc_prints(tmp_path):
+    text = (ROOT / "docs" / "ci.md").read_text()
+    spec = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "irc:irv2" in b)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "my_irv2.yaml").write_text(spec.split("\n", 1)[1])  # less its comment
+    for command in ("irc check --format github specs", "irc check specs"):
+        shown = re.search(rf"```\n\$ {re.escape(command)}\n(.*?)```", text, re.DOTALL).group(1)
+        proc = run_irc(*command.split()[1:], cwd=tmp_path)
+        assert proc.returncode == 1
+        assert proc.stdout + proc.stderr == shown, command

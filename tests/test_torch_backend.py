@@ -1,0 +1,425 @@
+"""The torch backend: the program IR, generated/torch/, weights, and equality with Keras.
+
+Fast tests check the IR, the golden file, freshness and imports, parameter
+counts (models built on the meta device) and the weights converter on the
+tiny spec. Slow tests build every spec in Keras and torch, give the torch
+model the Keras model's weights (batch-norm statistics randomised first) and
+compare the outputs; and export, compile and train the tiny spec's model and
+a paper network.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from irc_cnn.compiler import program as ir
+from irc_cnn.compiler.pipeline import check_file
+
+from tests.codecheck import executable_dump
+from tests.conftest import ROOT, run_irc, run_without_frameworks
+from tests.test_injection import HOSTILE_TEXTS, TEXT_PLACES
+from tests.test_injection import check as check_text
+
+torch = pytest.importorskip("torch")
+h5py = pytest.importorskip("h5py")
+
+from irc_cnn.backends.torch import emit
+from irc_cnn.backends.torch.weights import (
+    WeightsError,
+    keras_layers,
+    load_keras_weights,
+    save_keras_weights,
+)
+
+SPEC_FILES = sorted((ROOT / "specs").rglob("*.yaml"))
+GOLDEN = ROOT / "tests" / "golden"
+TOLERANCE = 1e-4
+
+
+def spec_id(path) -> str:
+    return str(path.relative_to(ROOT / "specs"))
+
+
+def torch_builder(result):
+    module = importlib.import_module(f"generated.torch.{result.spec.name}")
+    return getattr(module, result.spec.builder.name)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny golden spec's torch module, imported from a temporary package."""
+    out = tmp_path_factory.mktemp("tiny") / "tinypkg"
+    out.mkdir()
+    (out / "__init__.py").write_text("")
+    (out / "tiny_torch.py").write_text((GOLDEN / "tiny_torch.py").read_text())
+    sys.path.insert(0, str(out.parent))
+    try:
+        module = importlib.import_module("tinypkg.tiny_torch")
+    finally:
+        sys.path.remove(str(out.parent))
+    return module, check_file("tests/golden/tiny.yaml")
+
+
+def param_count(model) -> int:
+    """What irc counts: parameters and batch-norm running statistics."""
+    buffers = sum(
+        b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
+    )
+    return sum(p.numel() for p in model.parameters()) + buffers
+
+
+# -- the IR ------------------------------------------------------------------------
+
+
+def test_channels_are_linear_expressions_substituted_at_use_sites():
+    n, m = ir.Param("n"), ir.Param("m")
+    out = ir.Channels(0, ((ir.IN_CHANNELS, 1), (n, 1), (m, 1)))
+    bound = out.substitute({ir.IN_CHANNELS: ir.Channels(384), "n": ir.Channels(384)}, 1.0)
+    assert bound == ir.Channels(768, ((m, 1),))
+    assert bound.substitute({"m": ir.Channels(384)}, 1.0).value == 1152
+    widened = ir.Channels(0, ((ir.Param("n", widened=True), 1),))
+    assert widened.substitute({"n": ir.Channels(384)}, 0.5).value == 192
+
+
+def test_program_of_irv2_has_blocks_loops_and_channels():
+    program = ir.build(check_file("specs/irv2.yaml"))
+    assert [f.class_name for f in program.functions] == [
+        "Stem", "ResnetA", "ReductionA", "ResnetB", "ReductionB", "ResnetC", "AuxHead",
+    ]  # fmt: skip
+    calls = [s for s in program.network if isinstance(s, ir.CallStmt)]
+    loops = [(c.block, c.first, c.repeat) for c in calls if c.looped]
+    assert loops == [("resnet_a", 1, 10), ("resnet_b", 1, 20), ("resnet_c", 1, 10)]
+    reduction_a = next(c for c in calls if c.block == "reduction_a")
+    assert (reduction_a.in_channels.value, reduction_a.out_channels.value) == (384, 1152)
+    assert [c.block for c in calls if c.aux] == ["aux_head"]
+    assert program.features_channels == 2144
+    resnet_b = next(f for f in program.functions if f.block == "resnet_b")
+    residual = resnet_b.body[0]
+    assert isinstance(residual, ir.ResidualStmt)
+    assert residual.project.out_channels.value == 1152
+    assert residual.project.layer == ir.LayerName("project", relative=True)
+    assert residual.scale == 0.1
+
+
+def test_program_layer_names_are_infers():
+    """Every op the IR prints in the network is a layer infer named the same way."""
+    result = check_file("specs/keras/inception_resnet_v2.yaml")
+    program = ir.build(result)
+    inferred = {layer.name for layer in result.graph.layers}
+    top = [op.layer.text for op in program.ops if not op.layer.relative]
+    assert top and set(top) <= inferred
+
+
+# -- generated code ------------------------------------------------------------------
+
+
+def test_golden_file():
+    files = emit.render(check_file("tests/golden/tiny.yaml"))
+    assert files["tiny.py"] == (GOLDEN / "tiny_torch.py").read_text()
+
+
+def test_generated_torch_is_up_to_date_with_specs():
+    proc = run_irc("compile", "--check", "--backend", "torch", "specs")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    modules = {p.name for p in (ROOT / "generated" / "torch").glob("*.py")}
+    assert modules == {f"{check_file(p).spec.name}.py" for p in SPEC_FILES} | {"__init__.py"}
+
+
+def test_check_names_a_stale_torch_file(tmp_path):
+    out = tmp_path / "generated"
+    out.mkdir()
+    assert (
+        run_irc("compile", "--backend", "all", "specs/irv2.yaml", "--out", str(out)).returncode == 0
+    )
+    target = out / "torch" / "inception_resnet_v2.py"
+    target.write_text(target.read_text().replace("1152", "1154", 1))
+    proc = run_irc("compile", "--check", "--backend", "all", "specs/irv2.yaml", "--out", str(out))
+    assert proc.returncode == 1
+    assert f"{target}: stale" in proc.stdout
+    assert "inception_resnet_v2.py: stale" not in proc.stdout.replace(str(target), "")
+
+
+def test_generated_torch_is_formatted_and_imports_only_torch():
+    paths = [*(ROOT / "generated" / "torch").glob("*.py"), GOLDEN / "tiny_torch.py"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in paths:
+        imports = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imports |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imports.add(node.module)
+        assert imports <= {"__future__", "torch", "torch.nn.functional"}, (path, imports)
+
+
+@pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
+@pytest.mark.parametrize("place", sorted(TEXT_PLACES))
+def test_free_text_is_inert_in_torch_modules(place, how):
+    """Hostile text changes docstrings only: the code is the one plain text gives."""
+    result = check_text(TEXT_PLACES[place](HOSTILE_TEXTS[how]))
+    if not result.ok:
+        return  # refused with a diagnostic: test_injection's business
+    hostile = executable_dump(emit.render(result)["tiny.py"])
+    assert hostile == plain_torch_module(place)
+
+
+@functools.cache
+def plain_torch_module(place: str) -> str:
+    return executable_dump(emit.render(check_text(TEXT_PLACES[place]("plain text")))["tiny.py"])
+
+
+def test_compile_imports_no_framework(tmp_path):
+    out = tmp_path / "generated"
+    out.mkdir()
+    body = f"assert main(['compile', '--backend', 'all', 'specs', '--out', {str(out)!r}]) == 0"
+    proc = run_without_frameworks(body + "\nassert 'torch' not in sys.modules")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((out / "torch").glob("*.py"))) == len(SPEC_FILES) + 1
+
+
+def test_a_repeated_block_that_changes_channels_builds(tmp_path):
+    """Each repeat takes the channels the one before gave: 3 -> 11 -> 19 -> 27."""
+    spec = tmp_path / "grow.yaml"
+    spec.write_text(
+        "name: grow\ntitle: Grow\ninput: [16, 16, 3]\nclasses: 10\nbuilder: {name: create_grow}\n"
+        "blocks:\n  unit:\n    concat: [[maxpool 3x3], [conv 8 3x3]]\n"
+        "network:\n  - unit x3\nhead: [gap, dense classes]\n"
+    )
+    out = tmp_path / "growpkg"
+    out.mkdir()
+    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = check_file(spec)
+    loader = importlib.util.spec_from_file_location("grow", out / "torch" / "grow.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    model = module.create_grow()
+    assert [block.out_channels for block in model.unit] == [11, 19, 27]
+    assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
+    assert param_count(model) == result.graph.params
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=spec_id)
+def test_parameter_counts_equal_irc_summary(path):
+    """Built on the meta device: no memory, no initialisation, the counts only."""
+    from irc_cnn.compiler.summary import summarize
+
+    result = check_file(path.relative_to(ROOT))
+    total = summarize(result.graph, result.file).params
+    build = torch_builder(result)
+    with torch.device("meta"):
+        assert param_count(build()) == total == result.graph.params
+        assert param_count(build(include_top=False)) == result.graph.params_without_top()
+
+
+# -- weights -------------------------------------------------------------------------
+
+
+def write_keras_layout(model, path, corrupt: str | None = None) -> None:
+    """A `.weights.h5` in Keras' layout, written from the torch model's own values."""
+    from irc_cnn.backends.torch.weights import _convert, _slots
+
+    with h5py.File(path, "w") as file:
+        for i, (name, module) in enumerate(keras_layers(model).items()):
+            group = file.create_group(f"layers/layer_{i}/vars")
+            group.attrs["name"] = name
+            for j, (what, tensor) in enumerate(_slots(module)):
+                array = _convert(module, what, tensor.detach().numpy(), to_torch=False)
+                if name == corrupt and j == 0:
+                    array = np.zeros((*array.shape[:-1], array.shape[-1] + 1), "float32")
+                group[str(j)] = array
+
+
+def test_weights_round_trip_through_keras_layout(tiny, tmp_path):
+    module, _ = tiny
+    torch.manual_seed(0)
+    source, target = module.create_tiny(), module.create_tiny()
+    for bn in (m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    write_keras_layout(source, tmp_path / "a.weights.h5")
+    load_keras_weights(target, tmp_path / "a.weights.h5")
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), name
+    save_keras_weights(target, tmp_path / "b.weights.h5", like=tmp_path / "a.weights.h5")
+    with h5py.File(tmp_path / "a.weights.h5") as a, h5py.File(tmp_path / "b.weights.h5") as b:
+        names = []
+        a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        assert names and all(np.array_equal(a[n][...], b[n][...]) for n in names)
+
+
+def test_mismatched_shape_is_refused_naming_the_layer(tiny, tmp_path):
+    module, _ = tiny
+    model = module.create_tiny()
+    write_keras_layout(model, tmp_path / "bad.weights.h5", corrupt="unit_2_b2_conv2")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(
+        WeightsError, match=r"layer 'unit_2_b2_conv2': kernel has shape \(1, 3, 8, 9\)"
+    ):
+        load_keras_weights(model, tmp_path / "bad.weights.h5")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing loaded
+
+
+def test_missing_and_extra_layers_are_refused(tiny, tmp_path):
+    module, _ = tiny
+    write_keras_layout(module.create_tiny(), tmp_path / "top.weights.h5")
+    with pytest.raises(WeightsError, match="the model lacks: head_dense, side_dense"):
+        load_keras_weights(module.create_tiny(include_top=False), tmp_path / "top.weights.h5")
+    write_keras_layout(module.create_tiny(include_top=False), tmp_path / "notop.weights.h5")
+    with pytest.raises(WeightsError, match="layer 'side_dense' of the model is not in"):
+        load_keras_weights(module.create_tiny(), tmp_path / "notop.weights.h5")
+
+
+def test_bn_noscale_has_no_trained_scale(tiny):
+    module, _ = tiny
+    bn = module.create_tiny().stem.conv.bn
+    assert bn.weight is None and bn.bias.requires_grad
+    assert [n for n, _ in bn.named_parameters()] == ["bias"]
+
+
+# -- the model in torch --------------------------------------------------------------
+
+
+def test_training_step_and_channels_last(tiny):
+    module, _ = tiny
+    torch.manual_seed(0)
+    model = module.create_tiny(classifier_activation=None)
+    x = torch.randn(4, 3, 32, 32)
+    labels = torch.tensor([0, 1, 2, 3])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(3):
+        main, aux = model(x)
+        loss = torch.nn.functional.cross_entropy(main, labels)
+        loss = loss + 0.4 * torch.nn.functional.cross_entropy(aux, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)[0]
+        model_cl = model.to(memory_format=torch.channels_last)
+        got = model_cl(x.to(memory_format=torch.channels_last))[0]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_tf_same_padding_is_uneven_under_a_stride(tiny):
+    """A 3x3 stride-2 `same` conv of a 6-pixel input pads 0 before and 1 after, as TF does."""
+    module, _ = tiny
+    assert module.same_padding(6, 3, 2) == (0, 1)
+    assert module.same_padding(7, 3, 2) == (1, 1)
+    assert module.same_padding(7, 3, 1) == (1, 1)
+
+
+# -- equality with the Keras model, every spec (slow) ---------------------------------
+
+
+def randomise_batch_norm(model, seed: int) -> None:
+    """Non-default statistics (and gamma, beta), so a swapped mean and variance would show."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            values = []
+            for var in layer.weights:
+                low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
+                values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
+            layer.set_weights(values)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SPEC_FILES, ids=spec_id)
+def test_outputs_equal_keras_with_its_weights(path, tmp_path):
+    keras = pytest.importorskip("keras")
+    result = check_file(path.relative_to(ROOT))
+    name = result.spec.name
+    keras.backend.clear_session()
+    keras_build = getattr(importlib.import_module(f"generated.{name}"), result.spec.builder.name)
+    reference = keras_build(classifier_activation=None)
+    randomise_batch_norm(reference, 0)
+    reference.save_weights(tmp_path / "k.weights.h5")
+    model = torch_builder(result)(classifier_activation=None)
+    assert param_count(model) == reference.count_params() == result.graph.params
+    load_keras_weights(model, tmp_path / "k.weights.h5")
+    model.eval()
+    images = np.random.default_rng(1).uniform(-1, 1, (2, *result.graph.input)).astype("float32")
+    expected = reference(images, training=False)  # eager: predict would trace the graph first
+    expected = [np.asarray(e) for e in expected] if isinstance(expected, list) else expected
+    with torch.no_grad():
+        got = model(torch.from_numpy(images).permute(0, 3, 1, 2))
+    expected = expected if isinstance(expected, list) else [np.asarray(expected)]
+    got = got if isinstance(got, list) else [got]
+    assert [e.shape for e in expected] == [tuple(g.shape) for g in got]
+    for e, g in zip(expected, got):
+        assert not np.allclose(e[0], e[1])  # a degenerate network would agree trivially
+        np.testing.assert_allclose(g.numpy(), e, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.slow
+def test_torch_weights_load_into_keras(tmp_path):
+    """The reverse: torch -> .weights.h5 -> keras `load_weights`, same outputs."""
+    keras = pytest.importorskip("keras")
+    result = check_file("specs/variants/inception_v4_half.yaml")
+    keras.backend.clear_session()
+    module = importlib.import_module("generated.inception_v4_half")
+    reference = module.create_inception_v4_half(classifier_activation=None)
+    reference.save_weights(tmp_path / "layout.weights.h5")
+    torch.manual_seed(3)
+    model = torch_builder(result)(classifier_activation=None)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 1.5)
+    save_keras_weights(model, tmp_path / "t.weights.h5", like=tmp_path / "layout.weights.h5")
+    reference.load_weights(tmp_path / "t.weights.h5")
+    model.eval()
+    images = np.random.default_rng(2).uniform(-1, 1, (2, *result.graph.input)).astype("float32")
+    with torch.no_grad():
+        got = model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    expected = np.asarray(reference(images, training=False))
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE, rtol=0)
+
+
+# -- export and compile (slow) --------------------------------------------------------
+
+
+def export_and_compile(model, x, tolerance: float) -> None:
+    """torch.export and torch.compile (inductor: needs a C compiler) give the eager outputs."""
+    with torch.no_grad():
+        expected = model(x)
+        expected = expected if isinstance(expected, list) else [expected]
+        exported = torch.export.export(model, (x,)).module()(x)
+        compiled = torch.compile(model)(x)
+        for got in (exported, compiled):
+            got = got if isinstance(got, list) else [got]
+            for a, b in zip(got, expected):
+                torch.testing.assert_close(a, b, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.slow
+def test_export_and_compile_tiny(tiny):
+    module, _ = tiny
+    export_and_compile(module.create_tiny().eval(), torch.randn(2, 3, 32, 32), 1e-5)
+
+
+@pytest.mark.slow
+def test_export_and_compile_a_paper_network():
+    """Inception-ResNet-v1 (its stem has TF's uneven `same` padding under a stride)."""
+    model = torch_builder(check_file("specs/irv1.yaml"))(classifier_activation=None).eval()
+    export_and_compile(model, torch.randn(1, 3, 299, 299), 1e-4)
