@@ -1,6 +1,7 @@
 """Training what irc generates: docs/training.md's examples, on one device, on two replicas
 (tf.distribute.MirroredStrategy, keras.distribution.DataParallel on JAX) and across two
-processes (tf.distribute.MultiWorkerMirroredStrategy), and examples/train_digits.py.
+processes (tf.distribute.MultiWorkerMirroredStrategy; torch.distributed with gloo and
+DistributedDataParallel on the generated torch module), and examples/train_digits.py.
 
 The doc includes every file of docs/training/ verbatim; a fast test keeps the two equal.
 Each training case runs tests/training_worker.py in a fresh process (devices and the Keras
@@ -16,6 +17,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,13 @@ def run_group(args: list[str], *, env: dict[str, str] | None = None) -> str:
         pytest.fail(f"{args} ran past {TIMEOUT} s and was killed:\n{output[-4000:]}")
     assert process.returncode == 0, output[-4000:]
     return output
+
+
+def free_loopback_port() -> int:
+    """A port the kernel hands out for 127.0.0.1 (free when it is asked; taken soon after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_case(case: str, out: Path, env: dict[str, str] | None = None) -> dict:
@@ -157,6 +166,32 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
     assert result["devices"] == ["cpu:0", "cpu:1"]
     assert_trains(result["losses"])
     assert_replicas_agree(result["variables"], replicas=2)
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_torch_distributed_data_parallel_two_processes(tmp_path):
+    pytest.importorskip("torch")
+    port = free_loopback_port()
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    torchrun += ["--master-addr", "127.0.0.1", "--master-port", str(port), "--max-restarts", "0"]
+    worker = [str(WORKER), "torch", "--out", str(tmp_path)]
+    # gloo on the loopback interface only; IRC_TIMEOUT bounds every collective.
+    run_group([*torchrun, *worker], env={"GLOO_SOCKET_IFNAME": "lo", "IRC_TIMEOUT": str(TIMEOUT)})
+    ranks = [json.loads((tmp_path / f"torch-{i}.json").read_text()) for i in (0, 1)]
+    assert [r["index"] for r in ranks] == [0, 1] and all(r["world"] == 2 for r in ranks)
+    for r in ranks:
+        assert_trains(r["losses"])
+    assert ranks[0]["losses"] != ranks[1]["losses"]  # each rank saw its own share of the data
+    first, second = ranks
+    assert len(first["gradients"]) == 318  # every parameter of irv2_small has a gradient
+    assert all(norm > 0 for _, norm in first["gradients"].values())
+    assert first["gradients"] == second["gradients"]  # all-reduced: equal on both ranks
+    assert first["weights"] == second["weights"]
+    # Batch norm's running statistics: DDP sends rank 0's to the others before each forward
+    # pass, which then updates each rank's from its own share; only the counters agree.
+    differ = {n for n in first["buffers"] if first["buffers"][n] != second["buffers"][n]}
+    assert differ and all(n.endswith(("running_mean", "running_var")) for n in differ)
 
 
 def test_digits_variant_module_is_current():

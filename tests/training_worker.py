@@ -94,7 +94,7 @@ def case_multi_worker(out: Path) -> dict:
     import numpy as np
 
     losses = []
-    record = lambda step, loss: losses.append({"loss": loss})  # noqa: E731
+    record = lambda step, loss: losses.append({"loss": loss})
     model = multi_worker.train(steps=STEPS, batch_size=BATCH, out=out, callbacks=[record])
     index = model.distribute_strategy.cluster_resolver.task_id
     outputs = model(probe_batch(model), training=False)
@@ -144,6 +144,34 @@ def case_jax_data_parallel(out: Path) -> dict:
     }
 
 
+def case_torch(out: Path) -> dict:
+    """A process of torch_ddp.py's job (started by torchrun): trains, then digests of every
+    parameter's gradient (after DDP's all-reduce) and value, and of each buffer."""
+    import os
+    from datetime import timedelta
+
+    import torch.distributed as dist
+    import torch_ddp
+
+    dist.init_process_group("gloo", timeout=timedelta(seconds=int(os.environ["IRC_TIMEOUT"])))
+    losses = []
+    model = torch_ddp.train(
+        steps=STEPS, batch_size=BATCH, callbacks=[lambda step, loss: losses.append(loss)]
+    )
+    digest = lambda t: [float(t.double().sum()), float(t.double().norm())]
+    module = model.module
+    result = {
+        "index": dist.get_rank(),
+        "world": dist.get_world_size(),
+        "losses": [{"loss": loss} for loss in losses],
+        "gradients": {n: digest(p.grad) for n, p in module.named_parameters()},
+        "weights": {n: digest(p.detach()) for n, p in module.named_parameters()},
+        "buffers": {n: digest(b) for n, b in module.named_buffers()},
+    }
+    dist.destroy_process_group()
+    return result
+
+
 CASES = {
     "single_device": lambda out: one_device("single_device"),
     "own_head": lambda out: one_device("own_head"),
@@ -152,6 +180,7 @@ CASES = {
     "multi-worker": case_multi_worker,
     "load-checkpoint": case_load_checkpoint,
     "jax": case_jax_data_parallel,
+    "torch": case_torch,
 }
 
 if __name__ == "__main__":

@@ -68,5 +68,5 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=4, help="images per worker per step")
     parser.add_argument("--out", type=Path, default=Path("checkpoint"))
     args = parser.parse_args()
-    log = lambda step, loss: print(f"step {step + 1}: loss {loss:.4f}")  # noqa: E731
+    log = lambda step, loss: print(f"step {step + 1}: loss {loss:.4f}")
     train(steps=args.steps, batch_size=args.batch_size, out=args.out, callbacks=[log])
