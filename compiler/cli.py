@@ -108,11 +108,20 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.no_cache:
+        return check_and_print(args)[0]
+    from irc_cnn.compiler import cache
+
+    return cache.check(args, spec_files(args.paths), check_and_print)
+
+
+def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
+    """`irc check` without the cache: the exit code, and the results for the cache."""
     results = load_all(args.paths, paper=args.paper, sets=args.set)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
-        print_diagnostics(results, args.format)
+        print_diagnostics(results, args.format, sys.stdout)  # the cache may redirect it
         if args.format == "text":
             for result in results:
                 if result.ok:
@@ -121,7 +130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             errors = sum(len(r.diagnostics) for r in results)
             if failed:
                 print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
-    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
+    return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
@@ -465,6 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Validate specs and print each one's output shape(s), parameter count and "
             "multiply-accumulates, or every problem found, with file, line and column."
         ),
+        epilog=(
+            "A clean result is cached, keyed by irc's version and code, the options and the "
+            "sha256 of every file read (the spec and the files it extends), so an unchanged "
+            "spec is not checked again; a spec with errors always is. The cache lives in "
+            "$IRC_CACHE_DIR, else $XDG_CACHE_HOME/irc, else ~/.cache/irc; deleting it is safe."
+        ),
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
     check.add_argument(
@@ -476,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help="text for people, json for tools, github for Actions annotations", **fmt
     )
     check.add_argument("--set", **set_)
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="check from scratch: neither read nor write the result cache",
+    )
     check.set_defaults(run=cmd_check)
 
     compile_ = sub.add_parser(

@@ -124,6 +124,7 @@ def overlay(result: Source, layer: Source, path: Path_ = ()) -> None:
         old = parent[key] if isinstance(parent, list) or key in parent else None
         parent[key] = merger.merge(old, value, path)
     result.texts.update(layer.texts)
+    result.paths.update(layer.paths)
     kept = [d for d in result.deviations if not any(d.path[: len(p)] == p for p in merger.replaced)]
     result.deviations = kept + layer.deviations
 
@@ -143,6 +144,7 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
             ]
         )
     source = load(read_source(path, display), display, paper=paper)
+    source.paths[display] = resolved
     if not isinstance(source.data, dict) or "extends" not in source.data:
         return source
     target = source.data["extends"]
