@@ -7,11 +7,12 @@ imports none of Pydantic, PyYAML or Jinja2. mypy and ruff do the same.
 
 An entry is found by a key of everything the output can depend on: irc's
 version and a hash of its own code (so an edit to an editable install
-invalidates every entry), the Python version, the current folder (output names
-files relative to it), every parsed option of the command and the spec files
-the paths expand to. It holds the files the result was built from (each spec
-and every file of its `extends` chain, shipped `irc:` specs included) with the
-sha256 of the bytes that were checked, the printed output and the exit code.
+invalidates every entry), the versions of Pydantic, PyYAML and Python, the
+current folder (output names files relative to it), every parsed option of
+the command and the spec files the paths expand to. It holds the files the
+result was built from (each spec and every file of its `extends` chain,
+shipped `irc:` specs included) with the sha256 of the bytes that were
+checked, the printed output and the exit code.
 A hit needs every one of those files to hash the same now. Only clean results
 (exit 0) are stored; a spec with errors is checked in full every time. A
 missing, unreadable or corrupt entry is a miss, never an error, and so is a
@@ -38,6 +39,8 @@ PACKAGE = Path(__file__).resolve().parent.parent  # holds compiler/ and backends
 CODE = ("compiler", "backends")
 SKIPPED_OPTIONS = {"run", "no_cache"}  # the handler, and the flag that bypasses the cache
 ENTRY_FORMAT = 1
+# irc itself, and what decides whether a spec is valid besides irc's code.
+DISTRIBUTIONS = {"irc_cnn", "pydantic", "pydantic_core", "pyyaml"}
 
 Run = Callable[[argparse.Namespace], tuple[int, "list[Result]"]]
 
@@ -51,21 +54,25 @@ def folder() -> Path:
     return Path.home() / ".cache" / "irc"
 
 
-def version() -> str:
-    """irc's version, from the installed distribution's folder name.
+def versions() -> dict[str, str]:
+    """irc's version and those of the libraries that decide what is valid, each
+    as the first `.dist-info` folder on sys.path names it (which is what import
+    finds).
 
-    importlib.metadata would cost more than the whole cache hit (about 90 ms of
-    CPU to import); the `.dist-info` folder it reads is named for the version.
+    importlib.metadata reads the same folders but would cost more than the
+    whole cache hit (about 90 ms of CPU to import).
     """
+    found: dict[str, str] = {}
     for entry in sys.path:
         try:
-            names = os.listdir(entry or ".")
+            names = os.listdir(entry) if entry else []  # not '': the current folder
         except OSError:
             continue
         for name in names:
-            if name.startswith("irc_cnn-") and name.endswith(".dist-info"):
-                return name.removesuffix(".dist-info")
-    return "source tree"
+            project, _, rest = name.lower().partition("-")
+            if project in DISTRIBUTIONS and rest.endswith(".dist-info"):
+                found.setdefault(project, rest.removesuffix(".dist-info"))
+    return dict(sorted(found.items()))
 
 
 def code_fingerprint() -> str:
@@ -91,7 +98,7 @@ def key(args: argparse.Namespace, files: Sequence[Path]) -> dict[str, Any]:
     }
     return {
         "format": ENTRY_FORMAT,
-        "irc": version(),
+        "versions": versions(),
         "code": code_fingerprint(),
         "python": sys.version,
         "cwd": os.getcwd(),

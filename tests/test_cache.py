@@ -16,6 +16,8 @@ import pytest
 from irc_cnn.compiler import cache
 from irc_cnn.compiler.layering import SHIPPED
 
+from tests.conftest import ROOT
+
 BASE = """\
 name: base_net
 title: Base
@@ -195,6 +197,17 @@ def test_a_cache_folder_that_cannot_be_written_is_no_error(folder):
     run = irc(folder, "variant.yaml")
     assert (run.code, run.stderr) == (0, [])
     assert "variant.yaml: ok: variant_net" in run.stdout
+
+
+def test_the_key_holds_the_versions_import_finds():
+    import pydantic
+    import yaml
+
+    found = cache.versions()
+    assert found["pydantic"] == pydantic.VERSION
+    assert found["pyyaml"] == yaml.__version__
+    project = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{found["irc_cnn"]}"' in project
 
 
 def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
