@@ -1,7 +1,11 @@
 """The `irc` command line: check, compile and list deviations of CNN specs.
 
 Exit codes: 0 clean, 1 a spec has errors (or generated code is stale under
---check), 2 the command itself was misused (missing file, bad flag).
+--check), 2 the command itself was misused (missing file, bad flag, a
+`--set` that cannot be applied: no `=`, a VALUE that is not YAML, a PATH
+that leads nowhere). A `--set` that applies but makes the spec invalid is
+an error in the spec asked for: exit 1, with the diagnostic pointing into
+the argument.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from irc_cnn.compiler.memory import DTYPES, OPTIMIZER_SLOTS, Training, parse_bytes
+
 # The pipeline (Pydantic, PyYAML), the backends (Jinja2, graphviz) and even
 # the diagnostics are imported by the commands that use them, so `irc --help`
 # and `--version` start almost as fast as Python does (benchmarks/startup.py).
+# compiler.memory imports only the graph's dataclasses.
 if TYPE_CHECKING:
     from irc_cnn.compiler.pipeline import Result
 
@@ -46,11 +53,64 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def load_all(paths: Sequence[str], paper: bool = False, sets: Sequence[str] = ()) -> list[Result]:
-    """Check every spec; files are named as given (relative to the current folder)."""
+def checked(
+    path: str | Path,
+    args: argparse.Namespace,
+    sets: Sequence[str] | None = None,
+    scale: str | None = None,
+    **options,
+) -> Result:
+    """check_file with the command's variant options (`--scale`, `--set`, `--input`);
+    `sets` and `scale` replace the command's own (irc diff's per-side options).
+
+    A `--set` that cannot be applied is misuse of the command (exit 2): its
+    diagnostic is printed (to stderr; to stdout as a GitHub annotation under
+    --format github, where CI reads them) and UsageError is raised.
+    """
     from irc_cnn.compiler.pipeline import check_file
 
-    return [check_file(path, paper=paper, sets=sets) for path in spec_files(paths)]
+    result = check_file(
+        path,
+        sets=getattr(args, "set", ()) if sets is None else sets,
+        scale=getattr(args, "scale", None) if scale is None else scale,
+        input_size=getattr(args, "input", None),
+        **options,
+    )
+    if result.set_misused:
+        github = getattr(args, "format", None) == "github"
+        print_diagnostics(
+            [result], "github" if github else "text", sys.stdout if github else sys.stderr
+        )
+        raise UsageError("a --set argument cannot be applied (see above)")
+    return result
+
+
+def load_all(
+    paths: Sequence[str], args: argparse.Namespace, paper: bool = False, presets: bool = False
+) -> list[Result]:
+    """Check every spec; files are named as given (relative to the current folder).
+
+    With `presets` (and no `--scale`), a spec with a `scales:` table is checked
+    once more per preset, as `--scale NAME` would: `irc compile` writes each.
+    """
+    from irc_cnn.compiler.diagnostics import Note
+
+    results = []
+    for path in spec_files(paths):
+        result = checked(path, args, paper=paper)
+        results.append(result)
+        if (
+            presets
+            and getattr(args, "scale", None) is None
+            and result.ok
+            and result.spec.scale is None
+        ):
+            for name in result.spec.scales:
+                sized = checked(path, args, scale=name, paper=paper)
+                note = Note(f"at the spec's scale {name!r} (--scale {name})")
+                sized.diagnostics = [d.with_note(note) for d in sized.diagnostics]
+                results.append(sized)
+    return results
 
 
 def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
@@ -117,7 +177,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
     """`irc check` without the cache: the exit code, and the results for the cache."""
-    results = load_all(args.paths, paper=args.paper, sets=args.set)
+    results = load_all(args.paths, args, paper=args.paper, presets=True)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
@@ -136,7 +196,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
 def cmd_deviations(args: argparse.Namespace) -> int:
     from irc_cnn.compiler.source import describe
 
-    results = load_all(args.paths, sets=args.set)
+    results = load_all(args.paths, args)
     rows = []
     for result in results:
         if not result.ok:  # an invalid spec's annotations may not be what it means
@@ -182,7 +242,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"cannot write to {out}: not a folder")
-    results = load_all(args.paths, sets=args.set)
+    results = load_all(args.paths, args, presets=True)
     if not all(r.ok for r in results):
         print_diagnostics(results, args.format)
         print("nothing written: fix the errors above first", file=sys.stderr)
@@ -266,10 +326,9 @@ def _remove_empty(folder: Path, top: Path) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diagnostics as diag
     from irc_cnn.compiler.layering import SetError, explain
-    from irc_cnn.compiler.pipeline import check_file
     from irc_cnn.compiler.source import describe
 
-    result = check_file(args.spec, sets=args.set)
+    result = checked(args.spec, args)
     if result.source is None:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
@@ -301,36 +360,52 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import diff
-    from irc_cnn.compiler.pipeline import check_file
 
     for path in (args.a, args.b):
         if not Path(path).is_file():
             raise UsageError(f"irc diff compares two spec files; {path} is not one")
-    results = [check_file(path) for path in (args.a, args.b)]
+    results = [
+        checked(args.a, args, sets=args.set_a, scale=args.scale_a),
+        checked(args.b, args, sets=args.set_b, scale=args.scale_b),
+    ]
     if not all(r.ok for r in results):
-        print_diagnostics(results, "text")
-        return EXIT_ERRORS
+        print_diagnostics(results, "text", sys.stderr)
+        return EXIT_USAGE  # as diff(1): 2 is trouble, 1 means "they differ"
     report = diff.diff(*results)
     if args.format == "json":
         print(json.dumps(report, indent=2, default=str))
     else:
         print(diff.render(report))
-    return EXIT_OK
+    return EXIT_ERRORS if report["differs"] else EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from irc_cnn.compiler import summary
 
-    results = load_all(args.paths, sets=args.set)
+    results = load_all(args.paths, args)
     if not all(r.ok for r in results):
         print_diagnostics([r for r in results if not r.ok], "text", sys.stderr)
         return EXIT_ERRORS
-    tables = [summary.summarize(r.graph, r.file, expand=args.expand) for r in results]
-    if args.format == "json":
-        print(json.dumps([summary.to_json(t) for t in tables], indent=2))
+    if args.expand and len(results) > 1:
+        raise UsageError("--expand shows the stages of one spec; several specs make one table")
+    training = None
+    if args.batch is not None or args.memory is not None:
+        training = Training(args.batch or 1, args.dtype, args.optimizer)
+    tables = [
+        summary.summarize(r.graph, r.file, args.expand, training, args.memory) for r in results
+    ]
+    if len(tables) > 1:
+        text = {
+            "json": lambda: json.dumps(summary.comparison_json(tables), indent=2) + "\n",
+            "markdown": lambda: summary.render_comparison_markdown(tables),
+            "text": lambda: summary.render_comparison_text(tables),
+        }[args.format]()
+    elif args.format == "json":
+        text = json.dumps([summary.to_json(tables[0])], indent=2) + "\n"
     else:
         render = summary.render_markdown if args.format == "markdown" else summary.render_text
-        print("\n".join(render(t) for t in tables), end="")
+        text = render(tables[0])
+    print(text, end="")
     return EXIT_OK
 
 
@@ -350,7 +425,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     files = spec_files([args.spec])
     if len(files) != 1:
         raise UsageError(f"irc plot draws one spec; {args.spec} holds {len(files)}")
-    result = load_all(files, sets=args.set)[0]
+    result = load_all(files, args)[0]
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
         return EXIT_ERRORS
@@ -444,6 +519,35 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def input_size(text: str) -> tuple[int, int]:
+    """`224` or `224x192` (height x width) for --input."""
+    height, x, width = text.partition("x")
+    try:
+        size = (int(height), int(width if x else height))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H or HxW such as 224 or 224x192, got {text!r}")
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return size
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def memory_size(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irc",
@@ -452,7 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
             "tensor's shape first, so a residual sum of 1154 and 1152 channels is an error "
             "with a file and line, not a crash inside a framework."
         ),
-        epilog="Exit codes: 0 clean, 1 a spec has errors or output is stale, 2 misuse.",
+        epilog=(
+            "Exit codes: 0 clean, 1 a spec has errors or output is stale (a --set or --input "
+            "that makes a spec invalid included), 2 misuse (a missing file, a bad flag, a "
+            "--set that cannot be applied: no '=', a VALUE that is not YAML, a PATH that "
+            "leads nowhere)."
+        ),
     )
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -462,9 +571,24 @@ def build_parser() -> argparse.ArgumentParser:
         "default": [],
         "metavar": "PATH=VALUE",
         "help": (
-            "override a value after loading, e.g. network.resnet_b.repeat=5 or "
-            "'input=[149,149,3]' (VALUE is YAML; repeatable; validated like the file)"
+            "override a value after loading, e.g. network.resnet_b.repeat=5, depth=0.5, "
+            "'input=[149,149,3]' or 'network.aux_head=$delete' (list items by index or by "
+            "the block or op they use; VALUE is YAML; repeatable; validated like the file: a "
+            "value that makes the spec invalid exits 1, an argument that cannot be applied exits 2)"
         ),
+    }
+    input_ = {
+        "type": input_size,
+        "metavar": "H[xW]",
+        "help": (
+            "the input's height and width (224, or 224x192), keeping its channels: short for "
+            "--set 'input=[H, W, C]'"
+        ),
+    }
+    scale = {
+        "metavar": "NAME",
+        "help": "build the spec at one of its `scales:` presets (width, depth, input); "
+        "renames the spec and builder NAME_SCALE",
     }
 
     check = sub.add_parser(
@@ -491,6 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help="text for people, json for tools, github for Actions annotations", **fmt
     )
     check.add_argument("--set", **set_)
+    check.add_argument("--input", **input_)
+    check.add_argument("--scale", **scale)
     check.add_argument(
         "--no-cache",
         action="store_true",
@@ -522,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)
+    compile_.add_argument("--scale", **scale)
     compile_.set_defaults(run=cmd_compile)
 
     deviations = sub.add_parser(
@@ -534,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deviations.add_argument("--format", choices=("text", "json"), default="text")
     deviations.add_argument("--set", **set_)
+    deviations.add_argument("--scale", **scale)
     deviations.set_defaults(run=cmd_deviations)
 
     explain = sub.add_parser(
@@ -541,13 +669,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="show a value and every file (or --set) that set or overrode it",
         description=(
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
-            "items by index or by the block they use, e.g. network.resnet_b.repeat), the file, "
-            "line and column that set it, and what it overrode through extends and --set."
+            "items by index or by the block or op they use, e.g. network.resnet_b.repeat), the "
+            "file, line and column that set it, and what it overrode through extends, a scale "
+            "preset and --set."
         ),
     )
     explain.add_argument("spec", metavar="SPEC")
     explain.add_argument("path", metavar="PATH")
     explain.add_argument("--set", **set_)
+    explain.add_argument("--scale", **scale)
     explain.set_defaults(run=cmd_explain)
 
     diff_ = sub.add_parser(
@@ -555,12 +685,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare two specs: blocks, repeats, filters, parameters and cost",
         description=(
             "Blocks added, removed and changed (field by field), uses of each block, settings "
-            "such as the input, and the deltas in parameters, multiply-accumulates and outputs."
+            "such as the input, and the deltas in parameters, multiply-accumulates (also in "
+            "percent of A) and outputs. One spec under two settings: irc diff X X --set-b ..."
+        ),
+        epilog=(
+            "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble "
+            "(a spec has errors, a file is missing, a bad flag)."
         ),
     )
     diff_.add_argument("a", metavar="A")
     diff_.add_argument("b", metavar="B")
     diff_.add_argument("--format", choices=("text", "json"), default="text")
+    diff_.add_argument("--input", **input_)
+    for side in ("a", "b"):
+        diff_.add_argument(
+            f"--set-{side}",
+            **{**set_, "help": f"override a value of {side.upper()} (as --set elsewhere)"},
+        )
+        diff_.add_argument(
+            f"--scale-{side}", **{**scale, "help": f"build {side.upper()} at this scale preset"}
+        )
     diff_.set_defaults(run=cmd_diff)
 
     summary = sub.add_parser(
@@ -571,7 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
             "with its output shape, parameters, multiply-accumulates and each one's share of "
             "the total; then the totals, the smallest square input the network accepts (the "
             "smallest size at which every valid-padded window still fits; also without the "
-            "top) and the activation memory of one image. Imports no framework."
+            "top) and the activation memory of one image. Several specs make one comparison "
+            "table: a row per spec (input, parameters, multiply-accumulates, FLOPs, outputs, "
+            "minimum input, activation memory), with the change against the first spec in %%. "
+            "--batch adds the memory one training step needs (weights, gradients, optimizer "
+            "state, activations kept for the backward pass); --memory, the largest batch that "
+            "fits. Imports no framework."
         ),
         epilog=(
             "Activation memory: the sum, over every layer the generated model creates "
@@ -580,7 +729,9 @@ def build_parser() -> argparse.ArgumentParser:
             "times 4 bytes (float32), for one image. It is what a forward pass holds if it "
             "keeps every layer's output, as training does for backpropagation; inference that "
             "frees each tensor after use needs much less. Multiply-accumulates count "
-            "convolutions and dense layers at the spec's input size."
+            "convolutions and dense layers at the spec's input size; FLOPs are 2 x "
+            "multiply-accumulates. Training memory: docs/summary-and-plot.md says what each "
+            "layer keeps for backpropagation."
         ),
     )
     summary.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders of them")
@@ -589,6 +740,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "markdown", "json"), default="text", help="default: text"
     )
     summary.add_argument("--set", **set_)
+    summary.add_argument("--input", **input_)
+    summary.add_argument(
+        "--batch", type=positive, metavar="B", help="estimate one training step's memory at batch B"
+    )
+    summary.add_argument(
+        "--dtype",
+        choices=tuple(DTYPES),
+        default="float32",
+        help="mixed: float32 weights, gradients and optimizer state, bfloat16 activations",
+    )
+    summary.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZER_SLOTS),
+        default="momentum",
+        help="sgd keeps no state, momentum one slot per weight, adam two (default: momentum)",
+    )
+    summary.add_argument(
+        "--memory",
+        type=memory_size,
+        metavar="SIZE",
+        help="a memory size (16GiB, 24GB, 8000MiB): print the largest batch that fits",
+    )
+    summary.add_argument("--scale", **scale)
     summary.set_defaults(run=cmd_summary)
 
     plot = sub.add_parser(
@@ -612,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
     plot.add_argument("--set", **set_)
+    plot.add_argument("--scale", **scale)
     plot.set_defaults(run=cmd_plot)
 
     specs = sub.add_parser(

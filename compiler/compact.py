@@ -9,9 +9,10 @@ each field came from, so an error can point at the `1154` inside
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
+
+from irc_cnn.compiler.diagnostics import closest
 
 ACTIVATIONS = (
     "linear",
@@ -147,33 +148,54 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("bn", word == "bn", token)
         elif word in ("scale", "noscale") and "scale" in allowed:
             put("scale", word == "scale", token)
-        elif "activation" in allowed and (
-            close := difflib.get_close_matches(word, ACTIVATIONS, 1, 0.6)
-        ):
-            raise CompactError(
-                f"unknown activation {word!r}",
-                token.start,
-                token.end,
-                f"did you mean {close[0]!r}?",
-                code="IRC205",
-            )
         else:
-            words = {
-                "strides": "s2",
-                "padding": "same|valid",
-                "activation": "an activation",
-                "bias": "bias|nobias",
-                "bn": "bn|nobn",
-                "scale": "scale|noscale",
-            }
-            accepted = ", ".join(words[a] for a in sorted(allowed)) or "nothing more"
-            raise CompactError(
-                f"unexpected {word!r} in a {kind} op",
-                token.start,
-                token.end,
-                f"after its sizes a {kind} takes: {accepted}",
-            )
+            raise _unexpected(word, token, kind, allowed)
     return fields
+
+
+_OPTION_WORDS = {
+    "padding": ("same", "valid"),
+    "activation": ACTIVATIONS,
+    "bias": ("bias", "nobias"),
+    "bn": ("bn", "nobn"),
+    "scale": ("scale", "noscale"),
+}
+_OPTION_HELP = {
+    "strides": "s2",
+    "padding": "same|valid",
+    "activation": "an activation",
+    "bias": "bias|nobias",
+    "bn": "bn|nobn",
+    "scale": "scale|noscale",
+}
+
+
+def _unexpected(word: str, token: Token, kind: str, allowed: set[str]) -> CompactError:
+    """A trailing word no option takes: the closest word an option does take, if any."""
+    vocabulary = [w for field in sorted(allowed) for w in _OPTION_WORDS.get(field, ())]
+    close = closest(word, vocabulary)
+    if close in ACTIVATIONS:
+        return CompactError(
+            f"unknown activation {word!r}",
+            token.start,
+            token.end,
+            f"did you mean {close!r}?",
+            code="IRC205",
+        )
+    if close:
+        return CompactError(
+            f"unexpected {word!r} in a {kind} op",
+            token.start,
+            token.end,
+            f"did you mean {close!r}?",
+        )
+    accepted = ", ".join(_OPTION_HELP[a] for a in sorted(allowed)) or "nothing more"
+    return CompactError(
+        f"unexpected {word!r} in a {kind} op",
+        token.start,
+        token.end,
+        f"after its sizes a {kind} takes: {accepted}",
+    )
 
 
 def _no_more(rest: list[Token], kind: str) -> None:
@@ -240,13 +262,13 @@ def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
     if rest:
         token = rest.pop(0)
         m = _REPEAT.match(token.text)
-        close = difflib.get_close_matches(head.text, OP_KINDS, 1, 0.6)
+        close = closest(head.text, OP_KINDS)
         if not m and close:
             raise CompactError(
                 f"unknown op {head.text!r}",
                 head.start,
                 head.end,
-                f"did you mean {close[0]!r}?",
+                f"did you mean {close!r}?",
                 code="IRC401",
             )
         if not m:

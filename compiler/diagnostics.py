@@ -8,11 +8,24 @@ caret), JSON or GitHub Actions annotations.
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice a typo most likely meant; never the word itself (it is what was rejected)."""
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    match = closest(word, choices)
+    return f"did you mean {match!r}?" if match else None
 
 
 class Code(NamedTuple):
@@ -40,7 +53,12 @@ CODES: dict[str, Code] = {
         "extends cycle or chain too long", "a.yaml extends b.yaml, b.yaml extends a.yaml"
     ),
     "IRC110": Code("base spec not found", "extends: ../irv3.yaml   (no such file)"),
-    "IRC111": Code("bad --set argument", "--set network.nope=1   (no item 'nope' in network)"),
+    "IRC111": Code("bad --set argument", "--set network.resnet_b.repeat   (no =VALUE)"),
+    "IRC112": Code(
+        "no such list item, or an ambiguous name",
+        "network: {aux_haed: $delete}   (or `conv` where a seq has two convs)",
+    ),
+    "IRC113": Code("unknown scale", "--scale smal   (the spec's scales: small, base, large)"),
     "IRC201": Code("unknown key", "netwrk: [stem, gap]"),
     "IRC202": Code("invalid value", "input: big"),
     "IRC203": Code("missing key", "a spec without network:"),

@@ -98,12 +98,12 @@ def diff(a: Result, b: Result) -> dict[str, Any]:
         for block in sorted(set(uses_a) | set(uses_b))
         if uses_a.get(block, 0) != uses_b.get(block, 0)
     }
-    top = ("name", "title", "input", "classes", "builder", "defaults", "width")
+    top = ("name", "title", "input", "classes", "builder", "defaults", "width", "depth", "scale")
     settings = changes(
         {k: v for k, v in spa.model_dump().items() if k in top},
         {k: v for k, v in spb.model_dump().items() if k in top},
     )
-    return {
+    report = {
         "a": a.file,
         "b": b.file,
         "settings": settings,
@@ -113,9 +113,34 @@ def diff(a: Result, b: Result) -> dict[str, Any]:
         "uses": repeats,
         "head": _ops(spa.head, spb.head),
         "params": (ga.params, gb.params, gb.params - ga.params),
+        "params_percent": percent(ga.params, gb.params),
         "macs": (ga.macs, gb.macs, gb.macs - ga.macs),
+        "macs_percent": percent(ga.macs, gb.macs),
         "outputs": ([list(s) for s in ga.outputs], [list(s) for s in gb.outputs]),
     }
+    report["differs"] = differs(report)
+    return report
+
+
+def percent(old: int, new: int) -> float | None:
+    """The change from old to new in percent of old (None when old is 0)."""
+    return round(100 * (new - old) / old, 2) if old else None
+
+
+def differs(report: dict[str, Any]) -> bool:
+    """Whether the two specs differ in anything the report lists (`irc diff` exits 1)."""
+    listed = ("settings", "blocks_added", "blocks_removed", "blocks_changed", "uses", "head")
+    outputs_a, outputs_b = report["outputs"]
+    return (
+        any(report[key] for key in listed)
+        or report["params"][2] != 0
+        or report["macs"][2] != 0
+        or outputs_a != outputs_b
+    )
+
+
+def _delta(delta: int, pct: float | None) -> str:
+    return f"{delta:+,}" + (f", {pct:+.2f}%" if pct is not None else "")
 
 
 def render(report: dict[str, Any]) -> str:
@@ -135,9 +160,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  head: [{', '.join(old)}] -> [{', '.join(new)}]")
     pa, pb, dp = report["params"]
     ma, mb, dm = report["macs"]
-    lines.append(f"  parameters: {pa:,} -> {pb:,} ({dp:+,})")
-    lines.append(f"  multiply-accumulates: {ma:,} -> {mb:,} ({dm:+,})")
+    lines.append(f"  parameters: {pa:,} -> {pb:,} ({_delta(dp, report['params_percent'])})")
+    lines.append(f"  multiply-accumulates: {ma:,} -> {mb:,} ({_delta(dm, report['macs_percent'])})")
     oa, ob = report["outputs"]
     if oa != ob:
         lines.append(f"  outputs: {oa} -> {ob}")
+    if not report["differs"]:
+        lines.append("  no differences")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from typing import Any
 
 Shape = tuple[int, ...]
 SpecPath = tuple[str | int, ...]
+INPUT = "input"  # the network's input, as the producer named in Layer.inputs
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class Layer:
     macs: int
     stage: str
     path: SpecPath
+    # the layers whose outputs it reads ("input" for the network's input) and
+    # its activation function (act and dense layers): what backpropagation keeps
+    # depends on both (compiler.memory)
+    inputs: tuple[str, ...] = ()
+    activation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from irc_cnn.compiler import naming
+from irc_cnn.compiler import compact, naming
 from irc_cnn.compiler.diagnostics import Diagnostic, Note
-from irc_cnn.compiler.graph import Graph, Layer, Shape, SpecPath, Stage
-from irc_cnn.compiler.schema import INPUT_CHANNELS
+from irc_cnn.compiler.graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
+from irc_cnn.compiler.schema import INPUT_CHANNELS, MAX_WINDOW
 from irc_cnn.compiler.resolve import RConcat, Resolved, RNode, ROp, RResidual, RStage, resolve
 
 
@@ -35,6 +35,7 @@ class Origin:
 class Tensor:
     shape: Shape | None  # None: unknown after an earlier error
     origin: Origin | None = None
+    layer: str = INPUT  # the layer that produced it
 
 
 def window_out(size: int, window: int, stride: int, padding: str) -> int:
@@ -46,6 +47,10 @@ def window_out(size: int, window: int, stride: int, padding: str) -> int:
 
 class _TooSmall(Exception):
     """A probe's input is too small for some window (raised by a probing _Inferrer)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
 class _Inferrer:
@@ -72,15 +77,33 @@ class _Inferrer:
         return f" in block {stage.block!r}"
 
     def error(self, code: str, message: str, path: SpecPath, hint=None, notes=()) -> None:
-        if self.probe and code in _SIZE_ERRORS:
-            raise _TooSmall
-        self.diagnostics.append(
-            Diagnostic(code, message + self.where(), hint=hint, notes=tuple(notes), path=path)
+        diagnostic = Diagnostic(
+            code, message + self.where(), hint=hint, notes=tuple(notes), path=path
         )
+        if self.probe and code in _SIZE_ERRORS:
+            raise _TooSmall(diagnostic)
+        self.diagnostics.append(diagnostic)
 
-    def add(self, name: str, kind: str, shape: Shape | None, path: SpecPath, params=0, macs=0):
-        if shape is not None and not self.probe:
-            self.layers.append(Layer(name, kind, shape, params, macs, self.stage.name, path))
+    def add(
+        self,
+        name: str,
+        kind: str,
+        shape: Shape,
+        path: SpecPath,
+        inputs: tuple[Tensor, ...],
+        params=0,
+        macs=0,
+        origin: Origin | None = None,
+        activation: str | None = None,
+    ) -> Tensor:
+        """Record a layer (not in a probe); its output keeps the first input's origin unless given one."""
+        if not self.probe:
+            sources = tuple(t.layer for t in inputs)
+            layer = Layer(
+                name, kind, shape, params, macs, self.stage.name, path, sources, activation
+            )
+            self.layers.append(layer)
+        return Tensor(shape, origin or inputs[0].origin, name)
 
     # -- the walk -----------------------------------------------------------
 
@@ -156,13 +179,17 @@ class _Inferrer:
         if ranks != {3}:
             self.error("IRC306", "concat needs branches that all end in feature maps", path)
             return Tensor(None)
-        spatial = {o.shape[:2] for o in outs}
-        if len(spatial) > 1:
-            sizes = ", ".join(f"b{i + 1} {o.shape[0]}x{o.shape[1]}" for i, o in enumerate(outs))
+        sizes = [o.shape[:2] for o in outs]
+        if len(set(sizes)) > 1:
+            # The odd one out: the first branch whose size most branches (or the first) lack.
+            common = max(sizes, key=lambda size: (sizes.count(size), -sizes.index(size)))
+            odd = next(i for i, size in enumerate(sizes) if size != common)
+            listed = ", ".join(f"b{i + 1} {h}x{w}" for i, (h, w) in enumerate(sizes))
             self.error(
                 "IRC303",
-                f"concat of branches with different spatial sizes ({sizes})",
-                path,
+                f"concat branch {odd + 1} ends at {sizes[odd][0]}x{sizes[odd][1]}, the others "
+                f"at {common[0]}x{common[1]} ({listed})",
+                branches[odd][0].path if branches[odd] else path,
                 hint="give the branches the same strides and padding, so they end at one size",
             )
             return Tensor(None)
@@ -170,8 +197,7 @@ class _Inferrer:
         total = sum(channels)
         text = f"{name!r} ({' + '.join(map(str, channels))} = {total} channels)"
         shape = (*outs[0].shape[:2], total)
-        self.add(name, "concat", shape, path)
-        return Tensor(shape, Origin(text, path))
+        return self.add(name, "concat", shape, path, tuple(outs), origin=Origin(text, path))
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
         if len(node.branches) > 1:
@@ -203,18 +229,42 @@ class _Inferrer:
         elif x.shape[2] != r.shape[2]:
             self.error(
                 "IRC301",
-                f"residual sum adds a {r.shape[2]}-channel projection to a {x.shape[2]}-channel input",
+                f"residual sum adds a {self.projection(node.project, r.shape[2])} to a "
+                f"{x.shape[2]}-channel input",
                 (*node.project.path, "filters"),
-                hint=f"use {x.shape[2]} filters, or annotate the paper's value as a deviation",
+                hint=self.projection_hint(node.project, x.shape[2]),
                 notes=notes,
             )
         shape = x.shape
         if node.scale is not None and node.scale != 1.0:
-            self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path)
-        self.add(naming.join(node.prefix, "add"), "add", shape, node.path)
+            r = self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path, (r,))
+        out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (x, r))
         if node.activation:
-            self.add(naming.join(node.prefix, node.activation), "act", shape, node.path)
-        return Tensor(shape, x.origin)
+            name = naming.join(node.prefix, node.activation)
+            out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
+        return out
+
+    def projection(self, project: ROp, channels: int) -> str:
+        """`380-channel projection (1152 x 0.33 -> 380)`: the arithmetic under a width."""
+        written = getattr(written_op(self.spec, project.path), "filters", None)
+        if self.spec.width == 1.0 or not isinstance(written, int):
+            return f"{channels}-channel projection"
+        return f"{channels}-channel projection ({written} x {self.spec.width:g} -> {channels})"
+
+    def projection_hint(self, project: ROp, channels: int) -> str:
+        written = written_op(self.spec, project.path)
+        if not hasattr(written, "filters"):
+            return f"use {channels} filters, or annotate the paper's value as a deviation"
+        fixed = "`" + compact.unparse(written.model_dump() | {"filters": INPUT_CHANNELS}) + "`"
+        if self.spec.width != 1.0:
+            return (
+                f"write {fixed}: as many filters as the residual's input at every width "
+                f"(a fixed count is scaled by width {self.spec.width:g} on its own)"
+            )
+        return (
+            f"use {channels} filters or {fixed} (as many as the input), or annotate the "
+            "paper's value as a deviation"
+        )
 
     def op(self, rop: ROp, x: Tensor) -> Tensor:
         op, name, path = rop.op, rop.name, rop.path
@@ -235,27 +285,21 @@ class _Inferrer:
             shape = self.window(op.pool, op.strides, op.padding, x.shape, path, kind)
             if shape is None:
                 return Tensor(None)
-            shape = (*shape, x.shape[2])
-            self.add(name, kind, shape, path)
-            return Tensor(shape, x.origin)
+            return self.add(name, kind, (*shape, x.shape[2]), path, (x,))
         if kind in ("gap", "gmp"):
-            shape = (x.shape[2],)
-            self.add(name, kind, shape, path)
-            return Tensor(shape, x.origin)
+            return self.add(name, kind, (x.shape[2],), path, (x,))
         if kind == "flatten":
-            shape = (math.prod(x.shape),)
-            self.add(name, kind, shape, path)
-            return Tensor(shape, Origin(f"{name!r} (flattened {x.shape})", path))
+            origin = Origin(f"{name!r} (flattened {x.shape})", path)
+            return self.add(name, kind, (math.prod(x.shape),), path, (x,), origin=origin)
         if kind == "bn":
-            self.add(name, kind, x.shape, path, params=x.shape[-1] * (4 if op.scale else 3))
-            return x
+            params = x.shape[-1] * (4 if op.scale else 3)
+            return self.add(name, kind, x.shape, path, (x,), params=params)
         if kind == "act":
-            if op.activation:
-                self.add(name, kind, x.shape, path)
-            return x
+            if not op.activation:
+                return x
+            return self.add(name, kind, x.shape, path, (x,), activation=op.activation)
         if kind == "dropout":
-            self.add(name, kind, x.shape, path)
-            return x
+            return self.add(name, kind, x.shape, path, (x,))
         if kind == "dense":
             if len(x.shape) != 1:
                 self.error(
@@ -268,16 +312,17 @@ class _Inferrer:
             if op.units is None:
                 return Tensor(None)
             cin = x.shape[0]
-            shape = (op.units,)
-            self.add(
+            return self.add(
                 name,
                 kind,
-                shape,
+                (op.units,),
                 path,
+                (x,),
                 cin * op.units + (op.units if op.bias else 0),
                 cin * op.units,
+                Origin(f"{name!r} ({op.units} units)", path),
+                op.activation,
             )
-            return Tensor(shape, Origin(f"{name!r} ({op.units} units)", path))
         raise AssertionError(f"unhandled op kind {kind}")
 
     def conv(self, op, name: str, path: SpecPath, x: Tensor) -> Tensor:
@@ -288,13 +333,17 @@ class _Inferrer:
         kh, kw = op.kernel
         shape = (*spatial, f)
         params = kh * kw * cin * f + (f if op.bias else 0)
-        self.add(name, "conv", shape, path, params, spatial[0] * spatial[1] * kh * kw * cin * f)
+        macs = spatial[0] * spatial[1] * kh * kw * cin * f
+        origin = Origin(f"{name!r} ({f} filters)", path)
+        y = self.add(name, "conv", shape, path, (x,), params, macs, origin)
         if op.bn:
             scale = self.spec.defaults.bn.scale
-            self.add(name + "_bn", "bn", shape, path, f * (4 if scale else 3))
+            y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
         if op.activation:
-            self.add(f"{name}_{op.activation}", "act", shape, path)
-        return Tensor(shape, Origin(f"{name!r} ({f} filters)", path))
+            y = self.add(
+                f"{name}_{op.activation}", "act", shape, path, (y,), activation=op.activation
+            )
+        return y
 
     def window(self, window, strides, padding, shape, path, what) -> tuple[int, int] | None:
         out = []
@@ -335,6 +384,20 @@ class _Inferrer:
             seen[layer.name] = layer
 
 
+def written_op(spec, path: SpecPath):
+    """The op as the spec writes it at `path` (before parameters, defaults and width)."""
+    node = spec
+    for segment in path:
+        if isinstance(node, (list, tuple, dict)):
+            try:
+                node = node[segment]
+            except (IndexError, KeyError, TypeError):
+                return None
+        elif segment != getattr(node, "kind", None):  # a union tag (`residual`) is no field
+            node = getattr(node, str(segment), None)
+    return node
+
+
 def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """One diagnostic per spec place: a bad block repeated 20 times is one error."""
     first: dict[tuple, Diagnostic] = {}
@@ -358,33 +421,59 @@ def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def infer(
     resolved_and_diagnostics: tuple[Resolved, list[Diagnostic]],
 ) -> tuple[Graph | None, list[Diagnostic]]:
+    """The graph and every diagnostic; an input too small for the network says its minimum."""
     resolved, diagnostics = resolved_and_diagnostics
     if any(d.severity == "error" for d in diagnostics) or not resolved.stages:
         return None, dedupe(diagnostics)
     inferrer = _Inferrer(resolved)
     graph = inferrer.run()
-    return graph, dedupe(diagnostics + inferrer.diagnostics)
+    found = dedupe(diagnostics + inferrer.diagnostics)
+    sized = [i for i, d in enumerate(found) if d.code in _SIZE_ERRORS]
+    if sized and (note := _minimum_note(resolved.spec)) is not None:
+        found[sized[0]] = found[sized[0]].with_note(note)
+    return graph, found
 
 
 _SIZE_ERRORS = {"IRC303", "IRC304", "IRC305", "IRC302"}
 
 
-def fits(resolved: tuple[Resolved, list[Diagnostic]], size: int) -> bool:
-    """Whether a resolved network builds at a square input of this size.
+def _size_error(resolved: Resolved, size: int) -> Diagnostic | None:
+    """The first size error of a resolved network at a square input of this size, if any.
 
     Resolving does not look at the input, so a network is resolved once and
     inferred at each size tried.
     """
+    spec = resolved.spec
+    sized = replace(resolved, spec=spec.model_copy(update={"input": (size, size, spec.input[2])}))
+    try:
+        _Inferrer(sized, probe=True).run()
+    except _TooSmall as exc:
+        return exc.diagnostic
+    return None
+
+
+def fits(resolved: tuple[Resolved, list[Diagnostic]], size: int) -> bool:
+    """Whether a resolved network builds at a square input of this size."""
     network, diagnostics = resolved
     if any(d.severity == "error" for d in diagnostics) or not network.stages:
         return False
-    spec = network.spec
-    sized = replace(network, spec=spec.model_copy(update={"input": (size, size, spec.input[2])}))
-    try:
-        _Inferrer(sized, probe=True).run()
-    except _TooSmall:
-        return False
-    return True
+    return _size_error(network, size) is None
+
+
+def _minimum_note(spec) -> Note | None:
+    """What the smallest input is, and which layer stops a smaller one."""
+    smallest = minimum_input(spec)
+    if smallest is None or smallest <= min(spec.input[:2]):
+        return None  # the input is large enough: a spec error, not a size
+    limit = _size_error(resolve(spec)[0], smallest - 1)
+    if limit is None:
+        return None
+    where = ".".join(map(str, limit.path))
+    return Note(
+        f"the smallest square input this network accepts is {smallest}x{smallest} "
+        f"(--input {smallest}); `{where}` sets it: at {smallest - 1}x{smallest - 1}, "
+        f"{limit.message}"
+    )
 
 
 def without_top(spec):
@@ -393,16 +482,22 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec) -> int:
+def minimum_input(spec) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
-    Found by bisection between 1 and the spec's own input size, assuming that
-    a network that fits at some size fits at every larger one.
+    Found by bisection, assuming that a network that fits at some size fits
+    at every larger one; between 1 and the spec's own input size, or above it
+    (doubling, up to the largest input a spec may give) when that is too
+    small. None when no size fits.
     """
     resolved = resolve(spec)
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low
+    while not fits(resolved, high):
+        if high >= MAX_WINDOW:
+            return None
+        low, high = high, min(2 * high, MAX_WINDOW)
     while high - low > 1:  # invariant: low does not fit, high fits
         mid = (low + high) // 2
         low, high = (low, mid) if fits(resolved, mid) else (mid, high)

@@ -6,18 +6,30 @@ into the loaded data, and the loader kept the position of every path.
 
 from __future__ import annotations
 
-import difflib
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
-from irc_cnn.compiler import compact, schema
-from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
+from irc_cnn.compiler import compact, schema, settings
+from irc_cnn.compiler.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Note,
+    Span,
+    did_you_mean,
+)
 from irc_cnn.compiler.graph import Graph
-from irc_cnn.compiler.layering import SetError, apply_set, load_layered
+from irc_cnn.compiler.layering import (
+    SetError,
+    apply_scale,
+    apply_set,
+    deleted_block,
+    load_layered,
+)
 from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
 
 
@@ -28,6 +40,7 @@ class Result:
     spec: schema.Spec | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     lines: dict[str, list[str]] | None = None  # per file, for excerpts, even when loading failed
+    set_misused: bool = False  # a --set (or --input) could not be applied: misuse, not a spec error
 
     @property
     def ok(self) -> bool:
@@ -39,23 +52,36 @@ class Result:
 
 
 def check_file(
-    path: str | Path, paper: bool = False, display: str | None = None, sets: Sequence[str] = ()
+    path: str | Path,
+    paper: bool = False,
+    display: str | None = None,
+    sets: Sequence[str] = (),
+    input_size: tuple[int, int] | None = None,
+    scale: str | None = None,
 ) -> Result:
-    """Run every stage on one file (and the files it extends), then each `--set`.
+    """Run every stage on one file (and the files it extends), its scale preset
+    (`scale`: `--scale`), then each `--set`.
 
-    `display` is the name diagnostics use for the file.
+    `display` is the name diagnostics use for the file. `input_size` (height,
+    width), from `--input`, sets the input after the `--set`s and keeps its
+    channels.
     """
     name = display or Path(path).as_posix()
+    arguments = _set_lines(sets)
     try:
         source = load_layered(Path(path), name, paper)
+        apply_scale(source, scale, paper)
         for index, argument in enumerate(sets, 1):
-            apply_set(source, argument, index)
+            apply_set(source, argument, index, paper=paper)
+        if input_size is not None:
+            argument = f"input=[{input_size[0]}, {input_size[1]}, {_channels(source.data)}]"
+            arguments[INPUT_LABEL] = [argument]
+            apply_set(source, argument, len(sets) + 1, paper=paper, label=INPUT_LABEL)
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
-        return Result(
-            name, diagnostics=[exc.diagnostic], lines={**source.lines, **_set_lines(sets)}
-        )
+        lines = {**source.lines, **arguments, "--scale": [scale or ""]}
+        return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return Result(
@@ -78,13 +104,16 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
 def validate(source: Source) -> Result:
     """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
     result = Result(source.file, source, lines=source.lines)
+    settings.fill_title(source)  # the title states the input, width and depth in force
     warnings: list[Diagnostic] = []
     try:
         result.spec = schema.Spec.model_validate(source.data, context={"diagnostics": warnings})
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
-    result.diagnostics = _unique([_inherited(source, position(source, d)) for d in found])
+    result.diagnostics = _unique(
+        [_inherited(source, deleted_block(source, position(source, d))) for d in found]
+    )
     return result
 
 
@@ -113,6 +142,17 @@ def _set_lines(sets: Sequence[str]) -> dict[str, list[str]]:
     return {f"--set[{i}]": [argument] for i, argument in enumerate(sets, 1)}
 
 
+INPUT_LABEL = "--input"
+
+
+def _channels(data: Any) -> Any:
+    """The input's channel count as the spec gives it (3 where it gives none that fits)."""
+    shape = data.get("input") if isinstance(data, dict) else None
+    if isinstance(shape, list) and len(shape) == 3 and type(shape[2]) is int:
+        return shape[2]
+    return 3
+
+
 # -- Pydantic errors to diagnostics ------------------------------------------
 
 _KNOWN_KEYS = sorted(
@@ -128,26 +168,24 @@ _NUMBER_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_
 
 
 def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
+    errors = exc.errors(include_url=False)
+    # A value of the wrong op kind (`project: act linear`) is one error, not
+    # also the conv fields it lacks.
+    wrong_kind = [tuple(e["loc"][:-1]) for e in errors if _is_wrong_kind(e)]
     out: list[Diagnostic] = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
+        if any(loc[: len(p)] == p for p in wrong_kind) and not _is_wrong_kind(err):
+            continue
         if kind == "irc_analysis":
             out.extend(ctx["diagnostics"])
             continue
         msg = err["msg"]
         where = _describe(loc)
         if kind == "extra_forbidden":
-            key = loc[-1]
-            hint = _did_you_mean(str(key), _KNOWN_KEYS)
-            out.append(
-                Diagnostic(
-                    "IRC201",
-                    f"unknown key {key!r}",
-                    hint=hint
-                    or "remove it; `irc docs spec-language` describes the keys each part takes",
-                    path=loc,
-                )
-            )
+            out.append(_unknown_key(loc))
+        elif kind in _PLAIN:
+            out.append(_plain(err, loc, ctx))
         elif kind == "missing" and isinstance(loc[-1], int):
             out.append(
                 Diagnostic(
@@ -167,7 +205,71 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             out.append(Diagnostic("IRC207", f"{_field(loc)}: {msg[0].lower()}{msg[1:]}", path=loc))
         else:
             out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))
+    if any(d.code == "IRC201" and len(d.path) == 1 and "'extends'" in (d.hint or "") for d in out):
+        # a misspelt `extends`: the keys it would have brought are not missing
+        out = [d for d in out if not (d.code == "IRC203" and d.path == ())]
     return out
+
+
+def _is_wrong_kind(err: dict) -> bool:
+    return err["type"] == "literal_error" and err["loc"][-1] == "kind"
+
+
+_TYPES = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_PLAIN = {*_TYPES, "literal_error", "too_long", "too_short"}
+_SIZES = {"kernel", "pool", "strides"}
+_PROJECTION = "a residual's projection is a conv; `conv in 1x1 linear` gives it as many filters as the residual's input"
+
+
+def _plain(err: dict, loc: tuple, ctx: dict) -> Diagnostic:
+    """Pydantic's own errors (types, choices, lengths) in irc's words."""
+    kind, value, name = err["type"], err.get("input"), _field(loc)
+    hint = None
+    if kind == "literal_error" and loc[-1] == "kind":
+        name = _field(loc[:-1])
+        message = f"{name}: expected a {ctx['expected'].strip(chr(39))} op, got `{value}`"
+        hint = _PROJECTION if name == "project" else None
+    elif kind == "literal_error":
+        message = f"{name}: {_describe_value(value)} is not one of {ctx['expected']}"
+        choices = [c.strip("' ") for c in ctx["expected"].replace(" or ", ",").split(",")]
+        hint = did_you_mean(str(value), choices)
+    elif kind in ("too_long", "too_short"):
+        bound = ctx.get("max_length") if kind == "too_long" else ctx.get("min_length")
+        actual = ctx.get("actual_length")
+        what = "at most" if kind == "too_long" else "at least"
+        message = f"{name}: expected {what} {bound} item(s), got {actual}"
+        if name in _SIZES:
+            message = f"{name}: expected a size (height, width), got {actual} numbers"
+            hint = f"write `{name}: 3x3`, `{name}: 3` or `{name}: [1, 7]`"
+        elif name == "input":
+            message = f"input: expected [height, width, channels], got {actual} number(s)"
+    else:
+        message = f"{name}: expected {_TYPES[kind]}, got {_describe_value(value)}"
+    return Diagnostic("IRC202", message, hint=hint, path=loc)
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
 
 
 def _field(loc: tuple) -> str:
@@ -186,9 +288,92 @@ def _describe(loc: tuple) -> str:
 _UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual"}
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+def _unknown_key(loc: tuple) -> Diagnostic:
+    """IRC201 with the keys of the very part the key is in, and where else the key belongs."""
+    key = str(loc[-1])
+    model = _model_at(loc[:-1])
+    if model is None:
+        hint = did_you_mean(key, _KNOWN_KEYS)
+        hint = hint or "remove it; `irc docs spec-language` describes the keys each part takes"
+        return Diagnostic("IRC201", f"unknown key {key!r}", hint=hint, path=loc)
+    allowed = [name for name in model.model_fields if name != "kind"]
+    if model is schema.Spec:
+        allowed.append("extends")  # read by the loader before validation
+    takes = f"{_part(loc[:-1])} takes: {', '.join(allowed) or 'no keys'}"
+    home = _HOMES.get(key)
+    hint = (
+        did_you_mean(key, allowed)
+        or (home and f"{key!r} is a key of `{home}`; {takes}")
+        or f"remove it; `irc docs spec-language` describes the keys each part takes ({takes})"
+    )
+    return Diagnostic("IRC201", f"unknown key {key!r}", hint=hint, path=loc)
+
+
+def _part(loc: tuple) -> str:
+    """How a hint names the part at loc: `a bn op`, `builder`, `the spec`."""
+    if len(loc) >= 2 and isinstance(loc[-2], int) and loc[-1] in _UNION_TAGS:
+        return f"a {loc[-1]} op" if loc[-1] in compact.OP_KINDS else f"`{loc[-1]}`"
+    return f"`{_describe(loc)}`" if loc else "the spec"
+
+
+def _options(annotation: Any, tag: str | None = None) -> list[tuple[Any, str | None]]:
+    """The types an annotation allows (Annotated and unions unwrapped), each with its tag."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *meta = get_args(annotation)
+        tag = next((m.tag for m in meta if isinstance(m, Tag)), tag)
+        return _options(base, tag)
+    if origin in (Union, types.UnionType):
+        return [o for arg in get_args(annotation) for o in _options(arg, tag)]
+    return [(annotation, tag)]
+
+
+def _step(annotation: Any, segment: str | int) -> Any:
+    """The annotation one location segment further down, or None."""
+    options = _options(annotation)
+    for option, tag in options:  # a union's tag (`bn` in network.0.bn) comes first
+        if tag == segment:
+            return option
+    for option, _ in options:
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            if segment in option.model_fields:
+                return option.model_fields[segment].annotation
+        elif get_origin(option) is list and isinstance(segment, int):
+            return get_args(option)[0]
+        elif get_origin(option) is dict and isinstance(segment, str):
+            return get_args(option)[1]
+    return None
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The schema model of the mapping at a Pydantic location."""
+    annotation: Any = schema.Spec
+    for segment in loc:
+        annotation = _step(annotation, segment)
+        if annotation is None:
+            return None
+    models = [
+        o for o, _ in _options(annotation) if isinstance(o, type) and issubclass(o, BaseModel)
+    ]
+    return models[0] if len(models) == 1 else None
+
+
+def _homes(model: type[BaseModel], prefix: str = "") -> dict[str, str]:
+    """Each key of the parts reached through plain keys (defaults.bn), by its dotted path."""
+    found: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        inner = [o for o, _ in _options(info.annotation) if isinstance(o, type)]
+        for option in inner:
+            if issubclass(option, BaseModel) and option is not model:
+                for key, where in _homes(option, path).items():
+                    found.setdefault(key, where)
+        if prefix:
+            found.setdefault(name, prefix)
+    return found
+
+
+_HOMES = _homes(schema.Spec)
 
 
 # -- positions ---------------------------------------------------------------

@@ -9,13 +9,12 @@ spec paths, so later stages can point at the line an op was written on.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Union
 
 from irc_cnn.compiler import compact, naming
-from irc_cnn.compiler.diagnostics import Diagnostic
+from irc_cnn.compiler.diagnostics import Diagnostic, did_you_mean
 from irc_cnn.compiler.graph import SpecPath
 from irc_cnn.compiler.schema import INPUT_CHANNELS, Aux, Block, Concat, Residual, Spec, Use
 
@@ -67,11 +66,6 @@ class RStage:
 class Resolved:
     spec: Spec
     stages: tuple[RStage, ...]
-
-
-def did_you_mean(word: str, choices: Any) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def body_paths(name: str, block: Block) -> list[SpecPath]:
@@ -294,8 +288,9 @@ class _Resolver:
                     "IRC403",
                     f"block {use.block!r} has no parameter {arg!r}",
                     (*path, use.block, arg, "[key]"),
-                    hint=did_you_mean(arg, block.params)
-                    or f"its parameters are: {', '.join(block.params) or 'none'}",
+                    hint=did_you_mean(arg, [*block.params, "repeat"])
+                    or f"a use takes `repeat` and the block's parameters: "
+                    f"{', '.join(block.params) or 'it has none'}",
                 )
             else:
                 # An argument may itself name a parameter of the enclosing block.

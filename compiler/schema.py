@@ -442,6 +442,36 @@ class Builder(Model):
         return self
 
 
+Multiplier = Annotated[FiniteFloat, Field(gt=0.0, le=16.0)]
+
+
+class Scale(Model):
+    """One named size of a network (`scales: {small: {width: 0.5, ...}}`)."""
+
+    width: Multiplier | None = None
+    depth: Multiplier | None = None
+    input: tuple[Size, Size, Size] | None = None
+
+
+def deepened(nodes: list, depth: float) -> list:
+    """Nodes with every written repeat (`x N`, N > 1) under a depth multiplier.
+
+    Rounded half up and at least 1 (compiler.resolve.widen's rule); a block
+    used once stays once, so stems and reductions are never repeated.
+    """
+    from irc_cnn.compiler.resolve import widen
+
+    out = []
+    for node in nodes:
+        if isinstance(node, Use) and node.repeat > 1:
+            node = node.model_copy(update={"repeat": widen(node.repeat, depth)})
+        elif isinstance(node, (Concat, Residual)):
+            branches = [deepened(branch, depth) for branch in node.branches]
+            node = node.model_copy(update={"branches": branches})
+        out.append(node)
+    return out
+
+
 class Spec(Model):
     """A whole network: the root of the spec language."""
 
@@ -453,6 +483,12 @@ class Spec(Model):
     classes: PosInt
     # Every conv's filter count times this, rounded (see compiler.resolve.widen).
     width: Annotated[FiniteFloat, Field(gt=0.0, le=16.0)] = 1.0
+    # Every written repeat (`x N`, N > 1) times this, rounded (see deepened).
+    depth: Multiplier = 1.0
+    # Named presets of width, depth and input; `scale` is the one in force
+    # (applied to the data by compiler.layering.apply_scale).
+    scales: dict[Ident, Scale] = {}
+    scale: Ident | None = None
     builder: Builder
     defaults: Defaults = Defaults()
     blocks: dict[Ident, Block] = {}
@@ -460,6 +496,28 @@ class Spec(Model):
     head: list[Node] = []
 
     _graph: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _deepen(self) -> Spec:
+        if self.depth == 1.0:
+            return self
+        blocks = {
+            name: block.model_copy(
+                update={
+                    "seq": deepened(block.seq, self.depth) if block.seq is not None else None,
+                    "concat": [deepened(b, self.depth) for b in block.concat]
+                    if block.concat is not None
+                    else None,
+                    "residual": deepened([block.residual], self.depth)[0]
+                    if block.residual is not None
+                    else None,
+                }
+            )
+            for name, block in self.blocks.items()
+        }
+        return self.model_copy(
+            update={"network": deepened(self.network, self.depth), "blocks": blocks}
+        )
 
     @model_validator(mode="after")
     def _analyse(self, info: ValidationInfo) -> Spec:

@@ -5,7 +5,16 @@ One row per network entry (a block used ten times in a row is one row,
 parameters, multiply-accumulates and their share of the total, and the
 activation memory of its layers. Below the table: the totals, the smallest
 square input the network accepts (compiler.infer.minimum_input, with and
-without the top) and the activation memory of one image.
+without the top) and the activation memory of one image; with a training
+setup, the memory one training step needs (compiler.memory) and the largest
+batch that fits a memory size.
+
+Several specs make one comparison table instead: a row per spec with its
+totals and each one's change against the first spec.
+
+FLOPs are counted as 2 x multiply-accumulates (a multiply and an add), the
+convention of most papers' and tools' FLOP figures; pooling, batch norm,
+activations and sums are not counted in either.
 
 Activation memory is defined once, here, and quoted by `irc summary --help`
 and docs/summary-and-plot.md: the sum, over every layer the generated model
@@ -27,6 +36,7 @@ from dataclasses import dataclass
 
 from irc_cnn.compiler.graph import Graph, Shape, Stage
 from irc_cnn.compiler.infer import minimum_input, without_top
+from irc_cnn.compiler.memory import Training, TrainingMemory, training_memory
 
 BYTES_PER_ELEMENT = 4  # float32
 
@@ -71,6 +81,12 @@ class Summary:
     largest_activation: tuple[str, Shape]  # the layer with the largest output
     min_input: int  # smallest square input, as built by default (with the top)
     min_input_without_top: int  # the same with include_top=False
+    training: TrainingMemory | None = None  # with a training setup (--batch)
+    memory_limit: int | None = None  # bytes (--memory): the largest batch that fits
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
 
     def share(self, row: Row, what: str) -> float:
         total = getattr(self, what)
@@ -81,7 +97,13 @@ def elements(shape: Shape) -> int:
     return math.prod(shape)
 
 
-def summarize(graph: Graph, file: str, expand: bool = False) -> Summary:
+def summarize(
+    graph: Graph,
+    file: str,
+    expand: bool = False,
+    training: Training | None = None,
+    memory_limit: int | None = None,
+) -> Summary:
     spec = graph.spec
     memory: dict[str, int] = {}
     for layer in graph.layers:
@@ -109,6 +131,8 @@ def summarize(graph: Graph, file: str, expand: bool = False) -> Summary:
         largest_activation=(largest.name, largest.shape),
         min_input=minimum_input(spec),
         min_input_without_top=minimum_input(without_top(spec)),
+        training=training_memory(graph, training) if training else None,
+        memory_limit=memory_limit,
     )
 
 
@@ -188,6 +212,34 @@ def _cells(summary: Summary) -> list[tuple[str, ...]]:
     return rows
 
 
+def gib(count: int) -> str:
+    """Bytes in GiB (2**30), or MiB below one."""
+    return f"{count / 2**30:,.2f} GiB" if count >= 2**30 else mib(count)
+
+
+def _training_lines(summary: Summary) -> list[str]:
+    memory = summary.training
+    if memory is None:
+        return []
+    setup = memory.training
+    parts = memory.to_json()
+    lines = [
+        (
+            f"training memory at batch {setup.batch} ({setup.dtype}, {setup.optimizer}): "
+            f"{gib(memory.total)} = weights {gib(parts['weights'])} + gradients "
+            f"{gib(parts['gradients'])} + optimizer state {gib(parts['optimizer_state'])} + "
+            f"activations kept for backward {gib(parts['activations'])}"
+        )
+    ]
+    if summary.memory_limit is not None:
+        largest = memory.largest_batch(summary.memory_limit)
+        lines.append(
+            f"largest batch that fits {gib(summary.memory_limit)}: {largest}"
+            + (" (not even one image)" if largest == 0 else "")
+        )
+    return lines
+
+
 def _footer(summary: Summary) -> list[str]:
     outputs = ", ".join(shape_text(s) for s in summary.outputs)
     largest, shape = summary.largest_activation
@@ -195,7 +247,7 @@ def _footer(summary: Summary) -> list[str]:
         f"parameters: {summary.params:,} ({summary.params_without_top:,} without the top)",
         (
             f"multiply-accumulates: {summary.macs:,} ({si(summary.macs)}) at "
-            f"{shape_text(summary.input)}"
+            f"{shape_text(summary.input)}; FLOPs (2 x multiply-accumulates): {si(summary.flops)}"
         ),
         f"outputs: {outputs}",
         (
@@ -208,6 +260,7 @@ def _footer(summary: Summary) -> list[str]:
             f"output kept; the largest is {largest!r} ({shape_text(shape)}, "
             f"{mib(elements(shape) * BYTES_PER_ELEMENT)})"
         ),
+        *_training_lines(summary),
     ]
 
 
@@ -286,6 +339,7 @@ def to_json(summary: Summary) -> dict:
         "params": summary.params,
         "params_without_top": summary.params_without_top,
         "macs": summary.macs,
+        "flops": summary.flops,
         "min_input": summary.min_input,
         "min_input_without_top": summary.min_input_without_top,
         "activation_bytes": summary.activation_bytes,
@@ -294,4 +348,154 @@ def to_json(summary: Summary) -> dict:
             "layer": summary.largest_activation[0],
             "shape": list(summary.largest_activation[1]),
         },
+        **_training_json(summary),
     }
+
+
+def _training_json(summary: Summary) -> dict:
+    if summary.training is None:
+        return {}
+    data = {"training_memory_bytes": summary.training.to_json()}
+    if summary.memory_limit is not None:
+        data["memory_limit_bytes"] = summary.memory_limit
+        data["largest_batch"] = summary.training.largest_batch(summary.memory_limit)
+    return data
+
+
+# -- several specs: one comparison table ----------------------------------------------
+
+# (header, the number compared against the first spec, or None)
+_COMPARED = ("params", "macs", "activation_bytes", "training_total")
+
+
+def _number(summary: Summary, what: str) -> int | None:
+    if what == "training_total":
+        return summary.training.total if summary.training else None
+    return getattr(summary, what)
+
+
+def change(summary: Summary, first: Summary, what: str) -> float | None:
+    """The relative change of one total against the first spec's (-0.43: 43% less)."""
+    mine, theirs = _number(summary, what), _number(first, what)
+    if mine is None or not theirs:
+        return None
+    return mine / theirs - 1
+
+
+def _signed(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:+.1f}%"
+
+
+def _comparison_cells(summaries: list[Summary]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    first = summaries[0]
+    training = first.training is not None
+    headers = (
+        "spec",
+        "input",
+        "parameters",
+        "%",
+        "mult-adds",
+        "%",
+        "FLOPs",
+        "outputs",
+        "min input",
+        "activations",
+        "%",
+        *(("training", "%") if training else ()),
+    )
+    rows = []
+    for summary in summaries:
+        pct = {
+            what: _signed(change(summary, first, what)) if summary is not first else ""
+            for what in _COMPARED
+        }
+        rows.append(
+            (
+                summary.file,
+                shape_text(summary.input),
+                f"{summary.params:,}",
+                pct["params"],
+                si(summary.macs),
+                pct["macs"],
+                si(summary.flops),
+                ", ".join(shape_text(s) for s in summary.outputs),
+                f"{summary.min_input}x{summary.min_input}",
+                mib(summary.activation_bytes),
+                pct["activation_bytes"],
+                *((gib(summary.training.total), pct["training_total"]) if training else ()),
+            )
+        )
+    return headers, rows
+
+
+_COMPARISON_ALIGN = "<<>>>>><>>>>>"
+
+
+def _comparison_notes(summaries: list[Summary]) -> list[str]:
+    first = summaries[0]
+    notes = [
+        f"% is the change against the first spec, {first.file}; FLOPs = 2 x mult-adds; "
+        "activations: every layer's float32 output for one image"
+    ]
+    if first.training is not None:
+        setup = first.training.training
+        notes.append(
+            f"training: one step's memory at batch {setup.batch} ({setup.dtype}, "
+            f"{setup.optimizer}), counted as docs/summary-and-plot.md says"
+        )
+    if first.memory_limit is not None:
+        fits = ", ".join(f"{s.file} {s.training.largest_batch(s.memory_limit)}" for s in summaries)
+        notes.append(f"largest batch that fits {gib(first.memory_limit)}: {fits}")
+    return notes
+
+
+def render_comparison_text(summaries: list[Summary]) -> str:
+    headers, rows = _comparison_cells(summaries)
+    table = [headers, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [
+            c.ljust(w) if a == "<" else c.rjust(w)
+            for c, w, a in zip(row, widths, _COMPARISON_ALIGN)
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [line(headers), rule, *(line(r) for r in rows), "", *_comparison_notes(summaries)]
+    return "\n".join(lines) + "\n"
+
+
+def render_comparison_markdown(summaries: list[Summary]) -> str:
+    headers, rows = _comparison_cells(summaries)
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+
+    rows = [(f"`{row[0]}`", *row[1:]) for row in rows]
+    lines = [
+        line(headers),
+        "|"
+        + "|".join("---" if a == "<" else "---:" for a in _COMPARISON_ALIGN[: len(headers)])
+        + "|",
+        *(line(row) for row in rows),
+        "",
+        *(f"- {text}" for text in _comparison_notes(summaries)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_json(summaries: list[Summary]) -> list[dict]:
+    """Each spec's summary, with its change against the first spec (absent for the first)."""
+    first = summaries[0]
+    out = []
+    for summary in summaries:
+        data = to_json(summary)
+        if summary is not first:
+            data["change_against_first"] = {
+                what: round(value, 6)
+                for what in _COMPARED
+                if (value := change(summary, first, what)) is not None
+            }
+        out.append(data)
+    return out

@@ -3,6 +3,8 @@
 # Regenerate (in the folder above this file's): irc compile specs/irv1.yaml
 """Inception-ResNet-v1: a Keras 3 model builder generated from specs/irv1.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -349,6 +351,8 @@ def create_inception_resnet_v1(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v1 as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

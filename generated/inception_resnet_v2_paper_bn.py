@@ -3,6 +3,8 @@
 # Regenerate (in the folder above this file's): irc compile specs/variants/irv2_paper_bn.yaml
 """Inception-ResNet-v2 (batch norm as in the paper): a Keras 3 model builder generated from specs/variants/irv2_paper_bn.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -345,6 +347,8 @@ def create_inception_resnet_v2_paper_bn(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Inception-ResNet-v2 (batch norm as in the paper) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -3,6 +3,8 @@
 # Regenerate (in the folder above this file's): irc compile specs/keras/inception_resnet_v2.yaml
 """Inception-ResNet-v2 (keras.applications): a Keras 3 model builder generated from specs/keras/inception_resnet_v2.yaml.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -392,6 +394,8 @@ def inception_resnet_v2(
     scale: bool = True,
 ) -> keras.Model:
     """Build Inception-ResNet-v2 (keras.applications) as a Keras model.
+
+    Built with input 299x299x3, width 1, depth 1.
 
     Args:
         classes: number of classes of the classifier(s).

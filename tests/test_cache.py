@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from irc_cnn.compiler import cache
 from irc_cnn.compiler.layering import SHIPPED
 

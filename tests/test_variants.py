@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_set_paths_and_yaml_values(base):
     assert sum(1 for s in result.graph.stages if s.block == "unit") == 3
     assert result.spec.blocks["unit"].residual.scale == 0.3
     (diag,) = check_file(base, sets=["network.nothing.repeat=3"]).diagnostics
-    assert diag.code == "IRC111" and "unit" in (diag.hint or "")
+    assert diag.code == "IRC112" and "unit" in (diag.hint or "")
 
 
 def test_explain_through_two_extends_and_a_set(base, tmp_path):
@@ -231,7 +232,7 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     small = check_file("specs/variants/irv2_small.yaml")
     full = check_file("specs/irv2.yaml")
     proc = run_irc("diff", "--format", "json", "specs/irv2.yaml", "specs/variants/irv2_small.yaml")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # they differ
     report = json.loads(proc.stdout)
     assert report["uses"] == {"resnet_a": [10, 5], "resnet_b": [20, 10], "resnet_c": [10, 5]}
     assert ["input", [299, 299, 3], [149, 149, 3]] in [
@@ -245,7 +246,8 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     assert report["macs"][2] == small.graph.macs - full.graph.macs
     text = run_irc("diff", "specs/irv2.yaml", "specs/variants/irv2_small.yaml").stdout
     assert "uses of resnet_b: 20 -> 10" in text
-    assert f"({small.graph.params - full.graph.params:+,})" in text
+    delta = small.graph.params - full.graph.params
+    assert f"({delta:+,}, {100 * delta / full.graph.params:+.2f}%)" in text
 
 
 @pytest.mark.parametrize(
@@ -281,3 +283,418 @@ def test_diff_of_a_folder_is_misuse():
     assert proc.returncode == 2
     assert "irc diff compares two spec files; specs is not one" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- editing lists: items named by what they use ---------------------------------
+
+
+def _rows(result):
+    """Deviations as what they say, without the paths that editing renumbers."""
+    return [
+        (d.span.file, d.span.line, d.span.column, repr(d.value), repr(d.paper), d.why)
+        for d in result.source.deviations
+    ]
+
+
+def test_deleting_the_aux_head_keeps_every_other_annotation():
+    base = check_file("specs/irv2.yaml")
+    no_aux = check_file("specs/variants/irv2_no_aux.yaml")
+    assert no_aux.ok, no_aux.diagnostics
+    aux = [d for d in base.source.deviations if d.path == ("network", 4)]
+    assert len(aux) == 1 and aux[0].value == {"aux": "aux_head"}
+    assert _rows(no_aux) == [row for row in _rows(base) if row not in _rows_of(aux)]
+    # The repeats after the deleted item moved up one place, annotations with them.
+    paths = {d.path: d.value for d in no_aux.source.deviations if d.path[0] == "network"}
+    assert paths == {
+        ("network", 1): {"resnet_a": {"repeat": 10}},
+        ("network", 3): {"resnet_b": {"repeat": 20}},
+        ("network", 5): {"resnet_c": {"repeat": 10}},
+    }
+    assert no_aux.graph.outputs == ((1001,),)
+    aux_params = sum(layer.params for layer in base.graph.layers if layer.name.startswith("aux_"))
+    assert aux_params > 0 and no_aux.graph.params == base.graph.params - aux_params
+    listed = run_irc("deviations", "specs/variants/irv2_no_aux.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        listed.stdout.splitlines()[-1]
+        == f"{len(base.source.deviations) - 1} deviation(s) in 1 spec(s)"
+    )
+    assert (
+        "specs/irv2.yaml:146:12: network.3 (inherited by specs/variants/irv2_no_aux.yaml)\n"
+        "    used:  resnet_b: {'repeat': 20}"
+    ) in listed.stdout
+
+
+def _rows_of(deviations):
+    return [
+        (d.span.file, d.span.line, d.span.column, repr(d.value), repr(d.paper), d.why)
+        for d in deviations
+    ]
+
+
+def test_paper_check_of_a_variant_that_deletes_what_the_paper_lacks():
+    """Against the paper the aux item is absent already: deleting it is no error."""
+    base = check_file("specs/irv2.yaml", paper=True)
+    no_aux = check_file("specs/variants/irv2_no_aux.yaml", paper=True)
+    codes = [(d.code, d.span.file, d.span.line, d.span.column) for d in no_aux.diagnostics]
+    assert codes == [(d.code, d.span.file, d.span.line, d.span.column) for d in base.diagnostics]
+    assert [c[0] for c in codes] == ["IRC301", "IRC301"]
+
+
+def test_insert_replace_and_set_a_field_in_a_variant(base, tmp_path):
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """\
+        extends: base.yaml
+        network:
+          $before unit: [conv 16 1x1, maxpool 2 s2]
+          conv1: conv 16 5x5   # two convs now: named by their layer names
+          unit.repeat: 3
+          $after unit: relu
+        head:
+          gap: gmp
+        blocks:
+          unit:
+            residual:
+              branches:
+                1: $delete
+        """.replace("1: $delete", "'1': $delete"),
+    )
+    result = check_file(child)
+    assert result.ok, result.diagnostics
+    assert [(s.name, s.shape) for s in result.graph.stages] == [
+        ("conv1", (32, 32, 16)),
+        ("conv2", (32, 32, 16)),
+        ("maxpool", (16, 16, 16)),
+        ("unit_1", (16, 16, 16)),
+        ("unit_2", (16, 16, 16)),
+        ("unit_3", (16, 16, 16)),
+        ("relu", (16, 16, 16)),
+        ("head", (10,)),
+    ]
+    layers = {layer.name: layer for layer in result.graph.layers}
+    assert layers["conv1"].params == 5 * 5 * 3 * 16  # the replaced 3x3, now 5x5, no bias
+    assert "unit_1_b2_conv1" not in layers and "unit_1_b1_conv" in layers
+    assert "head_gmp" in layers
+    spans = result.source.spans
+    assert (spans[("network", 1)].file, spans[("network", 1)].line) == (child.as_posix(), 3)
+    assert spans[("network", 3, "unit", "repeat")].line == 5
+    assert (spans[("network", 4)].line, spans[("network", 0)].line) == (6, 4)
+    # the untouched item keeps the base's position
+    assert spans[("head", 1)].file == base.as_posix()
+
+
+def test_unknown_and_ambiguous_names_point_at_the_key(base, tmp_path):
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nnetwork:\n  uint: $delete\n")
+    (diag,) = check_file(child).diagnostics
+    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == (
+        "IRC112",
+        child.as_posix(),
+        3,
+        3,
+    )
+    assert diag.message == "no item 'uint' in network" and diag.hint == "did you mean 'unit'?"
+    twice = write(tmp_path, "twice.yaml", "extends: base.yaml\nhead:\n  $after gap: [dense 8]\n")
+    result = check_file(twice, sets=["head.dense=$delete"])
+    (diag,) = result.diagnostics
+    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 1)
+    assert diag.message == "'dense' is ambiguous in head: 2 items use it"
+    assert diag.hint == "name one of dense1, dense2, or give its index"
+    result = check_file(twice, sets=["head.dense1=$delete"])
+    assert result.ok and result.graph.outputs == ((10,),)
+    (diag,) = check_file(base, sets=["network.7=$delete"]).diagnostics
+    assert diag.message == "network has 2 item(s); there is no index 7"
+    (diag,) = check_file(base, sets=["network.conv.filters=8"]).diagnostics
+    assert diag.code == "IRC112" and "one-line op" in diag.message
+
+
+def test_set_deletes_items_and_blocks():
+    result = check_file("specs/irv2.yaml", sets=["network.aux_head=$delete"])
+    assert result.ok and result.graph.outputs == ((1001,),)
+    by_index = check_file("specs/irv2.yaml", sets=["network.4=$delete"])
+    assert by_index.graph.params == result.graph.params
+    in_block = check_file("specs/irv2.yaml", sets=["blocks.stem.seq.bn=$delete"])
+    assert "stem_bn" not in {layer.name for layer in in_block.graph.layers}
+    proc = run_irc("check", "specs/inception_v4.yaml", "--set", "blocks.inception_c=$delete")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error[IRC401]: unknown block or op 'inception_c'" in proc.stdout
+    assert "valid dictionary" not in proc.stdout
+
+
+def test_explain_names_an_item_by_its_block():
+    proc = run_irc("explain", "specs/irv2.yaml", "network.aux_head")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "network.4 = aux: aux_head",
+        "  set at specs/irv2.yaml:149:12",
+        "  paper: (absent)",
+        "  why: The paper gives no auxiliary head for the Inception-ResNets; the seed has one.",
+    ]
+
+
+@pytest.mark.slow
+def test_no_aux_variant_builds_one_output():
+    keras = pytest.importorskip("keras")
+    import importlib
+
+    result = check_file("specs/variants/irv2_no_aux.yaml")
+    keras.backend.clear_session()
+    module = importlib.import_module("generated.inception_resnet_v2_no_aux")
+    model = module.create_inception_resnet_v2_no_aux()
+    assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1001)
+    assert model.count_params() == result.graph.params == 55_465_961
+
+
+# -- diff: --set on either side, percentages, exit codes -------------------------
+
+
+def test_diff_exit_codes_and_set_on_either_side():
+    same = run_irc("diff", "specs/irv2.yaml", "specs/irv2.yaml")
+    assert same.returncode == 0 and same.stdout.splitlines()[-1] == "  no differences"
+    proc = run_irc(
+        "diff", "specs/irv2.yaml", "specs/irv2.yaml", "--set-b", "network.aux_head=$delete"
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "  outputs: [[1001], [1001]] -> [[1001]]" in proc.stdout
+    assert "  parameters: 58,841,682 -> 55,465,961 (-3,375,721, -5.74%)" in proc.stdout
+    back = run_irc(
+        "diff",
+        "specs/irv2.yaml",
+        "specs/variants/irv2_no_aux.yaml",
+        "--format",
+        "json",
+        "--set-a",
+        "network.aux_head=$delete",
+        "--set-a",
+        "blocks.aux_head=$delete",
+        "--set-b",
+        "name=inception_resnet_v2",
+        "--set-b",
+        "title=Inception-ResNet-v2",
+        "--set-b",
+        "builder.name=create_inception_resnet_v2",
+    )
+    report = json.loads(back.stdout)
+    assert back.returncode == 0 and report["differs"] is False, report
+    assert report["params_percent"] == 0.0
+    broken = run_irc("diff", "specs/irv2.yaml", "specs/irv2.yaml", "--set-b", "depth=0")
+    assert broken.returncode == 2 and "--set[1]:1:7: error[IRC207]" in broken.stderr
+    assert "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble" in (
+        " ".join(run_irc("diff", "--help").stdout.split())
+    )
+
+
+# -- depth, titles, scales --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("depth", "repeats"),
+    [
+        (0.5, (5, 10, 5)),
+        (0.33, (3, 7, 3)),
+        (0.25, (3, 5, 3)),
+        (0.01, (1, 1, 1)),
+        (1.5, (15, 30, 15)),
+    ],
+)
+def test_depth_rounds_repeats_half_up_at_least_one(depth, repeats):
+    """10 x 0.25 = 2.5 -> 3 and 20 x 0.33 = 6.6 -> 7: half up; x 0.01 -> at least 1."""
+    result = check_file("specs/irv2.yaml", sets=[f"depth={depth}"])
+    assert result.ok, result.diagnostics
+    uses = Counter(s.block for s in result.graph.stages)
+    assert (uses["resnet_a"], uses["resnet_b"], uses["resnet_c"]) == repeats
+    assert uses["stem"] == uses["reduction_a"] == uses["reduction_b"] == 1  # used once: once
+
+
+def test_depth_reaches_repeats_inside_blocks_and_branches(base, tmp_path):
+    child = write(
+        tmp_path,
+        "deep.yaml",
+        """\
+        extends: base.yaml
+        depth: 0.5
+        blocks:
+          pair: {seq: [unit x3]}
+          fork: {concat: [[unit x5], [conv 16 1x1]]}
+        network: [conv 16 3x3, pair, fork, conv 16 1x1, unit x7]
+        """,
+    )
+    result = check_file(child)
+    assert result.ok, result.diagnostics
+    names = [layer.name for layer in result.graph.layers if layer.name.endswith("_add")]
+    assert sum(n.startswith("pair_unit_") for n in names) == 2  # 3 x 0.5 = 1.5 -> 2
+    assert sum(n.startswith("fork_b1_unit_") for n in names) == 3  # 5 x 0.5 = 2.5 -> 3
+    assert sum(1 for s in result.graph.stages if s.block == "unit") == 4  # 7 x 0.5 -> 4
+
+
+def test_title_placeholders_and_settings_changed_after_it(base, tmp_path):
+    assert check_file("specs/variants/irv2_small.yaml").spec.title == (
+        "Inception-ResNet-v2 (5/10/5 blocks, 149x149)"
+    )
+    moved = check_file("specs/variants/irv2_small.yaml", sets=["input=[160, 160, 3]"])
+    assert moved.spec.title == "Inception-ResNet-v2 (5/10/5 blocks, 160x160)"
+    # No placeholder: what changed after the title was written is appended.
+    assert check_file(base, sets=["width=0.5", "depth=2"]).spec.title == (
+        "Base (width 0.5, depth 2)"
+    )
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\ninput: [48, 48, 3]\n")
+    assert check_file(child).spec.title == "Base (input 48x48)"  # the title is the base's
+    own = write(tmp_path, "own.yaml", "extends: base.yaml\ntitle: Mine\ninput: [48, 48, 3]\n")
+    assert check_file(own).spec.title == "Mine"  # written beside the input: not stale
+
+
+def test_generated_docstrings_state_the_settings_in_force():
+    from irc_cnn.backends.keras import emit
+
+    result = check_file("specs/variants/irv2_small.yaml", sets=["input=[160,160,3]", "depth=0.5"])
+    text = emit.render(result)["inception_resnet_v2_small.py"]
+    docstring = next(line for line in text.splitlines() if line.startswith('"""'))
+    assert docstring.startswith(
+        '"""Inception-ResNet-v2 (5/10/5 blocks, 160x160) (depth 0.5): a Keras 3 model builder'
+    )
+    assert "\nBuilt with input 160x160x3, width 1, depth 0.5.\n" in text
+    assert "    Built with input 160x160x3, width 1, depth 0.5.\n" in text  # the builder's
+    assert "for i in range(1, 4):" in text  # resnet_a: 5 x 0.5 = 2.5 -> 3
+
+
+SCALES = {
+    "small": ((160, 160, 3), 8_708_241),
+    "base": ((299, 299, 3), 55_465_961),
+    "large": ((331, 331, 3), 85_905_001),
+}
+
+
+def test_scales_select_width_depth_and_input():
+    plain = check_file("specs/variants/irv2_scales.yaml")
+    assert plain.ok and plain.spec.scale is None and list(plain.spec.scales) == list(SCALES)
+    for name, (shape, params) in SCALES.items():
+        result = check_file("specs/variants/irv2_scales.yaml", scale=name)
+        assert result.ok, result.diagnostics
+        spec = result.spec
+        assert (spec.name, spec.builder.name, spec.scale) == (
+            f"inception_resnet_v2_scales_{name}",
+            f"create_inception_resnet_v2_scales_{name}",
+            name,
+        )
+        assert (result.graph.input, result.graph.params) == (shape, params)
+    small = check_file("specs/variants/irv2_scales.yaml", scale="small")
+    assert small.spec.title == "Inception-ResNet-v2 (160x160, width 0.5, depth 0.5) (scale small)"
+    assert sum(1 for s in small.graph.stages if s.block == "resnet_b") == 10
+    # explain shows where the preset's value came from
+    proc = run_irc("explain", "specs/variants/irv2_scales.yaml", "width", "--scale", "small")
+    assert proc.stdout.splitlines()[:2] == [
+        "width = 0.5",
+        "  set at specs/variants/irv2_scales.yaml:9:18",
+    ]
+
+
+def test_unknown_scale_is_a_diagnostic(tmp_path):
+    (diag,) = check_file("specs/variants/irv2_scales.yaml", scale="smal").diagnostics
+    assert (diag.code, diag.span.file, diag.span.column, diag.hint) == (
+        "IRC113",
+        "--scale",
+        1,
+        "did you mean 'small'?",
+    )
+    (diag,) = check_file("specs/irv2.yaml", scale="small").diagnostics
+    assert diag.message == "scale 'small': the spec has no `scales:` table"
+    # A variant that picks a preset by name (a typo first).
+    base_spec = (ROOT / "specs/variants/irv2_scales.yaml").as_posix()
+    picked = write(tmp_path, "picked.yaml", f"extends: {base_spec}\nname: mine\nscale: lareg\n")
+    (diag,) = check_file(picked).diagnostics
+    assert (diag.code, diag.span.file, diag.span.line, diag.span.column) == (
+        "IRC113",
+        picked.as_posix(),
+        3,
+        8,
+    )
+    assert diag.hint == "did you mean 'large'?"
+    picked.write_text(picked.read_text().replace("lareg", "large"))
+    result = check_file(picked)
+    assert result.ok and result.spec.name == "mine" and result.graph.params == SCALES["large"][1]
+
+
+@pytest.mark.parametrize(
+    "command", ["check", "compile", "deviations", "explain", "summary", "plot"]
+)
+def test_every_command_with_set_takes_scale(command, tmp_path):
+    spec = "specs/variants/irv2_scales.yaml"
+    args = {
+        "check": [spec],
+        "compile": [spec, "--out", str(tmp_path)],
+        "deviations": [spec],
+        "explain": [spec, "input"],
+        "summary": [spec],
+        "plot": [spec, "-o", str(tmp_path / "n.dot")],
+    }[command]
+    proc = run_irc(command, *args, "--scale", "small")
+    assert proc.returncode == 0, proc.stderr
+    if command == "compile":
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "__init__.py",
+            "inception_resnet_v2_scales_small.py",
+        ]
+    if command in ("check", "summary", "explain"):
+        assert "160" in proc.stdout
+    assert run_irc(command, *args, "--scale", "smal").returncode == 1
+
+
+def test_compile_writes_one_module_per_scale(tmp_path):
+    proc = run_irc("compile", "specs/variants/irv2_scales.yaml", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "__init__.py",
+        "inception_resnet_v2_scales.py",
+        *(f"inception_resnet_v2_scales_{n}.py" for n in sorted(SCALES)),
+    ]
+    small = (tmp_path / "inception_resnet_v2_scales_small.py").read_text()
+    assert "def create_inception_resnet_v2_scales_small(" in small
+    assert "INPUT_SHAPE = (160, 160, 3)" in small and "WIDTH = 0.5" in small
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SCALES))
+def test_each_scale_builds_with_irc_parameter_count(name):
+    keras = pytest.importorskip("keras")
+    import importlib
+
+    result = check_file("specs/variants/irv2_scales.yaml", scale=name)
+    keras.backend.clear_session()
+    module = importlib.import_module(f"generated.inception_resnet_v2_scales_{name}")
+    model = getattr(module, f"create_inception_resnet_v2_scales_{name}")()
+    assert tuple(model.input.shape[1:]) == SCALES[name][0]
+    assert model.count_params() == result.graph.params == SCALES[name][1]
+
+
+def test_check_checks_every_preset(tmp_path):
+    proc = run_irc("check", "specs/variants/irv2_scales.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split(", ")[0].split(": ok: ")[1] for line in proc.stdout.splitlines()] == [
+        "inception_resnet_v2_scales",
+        *(f"inception_resnet_v2_scales_{name}" for name in SCALES),
+    ]
+    broken = write(
+        tmp_path,
+        "thin.yaml",
+        f"extends: {(ROOT / 'specs/variants/irv2_scales.yaml').as_posix()}\n"
+        "scales:\n  small: {width: 0.33}\n",
+    )
+    proc = run_irc("check", str(broken))
+    assert proc.returncode == 1
+    assert "380-channel projection to a 381-channel input" in proc.stdout
+    assert "  note: at the spec's scale 'small' (--scale small)" in proc.stdout
+    assert f"{broken}: ok: inception_resnet_v2_scales, input 299x299x3" in proc.stdout
+
+
+def test_an_annotation_goes_when_its_value_is_changed():
+    """x20 with `paper: x10` set to x5: the annotation no longer describes the value."""
+    base = check_file("specs/irv2.yaml")
+    changed = check_file("specs/irv2.yaml", sets=["network.resnet_b.repeat=5"])
+    assert [
+        d.path
+        for d in base.source.deviations
+        if d.path not in {d.path for d in changed.source.deviations}
+    ] == [("network", 3)]
+    assert sum(1 for s in changed.graph.stages if s.block == "resnet_b") == 5

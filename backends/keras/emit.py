@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 
 from irc_cnn.backends import pysafe
-from irc_cnn.compiler import naming
+from irc_cnn.compiler import naming, settings
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import Result
 from irc_cnn.compiler.resolve import body_paths, branch_base, widen
@@ -462,6 +462,7 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
         "has_aux": has_aux,
         "model_name": pysafe.literal(spec.name),
         "title": pysafe.text(spec.title),
+        "settings": pysafe.text(settings.in_force(spec)),
         "outputs": ", ".join("x".join(map(str, s)) for s in graph.outputs),
         "features": "x".join(map(str, graph.features)),
     }
@@ -514,7 +515,7 @@ def regenerate_command(paths: Sequence[str], out: str, sets: Sequence[str]) -> s
 
 def _docstring(result: Result, spec_path: str, place) -> tuple[str, ...]:
     spec = result.spec
-    lines = []
+    lines = [pysafe.text(f"Built with {settings.in_force(spec)}.")]
     if spec.ref:
         lines.append(pysafe.text(spec.ref))
     if spec.doc:

@@ -3,6 +3,8 @@
 # Regenerate (in the folder above this file's): irc compile tests/golden/tiny.yaml
 """Tiny residual network: a Keras 3 model builder generated from tests/golden/tiny.yaml.
 
+Built with input 32x32x3, width 1, depth 1.
+
 irc's golden-file test
 
 Deviations (1; `irc deviations tests/golden/tiny.yaml`):
@@ -233,6 +235,8 @@ def create_tiny(
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
     """Build Tiny residual network as a Keras model.
+
+    Built with input 32x32x3, width 1, depth 1.
 
     Args:
         nb_classes: number of classes of the classifier(s).

@@ -1,0 +1,194 @@
+"""What one training step needs in memory, estimated from the inferred graph.
+
+The answer to "what batch fits my 16 GB GPU": weights, their gradients, the
+optimizer's state, and the activations that backpropagation must keep from
+the forward pass, at a batch size. docs/summary-and-plot.md says how each
+part is counted; benchmarks/training_memory.py compares the total with XLA's
+own memory analysis of a compiled Keras training step.
+
+Which tensors the forward pass keeps for the backward pass follows from what
+each layer's gradient needs:
+
+- a convolution or dense layer needs its input (for the weight gradient);
+- batch norm needs its input (to recompute the normalised values);
+- an activation needs its input (ReLU: its sign; sigmoid, tanh and softmax
+  their output instead). Right after a batch norm, nothing more is kept:
+  the input is the batch norm's input (kept) normalised with per-channel
+  statistics, and XLA recomputes it in the backward pass. A dense layer's
+  own activation (the classifier's softmax) keeps the layer's output;
+- a max pool needs its input and output (where the maximum was);
+- an average or global pool, a sum, a rescaling need nothing (their gradient
+  depends on shapes and constants only);
+- dropout keeps its mask, one byte per element;
+- a concatenation or flatten needs nothing and stores nothing of its own: its
+  output is its inputs laid side by side, so where a later layer keeps it,
+  its inputs are what is kept.
+
+A tensor kept by two layers (the concat read by four branches' first
+convolutions) is counted once. The backward pass's own short-lived
+buffers (the gradient flowing back through one layer at a time) are not
+counted.
+
+Gradients: a compiled training step (Keras on JAX, under XLA) applies each
+weight's update as soon as that weight's gradient is computed (the update
+is elementwise), so one layer's gradient is alive at a time: the estimate
+counts the largest layer's. A framework that holds every gradient until
+the optimizer runs (PyTorch's `.grad`, eager TensorFlow) needs the
+trainable weights' size again.
+
+No framework is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from irc_cnn.compiler.graph import INPUT, Graph, Layer
+
+# (bytes of a weight, of a gradient, of an optimizer slot, of an activation)
+DTYPES = {
+    "float32": (4, 4, 4, 4),
+    "bfloat16": (2, 2, 2, 2),
+    # Keras' mixed_bfloat16: float32 variables, gradients and optimizer state,
+    # bfloat16 activations
+    "mixed": (4, 4, 4, 2),
+}
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}  # per trainable weight
+MASK_BYTES = 1  # a dropout mask: one boolean per element
+
+_KEEPS_INPUTS = {"conv", "dense", "bn", "maxpool", "gmp"}
+_KEEPS_OUTPUT = {"maxpool", "gmp"}
+_VIEWS = {"concat", "flatten"}  # outputs that are their inputs, side by side
+FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
+
+
+@dataclass(frozen=True)
+class Training:
+    """The training setup the estimate is for."""
+
+    batch: int = 1
+    dtype: str = "float32"
+    optimizer: str = "momentum"
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes one training step needs, in parts; activations grow with the batch."""
+
+    training: Training
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations_per_image: int
+
+    @property
+    def fixed(self) -> int:
+        """What does not grow with the batch."""
+        return self.weights + self.gradients + self.optimizer_state
+
+    @property
+    def total(self) -> int:
+        return self.fixed + self.training.batch * self.activations_per_image
+
+    def largest_batch(self, memory: int) -> int:
+        """The largest batch whose step fits in `memory` bytes (0: not even one image)."""
+        return max(0, (memory - self.fixed) // self.activations_per_image)
+
+    def to_json(self) -> dict:
+        batch = self.training.batch
+        return {
+            "batch": batch,
+            "dtype": self.training.dtype,
+            "optimizer": self.training.optimizer,
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer_state": self.optimizer_state,
+            "activations": batch * self.activations_per_image,
+            "total": self.total,
+        }
+
+
+def _trainable(layer: Layer) -> int:
+    """A layer's weights that get gradients: all but batch norm's moving mean and variance."""
+    return layer.params - (2 * layer.shape[-1] if layer.kind == "bn" else 0)
+
+
+def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
+    source = by_name.get(layer.inputs[0]) if layer.inputs else None
+    return source is not None and source.kind == "bn"
+
+
+def kept_elements(graph: Graph) -> tuple[int, int]:
+    """Elements per image of every tensor the backward pass keeps (each once), and of dropout masks."""
+    by_name = {layer.name: layer for layer in graph.layers}
+    kept: set[str] = set()
+
+    def keep(name: str) -> None:
+        layer = by_name.get(name)
+        if layer is not None and layer.kind in _VIEWS:
+            for source in layer.inputs:
+                keep(source)
+        else:
+            kept.add(name)
+
+    masks = 0
+    for layer in graph.layers:
+        if layer.kind in _KEEPS_INPUTS:
+            for source in layer.inputs:
+                keep(source)
+        if layer.kind in _KEEPS_OUTPUT or layer.activation in FROM_OUTPUT:
+            keep(layer.name)
+        elif layer.kind == "dense" and layer.activation:
+            keep(layer.name)
+        elif layer.kind == "act" and not _after_batch_norm(layer, by_name):
+            for source in layer.inputs:
+                keep(source)
+        if layer.kind == "dropout":
+            masks += math.prod(layer.shape)
+    sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
+    sizes[INPUT] = math.prod(graph.input)
+    return sum(sizes[name] for name in kept), masks
+
+
+def training_memory(graph: Graph, training: Training) -> TrainingMemory:
+    weight, gradient, slot, activation = DTYPES[training.dtype]
+    trainable = sum(_trainable(layer) for layer in graph.layers)
+    largest = max(_trainable(layer) for layer in graph.layers)
+    elements, masks = kept_elements(graph)
+    return TrainingMemory(
+        training=training,
+        weights=graph.params * weight,
+        gradients=largest * gradient,
+        optimizer_state=trainable * OPTIMIZER_SLOTS[training.optimizer] * slot,
+        activations_per_image=elements * activation + masks * MASK_BYTES,
+    )
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*\Z")
+
+
+def parse_bytes(text: str) -> int:
+    """`16GiB` (2**30), `16GB` (10**9), `500MiB`, or a number of bytes."""
+    m = _SIZE.match(text)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a memory size; write e.g. 16GiB, 24GB or 8000MiB")
+    return int(float(m.group(1)) * _UNITS[unit])

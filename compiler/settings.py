@@ -1,0 +1,86 @@
+"""The settings a network is built with (input, width, depth, scale), and a
+title that states them, so that an inherited title never goes stale.
+
+A title may name the settings with placeholders: `{input}` (`149x149`),
+`{width}`, `{depth}`, `{scale}`. A setting the title does not name, whose
+value was set after the title was written (by a file that extends the one
+holding the title, a scale preset, or `--set`), is appended in parentheses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from irc_cnn.compiler.schema import Spec
+from irc_cnn.compiler.source import Source
+
+PLACEHOLDERS = ("input", "width", "depth", "scale")
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def in_force(spec: Spec) -> str:
+    """`input 299x299x3, width 1, depth 1` (and `, scale small` under a preset)."""
+    shape = "x".join(map(str, spec.input))
+    text = f"input {shape}, width {_number(spec.width)}, depth {_number(spec.depth)}"
+    return text + (f", scale {spec.scale}" if spec.scale else "")
+
+
+def _values(data: dict) -> dict[str, str] | None:
+    """Each setting as a title prints it, read from the loaded data (None if ill-typed:
+    validation then reports it, and the title is left alone)."""
+    shape, width, depth = data.get("input"), data.get("width", 1), data.get("depth", 1)
+    scale = data.get("scale") or ""
+    numbers = [width, depth] + (shape if isinstance(shape, list) else [None])
+    if not all(
+        isinstance(n, (int, float)) and not isinstance(n, bool) and -1e9 < n < 1e9 for n in numbers
+    ):
+        return None  # also nan and the 5000-digit integers the fuzzer writes
+    if len(shape) < 2 or not isinstance(scale, str):
+        return None
+    return {
+        "input": "x".join(map(str, shape[:2])),
+        "width": _number(width),
+        "depth": _number(depth),
+        "scale": scale,
+    }
+
+
+def _set_after_title(source: Source, setting: str) -> bool:
+    """Whether the setting's value came from a layer applied after the title's."""
+    span = source.spans.get((setting,))
+    if span is None:
+        return False  # the default: every title is written knowing it
+    title = source.spans.get(("title",))
+    scale = source.data.get("scale") if isinstance(source.data, dict) else None
+    if scale is not None and span == source.spans.get(("scales", scale, setting)):
+        return True  # a preset: the title cannot know which one is chosen
+    chain = source.chain  # this file first, its base last
+    if span.file not in chain:  # `--scale` before `--set[1]`, `--set[2]`...: labels sort
+        return title is None or title.file in chain or title.file < span.file
+    if title is None or title.file not in chain:
+        return False
+    return chain.index(span.file) < chain.index(title.file)
+
+
+def fill_title(source: Source) -> None:
+    """Put the title in force into the loaded data, before validation: placeholders
+    filled, settings changed after the title was written appended."""
+    data = source.data
+    if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+        return
+    found = _values(data)
+    if found is None:
+        return
+    written = data["title"]
+    text = _PLACEHOLDER.sub(lambda m: found[m.group(1)], written)
+    named = set(_PLACEHOLDER.findall(written))
+    extra = [
+        f"{name} {found[name]}"
+        for name in ("scale", "input", "width", "depth")
+        if name not in named and found[name] and _set_after_title(source, name)
+    ]
+    data["title"] = f"{text} ({', '.join(extra)})" if extra else text

@@ -1,0 +1,172 @@
+"""The training-memory estimate (compiler.memory) and `irc summary --batch/--memory`.
+
+A tiny network is counted by hand, tensor by tensor, from the rules in
+docs/summary-and-plot.md; the real specs are checked for the parts' sums
+and through the command line. benchmarks/training_memory.py compares the
+totals with XLA's own memory analysis.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from irc_cnn.compiler.memory import Training, kept_elements, parse_bytes, training_memory
+from irc_cnn.compiler.pipeline import check_bytes, check_file
+from tests.conftest import run_irc
+
+TINY = b"""\
+name: tiny
+title: Tiny
+input: [8, 8, 3]
+classes: 10
+builder: {name: create_tiny}
+network:
+  - conv 4 3x3
+  - concat: [conv 2 1x1, conv 2 1x1]
+  - maxpool 2x2 s2
+  - conv 4 1x1 nobn
+  - gap
+head:
+  - dropout 0.2
+  - dense 10 softmax
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    result = check_bytes(TINY, "tiny.yaml")
+    assert result.ok, result.diagnostics
+    return result.graph
+
+
+def test_kept_tensors_counted_by_hand(tiny):
+    elements, masks = kept_elements(tiny)
+    # the input (the first conv's input) 8x8x3; conv1's output (its batch norm's
+    # input; relu1 comes after that batch norm and keeps nothing) 8x8x4; relu1's
+    # output, read by both branch convs, once: 8x8x4; the branch convs' outputs
+    # 2 x 8x8x2; the branch relus' outputs (the concat the max pool keeps is
+    # them) 2 x 8x8x2; the max pool's output (also conv3's input) 4x4x4;
+    # conv3's output (no batch norm: relu3 keeps its input) 4x4x4; the dropout's
+    # output (the dense layer's input; the global pool keeps nothing) 4; the
+    # softmax's output 10.
+    assert elements == 192 + 256 + 256 + 256 + 256 + 64 + 64 + 4 + 10
+    assert masks == 4  # the dropout's, one byte each
+
+
+def test_parts_by_dtype_and_optimizer(tiny):
+    assert tiny.params == 222  # 108 + 16 + 2 x (8 + 8) + 16 + 50
+    trainable = 222 - 2 * (4 + 2 + 2)  # batch norm's moving mean and variance
+    per_image = 1358 * 4 + 4
+    memory = training_memory(tiny, Training(batch=2, dtype="float32", optimizer="momentum"))
+    assert memory.to_json() == {
+        "batch": 2,
+        "dtype": "float32",
+        "optimizer": "momentum",
+        "weights": 222 * 4,
+        "gradients": 108 * 4,  # the largest layer's: conv1, 3x3x3x4
+        "optimizer_state": trainable * 4,
+        "activations": 2 * per_image,
+        "total": 222 * 4 + 108 * 4 + trainable * 4 + 2 * per_image,
+    }
+    adam = training_memory(tiny, Training(2, "float32", "adam"))
+    assert adam.optimizer_state == 2 * trainable * 4
+    assert training_memory(tiny, Training(2, "float32", "sgd")).optimizer_state == 0
+    half = training_memory(tiny, Training(2, "bfloat16", "momentum"))
+    assert (half.weights, half.gradients, half.activations_per_image) == (
+        222 * 2,
+        108 * 2,
+        1358 * 2 + 4,
+    )
+    mixed = training_memory(tiny, Training(2, "mixed", "momentum"))
+    assert (mixed.weights, mixed.activations_per_image) == (222 * 4, 1358 * 2 + 4)
+
+
+def test_largest_batch_is_the_last_that_fits(tiny):
+    memory = training_memory(tiny, Training())
+    limit = memory.fixed + 5 * memory.activations_per_image + 100
+    assert memory.largest_batch(limit) == 5
+    assert memory.largest_batch(memory.fixed - 1) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("16GiB", 16 * 2**30),
+        ("24GB", 24 * 10**9),
+        ("8000 MiB", 8000 * 2**20),
+        ("1.5gib", 3 * 2**29),
+    ],
+)
+def test_memory_sizes(text, size):
+    assert parse_bytes(text) == size
+
+
+@pytest.mark.parametrize("text", ["16 GiBs", "lots", "", "-3GB"])
+def test_bad_memory_sizes(text):
+    with pytest.raises(ValueError):
+        parse_bytes(text)
+
+
+def test_summary_json_has_training_memory_bytes():
+    proc = run_irc("summary", "specs/inception_v4.yaml", "--batch", "32", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (data,) = json.loads(proc.stdout)
+    memory = data["training_memory_bytes"]
+    parts = ("weights", "gradients", "optimizer_state", "activations")
+    assert memory["total"] == sum(memory[p] for p in parts)
+    assert memory["weights"] == 4 * data["params"] == 4 * 42_744_521
+    graph = check_file("specs/inception_v4.yaml").graph
+    largest = max(layer.params for layer in graph.layers if layer.kind in ("conv", "dense"))
+    assert memory["gradients"] == 4 * largest  # one layer's gradient at a time
+    assert memory["optimizer_state"] > 4 * 42_000_000  # a momentum per trainable weight
+    assert (memory["batch"], memory["dtype"], memory["optimizer"]) == (32, "float32", "momentum")
+    assert memory == training_memory(graph, Training(32)).to_json()
+
+
+def test_summary_text_says_the_largest_batch_that_fits():
+    proc = run_irc(
+        "summary",
+        "specs/inception_v4.yaml",
+        "--batch",
+        "32",
+        "--memory",
+        "16GiB",
+        "--dtype",
+        "mixed",
+    )
+    assert proc.returncode == 0, proc.stderr
+    memory = training_memory(check_file("specs/inception_v4.yaml").graph, Training(32, "mixed"))
+    largest = memory.largest_batch(16 * 2**30)
+    assert f"largest batch that fits 16.00 GiB: {largest}\n" in proc.stdout
+    assert "training memory at batch 32 (mixed, momentum)" in proc.stdout
+    for bad in (["--memory", "lots"], ["--batch", "0"], ["--optimizer", "rmsprop"]):
+        assert run_irc("summary", "specs/inception_v4.yaml", *bad).returncode == 2
+
+
+# -- several specs: one table -----------------------------------------------------------
+
+
+def test_summary_of_two_specs_is_one_table_with_percentages():
+    specs = ("specs/irv2.yaml", "specs/variants/irv2_small.yaml")
+    proc = run_irc("summary", *specs)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("spec ") for line in lines) == 1  # one header
+    assert "stage" not in proc.stdout  # no per-stage tables
+    small = next(line for line in lines if line.startswith(specs[1]))
+    change = 33_547_426 / 58_841_682 - 1
+    assert f"33,547,426  {100 * change:+.1f}%" in small
+    assert "149x149x3" in small and "107x107" in small and "3.49 G" in small
+    proc = run_irc("summary", *specs, "--format", "json", "--batch", "8")
+    first, second = json.loads(proc.stdout)
+    assert "change_against_first" not in first
+    assert second["change_against_first"]["params"] == round(change, 6)
+    assert second["flops"] == 2 * second["macs"]
+    assert second["change_against_first"]["training_total"] == round(
+        second["training_memory_bytes"]["total"] / first["training_memory_bytes"]["total"] - 1, 6
+    )
+    proc = run_irc("summary", *specs, "--format", "markdown")
+    assert f"| `{specs[1]}` | 149x149x3 | 33,547,426 | {100 * change:+.1f}% |" in proc.stdout
+    assert run_irc("summary", *specs, "--expand").returncode == 2
