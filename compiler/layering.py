@@ -264,6 +264,7 @@ def overlay(result: Source, layer: Source, lenient: bool = False) -> None:
     """Merge the layer's value into `result`, in place."""
     result.data = _Merger(result, layer, lenient).merge(result.data, layer.data, ())
     result.texts.update(layer.texts)
+    result.paths.update(layer.paths)
     result.deviations = result.deviations + layer.deviations
 
 
@@ -282,6 +283,7 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
             ]
         )
     source = load(read_source(path, display), display, paper=paper)
+    source.paths[display] = resolved
     if not isinstance(source.data, dict) or "extends" not in source.data:
         return source
     target = source.data["extends"]
