@@ -313,11 +313,8 @@ class _Inferrer:
         elif sc != rc:
             if node.shortcut:
                 hint = f"use {sc} filters here, or make the shortcut end with {rc} channels"
-            elif node.project is not None:
-                hint = (
-                    f"{self.projection_hint(node.project, sc)}; or, to change the shortcut "
-                    f"instead, project it: `shortcut: conv {rc} 1x1 linear`"
-                )
+            elif node.project is not None:  # the projection is what to change
+                hint = self.projection_hint(node.project, sc)
             else:
                 hint = (
                     f"project the shortcut to {rc} channels (`shortcut: conv {rc} 1x1 linear`), "

@@ -3,6 +3,8 @@
 # Regenerate (in the folder above this file's): irc compile examples/irv2_digits.yaml --out examples
 """Inception-ResNet-v2 blocks (1/1/1) on 8x8 digits: a Keras 3 model builder generated from examples/irv2_digits.yaml.
 
+Built with input 8x8x1, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -78,6 +80,9 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
 
 
 def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so)."""
+    if function == "linear":
+        return x
     return layers.Activation(function, name=name)(x)
 
 
@@ -125,9 +130,11 @@ def dense(
     *,
     activation: str | None = None,
     use_bias: bool = True,
+    dtype: str | None = None,
     name: str,
 ) -> KerasTensor:
-    return layers.Dense(units, activation=activation, use_bias=use_bias, name=name)(x)
+    """A Dense layer; a classifier's is float32, so it returns float32 under mixed precision."""
+    return layers.Dense(units, activation=activation, use_bias=use_bias, dtype=dtype, name=name)(x)
 
 
 def residual_sum(
@@ -296,7 +303,7 @@ def aux_head(
     x = conv2d(x, 128, (1, 1), name=f"{name}_conv1")
     x = conv2d(x, 768, (1, 1), name=f"{name}_conv2")
     x = flatten(x, name=f"{name}_flatten")
-    x = dense(x, classes, activation=classifier_activation, name=f"{name}_dense")
+    x = dense(x, classes, activation=classifier_activation, dtype="float32", name=f"{name}_dense")
     return x
 
 
@@ -338,6 +345,8 @@ def create_inception_resnet_v2_digits(
 ) -> keras.Model:
     """Build Inception-ResNet-v2 blocks (1/1/1) on 8x8 digits as a Keras model.
 
+    Built with input 8x8x1, width 1, depth 1.
+
     Args:
         nb_classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
@@ -375,7 +384,9 @@ def create_inception_resnet_v2_digits(
     if include_top:
         x = global_avg_pool(x, name="head_gap")
         x = dropout(x, 0.2, name="head_dropout")
-        x = dense(x, nb_classes, activation=classifier_activation, name="head_dense")
+        x = dense(
+            x, nb_classes, activation=classifier_activation, dtype="float32", name="head_dense"
+        )
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)
