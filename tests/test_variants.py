@@ -398,7 +398,8 @@ def test_unknown_and_ambiguous_names_point_at_the_key(base, tmp_path):
     twice = write(tmp_path, "twice.yaml", "extends: base.yaml\nhead:\n  $after gap: [dense 8]\n")
     result = check_file(twice, sets=["head.dense=$delete"])
     (diag,) = result.diagnostics
-    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 1)
+    # at the item's name, the key's last segment: `dense` in `head.dense=$delete`
+    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 6)
     assert diag.message == "'dense' is ambiguous in head: 2 items use it"
     assert diag.hint == "name one of dense1, dense2, or give its index"
     result = check_file(twice, sets=["head.dense1=$delete"])
