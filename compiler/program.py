@@ -31,10 +31,10 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from irc_cnn.compiler import naming
+from irc_cnn.compiler import expr, naming
 from irc_cnn.compiler.infer import minimum_input, without_top
-from irc_cnn.compiler.resolve import body_paths, branch_base, widen
-from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Residual, Spec, Use
+from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
+from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
 from irc_cnn.compiler.source import describe
 
 IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
@@ -56,7 +56,15 @@ class Param:
     widened: bool = False
 
 
-Value = Any  # a literal (int, float, str, bool, None, tuple) or a Param
+@dataclass(frozen=True)
+class Arith:
+    """Integer arithmetic on block parameters (`4*f`); `widened` as for Param."""
+
+    expr: expr.Expr
+    widened: bool = False
+
+
+Value = Any  # a literal (int, float, str, bool, None, tuple), a Param or an Arith
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,9 @@ class Channels:
         """The count with symbols replaced (a use site's input and arguments)."""
         out = Channels(self.const)
         for symbol, coef in self.terms:
+            if isinstance(symbol, Arith):
+                out = out + _scaled(_substitute_arith(symbol, binding, width), coef)
+                continue
             key = symbol.name if isinstance(symbol, Param) else symbol
             if key not in binding:
                 out = out + Channels(0, ((symbol, coef),))
@@ -93,17 +104,55 @@ class Channels:
         return out
 
 
+def _scaled(count: Channels, coef: int) -> Channels:
+    return Channels(count.const * coef, tuple((s, c * coef) for s, c in count.terms))
+
+
+def _substitute_arith(symbol: Arith, binding: dict[str, Channels], width: float) -> Channels:
+    """An expression with its parameters bound: a number when every one is a number,
+    else the same arithmetic over the use site's parameters and expressions."""
+    names: dict[str, expr.Expr] = {}
+    for name in symbol.expr.names:
+        bound = binding.get(name, Channels(0, ((Param(name), 1),)))
+        if bound.value is not None:
+            names[name] = expr.Expr("num", bound.value)
+            continue
+        (term, coef), *more = bound.terms
+        if more or coef != 1 or bound.const or not isinstance(term, (Param, Arith)):
+            raise ProgramError(f"cannot substitute {bound} into an expression")
+        if getattr(term, "widened", False):
+            raise ProgramError("a width multiplier inside an expression is not supported")
+        names[name] = expr.Expr("name", term.name) if isinstance(term, Param) else term.expr
+    inner = _rename(symbol.expr, names)
+    if not inner.names:
+        value = inner.evaluate({})
+        return Channels(widen(value, width) if symbol.widened else value)
+    return Channels(0, ((Arith(inner, symbol.widened), 1),))
+
+
+def _rename(tree: expr.Expr, names: dict[str, expr.Expr]) -> expr.Expr:
+    if tree.op == "name":
+        return names.get(tree.value, tree)
+    if tree.op == "num":
+        return tree
+    return expr.Expr(tree.op, left=_rename(tree.left, names), right=_rename(tree.right, names))
+
+
 def _widen_channels(count: Channels, width: float) -> Channels:
     if count.value is not None:
         return Channels(widen(count.value, width))
-    if len(count.terms) == 1 and isinstance(count.terms[0][0], Param) and count.terms[0][1] == 1:
-        return Channels(0, ((Param(count.terms[0][0].name, True), 1),))
+    if (
+        len(count.terms) == 1
+        and isinstance(count.terms[0][0], (Param, Arith))
+        and count.terms[0][1] == 1
+    ):
+        return Channels(0, ((replace(count.terms[0][0], widened=True), 1),))
     raise ProgramError("a width multiplier applies only to a number or a parameter")
 
 
 def _symbol(value: Value) -> Channels:
     """The channel count a conv's filters or a dense's units give."""
-    if isinstance(value, Param):
+    if isinstance(value, (Param, Arith)):
         return Channels(0, ((value, 1),))
     if value == CLASSES:
         return Channels(0, ((CLASSES, 1),))
@@ -125,8 +174,12 @@ class LayerName:
 class Op:
     """One spec op: `target = op(source)`. `attrs` hold resolved values by field:
     conv: filters, kernel, strides, padding, activation, bias, bn, bn_scale;
+    dwconv: those but filters, and multiplier; sepconv: all of conv's and multiplier;
+    pad: padding (top, bottom, left, right); gap/gmp: keepdims;
     maxpool/avgpool: pool, strides, padding; bn: scale; act: activation;
-    dropout: rate; dense: units (an int, Param or CLASSES), activation, bias."""
+    dropout: rate; dense: units (an int, Param, Arith or CLASSES), activation, bias;
+    identity: none (`target = source`). `slot`: the name by the op's place, which
+    names the attribute in class-based code when `layer` is an override."""
 
     kind: str
     attrs: dict[str, Value]
@@ -138,6 +191,7 @@ class Op:
     line: int
     flat: bool  # the output is a flat vector, not a feature map
     stmt: str = "op"
+    slot: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,11 +208,30 @@ class ConcatStmt:
 
 
 @dataclass(frozen=True)
+class GateStmt:
+    """`target = source * scales`, `scales` the branch's output from `source`."""
+
+    source: str
+    target: str
+    scales: str
+    branch: tuple[Any, ...]
+    layer: LayerName
+    channels: Channels
+    stmt: str = "gate"
+
+    @property
+    def branches(self) -> tuple[tuple[Any, ...], ...]:
+        return (self.branch,)
+
+
+@dataclass(frozen=True)
 class ResidualStmt:
-    """`target = source + scale * project(branches)`, then `activation`.
+    """`target = shortcut(source) + scale * project(branches)`, then `activation`.
 
     The branches are concatenated into `residual` (layer `concat`) when there
     are several; the scale applies only where the builder's `scale` switch is on.
+    No `shortcut` statements: `shortcut_var` is `source`; no `project`: the
+    branches' output is added as it is.
     """
 
     source: str
@@ -167,11 +240,13 @@ class ResidualStmt:
     branches: tuple[tuple[Any, ...], ...]
     variables: tuple[str, ...]
     concat: LayerName | None
-    project: Op
+    project: Op | None
     scale: Value | None
     activation: Value | None
     layer: LayerName  # the prefix of the sum's layers (`add`, `scale`, the activation)
     channels: Channels
+    shortcut: tuple[Any, ...] = ()
+    shortcut_var: str = ""
     stmt: str = "residual"
 
     def part(self, what: str) -> LayerName:
@@ -189,21 +264,22 @@ class CallStmt:
     block: str
     function: str
     args: tuple[tuple[str, Value], ...]
-    scale_residuals: bool  # the block (or one it uses) has a residual sum
+    scale_residuals: bool  # the block (or one it uses) has a scaled residual sum
     classifier: bool  # the block (or one it uses) has a classifier dense
     layer: LayerName  # the instance name, or the loop's base name
     attribute: str  # a name for the instance (or the loop) in class-based code
     first: int
     repeat: int
-    looped: bool
+    looped: bool  # names `<layer><separator><i>`
     aux: bool  # an auxiliary head, built only with the top
     in_channels: Channels
     out_channels: Channels
     shape: tuple[int, ...] | None  # the output shape at the spec's input (network level)
     stmt: str = "call"
+    separator: str = "_"  # "" where a named use's repeats count on from its number
 
 
-Stmt = Op | ConcatStmt | ResidualStmt | CallStmt
+Stmt = Op | ConcatStmt | GateStmt | ResidualStmt | CallStmt
 
 
 @dataclass(frozen=True)
@@ -245,7 +321,7 @@ class Program:
     style: str
     classes_arg: str
     classes: int
-    scale_switch: bool  # the builder takes `scale` (some block has a residual sum)
+    scale_switch: bool  # the builder takes `scale` (some block has a scaled residual sum)
     scale_default: bool
     classifier_activation: str | None
     has_aux: bool
@@ -254,7 +330,7 @@ class Program:
     features_channels: int
     outputs: tuple[tuple[int, ...], ...]
     width: float
-    conv_defaults: dict[str, Value]
+    conv_defaults: dict[str, dict[str, Value]]  # by conv kind: activation, bias, bn
     bn_defaults: dict[str, Value]
 
     def min_input(self, include_top: bool = True) -> int:
@@ -275,9 +351,12 @@ class Program:
 def _ops(stmt: Stmt) -> list[Op]:
     if isinstance(stmt, Op):
         return [stmt]
-    if isinstance(stmt, (ConcatStmt, ResidualStmt)):
+    if isinstance(stmt, (ConcatStmt, GateStmt, ResidualStmt)):
         inner = [op for branch in stmt.branches for s in branch for op in _ops(s)]
-        return inner + ([stmt.project] if isinstance(stmt, ResidualStmt) else [])
+        if isinstance(stmt, ResidualStmt):
+            inner = [op for s in stmt.shortcut for op in _ops(s)] + inner
+            inner += [stmt.project] if stmt.project is not None else []
+        return inner
     return []
 
 
@@ -315,7 +394,15 @@ class _Builder:
     def value(self, scope: _Scope, value: Value, widened: bool = False) -> Value:
         if isinstance(value, str) and value in scope.params:
             return Param(value, widened and self.spec.width != 1.0)
+        if isinstance(value, str) and expr.is_expression(value):
+            tree = expr.parse(value)
+            if not tree.names:  # `2*32`: a number
+                return tree.evaluate({})
+            return Arith(tree, widened and self.spec.width != 1.0)
         return value
+
+    def pair(self, scope: _Scope, value: Any) -> tuple:
+        return tuple(self.value(scope, v) for v in value)
 
     def line(self, path: tuple) -> int:
         _, span = self.result.source.locate(path)
@@ -325,25 +412,38 @@ class _Builder:
         """The op's fields with the spec's defaults applied (as resolve.concrete does)."""
         defaults = self.spec.defaults
         kind = op.kind
-        if kind == "conv":
-            filters = op.filters
-            if isinstance(filters, int):
-                filters = widen(filters, self.spec.width)
-            elif filters != INPUT_CHANNELS:
-                filters = self.value(scope, filters, widened=True)
-            act = op.activation if op.activation is not None else defaults.conv.activation
-            return {
-                "filters": filters,
-                "kernel": tuple(op.kernel),
-                "strides": tuple(op.strides),
+        if kind in ("conv", "dwconv", "sepconv"):
+            conv = defaults.of(kind)
+            act = op.activation if op.activation is not None else conv.activation
+            attrs = {
+                "kernel": self.pair(scope, op.kernel),
+                "strides": self.pair(scope, op.strides),
                 "padding": op.padding,
                 "activation": _linear_none(self.value(scope, act)),
-                "bias": defaults.conv.bias if op.bias is None else op.bias,
-                "bn": defaults.conv.bn if op.bn is None else op.bn,
+                "bias": conv.bias if op.bias is None else op.bias,
+                "bn": conv.bn if op.bn is None else op.bn,
                 "bn_scale": defaults.bn.scale,
             }
+            if kind != "conv":
+                attrs["multiplier"] = self.value(scope, op.multiplier)
+            if kind != "dwconv":
+                filters = op.filters
+                if filters != INPUT_CHANNELS:
+                    filters = self.value(scope, filters, widened=True)
+                if isinstance(filters, int):
+                    filters = widen(filters, self.spec.width)
+                attrs["filters"] = filters
+            return attrs
+        if kind == "pad":
+            return {"padding": self.pair(scope, op.padding)}
+        if kind in ("gap", "gmp"):
+            return {"keepdims": op.keepdims}
         if kind in ("maxpool", "avgpool"):
-            return {"pool": tuple(op.pool), "strides": tuple(op.strides), "padding": op.padding}
+            return {
+                "pool": self.pair(scope, op.pool),
+                "strides": self.pair(scope, op.strides),
+                "padding": op.padding,
+            }
         if kind == "bn":
             return {"scale": defaults.bn.scale if op.scale is None else op.scale}
         if kind == "act":
@@ -365,8 +465,17 @@ class _Builder:
         attrs = self.attrs(scope, node)
         kind = node.kind
         out = channels
-        if kind == "conv":
+        if kind in ("conv", "sepconv"):
             out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
+        elif kind == "dwconv":
+            multiplier = attrs["multiplier"]
+            if not isinstance(multiplier, int):
+                raise ProgramError(
+                    f"{self.file}:{self.line(path)}: a dwconv's depth multiplier must be a "
+                    "number here (its output channel count is printed as in_channels times "
+                    "it), not a block parameter or an expression; write the number"
+                )
+            out = _scaled(channels, multiplier)
         elif kind == "dense":
             out = _symbol(attrs["units"])
         elif kind == "flatten":
@@ -377,16 +486,18 @@ class _Builder:
                     "a code backend needs one"
                 )
             out = Channels(next(iter(shapes))[0])
+        override = getattr(node, "name", None)
         return Op(
             kind,
             attrs,
-            LayerName(layer, scope.relative),
+            LayerName(layer if override is None else override, scope.relative),
             source,
             target,
             channels,
             out,
             self.line(path),
             any(len(shape) == 1 for shape in self.shapes.get((path, kind), ())),
+            slot=layer,
         )
 
     # -- sequences
@@ -401,10 +512,11 @@ class _Builder:
         names = naming.local_names(nodes) if names is None else names
         current = source
         for node, path, local in zip(nodes, paths, names):
-            if isinstance(node, Concat):
+            if isinstance(node, (Concat, Gate)):
                 inner = naming.scope(prefix, local, siblings)
                 layer = naming.concat_layer(prefix, local, inner)
-                stmt = self.concat(scope, node, path, inner, layer, current, target, channels)
+                build = self.concat if isinstance(node, Concat) else self.gate
+                stmt = build(scope, node, path, inner, layer, current, target, channels)
                 channels = stmt.channels
             elif isinstance(node, Residual):
                 inner = naming.scope(prefix, local, siblings)
@@ -412,6 +524,8 @@ class _Builder:
                 channels = stmt.channels
             elif isinstance(node, Use):
                 stmt = self.use(scope, node, naming.join(prefix, local), local, current, target)
+                if node.name is not None:
+                    stmt = _named(stmt, node.name)
                 stmt = self.bind(stmt, channels)
                 channels = stmt.out_channels
             else:
@@ -446,27 +560,49 @@ class _Builder:
             target,
             branches,
             tuple(variables),
-            LayerName(layer, scope.relative),
+            LayerName(layer if node.name is None else node.name, scope.relative),
             total,
         )
 
+    def gate(self, scope, node, path, inner, layer, source, target, channels) -> GateStmt:
+        scales = "scales" if target == "x" else f"{target}_scales"
+        paths = gate_paths(node, path)
+        branch, _ = self.seq(scope, node.branch, paths, layer, source, scales, channels)
+        name = LayerName(layer if node.name is None else node.name, scope.relative)
+        return GateStmt(source, target, scales, tuple(branch), name, channels)
+
     def residual(self, scope, node, path, prefix, source, target, channels) -> ResidualStmt:
-        scope.uses_residual = True
+        # Only a scaled sum takes the builder's scaling switch (as the Keras backend decides).
+        scope.uses_residual |= node.scale is not None
         variables = _branch_vars(target, len(node.branches))
         r = "r" if target == "x" else f"{target}_r"
+        shortcut, shortcut_var, out = [], source, channels
+        if node.shortcut:
+            shortcut_var = "shortcut" if target == "x" else f"{target}_shortcut"
+            shortcut, out = self.seq(
+                scope,
+                node.shortcut,
+                shortcut_paths(node, path),
+                naming.join(prefix, "shortcut"),
+                source,
+                shortcut_var,
+                channels,
+            )
         branches, total = self.branches(scope, node, path, prefix, source, variables, channels)
         several = len(node.branches) > 1
         project_source = r if several else variables[0]
-        project = self.op(
-            scope,
-            node.project,
-            (*path, "residual", "project"),
-            naming.join(prefix, "project"),
-            project_source,
-            r,
-            total,
-            residual_in=channels,
-        )
+        project = None
+        if node.project is not None:
+            project = self.op(
+                scope,
+                node.project,
+                (*path, "residual", "project"),
+                naming.join(prefix, "project"),
+                project_source,
+                r,
+                total,
+                residual_in=channels,
+            )
         return ResidualStmt(
             source,
             target,
@@ -478,7 +614,9 @@ class _Builder:
             self.value(scope, node.scale),
             _linear_none(self.value(scope, node.activation)),
             LayerName(prefix, scope.relative),
-            channels,
+            out,
+            tuple(shortcut),
+            shortcut_var,
         )
 
     def use(self, scope, use: Use, layer: str, local: str, source, target, **kw) -> CallStmt:
@@ -512,8 +650,8 @@ class _Builder:
         given = dict(call.args)
         for param in function.params:
             value = given.get(param.name, None if param.required else param.default)
-            if isinstance(value, Param):
-                binding[param.name] = Channels(0, ((Param(value.name), 1),))
+            if isinstance(value, (Param, Arith)):
+                binding[param.name] = Channels(0, ((replace(value, widened=False), 1),))
             elif isinstance(value, int) and not isinstance(value, bool):
                 binding[param.name] = Channels(value)
         out = channels
@@ -595,6 +733,8 @@ class _Builder:
                     looped=looped,
                     shape=shapes.get(path),
                 )
+                if node.name is not None:
+                    stmt = _named(stmt, node.name)
                 stmt = self.bind(stmt, channels)
                 channels = stmt.out_channels
                 out.append(stmt)
@@ -613,6 +753,17 @@ class _Builder:
         head, _ = self.seq(scope, spec.head, head_paths, "head", "x", "x", channels)
         self.scope = scope
         return out, head, channels
+
+
+def _named(call: CallStmt, name: str) -> CallStmt:
+    """A use with a `name:` override: its own name, or its repeats' numbered from it
+    (`block5` repeated: `block5`, `block6`, ...; else `name_1`, `name_2`, ...)."""
+    if not call.looped:
+        return replace(call, layer=replace(call.layer, text=name))
+    stem, number = naming.split_number(name)
+    if number is None:
+        return replace(call, layer=replace(call.layer, text=name), first=1)
+    return replace(call, layer=replace(call.layer, text=stem), first=number, separator="")
 
 
 def _linear_none(value: Value) -> Value:
@@ -692,9 +843,12 @@ def build(result: Any, file: str | None = None) -> Program:
         outputs=tuple(tuple(s) for s in result.graph.outputs),
         width=spec.width,
         conv_defaults={
-            "activation": _linear_none(defaults.conv.activation),
-            "bias": defaults.conv.bias,
-            "bn": defaults.conv.bn,
+            kind: {
+                "activation": _linear_none(defaults.of(kind).activation),
+                "bias": defaults.of(kind).bias,
+                "bn": defaults.of(kind).bn,
+            }
+            for kind in ("conv", "dwconv", "sepconv")
         },
         bn_defaults={
             "scale": defaults.bn.scale,

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import pytest
+from irc_cnn.compiler import expr
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
 
@@ -45,6 +46,14 @@ TOLERANCE = 1e-4
 
 def spec_id(path) -> str:
     return str(path.relative_to(ROOT / "specs"))
+
+
+def expected_modules() -> set[str]:
+    """One module per spec, one more per scale preset, and the package __init__."""
+    specs = [check_file(p).spec for p in SPEC_FILES]
+    names = {f"{spec.name}.py" for spec in specs}
+    names |= {f"{spec.name}_{scale}.py" for spec in specs for scale in spec.scales}
+    return names | {"__init__.py"}
 
 
 def torch_builder(result):
@@ -108,6 +117,47 @@ def test_program_of_irv2_has_blocks_loops_and_channels():
     assert residual.scale == 0.1
 
 
+def test_parameter_arithmetic_is_substituted_at_use_sites():
+    """`4*f` is 256 at a use with f=64 and `4 * g` where the caller passes its `g`."""
+    four_f = ir.Arith(expr.parse("4*f"))
+    out = ir.Channels(0, ((four_f, 1),))
+    assert out.substitute({"f": ir.Channels(64)}, 1.0).value == 256
+    passed = out.substitute({"f": ir.Channels(0, ((ir.Param("g"), 1),))}, 1.0)
+    assert passed == ir.Channels(0, ((ir.Arith(expr.parse("4*g")), 1),))
+    assert out.substitute({"f": ir.Channels(10)}, 0.5).value == 40  # not widened
+
+
+def test_arithmetic_of_numbers_is_a_number_widened(tmp_path):
+    """`2*16` at network level under width 0.5 is 16, as resolve counts it (it was an
+    unevaluated expression, and the network's out_channels None)."""
+    spec = tmp_path / "num.yaml"
+    spec.write_text(
+        "name: num\ntitle: Num\ninput: [16, 16, 3]\nclasses: 10\nwidth: 0.5\n"
+        "builder: {name: create_num}\nnetwork:\n  - {conv: {filters: 2*16, kernel: 3}}\n"
+    )
+    program = ir.build(check_file(spec))
+    assert program.network[0].out_channels == ir.Channels(16)
+    assert program.features_channels == 16
+
+
+def test_program_of_resnet50_has_shortcuts_names_and_channels():
+    result = check_file("specs/keras/resnet50.yaml")
+    program = ir.build(result)
+    calls = [s for s in program.network if isinstance(s, ir.CallStmt)]
+    assert [c.out_channels.value for c in calls] == [256, 256, 512, 512, 1024, 1024, 2048, 2048]
+    assert [(c.layer.text, c.separator, c.first) for c in calls[:2]] == [
+        ("conv2_block1", "_", 1),
+        ("conv2_block", "", 2),  # a named repeat counts on: conv2_block2, conv2_block3
+    ]
+    projection = next(f for f in program.functions if f.block == "projection_block")
+    residual = projection.body[0]
+    assert residual.project is None and residual.shortcut_var == "shortcut"
+    assert [op.layer.text for op in residual.shortcut] == ["0_conv", "0_bn"]
+    inferred = {layer.name for layer in result.graph.layers}
+    top = [op.layer.text for op in program.ops if not op.layer.relative]
+    assert top and set(top) <= inferred
+
+
 def test_program_layer_names_are_infers():
     """Every op the IR prints in the network is a layer infer named the same way."""
     result = check_file("specs/keras/inception_resnet_v2.yaml")
@@ -129,7 +179,7 @@ def test_generated_torch_is_up_to_date_with_specs():
     proc = run_irc("compile", "--check", "--backend", "torch", "specs")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     modules = {p.name for p in (ROOT / "generated" / "torch").glob("*.py")}
-    assert modules == {f"{check_file(p).spec.name}.py" for p in SPEC_FILES} | {"__init__.py"}
+    assert modules == expected_modules()
 
 
 def test_check_names_a_stale_torch_file(tmp_path):
@@ -188,7 +238,7 @@ def test_compile_imports_no_framework(tmp_path):
     body = f"assert main(['compile', '--backend', 'all', 'specs', '--out', {str(out)!r}]) == 0"
     proc = run_without_frameworks(body + "\nassert 'torch' not in sys.modules")
     assert proc.returncode == 0, proc.stderr
-    assert len(list((out / "torch").glob("*.py"))) == len(SPEC_FILES) + 1
+    assert {p.name for p in (out / "torch").glob("*.py")} == expected_modules()
 
 
 def test_a_repeated_block_that_changes_channels_builds(tmp_path):
@@ -204,13 +254,42 @@ def test_a_repeated_block_that_changes_channels_builds(tmp_path):
     proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     result = check_file(spec)
-    loader = importlib.util.spec_from_file_location("grow", out / "torch" / "grow.py")
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    model = module.create_grow()
+    model = load_module(out / "torch" / "grow.py").create_grow()
     assert [block.out_channels for block in model.unit] == [11, 19, 27]
     assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     assert param_count(model) == result.graph.params
+
+
+def test_a_spec_without_a_head_builds(tmp_path):
+    """No head: no empty `if include_top:` (a syntax error before)."""
+    spec = tmp_path / "bare.yaml"
+    spec.write_text(
+        "name: bare\ntitle: Bare\ninput: [16, 16, 8]\nclasses: 10\n"
+        "builder: {name: create_bare}\nnetwork: [dwconv 3x3 s2 dm2 nobn linear]\n"
+    )
+    out = tmp_path / "barepkg"
+    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    model = load_module(out / "torch" / "bare.py").create_bare()
+    assert model(torch.zeros(1, 8, 16, 16)).shape == (1, 16, 8, 8)
+    assert param_count(model) == check_file(spec).graph.params == 3 * 3 * 16  # no bias
+
+
+def test_a_depth_multiplier_parameter_is_a_clean_error(tmp_path):
+    """Channels are linear in in_channels: in_channels * m is refused, naming the line."""
+    spec = tmp_path / "dm.yaml"
+    spec.write_text(
+        "name: dm\ntitle: Dm\ninput: [16, 16, 3]\nclasses: 10\nbuilder: {name: create_dm}\n"
+        "blocks:\n  unit:\n    params: {m: 2}\n    seq:\n"
+        "      - {dwconv: {kernel: 3, multiplier: m}}\n"
+        "network:\n  - unit\nhead: [gap, dense classes]\n"
+    )
+    out = tmp_path / "out"
+    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "dm.yaml:10: a dwconv's depth multiplier must be a number" in proc.stderr
+    assert "nothing written" in proc.stderr and not out.exists()
 
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=spec_id)
@@ -352,10 +431,77 @@ def test_outputs_equal_keras_with_its_weights(path, tmp_path):
     name = result.spec.name
     keras.backend.clear_session()
     keras_build = getattr(importlib.import_module(f"generated.{name}"), result.spec.builder.name)
+    assert_equal_to_keras(result, keras_build, torch_builder(result), tmp_path)
+
+
+# Every form the torch backend prints beyond Inception's: depthwise and separable
+# convolutions with a depth multiplier of 2 (the kernel layouts differ only then),
+# uneven zero padding, a squeeze-and-excitation gate on 1x1 keepdims pooling, identity,
+# a residual with a projected shortcut, parameter arithmetic, layer-name overrides and
+# a named repeated use.
+FORMS_SPEC = """\
+name: forms
+title: Forms
+input: [19, 17, 3]
+classes: 5
+builder: {name: create_forms}
+defaults:
+  conv: {bias: true, bn: true, activation: relu}
+  sepconv: {bias: true, bn: false, activation: linear}
+blocks:
+  unit:
+    params: {f: 4, s: 2}
+    seq:
+      - {pad: {padding: [1, 0, 2, 1], name: pad}}
+      - {dwconv: {kernel: 3, multiplier: 2, strides: s, name: dw}}
+      - {sepconv: {filters: 2*f, kernel: 3, multiplier: 2, name: sep}}
+      - identity
+      - gate:
+          - gap keepdims
+          - conv f//2 1x1 nobn
+          - {conv: {filters: 2*f, kernel: 1, activation: sigmoid, bn: false}}
+      - residual:
+          branches: [[conv 2*f 3x3, {conv: {filters: f+f, kernel: 1, name: last}}]]
+          shortcut: [{conv: {filters: 2*f, kernel: 1, strides: 1, name: short}}]
+network:
+  - conv 8 3x3 @stem
+  - {unit: {f: 6, name: u}}
+  - {unit: {f: 4, s: 1, repeat: 2, name: v1}}
+head: [gap, dense classes]
+"""
+
+
+@pytest.mark.slow
+def test_new_forms_equal_keras(tmp_path):
+    pytest.importorskip("keras")
+    spec = tmp_path / "forms.yaml"
+    spec.write_text(FORMS_SPEC)
+    out = tmp_path / "formspkg"
+    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = check_file(spec)
+    builds = [load_module(f).create_forms for f in (out / "forms.py", out / "torch" / "forms.py")]
+    diff = assert_equal_to_keras(result, *builds, tmp_path)
+    assert diff < TOLERANCE
+
+
+def load_module(path):
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
+    """Build both, give torch the Keras weights (random batch-norm statistics), compare
+    the outputs; the largest absolute difference."""
+    import keras
+
+    keras.backend.clear_session()
     reference = keras_build(classifier_activation=None)
     randomise_batch_norm(reference, 0)
     reference.save_weights(tmp_path / "k.weights.h5")
-    model = torch_builder(result)(classifier_activation=None)
+    model = torch_build(classifier_activation=None)
     assert param_count(model) == reference.count_params() == result.graph.params
     load_keras_weights(model, tmp_path / "k.weights.h5")
     model.eval()
@@ -370,6 +516,7 @@ def test_outputs_equal_keras_with_its_weights(path, tmp_path):
     for e, g in zip(expected, got):
         assert not np.allclose(e[0], e[1])  # a degenerate network would agree trivially
         np.testing.assert_allclose(g.numpy(), e, atol=TOLERANCE, rtol=0)
+    return max(float(np.abs(g.numpy() - e).max()) for e, g in zip(expected, got))
 
 
 @pytest.mark.slow

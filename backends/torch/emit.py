@@ -43,6 +43,9 @@ RESERVED_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
+# The helper class each conv kind of a spec becomes.
+CONV_CLASSES = {"conv": "Conv", "dwconv": "DepthwiseConv", "sepconv": "SeparableConv"}
+
 # Keras activation names and the torch module each becomes.
 ACTIVATIONS = {
     "relu": "nn.ReLU()",
@@ -56,6 +59,7 @@ ACTIVATIONS = {
     "tanh": "nn.Tanh()",
     "softmax": "nn.Softmax(dim=1)",
     "softplus": "nn.Softplus()",
+    "linear": "nn.Identity()",  # a block parameter's value may name it
 }
 
 
@@ -84,11 +88,17 @@ class _Printer:
     # -- values
 
     def value(self, value: ir.Value) -> str:
-        if isinstance(value, ir.Param):
+        if isinstance(value, (ir.Param, ir.Arith)):
+            if isinstance(value, ir.Param):
+                text = pysafe.identifier(value.name)
+            else:
+                text = value.expr.python(pysafe.identifier)
             if value.widened:
                 self.helpers.add("widen")
-                return f"widen({pysafe.identifier(value.name)})"
-            return pysafe.identifier(value.name)
+                return f"widen({text})"
+            return text
+        if isinstance(value, tuple) and not all(isinstance(v, int) for v in value):
+            return "(" + ", ".join(self.value(v) for v in value) + ")"
         return pysafe.literal(value)
 
     def channels(self, count: ir.Channels) -> str:
@@ -100,6 +110,8 @@ class _Printer:
                 text = self.classes
             else:
                 text = self.value(symbol)
+                if coef != 1 and isinstance(symbol, ir.Arith) and symbol.expr.op in "+-":
+                    text = f"({text})"
             parts.append(text if coef == 1 else f"{coef} * {text}")
         if count.const or not parts:
             parts.append(str(count.const))
@@ -128,40 +140,51 @@ class _Printer:
         return init, forward
 
     def op(self, op: ir.Op) -> tuple[list[Any], list[Any]]:
-        attr = self.attribute(op.layer)
+        attr = self.attribute(ir.LayerName(op.slot or op.layer.text, op.layer.relative))
         name = f"name={self.layer_name(op.layer)}"
         a = op.attrs
         kind = op.kind
-        if kind == "conv":
-            self.helpers.add("conv")
-            cin = self.channels(op.in_channels)
-            filters = self.channels(op.out_channels)
-            args = [cin, filters, pysafe.literal(a["kernel"])]
+        if kind == "identity":
+            return [], [Assign(op.target, op.source)] if op.target != op.source else []
+        if kind in CONV_CLASSES:
+            self.helpers.add(kind)
+            args = [self.channels(op.in_channels)]
+            if kind != "dwconv":
+                args.append(self.channels(op.out_channels))
+            args.append(self.value(a["kernel"]))
             if a["strides"] != (1, 1):
-                args.append(f"stride={pysafe.literal(a['strides'])}")
+                args.append(f"stride={self.value(a['strides'])}")
             if a["padding"] != "same":
                 args.append(f"padding={pysafe.literal(a['padding'])}")
-            defaults = self.program.conv_defaults
+            if kind != "conv" and a["multiplier"] != 1:
+                args.append(f"depth_multiplier={self.value(a['multiplier'])}")
+            defaults = self.program.conv_defaults[kind]
             if a["activation"] != defaults["activation"]:
                 args.append(f"activation={self.value(a['activation'])}")
             if a["bias"] != defaults["bias"]:
                 args.append(f"use_bias={pysafe.literal(a['bias'])}")
             if a["bn"] != defaults["bn"]:
                 args.append(f"bn={pysafe.literal(a['bn'])}")
-            ctor = Statement(f"self.{attr}", "Conv", (*args, name))
+            ctor = Statement(f"self.{attr}", CONV_CLASSES[kind], (*args, name))
+        elif kind == "pad":
+            top, bottom, left, right = (self.value(v) for v in a["padding"])
+            ctor = Statement(
+                f"self.{attr}", "nn.ZeroPad2d", (f"({left}, {right}, {top}, {bottom})",)
+            )
         elif kind in ("maxpool", "avgpool"):
             func = "MaxPool" if kind == "maxpool" else "AvgPool"
             self.helpers.add(kind)
-            args = [pysafe.literal(a["pool"])]
+            args = [self.value(a["pool"])]
             if a["strides"] != (1, 1):
-                args.append(f"stride={pysafe.literal(a['strides'])}")
+                args.append(f"stride={self.value(a['strides'])}")
             if a["padding"] != "same":
                 args.append(f"padding={pysafe.literal(a['padding'])}")
             ctor = Statement(f"self.{attr}", func, tuple(args))
         elif kind in ("gap", "gmp"):
             self.helpers.add("global_pool")
             mode = pysafe.literal("avg" if kind == "gap" else "max")
-            ctor = Statement(f"self.{attr}", "GlobalPool", (mode,))
+            keep = ("keepdims=True",) if a["keepdims"] else ()
+            ctor = Statement(f"self.{attr}", "GlobalPool", (mode, *keep))
         elif kind == "bn":
             self.helpers.add("batch_norm")
             args = [self.channels(op.in_channels)]
@@ -207,22 +230,33 @@ class _Printer:
         forward.append(Statement(stmt.target, "torch.cat", (tensors, "dim=1")))
         return init, forward
 
+    def gate(self, stmt: ir.GateStmt) -> tuple[list[Any], list[Any]]:
+        init, forward = self.stmts(stmt.branch)
+        forward.append(Assign(stmt.target, f"{stmt.source} * {stmt.scales}"))
+        return init, forward
+
     def residual(self, stmt: ir.ResidualStmt) -> tuple[list[Any], list[Any]]:
-        init, forward = self._branches(stmt)
+        init, forward = self.stmts(stmt.shortcut)
+        i, f = self._branches(stmt)
+        init += i
+        forward += f
+        r = stmt.variables[0]
         if stmt.concat is not None:
             tensors = "[" + ", ".join(stmt.variables) + "]"
             forward.append(Statement(stmt.residual, "torch.cat", (tensors, "dim=1")))
-        i, f = self.op(stmt.project)
-        init += i
-        forward += f
-        r = stmt.residual
+            r = stmt.residual
+        if stmt.project is not None:
+            i, f = self.op(stmt.project)
+            init += i
+            forward += f
+            r = stmt.residual
         if stmt.scale is not None:
             scale = self.attribute(stmt.part("scale"))
             init.append(
                 Assign(f"self.{scale}", f"{self.value(stmt.scale)} if {self.scale_flag} else 1.0")
             )
             r = f"{r} * self.{scale}"
-        forward.append(Assign(stmt.target, f"{stmt.source} + {r}"))
+        forward.append(Assign(stmt.target, f"{stmt.shortcut_var or stmt.source} + {r}"))
         if stmt.activation is not None:
             self.helpers.add("activation")
             word = "act" if isinstance(stmt.activation, ir.Param) else stmt.activation
@@ -259,10 +293,11 @@ class _Printer:
             )
             return [ctor], [Assign(stmt.target, f"self.{attr}({stmt.source})")]
         base = self.layer_name(stmt.layer)
+        tail = stmt.separator + '{i}"'
         if base == "name":
-            looped = 'f"{name}_{i}"'
+            looped = 'f"{name}' + tail
         else:
-            looped = (base[:-1] if base.startswith("f") else "f" + base[:-1]) + '_{i}"'
+            looped = (base[:-1] if base.startswith("f") else "f" + base[:-1]) + tail
         after = f"{comment} after each" if comment else None
         init: list[Any] = [Statement(f"self.{attr}", "nn.Sequential", (), comment=after)]
         if stmt.in_channels == stmt.out_channels:
@@ -313,7 +348,7 @@ def build_module(result: Result, spec_path: str) -> dict[str, Any]:
     printer = _Printer(program, False, classes_arg, "scale", helpers)
     init, forward = printer.stmts(program.network)
     head_init, head_forward = printer.stmts(program.head)
-    if "conv" in helpers:
+    if helpers & set(CONV_CLASSES):
         helpers |= {"batch_norm", "activation", "padding"}
     if helpers & {"maxpool", "avgpool"}:
         helpers.add("padding")
@@ -340,7 +375,10 @@ def build_module(result: Result, spec_path: str) -> dict[str, Any]:
         "docstring": docstring,
         "constants": constants,
         "helpers": helpers,
-        "conv_defaults": {k: pysafe.literal(v) for k, v in program.conv_defaults.items()},
+        "conv_defaults": {
+            kind: {k: pysafe.literal(v) for k, v in values.items()}
+            for kind, values in program.conv_defaults.items()
+        },
         "bn_scale": pysafe.literal(program.bn_defaults["scale"]),
         "activations": ACTIVATIONS,
         "classes": classes,

@@ -7,6 +7,11 @@ layer's variables under `layers/<path>/vars/<i>`, the group carrying the
 layer's name as its `name` attribute. Conversions:
 
 - Conv2D kernel (H, W, in, out) <-> Conv2d weight (out, in, H, W); bias as is.
+- DepthwiseConv2D kernel (H, W, in, multiplier) <-> a grouped Conv2d's weight
+  (in * multiplier, 1, H, W), output channel c * multiplier + m.
+- SeparableConv2D depthwise_kernel, pointwise_kernel (1, 1, in * multiplier,
+  out), bias <-> the generated module's `depthwise` and `pointwise` Conv2d
+  weights (as above) and the pointwise bias.
 - Dense kernel (in, out) <-> Linear weight (out, in); the generated Flatten
   flattens channels-last, so no reordering of the inputs is needed.
 - BatchNormalization [gamma], beta, moving_mean, moving_variance <->
@@ -63,17 +68,32 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
             ("moving_mean", module.running_mean),
             ("moving_variance", module.running_var),
         ]
+    if isinstance(getattr(module, "depthwise", None), nn.Conv2d):  # a separable conv
+        bias = module.pointwise.bias
+        slots = [("depthwise_kernel", module.depthwise), ("kernel", module.pointwise)]
+        return [(what, conv.weight) for what, conv in slots] + (
+            [("bias", bias)] if bias is not None else []
+        )
     if not isinstance(module, (nn.Conv2d, nn.Linear)):
         raise TypeError(f"no Keras layout for {type(module).__name__}")
     bias = [("bias", module.bias)] if module.bias is not None else []
-    return [("kernel", module.weight), *bias]
+    grouped = isinstance(module, nn.Conv2d) and module.groups > 1
+    return [("depthwise_kernel" if grouped else "kernel", module.weight), *bias]
 
 
 def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:
     """A Keras array in torch's layout (`to_torch`), or a torch array in Keras'."""
+    if what == "depthwise_kernel":  # (H, W, in, m) <-> (in * m, 1, H, W)
+        conv = getattr(module, "depthwise", module)
+        groups = conv.groups
+        if to_torch:
+            h, w, cin, m = array.shape
+            return array.transpose(2, 3, 0, 1).reshape(cin * m, 1, h, w)
+        out, _, h, w = array.shape
+        return array.reshape(groups, out // groups, h, w).transpose(2, 3, 0, 1)
     if what != "kernel":
         return array
-    if isinstance(module, nn.Conv2d):  # HWIO <-> OIHW
+    if array.ndim == 4:  # HWIO <-> OIHW
         return array.transpose((3, 2, 0, 1) if to_torch else (2, 3, 1, 0))
     return array.T  # dense: (in, out) <-> (out, in)
 

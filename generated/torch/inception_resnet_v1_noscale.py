@@ -73,6 +73,8 @@ def activation_module(function: str | None) -> nn.Module:
         return nn.Softmax(dim=1)
     if function == "softplus":
         return nn.Softplus()
+    if function == "linear":
+        return nn.Identity()
     if function is None:
         return nn.Identity()
     raise ValueError(f"unknown activation {function!r}")
@@ -262,7 +264,6 @@ class ResnetA(nn.Module):
         self,
         in_channels: int,
         *,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -344,7 +345,6 @@ class ResnetB(nn.Module):
         self,
         in_channels: int,
         *,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -427,7 +427,6 @@ class ResnetC(nn.Module):
         self,
         in_channels: int,
         *,
-        scale_residuals: bool = True,
         name: str,
     ) -> None:
         super().__init__()
@@ -498,7 +497,6 @@ class InceptionResnetV1Noscale(nn.Module):
         self,
         *,
         nb_classes: int = 1001,
-        scale: bool = False,
         include_top: bool = True,
         pooling: str | None = None,
         classifier_activation: str | None = "softmax",
@@ -513,14 +511,14 @@ class InceptionResnetV1Noscale(nn.Module):
         # 35x35x256 after each
         self.resnet_a = nn.Sequential()
         for i in range(1, 6):
-            block = ResnetA(256, scale_residuals=scale, name=f"resnet_a_{i}")
+            block = ResnetA(256, name=f"resnet_a_{i}")
             self.resnet_a.append(block)
         # 17x17x896
         self.reduction_a = ReductionA(256, k=192, l=192, m=256, n=384, name="reduction_a")
         # 17x17x896 after each
         self.resnet_b = nn.Sequential()
         for i in range(1, 11):
-            block = ResnetB(896, scale_residuals=scale, name=f"resnet_b_{i}")
+            block = ResnetB(896, name=f"resnet_b_{i}")
             self.resnet_b.append(block)
         self.aux_head = None
         if include_top:
@@ -535,7 +533,7 @@ class InceptionResnetV1Noscale(nn.Module):
         # 8x8x1792 after each
         self.resnet_c = nn.Sequential()
         for i in range(1, 6):
-            block = ResnetC(1792, scale_residuals=scale, name=f"resnet_c_{i}")
+            block = ResnetC(1792, name=f"resnet_c_{i}")
             self.resnet_c.append(block)
         if include_top:
             self.head_avgpool = AvgPool((8, 8), padding="valid")
@@ -577,7 +575,6 @@ class InceptionResnetV1Noscale(nn.Module):
 
 def create_inception_resnet_v1_noscale(
     nb_classes: int = 1001,
-    scale: bool = False,
     *,
     include_top: bool = True,
     weights: str | None = None,
@@ -588,7 +585,6 @@ def create_inception_resnet_v1_noscale(
 
     Args:
         nb_classes: number of classes of the classifier(s).
-        scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head and the auxiliary head.
         weights: path of a state dict saved by `torch.save`, or None for random
             initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
@@ -601,7 +597,6 @@ def create_inception_resnet_v1_noscale(
     """
     model = InceptionResnetV1Noscale(
         nb_classes=nb_classes,
-        scale=scale,
         include_top=include_top,
         pooling=pooling,
         classifier_activation=classifier_activation,

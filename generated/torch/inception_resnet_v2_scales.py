@@ -87,6 +87,8 @@ def activation_module(function: str | None) -> nn.Module:
         return nn.Softmax(dim=1)
     if function == "softplus":
         return nn.Softplus()
+    if function == "linear":
+        return nn.Identity()
     if function is None:
         return nn.Identity()
     raise ValueError(f"unknown activation {function!r}")
@@ -181,14 +183,17 @@ class MaxPool(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """Global average ("avg") or max ("max") pooling to a vector."""
+    """Global average ("avg") or max ("max") pooling to a vector (1x1 with keepdims)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, keepdims: bool = False) -> None:
         super().__init__()
         self.mode = mode
+        self.keepdims = keepdims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3)) if self.mode == "avg" else x.amax(dim=(2, 3))
+        if self.mode == "avg":
+            return x.mean(dim=(2, 3), keepdim=self.keepdims)
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)
 
 
 class Dense(nn.Module):

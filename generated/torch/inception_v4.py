@@ -86,6 +86,8 @@ def activation_module(function: str | None) -> nn.Module:
         return nn.Softmax(dim=1)
     if function == "softplus":
         return nn.Softplus()
+    if function == "linear":
+        return nn.Identity()
     if function is None:
         return nn.Identity()
     raise ValueError(f"unknown activation {function!r}")
