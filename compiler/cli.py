@@ -99,7 +99,12 @@ def load_all(
     for path in spec_files(paths):
         result = checked(path, args, paper=paper)
         results.append(result)
-        if presets and getattr(args, "scale", None) is None and result.ok and result.spec.scale is None:
+        if (
+            presets
+            and getattr(args, "scale", None) is None
+            and result.ok
+            and result.spec.scale is None
+        ):
             for name in result.spec.scales:
                 sized = checked(path, args, scale=name, paper=paper)
                 note = Note(f"at the spec's scale {name!r} (--scale {name})")
@@ -163,11 +168,20 @@ def result_json(result: Result) -> dict:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.no_cache:
+        return check_and_print(args)[0]
+    from irc_cnn.compiler import cache
+
+    return cache.check(args, spec_files(args.paths), check_and_print)
+
+
+def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
+    """`irc check` without the cache: the exit code, and the results for the cache."""
     results = load_all(args.paths, args, paper=args.paper, presets=True)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
-        print_diagnostics(results, args.format)
+        print_diagnostics(results, args.format, sys.stdout)  # the cache may redirect it
         if args.format == "text":
             for result in results:
                 if result.ok:
@@ -176,7 +190,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             errors = sum(len(r.diagnostics) for r in results)
             if failed:
                 print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
-    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
+    return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
@@ -584,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Validate specs and print each one's output shape(s), parameter count and "
             "multiply-accumulates, or every problem found, with file, line and column."
         ),
+        epilog=(
+            "A clean result is cached, keyed by irc's version and code, the options and the "
+            "sha256 of every file read (the spec and the files it extends), so an unchanged "
+            "spec is not checked again; a spec with errors always is. The cache lives in "
+            "$IRC_CACHE_DIR, else $XDG_CACHE_HOME/irc, else ~/.cache/irc; deleting it is safe."
+        ),
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
     check.add_argument(
@@ -597,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--set", **set_)
     check.add_argument("--input", **input_)
     check.add_argument("--scale", **scale)
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="check from scratch: neither read nor write the result cache",
+    )
     check.set_defaults(run=cmd_check)
 
     compile_ = sub.add_parser(

@@ -168,6 +168,7 @@ class _Inferrer:
             tuple(stages),
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
+            self.resolved,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
@@ -313,11 +314,8 @@ class _Inferrer:
         elif sc != rc:
             if node.shortcut:
                 hint = f"use {sc} filters here, or make the shortcut end with {rc} channels"
-            elif node.project is not None:
-                hint = (
-                    f"{self.projection_hint(node.project, sc)}; or, to change the shortcut "
-                    f"instead, project it: `shortcut: conv {rc} 1x1 linear`"
-                )
+            elif node.project is not None:  # the projection is what to change
+                hint = self.projection_hint(node.project, sc)
             else:
                 hint = (
                     f"project the shortcut to {rc} channels (`shortcut: conv {rc} 1x1 linear`), "
@@ -568,15 +566,20 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec) -> int | None:
+def minimum_input(spec, network: Resolved | None = None, include_top: bool = True) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
     Found by bisection, assuming that a network that fits at some size fits
     at every larger one; between 1 and the spec's own input size, or above it
     (doubling, up to the largest input a spec may give) when that is too
-    small. None when no size fits.
+    small. None when no size fits. `network`: the spec already resolved (a
+    Graph keeps it), not resolved again; `include_top=False` leaves out the
+    head and auxiliary heads, as `without_top(spec)` does.
     """
-    resolved = resolve(spec)
+    resolved = (network, []) if network is not None else resolve(spec)
+    if not include_top:
+        body = tuple(s for s in resolved[0].stages if s.role == "body")
+        resolved = (replace(resolved[0], stages=body), resolved[1])
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low

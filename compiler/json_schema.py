@@ -10,12 +10,14 @@ line of this file changing:
   op's first word, taken from the model's `kind` Literal), the one-key mapping
   `{conv: {filters: 160, kernel: [1, 7]}}` and the plain mapping of its fields;
 - a block use (`resnet_a x10`, `{reduction_a: {k: 256}}`), `{aux: NAME}`,
-  `{concat: [...]}`, `{residual: {...}}`;
-- windows as `3x3`, `3` or `[1, 7]`; counts as numbers, parameter names or `in`;
+  `{concat: [...], name: ...}`, `{gate: [...], name: ...}`, `{residual: {...}}`;
+- windows as `3x3`, `3`, `[1, 7]` or `k`; paddings as `1x2`, `3`, `[1, 2]` or
+  `[t, b, l, r]`; counts as numbers, parameter names, arithmetic (`4*f`) or `in`;
   a branch of one op without its list;
 - wherever a value is: a deviation `{value, paper, seed, why}` or `$delete`;
 - a spec with `extends` need not repeat what its base says, so it is checked
-  against a copy of the definitions without `required` keys.
+  against a copy of the definitions without `required` keys, where a mapping
+  may also stand for a list, editing the base's list item by item.
 
 What a schema cannot say (shapes, references between blocks, channel
 arithmetic, the full compact grammar) is `irc check`'s job.
@@ -29,8 +31,8 @@ from typing import Any, get_args
 
 from pydantic.json_schema import GenerateJsonSchema
 
-from irc_cnn.compiler import compact, schema
-from irc_cnn.compiler.layering import DELETE, SHIPPED_PREFIX
+from irc_cnn.compiler import compact, expr, schema
+from irc_cnn.compiler.layering import AFTER, BEFORE, DELETE, SHIPPED_PREFIX
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PARTIAL = "Partial"
@@ -42,6 +44,15 @@ def _anchored(pattern: str) -> str:
 
 
 IDENTIFIER = {"type": "string", "pattern": _anchored(compact._IDENT.pattern)}
+# Arithmetic on parameters (`4*f`, `f//2`): expr's characters, one operator or parenthesis
+# at least (expr.is_expression); its grammar is `irc check`'s.
+_EXPR_CHARS = r"\s0-9A-Za-z_+*/()-"
+EXPRESSION = {
+    "type": "string",
+    "pattern": rf"^[{_EXPR_CHARS}]*[-+*/()][{_EXPR_CHARS}]*$",
+    "maxLength": expr.MAX_LENGTH,
+}
+NAME_OR_EXPRESSION = {"anyOf": [IDENTIFIER, EXPRESSION]}
 
 
 def _words(kinds: tuple[str, ...]) -> list[str]:
@@ -112,8 +123,22 @@ def _aux_forms(model: type, fields: dict) -> dict:
     return _one_key("aux", fields["properties"]["block"])
 
 
-def _concat_forms(model: type, fields: dict) -> dict:
-    return _one_key("concat", fields["properties"]["branches"])
+def _keyed(field: str):
+    """`{concat: [...]}` or `{gate: [...]}` for the model's `field`, with its other fields
+    (`name`) beside the key."""
+
+    def forms(model: type, fields: dict) -> dict:
+        (key,) = get_args(model.model_fields["kind"].annotation)
+        props = fields["properties"]
+        others = {k: v for k, v in props.items() if k not in ("kind", field)}
+        return {
+            "type": "object",
+            "properties": {key: props[field], **others},
+            "required": [key],
+            "additionalProperties": False,
+        }
+
+    return forms
 
 
 def _residual_forms(model: type, fields: dict) -> dict:
@@ -130,14 +155,35 @@ _MODEL_FORMS = {
     schema.Block: _block_forms,
     schema.Use: _use_forms,
     schema.Aux: _aux_forms,
-    schema.Concat: _concat_forms,
+    schema.Concat: _keyed("branches"),
+    schema.Gate: _keyed("branch"),
     schema.Residual: _residual_forms,
 }
 
 
+def _side(low: int) -> dict:
+    """One side of a window, stride or padding (schema._dim): a number or arithmetic."""
+    number = {"type": "integer", "minimum": low, "maximum": schema.MAX_WINDOW}
+    return {"anyOf": [number, NAME_OR_EXPRESSION]}
+
+
+_WINDOW_TEXT = {"type": "string", "pattern": _anchored(compact._WINDOW.pattern)}
+
+
 def _window_forms(inner: dict) -> dict:
-    text = {"type": "string", "pattern": _anchored(compact._WINDOW.pattern)}
-    return {"anyOf": [text, {"type": "integer", "minimum": 1}, inner]}
+    return {"anyOf": [_WINDOW_TEXT, _side(1), inner]}
+
+
+def _size_forms(inner: dict) -> dict:
+    return _side(1)
+
+
+def _padding_forms(inner: dict) -> dict:
+    # The four sides are schema._dim with low=0, behind a lambda the generator cannot name.
+    side = _side(0)
+    four = {**inner, "prefixItems": [side] * 4}
+    two = {"type": "array", "prefixItems": [side] * 2, "minItems": 2, "maxItems": 2}
+    return {"anyOf": [_WINDOW_TEXT, side, two, four]}
 
 
 def _branch_forms(inner: dict) -> dict:
@@ -150,7 +196,10 @@ def _params_forms(inner: dict) -> dict:
 
 def _count_forms(inner: dict) -> dict:
     number = {"type": "integer", "minimum": 1, "maximum": schema.MAX_COUNT}
-    return {"anyOf": [number, IDENTIFIER], "description": "a number, a parameter name or `in`"}
+    return {
+        "anyOf": [number, NAME_OR_EXPRESSION],
+        "description": "a number, a parameter name, arithmetic on parameters (`4*f`) or `in`",
+    }
 
 
 def _scale_forms(inner: dict) -> dict:
@@ -165,6 +214,8 @@ def _identifier_forms(inner: dict) -> dict:
 # Validators that accept more than their annotated type, by function.
 _VALIDATOR_FORMS = {
     schema._window: _window_forms,
+    schema._dim: _size_forms,
+    schema._padding: _padding_forms,
     schema._as_branch: _branch_forms,
     schema._params: _params_forms,
     schema._count: _count_forms,
@@ -257,8 +308,26 @@ def _alternative(value: dict) -> dict:
     return {"anyOf": [value, {"$ref": "#/$defs/Annotated"}]}
 
 
+def _list_edits(array: dict) -> dict:
+    """The mapping a variant may give where its base has a list (layering.Overlay.edit)."""
+    item = array.get("items", {})
+    return {
+        "type": "object",
+        "description": (
+            "in a variant: edits to the base's list, item by item "
+            '(docs/spec-language.md, "Editing lists")'
+        ),
+        "patternProperties": {
+            rf"^\{BEFORE} |^\{AFTER} ": {"anyOf": [item, {"type": "array", "items": item}]},
+            r"\.": {},  # NAME.FIELD: a field inside the item
+        },
+        "additionalProperties": item,  # NAME or index: the item replaced, or `$delete`
+    }
+
+
 def _partial(node: Any, names: set[str]) -> Any:
-    """The same schema with no `required` keys, referring to the partial definitions."""
+    """The same schema with no `required` keys, referring to the partial definitions,
+    where a list may also be a mapping of edits."""
     if isinstance(node, list):
         return [_partial(item, names) for item in node]
     if not isinstance(node, dict):
@@ -271,6 +340,8 @@ def _partial(node: Any, names: set[str]) -> Any:
     target = out.get("$ref", "").removeprefix("#/$defs/")
     if target in names:
         out["$ref"] = f"#/$defs/{PARTIAL}{target}"
+    if out.get("type") == "array":
+        return {"anyOf": [out, _list_edits(out)]}
     return out
 
 

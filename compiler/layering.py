@@ -123,6 +123,9 @@ class _Merger:
                     out[head] = self.merge(
                         {} if inner is None else inner, {rest: item}, (*path, head)
                     )
+                    span = self.layer.spans.get((*path, head, rest))
+                    if inner is None and span is not None:  # a mapping the base lacked
+                        self.result.spans.setdefault((*path, head), span)
                     continue
                 child = (*path, key)
                 if item == DELETE:
@@ -264,6 +267,7 @@ def overlay(result: Source, layer: Source, lenient: bool = False) -> None:
     """Merge the layer's value into `result`, in place."""
     result.data = _Merger(result, layer, lenient).merge(result.data, layer.data, ())
     result.texts.update(layer.texts)
+    result.paths.update(layer.paths)
     result.deviations = result.deviations + layer.deviations
 
 
@@ -282,6 +286,7 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
             ]
         )
     source = load(read_source(path, display), display, paper=paper)
+    source.paths[display] = resolved
     if not isinstance(source.data, dict) or "extends" not in source.data:
         return source
     target = source.data["extends"]
@@ -403,7 +408,9 @@ def apply_set(
         for p, span in table.items():
             end = (span.end_column or span.column) + offset
             target[(dotted, *p)] = Span(label, 1, span.column + offset, 1, end)
-    shifted.key_spans[(dotted,)] = Span(label, 1, 1, 1, max(len(dotted), 1) + 1)
+    # Errors about the key point at its last segment (`nmae` in `builder.nmae=x`).
+    last = dotted.rsplit(".", 1)[-1]
+    shifted.key_spans[(dotted,)] = Span(label, 1, len(dotted) - len(last) + 1, 1, offset)
     for p, off in layer.text_offsets.items():
         shifted.text_offsets[(dotted, *p)] = off
     shifted.deviations = [replace(d, path=(dotted, *d.path)) for d in layer.deviations]

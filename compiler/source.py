@@ -85,6 +85,9 @@ class Source:
     # overrode, oldest first (see compiler.layering).
     texts: dict[str, str] = field(default_factory=dict)
     chain: tuple[str, ...] = ()
+    # The file on disk behind each name in `chain` (set by compiler.layering;
+    # the result cache, compiler.cache, hashes them to know what a check read).
+    paths: dict[str, Path] = field(default_factory=dict)
     overrides: dict[Path_, list[tuple[Span | None, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -33,7 +33,8 @@ HELPERS = frozenset(
     {
         "conv2d", "batch_norm", "activation", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum",
-        "check_input_shape", "widen", "activation_layer",
+        "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
+        "zero_pad", "gate",
     }
 )  # fmt: skip
 CONSTANTS = frozenset(
@@ -49,7 +50,7 @@ LOCALS = frozenset(
         "input_tensor", "include_top", "weights", "pooling", "classes", "classifier_activation",
         "scale", "scale_residuals", "minimum", "size", "filters", "kernel_size", "strides",
         "padding", "use_bias", "bn", "pool_size", "tensors", "rate", "units", "function",
-        "nb_classes", "prefix",
+        "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype",
     }
 )  # fmt: skip
 # Builtins: called by the templates, or named in annotations.
@@ -61,12 +62,14 @@ ATTRIBUTES = frozenset(
         "Model", "utils", "get_source_inputs", "Input", "Conv2D", "BatchNormalization",
         "Activation", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
         "GlobalMaxPooling2D", "Concatenate", "Dropout", "Flatten", "Dense", "Rescaling", "Add",
-        "shape", "load_weights",
+        "shape", "load_weights", "DepthwiseConv2D", "SeparableConv2D", "ZeroPadding2D",
+        "Multiply",
     }
 )  # fmt: skip
 MODULES = frozenset({"keras", "layers"})
-# Branch and projection variables: b1, b2, r, b1_1, b1_r, b2_1_r, ...
-_BRANCH_VAR = re.compile(r"(b\d+|r)(_(\d+|r))*\Z")
+# Branch, projection, shortcut and gate-scale variables: b1, b2, r, b1_1, b1_r, b2_1_r,
+# shortcut, b1_shortcut, scales, b2_scales, shortcut_1, scales_r, ...
+_BRANCH_VAR = re.compile(r"(b\d+|r|shortcut|scales)(_(\d+|r|shortcut|scales))*\Z")
 
 FIXED = HELPERS | CONSTANTS | LOCALS | BUILTIN_CALLS | ANNOTATIONS | MODULES
 

@@ -21,6 +21,15 @@ SPECS = {
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _own_check_cache(tmp_path_factory) -> None:
+    """Every `irc check` the tests run, in process or in a subprocess (which inherits
+    the environment), caches into a folder of this session, never the user's
+    ~/.cache/irc. Caching stays on, as for users; tests of the uncached path pass
+    --no-cache, and tests/test_cache.py gives each test its own folder."""
+    os.environ["IRC_CACHE_DIR"] = str(tmp_path_factory.mktemp("irc-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _at_root() -> None:
     """Spec paths in diagnostics and generated headers are relative to the repository."""
     os.chdir(ROOT)

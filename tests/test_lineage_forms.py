@@ -151,8 +151,10 @@ def test_projection_mismatch_keeps_the_papers_hint():
     body = "network:\n  - residual: {branches: [conv 4 1x1], project: conv 10 1x1 linear}\n"
     (diag,) = check(body).diagnostics
     assert diag.code == "IRC301"
-    assert diag.hint.startswith("use 8 filters, or annotate the paper's value as a deviation")
-    assert "shortcut: conv 10 1x1 linear" in diag.hint
+    assert diag.hint == (
+        "use 8 filters or `conv in 1x1 linear` (as many as the input), "
+        "or annotate the paper's value as a deviation"
+    )
 
 
 # -- gates ---------------------------------------------------------------------------------
@@ -334,11 +336,11 @@ def test_diff_reads_shortcuts_optional_projections_and_gates():
     from tests.conftest import run_irc
 
     run = run_irc("diff", "specs/irv2.yaml", "specs/variants/se_irv2.yaml")
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr  # as diff(1): they differ
     assert "block added: se" in run.stdout
     assert "b1_se: - -> se" in run.stdout
     run = run_irc("diff", "specs/keras/resnet50.yaml", "specs/keras/xception.yaml")
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 1, run.stderr
     assert "parameters: 25,636,712 -> 22,910,480" in run.stdout
 
 

@@ -50,7 +50,7 @@ def test_width_error_shows_the_arithmetic_and_suggests_conv_in():
     result = check_file(IRV2, sets=["width=0.33"])
     first = result.diagnostics[0]
     assert first.code == "IRC301"
-    assert (first.span.file, first.span.line, first.span.column) == (IRV2, 89, 25)
+    assert (first.span.file, first.span.line, first.span.column) == (IRV2, 90, 25)
     assert "380-channel projection (1152 x 0.33 -> 380) to a 381-channel input" in first.message
     assert "`conv in 1x1 linear`" in first.hint
     assert "use 381" not in first.hint  # typing 381 would be scaled again

@@ -205,6 +205,9 @@ def check_arithmetic(kind: str, text: str, channels: int) -> None:
     if kind == "concat":
         terms, total = CONCAT.match(text).groups()
         assert sum(int(t) for t in terms.split(" + ")) == int(total) == channels, text
+    elif kind == "gate":  # `1088 × 1x1x1088 → 17x17x1088`
+        path, gate, out = re.fullmatch(r"(\d+) × (\S+) → (\S+)", text).groups()
+        assert int(path) == int(gate.split("x")[-1]) == int(out.split("x")[-1]) == channels, text
     else:
         shortcut, _, residual, out = SUM.match(text).groups()
         assert int(shortcut) == int(residual) == int(out) == channels, text
@@ -227,7 +230,7 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
         expected = sorted(
             layer.name
             for layer in graph.layers
-            if layer.stage == box and layer.kind in ("concat", "add")
+            if layer.stage == box and layer.kind in ("concat", "add", "multiply")
         )
         assert sorted(name for _, name, _ in arithmetic) == expected, box
         for kind, name, text in arithmetic:

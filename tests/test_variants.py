@@ -320,7 +320,7 @@ def test_deleting_the_aux_head_keeps_every_other_annotation():
         == f"{len(base.source.deviations) - 1} deviation(s) in 1 spec(s)"
     )
     assert (
-        "specs/irv2.yaml:146:12: network.3 (inherited by specs/variants/irv2_no_aux.yaml)\n"
+        "specs/irv2.yaml:147:12: network.3 (inherited by specs/variants/irv2_no_aux.yaml)\n"
         "    used:  resnet_b: {'repeat': 20}"
     ) in listed.stdout
 
@@ -398,7 +398,8 @@ def test_unknown_and_ambiguous_names_point_at_the_key(base, tmp_path):
     twice = write(tmp_path, "twice.yaml", "extends: base.yaml\nhead:\n  $after gap: [dense 8]\n")
     result = check_file(twice, sets=["head.dense=$delete"])
     (diag,) = result.diagnostics
-    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 1)
+    # at the item's name, the key's last segment: `dense` in `head.dense=$delete`
+    assert (diag.code, diag.span.file, diag.span.column) == ("IRC112", "--set[1]", 6)
     assert diag.message == "'dense' is ambiguous in head: 2 items use it"
     assert diag.hint == "name one of dense1, dense2, or give its index"
     result = check_file(twice, sets=["head.dense1=$delete"])
@@ -427,7 +428,7 @@ def test_explain_names_an_item_by_its_block():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "network.4 = aux: aux_head",
-        "  set at specs/irv2.yaml:149:12",
+        "  set at specs/irv2.yaml:150:12",
         "  paper: (absent)",
         "  why: The paper gives no auxiliary head for the Inception-ResNets; the seed has one.",
     ]
@@ -585,7 +586,7 @@ def test_scales_select_width_depth_and_input():
     proc = run_irc("explain", "specs/variants/irv2_scales.yaml", "width", "--scale", "small")
     assert proc.stdout.splitlines()[:2] == [
         "width = 0.5",
-        "  set at specs/variants/irv2_scales.yaml:9:18",
+        "  set at specs/variants/irv2_scales.yaml:10:18",
     ]
 
 
@@ -637,7 +638,7 @@ def test_every_command_with_set_takes_scale(command, tmp_path):
         ]
     if command in ("check", "summary", "explain"):
         assert "160" in proc.stdout
-    assert run_irc(command, *args, "--scale", "smal").returncode == 1
+    assert run_irc(command, *args, "--scale", "smal").returncode == 2  # a bad flag value
 
 
 def test_compile_writes_one_module_per_scale(tmp_path):
@@ -683,7 +684,7 @@ def test_check_checks_every_preset(tmp_path):
     )
     proc = run_irc("check", str(broken))
     assert proc.returncode == 1
-    assert "380-channel projection to a 381-channel input" in proc.stdout
+    assert "380-channel projection (1152 x 0.33 -> 380) to a 381-channel input" in proc.stdout
     assert "  note: at the spec's scale 'small' (--scale small)" in proc.stdout
     assert f"{broken}: ok: inception_resnet_v2_scales, input 299x299x3" in proc.stdout
 

@@ -374,6 +374,8 @@ def network(graph: Graph) -> str:
         lines = [f"{kind} {text}" for kind, _, text in arithmetic]
         small = []
         if stage.block is not None:
+            if stage.block not in title:  # a use renamed with `name:` says its block
+                small.append(f"block {stage.block}")
             if spec.blocks[stage.block].ref:
                 small.append(spec.blocks[stage.block].ref)
         elif stage.role == "head" or all(isinstance(node, ROp) for node in rstage.body):
