@@ -1,12 +1,13 @@
-"""The program IR: a checked network as code structure, built once for every backend.
+"""The program IR: a checked network as code structure, for code backends.
 
 infer's Graph is flat: every layer of every repeat, with its shape. A
 backend that writes readable code needs the spec's own structure instead:
 one function (or class) per block template with its parameters, calls with
 arguments, loops for repeats, branches and sums. `build(result)` walks the
-spec once and returns a Program; a backend only prints it (Keras as
-functional-API calls, torch as nn.Module classes), so no backend walks the
-spec itself.
+spec once and returns a Program that a backend only prints. The torch
+backend prints it as nn.Module classes; the Keras backend (backends/keras)
+still walks the spec itself and is to move onto this IR, so that the two
+differ only in how they print.
 
 What the walk decides, so that every backend agrees:
 
