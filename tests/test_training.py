@@ -125,6 +125,7 @@ def test_mixed_precision_keeps_float32_weights(tmp_path):
     result = run_case("mixed_precision", tmp_path)
     assert result["variable_dtypes"] == ["float32"]
     assert result["compute_dtypes"] == ["bfloat16"]
+    assert result["output_dtypes"] == ["float32"]  # the classifiers: Keras' mixed-precision advice
     assert_trains(result["losses"])
 
 

@@ -63,11 +63,16 @@ def one_device(module_name: str) -> dict:
     module = importlib.import_module(module_name)
     recorder = loss_recorder()
     model, _ = module.train(steps=STEPS, batch_size=BATCH, callbacks=[recorder])
+    outputs = list(model.output_names)
     return {
         "losses": recorder.steps,
-        "outputs": list(model.output_names),
+        "outputs": outputs,
         "variable_dtypes": sorted({v.dtype for v in model.weights}),
-        "compute_dtypes": sorted({layer.compute_dtype for layer in model.layers[1:]}),
+        # the classifiers compute in float32 under mixed precision, every other layer in its policy
+        "compute_dtypes": sorted(
+            {layer.compute_dtype for layer in model.layers[1:] if layer.name not in outputs}
+        ),
+        "output_dtypes": sorted({model.get_layer(name).compute_dtype for name in outputs}),
         "params": model.count_params(),
     }
 
