@@ -10,7 +10,7 @@ convolutions and dense layers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -61,9 +61,6 @@ class Graph:
     stages: tuple[Stage, ...]
     features: Shape  # the main path's output before the head
     outputs: tuple[Shape, ...]  # the main output first, then auxiliary heads
-    # The resolved network it was inferred from (compiler.resolve.Resolved), so
-    # that a backend asking for the minimum input does not resolve it again.
-    resolved: Any = field(default=None, repr=False, compare=False)
 
     @property
     def params(self) -> int:

@@ -168,7 +168,6 @@ class _Inferrer:
             tuple(stages),
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
-            self.resolved,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
@@ -566,20 +565,15 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec, network: Resolved | None = None, include_top: bool = True) -> int | None:
+def minimum_input(spec) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
     Found by bisection, assuming that a network that fits at some size fits
     at every larger one; between 1 and the spec's own input size, or above it
     (doubling, up to the largest input a spec may give) when that is too
-    small. None when no size fits. `network`: the spec already resolved (a
-    Graph keeps it), not resolved again; `include_top=False` leaves out the
-    head and auxiliary heads, as `without_top(spec)` does.
+    small. None when no size fits.
     """
-    resolved = (network, []) if network is not None else resolve(spec)
-    if not include_top:
-        body = tuple(s for s in resolved[0].stages if s.role == "body")
-        resolved = (replace(resolved[0], stages=body), resolved[1])
+    resolved = resolve(spec)
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low

@@ -24,7 +24,7 @@ import jinja2
 
 from irc_cnn.backends import pysafe
 from irc_cnn.compiler import expr, naming, settings
-from irc_cnn.compiler.infer import minimum_input
+from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import Result
 from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
 from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
@@ -574,11 +574,8 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
     constants = (
         ("CHANNEL_AXIS", "-1"),
         ("INPUT_SHAPE", pysafe.literal(tuple(spec.input))),
-        ("MIN_INPUT_SIZE", pysafe.literal(minimum_input(spec, result.graph.resolved))),
-        (
-            "MIN_INPUT_SIZE_NO_TOP",
-            pysafe.literal(minimum_input(spec, result.graph.resolved, include_top=False)),
-        ),
+        ("MIN_INPUT_SIZE", pysafe.literal(minimum_input(spec))),
+        ("MIN_INPUT_SIZE_NO_TOP", pysafe.literal(minimum_input(without_top(spec)))),
         ("BN_EPSILON", pysafe.literal(defaults.bn.epsilon)),
         ("BN_MOMENTUM", pysafe.literal(defaults.bn.momentum)),
         *((("WIDTH", pysafe.literal(spec.width)),) if spec.width != 1.0 else ()),
