@@ -565,20 +565,21 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec) -> int | None:
+def minimum_input(spec, above: bool = True) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
     Found by bisection, assuming that a network that fits at some size fits
     at every larger one; between 1 and the spec's own input size, or above it
     (doubling, up to the largest input a spec may give) when that is too
-    small. None when no size fits.
+    small (`above`; a builder's guard leaves that out: a non-square input that
+    builds may be narrower than the smallest square one). None when no size fits.
     """
     resolved = resolve(spec)
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low
     while not fits(resolved, high):
-        if high >= MAX_WINDOW:
+        if high >= MAX_WINDOW or not above:
             return None
         low, high = high, min(2 * high, MAX_WINDOW)
     while high - low > 1:  # invariant: low does not fit, high fits

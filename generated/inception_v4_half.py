@@ -313,7 +313,7 @@ def check_input_shape(
         )
     minimum = MIN_INPUT_SIZE if include_top else MIN_INPUT_SIZE_NO_TOP
     for size in input_shape[:2]:
-        if size is not None and size < minimum:
+        if size is not None and minimum is not None and size < minimum:
             raise ValueError(
                 f"input height and width must be at least {minimum} "
                 f"(include_top={include_top}); received input_shape={input_shape!r}"

@@ -574,8 +574,8 @@ def build_module(result: Result, out: Path = Path(DEFAULT_OUT), sets: Sequence[s
     constants = (
         ("CHANNEL_AXIS", "-1"),
         ("INPUT_SHAPE", pysafe.literal(tuple(spec.input))),
-        ("MIN_INPUT_SIZE", pysafe.literal(minimum_input(spec))),
-        ("MIN_INPUT_SIZE_NO_TOP", pysafe.literal(minimum_input(without_top(spec)))),
+        ("MIN_INPUT_SIZE", pysafe.literal(minimum_input(spec, above=False))),
+        ("MIN_INPUT_SIZE_NO_TOP", pysafe.literal(minimum_input(without_top(spec), above=False))),
         ("BN_EPSILON", pysafe.literal(defaults.bn.epsilon)),
         ("BN_MOMENTUM", pysafe.literal(defaults.bn.momentum)),
         *((("WIDTH", pysafe.literal(spec.width)),) if spec.width != 1.0 else ()),
