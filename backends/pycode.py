@@ -1,13 +1,22 @@
-"""Python statements as data, laid out the way ruff format lays them out.
+"""What every Python-printing backend shares: statements as data, the program
+IR's values as Python, and the Jinja environment that lays them out.
 
 Backends build `Statement`s (Python decides every name and argument); the
-templates' `statement` macro prints them flat, hugged or exploded, so the
-generated files are already formatted.
+shared `statements.jinja` macro prints them flat, hugged or exploded the way
+ruff format lays them out, so the generated files are already formatted.
+`Printer` turns the IR's values, channel counts and layer names into Python
+text the same way for each backend; a backend subclass prints statements.
 """
 
 from __future__ import annotations
 
+import functools
+import textwrap
 from dataclasses import dataclass
+
+import jinja2
+from irc_cnn.backends import pysafe
+from irc_cnn.compiler import program as ir
 
 WIDTH = 100  # the line length ruff formats generated/ to (pyproject.toml)
 
@@ -66,3 +75,153 @@ class If:
     body: tuple[object, ...]
     comment: str | None = None
     kind: str = "if"
+
+
+# -- the IR's values as Python ----------------------------------------------------
+
+
+@dataclass
+class Printer:
+    """Prints the values of one function's statements: a block's (`relative` layer
+    names, on the `name` argument) or the network's. `helpers` collects what the
+    module's helper section must define."""
+
+    program: ir.Program
+    relative: bool
+    classes: str  # the variable holding the class count
+    scale_flag: str  # the variable holding the residual-scaling switch
+    helpers: set[str]
+
+    def variable(self, name: str) -> str:
+        """The variable an expression's name reads."""
+        return self.classes if name == ir.CLASSES_NAME else pysafe.identifier(name)
+
+    def value(self, value: ir.Value) -> str:
+        """A literal, a parameter's variable, or arithmetic on them (`widen(...)` under
+        the spec's width multiplier)."""
+        if isinstance(value, (ir.Param, ir.Arith)):
+            if isinstance(value, ir.Param):
+                text = pysafe.identifier(value.name)
+            else:
+                text = value.expr.python(self.variable)
+            if value.widened:
+                self.helpers.add("widen")
+                return f"widen({text})"
+            return text
+        if isinstance(value, tuple) and not all(isinstance(v, int) for v in value):
+            return "(" + ", ".join(self.value(v) for v in value) + ")"
+        return pysafe.literal(value)
+
+    def layer_name(self, layer: ir.LayerName) -> str:
+        """A layer name expression: `f"{name}_b1_conv"` in a block, `"head_dense"` outside."""
+        if not layer.relative:
+            return pysafe.literal(layer.text)
+        if not layer.text:
+            return "name"
+        return 'f"{name}_' + pysafe.name_part(layer.text) + '"'
+
+    def looped_name(self, call: ir.CallStmt) -> str:
+        """The layer name of a loop's i-th use: the base name, the separator, `{i}`."""
+        tail = call.separator + '{i}"'
+        if call.layer.relative:
+            base = "{name}" + (f"_{pysafe.name_part(call.layer.text)}" if call.layer.text else "")
+            return 'f"' + base + tail
+        return 'f"' + pysafe.name_part(call.layer.text) + tail
+
+    def window(self, attrs: dict[str, ir.Value], stride: str) -> list[str]:
+        """A window op's keyword arguments where they differ from stride 1 and `same`
+        (`stride`: the framework's word for it)."""
+        out = []
+        if attrs["strides"] != (1, 1):
+            out.append(f"{stride}={self.value(attrs['strides'])}")
+        if attrs["padding"] != "same":
+            out.append(f"padding={pysafe.literal(attrs['padding'])}")
+        return out
+
+    def conv_options(self, op: ir.Op, stride: str) -> list[str]:
+        """A conv's keyword arguments where they differ from its helper's defaults (the
+        spec's `defaults:` for its kind)."""
+        a = op.attrs
+        out = self.window(a, stride)
+        if op.kind != "conv" and a["multiplier"] != 1:
+            out.append(f"depth_multiplier={self.value(a['multiplier'])}")
+        defaults = self.program.conv_defaults[op.kind]
+        if a["activation"] != defaults["activation"]:
+            out.append(f"activation={self.value(a['activation'])}")
+        if a["bias"] != defaults["bias"]:
+            out.append(f"use_bias={pysafe.literal(a['bias'])}")
+        if a["bn"] != defaults["bn"]:
+            out.append(f"bn={pysafe.literal(a['bn'])}")
+        return out
+
+    def args(self, call: ir.CallStmt) -> list[str]:
+        """A block use's keyword arguments: its parameters, then the switches it takes."""
+        args = [f"{pysafe.identifier(k)}={self.value(v)}" for k, v in call.args]
+        if call.scale_residuals:
+            args.append(f"scale_residuals={self.scale_flag}")
+        if call.classifier:
+            args += [f"classes={self.classes}", "classifier_activation=classifier_activation"]
+        return args
+
+
+def params(function: ir.Function) -> tuple[str, ...]:
+    """A block function's keyword parameters as printed: `name: type = default`."""
+    out = []
+    for param in function.params:
+        tail = "" if param.required else f" = {pysafe.literal(param.default)}"
+        out.append(f"{pysafe.identifier(param.name)}: {param.type}{tail}")
+    if function.uses_classifier:
+        out += ["classes: int", "classifier_activation: str | None"]
+    if function.uses_residual:
+        out.append("scale_residuals: bool = True")
+    out.append("name: str")
+    return tuple(out)
+
+
+def paragraphs(program: ir.Program) -> tuple[str, ...]:
+    """The module docstring's paragraphs made safe, each line of a list on its own."""
+    return tuple(
+        "\n".join(pysafe.text(line) for line in paragraph.split("\n"))
+        for paragraph in program.docstring
+    )
+
+
+# -- templates ----------------------------------------------------------------------
+
+
+@functools.cache
+def environment(package: str) -> jinja2.Environment:
+    """One environment per backend and process (each template compiled once): the
+    backend's own templates, then the shared ones (statements.jinja)."""
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.PackageLoader(package, "templates"),
+                jinja2.PackageLoader("irc_cnn.backends", "templates"),
+            ]
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["wrap"] = wrap
+    return env
+
+
+def wrap(text: str, indent: int = 0, width: int = 88) -> str:
+    """Wrap docstring text; paragraphs and '- ' list items keep their own lines."""
+    pad = " " * indent
+    out = []
+    for line in text.split("\n"):
+        sub = "  " if line.startswith("- ") else ""
+        out += textwrap.wrap(
+            line,
+            width - indent,
+            initial_indent=pad,
+            subsequent_indent=pad + sub,
+            break_on_hyphens=False,
+            break_long_words=False,
+        ) or [""]
+    return "\n".join(out)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from irc_cnn.backends import output  # noqa: E402
 from irc_cnn.backends.keras import emit  # noqa: E402
 from benchmarks.synthetic import synthetic_spec  # noqa: E402
 from irc_cnn.compiler.cli import load_all, tune_gc  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> None:
         results = load_all(["specs"])
         files = {n: t for r in results for n, t in emit.render(r).items()}
         with tempfile.TemporaryDirectory() as out:
-            emit.write(files, Path(out))
+            output.write(files, Path(out))
 
     rows.append(("compile all specs (in-process)", f"{timed(compile_all, 3):.3f} s", ""))
 

@@ -236,7 +236,8 @@ def cmd_deviations(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    # The backend pulls in Jinja2 only; no framework is imported here either.
+    # The backends pull in Jinja2 only; no framework is imported here either.
+    from irc_cnn.backends import output
     from irc_cnn.backends.keras import emit
 
     out = Path(args.out)
@@ -274,10 +275,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print("nothing written", file=sys.stderr)
         return EXIT_ERRORS
     if args.check:
-        stale = [folder / name for folder, files in targets for name in emit.stale(files, folder)]
-        again = emit.regenerate_command(args.paths, args.out, args.set)
-        if args.backend != "keras":
-            again += f" --backend {args.backend}"
+        stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
+        again = output.regenerate_command(args.paths, args.out, args.set, args.backend)
         for path in stale:
             print(f"{path}: stale; run `{again}` to regenerate")
         if not stale:
@@ -289,7 +288,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         for folder, files in targets:
             folder.mkdir(parents=True, exist_ok=True)
-            written += [folder / name for name in emit.write(files, folder)]
+            written += [folder / name for name in output.write(files, folder)]
     except OSError as exc:
         if created is not None:
             _remove_empty(out, created)

@@ -4,10 +4,9 @@ infer's Graph is flat: every layer of every repeat, with its shape. A
 backend that writes readable code needs the spec's own structure instead:
 one function (or class) per block template with its parameters, calls with
 arguments, loops for repeats, branches and sums. `build(result)` walks the
-spec once and returns a Program that a backend only prints. The torch
-backend prints it as nn.Module classes; the Keras backend (backends/keras)
-still walks the spec itself and is to move onto this IR, so that the two
-differ only in how they print.
+spec once and returns a Program that a backend only prints: the Keras
+backend as functions of helper calls, the torch backend as nn.Module
+classes, `irc plot` as boxes. So the backends differ only in how they print.
 
 What the walk decides, so that every backend agrees:
 
@@ -16,7 +15,12 @@ What the walk decides, so that every backend agrees:
 - every value with the spec's defaults applied and the width multiplier
   taken into account; a value that is a block parameter stays a `Param`;
 - the variables statements read and write (`x`, branch results `b1`, `b2`,
-  a residual's `r`), so generated code in any language reads alike;
+  a residual's `r`), so generated code in any language reads alike; an
+  `identity` reads and leaves its input (no statement), unless a sequence
+  is nothing but identities (then one `target = source`);
+- file names relative to one folder (the output's parent), each place
+  (`file:line`) in the file that wrote it: a variant's inherited block or
+  deviation names its base spec;
 - every tensor's channel count as a `Channels` expression: a constant at
   network level, linear in `in_channels` and the block's parameters inside
   a block (frameworks that need a layer's input size, like torch, print it);
@@ -28,11 +32,13 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from irc_cnn.compiler import expr, naming
+from irc_cnn.compiler import expr, naming, settings
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
 from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
@@ -40,6 +46,8 @@ from irc_cnn.compiler.source import describe
 
 IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
 CLASSES = "classes"  # the symbol of the class count (a builder argument)
+# The class count inside arithmetic (`classes//2`): a name no parameter can have.
+CLASSES_NAME = "(classes)"
 
 
 class ProgramError(Exception):
@@ -334,10 +342,10 @@ class Program:
     conv_defaults: dict[str, dict[str, Value]]  # by conv kind: activation, bias, bn
     bn_defaults: dict[str, Value]
 
-    def min_input(self, include_top: bool = True) -> int:
-        """The smallest square input the network takes (infer.minimum_input; a bisection,
-        so computed only for a backend that prints it)."""
-        return minimum_input(self.spec if include_top else without_top(self.spec))
+    def min_input(self, include_top: bool = True) -> int | None:
+        """The smallest square input a builder lets through, up to the spec's own
+        (infer.minimum_input; a bisection, so computed only for a backend that prints it)."""
+        return minimum_input(self.spec if include_top else without_top(self.spec), above=False)
 
     @property
     def ops(self) -> list[Op]:
@@ -375,9 +383,10 @@ class _Scope:
 
 
 class _Builder:
-    def __init__(self, result: Any, file: str):
+    def __init__(self, result: Any, root: Path):
         self.result = result
-        self.file = file
+        self.root = root
+        self.file = relative(result.file, root)
         self.spec: Spec = result.spec
         self.graph = result.graph
         self.fn_names = naming.function_names(
@@ -399,6 +408,9 @@ class _Builder:
             tree = expr.parse(value)
             if not tree.names:  # `2*32`: a number
                 return tree.evaluate({})
+            if CLASSES in tree.names and CLASSES not in scope.params:
+                scope.uses_classifier = True  # the class count is a builder argument
+                tree = _rename(tree, {CLASSES: expr.Expr("name", CLASSES_NAME)})
             return Arith(tree, widened and self.spec.width != 1.0)
         return value
 
@@ -408,6 +420,12 @@ class _Builder:
     def line(self, path: tuple) -> int:
         _, span = self.result.source.locate(path)
         return span.line if span else 0
+
+    def place(self, path: tuple) -> str:
+        """`file:line` of a spec path, in the file that wrote it (a base spec's, for
+        what a variant inherits)."""
+        _, span = self.result.source.locate(path)
+        return f"{relative(span.file, self.root)}:{span.line}" if span else self.file
 
     def attrs(self, scope: _Scope, op: Any) -> dict[str, Value]:
         """The op's fields with the spec's defaults applied (as resolve.concrete does)."""
@@ -472,7 +490,7 @@ class _Builder:
             multiplier = attrs["multiplier"]
             if not isinstance(multiplier, int):
                 raise ProgramError(
-                    f"{self.file}:{self.line(path)}: a dwconv's depth multiplier must be a "
+                    f"{self.place(path)}: a dwconv's depth multiplier must be a "
                     "number here (its output channel count is printed as in_channels times "
                     "it), not a block parameter or an expression; write the number"
                 )
@@ -512,7 +530,11 @@ class _Builder:
         siblings = nodes if siblings is None else siblings
         names = naming.local_names(nodes) if names is None else names
         current = source
+        passed = None  # the last identity, which the sequence ends with if it is all identities
         for node, path, local in zip(nodes, paths, names):
+            if node.kind == "identity":  # reads and leaves `current`: nothing to print
+                passed = (node, path, local)
+                continue
             if isinstance(node, (Concat, Gate)):
                 inner = naming.scope(prefix, local, siblings)
                 layer = naming.concat_layer(prefix, local, inner)
@@ -536,6 +558,11 @@ class _Builder:
                 channels = stmt.out_channels
             out.append(stmt)
             current = target
+        if current != target:  # only identities: `target = source`
+            node, path, local = passed
+            out.append(
+                self.op(scope, node, path, naming.join(prefix, local), current, target, channels)
+            )
         return out, channels
 
     def branches(self, scope, node, path, prefix, source, variables, channels):
@@ -683,7 +710,7 @@ class _Builder:
         doc = [(block.ref or name.replace("_", " ").capitalize()) + "."]
         if block.doc:
             doc.append(block.doc)
-        where = f"Spec: {self.file}:{self.line(('blocks', name))}."
+        where = f"Spec: {self.place(('blocks', name))}."
         stage = next((s for s in self.graph.stages if s.block == name), None)
         if stage is not None:
             where += f" Output at the spec's input: {'x'.join(map(str, stage.shape))}."
@@ -786,15 +813,25 @@ def _param_type(default: Any) -> str:
     return "str | None"
 
 
-def _docstring(result: Any, file: str) -> tuple[str, ...]:
-    spec = result.spec
-    lines = [text for text in (spec.ref, spec.doc) if text]
-    devs = result.source.deviations
-    if devs:
-        entries = [f"Deviations ({len(devs)}; `irc deviations {file}`):"]
-        for dev in devs:
+def relative(name: str, root: Path) -> str:
+    """A file name as seen from `root` (a `--set[N]` label stays as it is)."""
+    if name.startswith("--set"):
+        return name
+    return Path(os.path.relpath(Path(name).resolve(), root)).as_posix()
+
+
+def _docstring(builder: _Builder) -> tuple[str, ...]:
+    """The module docstring's paragraphs: the settings in force, the spec's reference
+    and doc, and every deviation with the file and line that set it."""
+    spec, source = builder.spec, builder.result.source
+    lines = [f"Built with {settings.in_force(spec)}."]
+    lines += [text for text in (spec.ref, spec.doc) if text]
+    if source.deviations:
+        entries = [f"Deviations ({len(source.deviations)}; `irc deviations {builder.file}`):"]
+        for dev in source.deviations:
             where = ".".join(map(str, dev.path))
-            parts = [f"{where} (line {dev.span.line}): {describe(dev.value)}"]
+            place = f"{relative(dev.span.file, builder.root)}:{dev.span.line}"
+            parts = [f"{where} ({place}): {describe(dev.value)}"]
             if dev.has_paper:
                 parts.append(f"paper: {describe(dev.paper)}")
             if dev.has_seed:
@@ -804,12 +841,12 @@ def _docstring(result: Any, file: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def build(result: Any, file: str | None = None) -> Program:
-    """The Program of one checked spec (a pipeline.Result whose `ok` is true); `file`
-    names the spec in docstrings (default: as the result names it)."""
+def build(result: Any, root: Path | None = None) -> Program:
+    """The Program of one checked spec (a pipeline.Result whose `ok` is true); file
+    names in it are relative to `root` (default: the current folder)."""
     spec = result.spec
-    file = result.file if file is None else file
-    builder = _Builder(result, file)
+    root = Path.cwd() if root is None else root.resolve()
+    builder = _Builder(result, root)
     for name in spec.blocks:
         builder.function(name)
     network, head, features = builder.network()
@@ -821,9 +858,9 @@ def build(result: Any, file: str | None = None) -> Program:
     defaults = spec.defaults
     return Program(
         spec=spec,
-        file=file,
+        file=builder.file,
         sha256=hashlib.sha256(result.source.text.encode("utf-8")).hexdigest(),
-        docstring=_docstring(result, file),
+        docstring=_docstring(builder),
         functions=functions,
         network=tuple(network),
         head=tuple(head),

@@ -37,6 +37,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from irc_cnn.backends import output
 from irc_cnn.backends.keras import emit
 from irc_cnn.compiler.pipeline import check_bytes
 
@@ -389,7 +390,7 @@ def build(seed: int, root: Path):
     )
     package = root / f"irc_diff_{seed}"
     package.mkdir()
-    emit.write(emit.render(result), package)
+    output.write(emit.render(result), package)
     module = importlib.import_module(f"irc_diff_{seed}.{result.spec.name}")
     create = getattr(module, result.spec.builder.name)
     return text, result, create()
@@ -438,7 +439,7 @@ def test_top_level_composite_layer_names(package_root):
     assert result.ok
     package = package_root / "irc_diff_top"
     package.mkdir()
-    emit.write(emit.render(result), package)
+    output.write(emit.render(result), package)
     module = importlib.import_module("irc_diff_top.top")
     try:
         model = module.create_top()
@@ -453,7 +454,7 @@ def _names_match(text: str, package_root: Path, tag: str) -> None:
     assert result.ok, [(d.code, d.message) for d in result.diagnostics]
     package = package_root / f"irc_diff_{tag}"
     package.mkdir()
-    emit.write(emit.render(result), package)
+    output.write(emit.render(result), package)
     module = importlib.import_module(f"irc_diff_{tag}.{result.spec.name}")
     try:
         model = getattr(module, result.spec.builder.name)()

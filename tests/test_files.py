@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from irc_cnn.backends import output
 from irc_cnn.backends.keras import emit
 from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT
@@ -73,7 +74,7 @@ def test_failure_while_staging_changes_nothing(stale_output):
     files[names[-1]] = files[names[-1]] + "\udc80"  # a lone surrogate: UTF-8 refuses it
     before = snapshot(stale_output)
     with pytest.raises(UnicodeError):
-        emit.write(files, stale_output)
+        output.write(files, stale_output)
     assert snapshot(stale_output) == before
 
 
@@ -94,7 +95,7 @@ def _failing_replace(monkeypatch, fail_on: int) -> list:
 def test_failure_while_replacing_leaves_no_temp_file(stale_output, monkeypatch):
     calls = _failing_replace(monkeypatch, fail_on=2)
     with pytest.raises(OSError):
-        emit.write(rendered(), stale_output)
+        output.write(rendered(), stale_output)
     assert len(calls) >= 2, "the simulated failure never happened"
     assert sorted(snapshot(stale_output)) == sorted(rendered())
 
@@ -103,7 +104,7 @@ def test_failure_while_replacing_changes_nothing(stale_output, monkeypatch):
     before = {k: v for k, v in snapshot(stale_output).items() if k in rendered()}
     calls = _failing_replace(monkeypatch, fail_on=2)
     with pytest.raises(OSError):
-        emit.write(rendered(), stale_output)
+        output.write(rendered(), stale_output)
     assert len(calls) >= 2, "the simulated failure never happened"
     after = {k: v for k, v in snapshot(stale_output).items() if k in rendered()}
     assert after == before
@@ -112,9 +113,9 @@ def test_failure_while_replacing_changes_nothing(stale_output, monkeypatch):
 def test_a_second_write_of_the_same_files_changes_nothing(tmp_path):
     out = tmp_path / "generated"
     out.mkdir()
-    assert sorted(emit.write(rendered(), out)) == sorted(rendered())
+    assert sorted(output.write(rendered(), out)) == sorted(rendered())
     before = snapshot(out)
-    assert emit.write(rendered(), out) == []
+    assert output.write(rendered(), out) == []
     assert snapshot(out) == before
 
 
@@ -133,7 +134,7 @@ def _umask_mode(folder: Path) -> int:
 def test_written_files_get_the_umask_mode(tmp_path):
     out = tmp_path / "generated"
     out.mkdir()
-    emit.write(rendered(), out)
+    output.write(rendered(), out)
     expected = _umask_mode(out)
     modes = {name: oct(mode) for name, (_, mode) in snapshot(out).items()}
     assert modes == {name: oct(expected) for name in rendered()}

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from irc_cnn.backends import pysafe
+from irc_cnn.backends import output, pycode, pysafe
 from irc_cnn.backends.pycode import Assign, If, Loop, Statement
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import Result
@@ -75,31 +74,8 @@ class Class:
     out_channels: str
 
 
-@dataclass
-class _Printer:
-    """Prints statements of one class: a block's (`relative` names) or the network's."""
-
-    program: ir.Program
-    relative: bool
-    classes: str  # the variable holding the class count
-    scale_flag: str
-    helpers: set[str]
-
-    # -- values
-
-    def value(self, value: ir.Value) -> str:
-        if isinstance(value, (ir.Param, ir.Arith)):
-            if isinstance(value, ir.Param):
-                text = pysafe.identifier(value.name)
-            else:
-                text = value.expr.python(pysafe.identifier)
-            if value.widened:
-                self.helpers.add("widen")
-                return f"widen({text})"
-            return text
-        if isinstance(value, tuple) and not all(isinstance(v, int) for v in value):
-            return "(" + ", ".join(self.value(v) for v in value) + ")"
-        return pysafe.literal(value)
+class _Printer(pycode.Printer):
+    """Prints IR statements as constructor lines and forward lines of one class."""
 
     def channels(self, count: ir.Channels) -> str:
         parts = []
@@ -116,13 +92,6 @@ class _Printer:
         if count.const or not parts:
             parts.append(str(count.const))
         return " + ".join(parts)
-
-    def layer_name(self, layer: ir.LayerName) -> str:
-        if not self.relative:
-            return pysafe.literal(layer.text)
-        if not layer.text:
-            return "name"
-        return 'f"{name}_' + pysafe.name_part(layer.text) + '"'
 
     def attribute(self, layer: ir.LayerName) -> str:
         name = pysafe.identifier(layer.text)  # without the block's prefix
@@ -145,26 +114,13 @@ class _Printer:
         a = op.attrs
         kind = op.kind
         if kind == "identity":
-            return [], [Assign(op.target, op.source)] if op.target != op.source else []
+            return [], [Assign(op.target, op.source)]
         if kind in CONV_CLASSES:
             self.helpers.add(kind)
             args = [self.channels(op.in_channels)]
             if kind != "dwconv":
                 args.append(self.channels(op.out_channels))
-            args.append(self.value(a["kernel"]))
-            if a["strides"] != (1, 1):
-                args.append(f"stride={self.value(a['strides'])}")
-            if a["padding"] != "same":
-                args.append(f"padding={pysafe.literal(a['padding'])}")
-            if kind != "conv" and a["multiplier"] != 1:
-                args.append(f"depth_multiplier={self.value(a['multiplier'])}")
-            defaults = self.program.conv_defaults[kind]
-            if a["activation"] != defaults["activation"]:
-                args.append(f"activation={self.value(a['activation'])}")
-            if a["bias"] != defaults["bias"]:
-                args.append(f"use_bias={pysafe.literal(a['bias'])}")
-            if a["bn"] != defaults["bn"]:
-                args.append(f"bn={pysafe.literal(a['bn'])}")
+            args += [self.value(a["kernel"]), *self.conv_options(op, "stride")]
             ctor = Statement(f"self.{attr}", CONV_CLASSES[kind], (*args, name))
         elif kind == "pad":
             top, bottom, left, right = (self.value(v) for v in a["padding"])
@@ -174,11 +130,7 @@ class _Printer:
         elif kind in ("maxpool", "avgpool"):
             func = "MaxPool" if kind == "maxpool" else "AvgPool"
             self.helpers.add(kind)
-            args = [self.value(a["pool"])]
-            if a["strides"] != (1, 1):
-                args.append(f"stride={self.value(a['strides'])}")
-            if a["padding"] != "same":
-                args.append(f"padding={pysafe.literal(a['padding'])}")
+            args = [self.value(a["pool"]), *self.window(a, "stride")]
             ctor = Statement(f"self.{attr}", func, tuple(args))
         elif kind in ("gap", "gmp"):
             self.helpers.add("global_pool")
@@ -270,12 +222,7 @@ class _Printer:
     def call(self, stmt: ir.CallStmt) -> tuple[list[Any], list[Any]]:
         function = next(f for f in self.program.functions if f.block == stmt.block)
         attr = self.attribute(ir.LayerName(stmt.attribute, True))
-        args = [self.channels(stmt.in_channels)]
-        args += [f"{pysafe.identifier(k)}={self.value(v)}" for k, v in stmt.args]
-        if stmt.scale_residuals:
-            args.append(f"scale_residuals={self.scale_flag}")
-        if stmt.classifier:
-            args += [f"classes={self.classes}", "classifier_activation=classifier_activation"]
+        args = [self.channels(stmt.in_channels), *self.args(stmt)]
         comment = "x".join(map(str, stmt.shape)) if stmt.shape else None
         if stmt.aux:
             ctor = Statement(
@@ -292,12 +239,7 @@ class _Printer:
                 comment=comment,
             )
             return [ctor], [Assign(stmt.target, f"self.{attr}({stmt.source})")]
-        base = self.layer_name(stmt.layer)
-        tail = stmt.separator + '{i}"'
-        if base == "name":
-            looped = 'f"{name}' + tail
-        else:
-            looped = (base[:-1] if base.startswith("f") else "f" + base[:-1]) + tail
+        looped = self.looped_name(stmt)
         after = f"{comment} after each" if comment else None
         init: list[Any] = [Statement(f"self.{attr}", "nn.Sequential", (), comment=after)]
         if stmt.in_channels == stmt.out_channels:
@@ -319,18 +261,9 @@ class _Printer:
 def _class(program: ir.Program, function: ir.Function, helpers: set[str]) -> Class:
     printer = _Printer(program, True, "classes", "scale_residuals", helpers)
     init, forward = printer.stmts(function.body)
-    params = []
-    for param in function.params:
-        tail = "" if param.required else f" = {pysafe.literal(param.default)}"
-        params.append(f"{pysafe.identifier(param.name)}: {param.type}{tail}")
-    if function.uses_classifier:
-        params += ["classes: int", "classifier_activation: str | None"]
-    if function.uses_residual:
-        params.append("scale_residuals: bool = True")
-    params.append("name: str")
     return Class(
         function.class_name,
-        tuple(params),
+        pycode.params(function),
         tuple(pysafe.text(line) for line in function.doc),
         tuple(init),
         tuple(forward),
@@ -338,10 +271,13 @@ def _class(program: ir.Program, function: ir.Function, helpers: set[str]) -> Cla
     )
 
 
-def build_module(result: Result, spec_path: str) -> dict[str, Any]:
-    """Everything the module template prints, decided (`spec_path`: the name the module
-    gives the spec)."""
-    program = ir.build(result, spec_path)
+def build_module(
+    result: Result, out: Path = Path(output.DEFAULT_OUT), sets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Everything the module template prints, decided (file names relative to `out`'s
+    parent, as for the Keras module)."""
+    program = ir.build(result, out.resolve().parent)
+    regenerate = output.regenerate_command([program.file], out.name, sets, "torch")
     helpers: set[str] = set()
     classes = [_class(program, f, helpers) for f in program.functions]
     classes_arg = pysafe.identifier(program.classes_arg)
@@ -365,14 +301,12 @@ def build_module(result: Result, spec_path: str) -> dict[str, Any]:
     ]
     if program.width != 1.0:
         constants.append(("WIDTH", pysafe.literal(program.width), None))
-    docstring = tuple(
-        pysafe.text(p) if "\n" not in p else _text_lines(p) for p in program.docstring
-    )
     return {
         "spec_path": pysafe.text(program.file),
+        "regenerate": pysafe.text(regenerate),
         "sha256": program.sha256,
         "title": pysafe.text(program.spec.title),
-        "docstring": docstring,
+        "docstring": pycode.paragraphs(program),
         "constants": constants,
         "helpers": helpers,
         "conv_defaults": {
@@ -404,27 +338,8 @@ def build_module(result: Result, spec_path: str) -> dict[str, Any]:
     }
 
 
-def _text_lines(paragraph: str) -> str:
-    return "\n".join(pysafe.text(line) for line in paragraph.split("\n"))
-
-
-def _environment() -> jinja2.Environment:
-    from irc_cnn.backends.keras.emit import _wrap
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("irc_cnn.backends.torch", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["wrap"] = _wrap
-    return env
-
-
 def render(
-    result: Result, out: Path = Path("generated"), sets: Sequence[str] = ()
+    result: Result, out: Path = Path(output.DEFAULT_OUT), sets: Sequence[str] = ()
 ) -> dict[str, str]:
     """File name (in the `torch` subpackage of `out`) to content, for one spec as
     written after the `--set` arguments `sets`; file names in it are relative to
@@ -432,11 +347,7 @@ def render(
 
     Raises program.ProgramError for a checked spec the backend cannot express.
     """
-    from irc_cnn.backends.keras.emit import _relative, regenerate_command
-
-    spec_path = _relative(result.file, out.resolve().parent)
-    regenerate = regenerate_command([spec_path], out.name, sets) + " --backend torch"
-    module = build_module(result, spec_path)
-    module["regenerate"] = pysafe.text(regenerate)
-    text = _environment().get_template("module.py.jinja").render(m=module)
+    module = build_module(result, out, sets)
+    env = pycode.environment("irc_cnn.backends.torch")
+    text = env.get_template("module.py.jinja").render(m=module)
     return {f"{result.spec.name}.py": text, "__init__.py": PACKAGE_INIT}

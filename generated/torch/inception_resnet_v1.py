@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -15,37 +17,38 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (12; `irc deviations specs/irv1.yaml`):
-- builder.scale (line 18): False; seed: True. The seed's README says residual scaling is
-  off by default for v1, while its code defaults to scale=True. The generated builder
-  follows the README.
-- blocks.stem.seq.2 (line 32): conv 64 3x3 valid; paper: conv 64 3x3. Figure 14 pads
-  this conv `same` (147x147); the seed pads it valid (145x145). With the seed's
+- builder.scale (specs/irv1.yaml:18): False; seed: True. The seed's README says residual
+  scaling is off by default for v1, while its code defaults to scale=True. The generated
+  builder follows the README.
+- blocks.stem.seq.2 (specs/irv1.yaml:32): conv 64 3x3 valid; paper: conv 64 3x3. Figure
+  14 pads this conv `same` (147x147); the seed pads it valid (145x145). With the seed's
   same-padded last conv the stem still ends at 35x35.
-- blocks.stem.seq.6 (line 41): conv 256 3x3 s2; paper: conv 256 3x3 s2 valid. Figure 14
-  marks this conv V; the seed pads it `same`, which brings its 70x70 input (after the
-  valid conv above) to 35x35, as the paper's valid conv does from 71x71.
-- blocks.stem.seq.7 (line 47): bn; paper: (absent). the seed normalises after the stem;
-  the paper puts batch norm only inside the convolutions.
-- blocks.resnet_a.seq.1 (line 63): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- blocks.reduction_a.seq.1 (line 79): bn; paper: (absent). the seed normalises after
-  each reduction; the paper does not.
-- blocks.resnet_b.seq.1 (line 63): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- blocks.reduction_b.seq.1 (line 104): bn; paper: (absent). the seed normalises after
-  each reduction; the paper does not.
-- blocks.resnet_c.seq.0.residual.branches.0 (line 114): conv 128 1x1; paper: conv 192
-  1x1. Figure 13 gives this branch 192 filters; the seed uses 128. The branches are
-  projected to 1792 channels either way, so only the parameter count changes.
-- blocks.resnet_c.seq.1 (line 63): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- network.4 (line 142): aux: aux_head; paper: (absent). The paper gives no auxiliary
-  head for the Inception-ResNets; the seed has one.
-- head.1 (line 150): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
+- blocks.stem.seq.6 (specs/irv1.yaml:41): conv 256 3x3 s2; paper: conv 256 3x3 s2 valid.
+  Figure 14 marks this conv V; the seed pads it `same`, which brings its 70x70 input
+  (after the valid conv above) to 35x35, as the paper's valid conv does from 71x71.
+- blocks.stem.seq.7 (specs/irv1.yaml:47): bn; paper: (absent). the seed normalises after
+  the stem; the paper puts batch norm only inside the convolutions.
+- blocks.resnet_a.seq.1 (specs/irv1.yaml:63): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- blocks.reduction_a.seq.1 (specs/irv1.yaml:79): bn; paper: (absent). the seed
+  normalises after each reduction; the paper does not.
+- blocks.resnet_b.seq.1 (specs/irv1.yaml:63): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- blocks.reduction_b.seq.1 (specs/irv1.yaml:104): bn; paper: (absent). the seed
+  normalises after each reduction; the paper does not.
+- blocks.resnet_c.seq.0.residual.branches.0 (specs/irv1.yaml:114): conv 128 1x1; paper:
+  conv 192 1x1. Figure 13 gives this branch 192 filters; the seed uses 128. The branches
+  are projected to 1792 channels either way, so only the parameter count changes.
+- blocks.resnet_c.seq.1 (specs/irv1.yaml:63): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- network.4 (specs/irv1.yaml:142): aux: aux_head; paper: (absent). The paper gives no
+  auxiliary head for the Inception-ResNets; the seed has one.
+- head.1 (specs/irv1.yaml:150): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of
+  activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug,
+  fixed here).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -15,27 +17,29 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (9; `irc deviations specs/variants/irv1_noscale.yaml`):
-- builder.scale (line 18): False; seed: True. The seed's README says residual scaling is
-  off by default for v1, while its code defaults to scale=True. The generated builder
-  follows the README.
-- blocks.stem.seq.2 (line 32): conv 64 3x3 valid; paper: conv 64 3x3. Figure 14 pads
-  this conv `same` (147x147); the seed pads it valid (145x145). With the seed's
+- builder.scale (specs/irv1.yaml:18): False; seed: True. The seed's README says residual
+  scaling is off by default for v1, while its code defaults to scale=True. The generated
+  builder follows the README.
+- blocks.stem.seq.2 (specs/irv1.yaml:32): conv 64 3x3 valid; paper: conv 64 3x3. Figure
+  14 pads this conv `same` (147x147); the seed pads it valid (145x145). With the seed's
   same-padded last conv the stem still ends at 35x35.
-- blocks.stem.seq.6 (line 41): conv 256 3x3 s2; paper: conv 256 3x3 s2 valid. Figure 14
-  marks this conv V; the seed pads it `same`, which brings its 70x70 input (after the
-  valid conv above) to 35x35, as the paper's valid conv does from 71x71.
-- blocks.stem.seq.7 (line 47): bn; paper: (absent). the seed normalises after the stem;
-  the paper puts batch norm only inside the convolutions.
-- blocks.reduction_a.seq.1 (line 79): bn; paper: (absent). the seed normalises after
-  each reduction; the paper does not.
-- blocks.reduction_b.seq.1 (line 104): bn; paper: (absent). the seed normalises after
-  each reduction; the paper does not.
-- network.4 (line 142): aux: aux_head; paper: (absent). The paper gives no auxiliary
-  head for the Inception-ResNets; the seed has one.
-- head.1 (line 150): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
-- blocks.resnet_c.seq.0.residual.branches.0 (line 35): conv 128 1x1; paper: conv 192
-  1x1. Figure 13 gives this branch 192 filters; the seed uses 128.
+- blocks.stem.seq.6 (specs/irv1.yaml:41): conv 256 3x3 s2; paper: conv 256 3x3 s2 valid.
+  Figure 14 marks this conv V; the seed pads it `same`, which brings its 70x70 input
+  (after the valid conv above) to 35x35, as the paper's valid conv does from 71x71.
+- blocks.stem.seq.7 (specs/irv1.yaml:47): bn; paper: (absent). the seed normalises after
+  the stem; the paper puts batch norm only inside the convolutions.
+- blocks.reduction_a.seq.1 (specs/irv1.yaml:79): bn; paper: (absent). the seed
+  normalises after each reduction; the paper does not.
+- blocks.reduction_b.seq.1 (specs/irv1.yaml:104): bn; paper: (absent). the seed
+  normalises after each reduction; the paper does not.
+- network.4 (specs/irv1.yaml:142): aux: aux_head; paper: (absent). The paper gives no
+  auxiliary head for the Inception-ResNets; the seed has one.
+- head.1 (specs/irv1.yaml:150): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of
+  activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug,
+  fixed here).
+- blocks.resnet_c.seq.0.residual.branches.0 (specs/variants/irv1_noscale.yaml:35): conv
+  128 1x1; paper: conv 192 1x1. Figure 13 gives this branch 192 filters; the seed uses
+  128.
 """
 
 from __future__ import annotations
@@ -216,8 +220,7 @@ class Dense(nn.Module):
 class Stem(nn.Module):
     """Figure 14.
 
-    Spec: specs/variants/irv1_noscale.yaml:28. Output at the spec's input:
-    35x35x256.
+    Spec: specs/irv1.yaml:28. Output at the spec's input: 35x35x256.
     """
 
     def __init__(
@@ -256,8 +259,7 @@ class Stem(nn.Module):
 class ResnetA(nn.Module):
     """Figure 10.
 
-    Spec: specs/variants/irv1_noscale.yaml:53. Output at the spec's input:
-    35x35x256.
+    Spec: specs/irv1.yaml:53. Output at the spec's input: 35x35x256.
     """
 
     def __init__(
@@ -296,8 +298,7 @@ class ResnetA(nn.Module):
 class ReductionA(nn.Module):
     """Figure 7, Table 1 (k, l, m, n).
 
-    Spec: specs/variants/irv1_noscale.yaml:72. Output at the spec's input:
-    17x17x896.
+    Spec: specs/irv1.yaml:72. Output at the spec's input: 17x17x896.
     """
 
     def __init__(
@@ -337,8 +338,7 @@ class ReductionA(nn.Module):
 class ResnetB(nn.Module):
     """Figure 11.
 
-    Spec: specs/variants/irv1_noscale.yaml:85. Output at the spec's input:
-    17x17x896.
+    Spec: specs/irv1.yaml:85. Output at the spec's input: 17x17x896.
     """
 
     def __init__(
@@ -373,7 +373,7 @@ class ResnetB(nn.Module):
 class ReductionB(nn.Module):
     """Figure 12.
 
-    Spec: specs/variants/irv1_noscale.yaml:97. Output at the spec's input: 8x8x1792.
+    Spec: specs/irv1.yaml:97. Output at the spec's input: 8x8x1792.
     """
 
     def __init__(
@@ -419,8 +419,7 @@ class ReductionB(nn.Module):
 class ResnetC(nn.Module):
     """Figure 13.
 
-    Spec: specs/variants/irv1_noscale.yaml:110. Output at the spec's input:
-    8x8x1792.
+    Spec: specs/irv1.yaml:110. Output at the spec's input: 8x8x1792.
     """
 
     def __init__(
@@ -458,7 +457,7 @@ class AuxHead(nn.Module):
     Auxiliary classifier after the B blocks. The paper describes none for the
     Inception-ResNets; the seed adds Inception-v3's.
 
-    Spec: specs/variants/irv1_noscale.yaml:127. Output at the spec's input: 1001.
+    Spec: specs/irv1.yaml:127. Output at the spec's input: 1001.
     """
 
     def __init__(

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -15,16 +17,17 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (5; `irc deviations specs/variants/irv2_paper_bn.yaml`):
-- network.1 (line 143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
-- network.3 (line 147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat': 10}.
-  Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
-- network.4 (line 150): aux: aux_head; paper: (absent). The paper gives no auxiliary
-  head for the Inception-ResNets; the seed has one.
-- network.6 (line 154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
-- head.1 (line 160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
+- network.1 (specs/irv2.yaml:143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
+- network.3 (specs/irv2.yaml:147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat':
+  10}. Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
+- network.4 (specs/irv2.yaml:150): aux: aux_head; paper: (absent). The paper gives no
+  auxiliary head for the Inception-ResNets; the seed has one.
+- network.6 (specs/irv2.yaml:154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
+- head.1 (specs/irv2.yaml:160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of
+  activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug,
+  fixed here).
 """
 
 from __future__ import annotations
@@ -205,8 +208,7 @@ class Dense(nn.Module):
 class Stem(nn.Module):
     """Figure 3.
 
-    Spec: specs/variants/irv2_paper_bn.yaml:23. Output at the spec's input:
-    35x35x384.
+    Spec: specs/irv2.yaml:23. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -264,8 +266,7 @@ class Stem(nn.Module):
 class ResnetA(nn.Module):
     """Figure 16.
 
-    Spec: specs/variants/irv2_paper_bn.yaml:47. Output at the spec's input:
-    35x35x384.
+    Spec: specs/irv2.yaml:47. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -312,8 +313,7 @@ class ResnetA(nn.Module):
 class ReductionA(nn.Module):
     """Figure 7, Table 1 (k, l, m, n).
 
-    Spec: specs/variants/irv2_paper_bn.yaml:66. Output at the spec's input:
-    17x17x1152.
+    Spec: specs/irv2.yaml:66. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -349,8 +349,7 @@ class ReductionA(nn.Module):
 class ResnetB(nn.Module):
     """Figure 17.
 
-    Spec: specs/variants/irv2_paper_bn.yaml:83. Output at the spec's input:
-    17x17x1152.
+    Spec: specs/irv2.yaml:83. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -393,8 +392,7 @@ class ResnetB(nn.Module):
 class ReductionB(nn.Module):
     """Figure 18 (captioned Inception-ResNet-v1; it is v2's block).
 
-    Spec: specs/variants/irv2_paper_bn.yaml:100. Output at the spec's input:
-    8x8x2144.
+    Spec: specs/irv2.yaml:100. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(
@@ -436,8 +434,7 @@ class ReductionB(nn.Module):
 class ResnetC(nn.Module):
     """Figure 19.
 
-    Spec: specs/variants/irv2_paper_bn.yaml:113. Output at the spec's input:
-    8x8x2144.
+    Spec: specs/irv2.yaml:113. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(
@@ -483,7 +480,7 @@ class AuxHead(nn.Module):
     Auxiliary classifier after the B blocks. The paper describes none for the
     Inception-ResNets; the seed adds Inception-v3's.
 
-    Spec: specs/variants/irv2_paper_bn.yaml:131. Output at the spec's input: 1001.
+    Spec: specs/irv2.yaml:131. Output at the spec's input: 1001.
     """
 
     def __init__(

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -15,41 +17,43 @@ ReLU after the stem, after each residual sum and after each reduction (the rever
 the paper's rule).
 
 Deviations (13; `irc deviations specs/variants/irv2_scales.yaml`):
-- blocks.stem.seq.5.concat.1 (line 36): conv 192 3x3 s2 valid. Figure 3 prints this conv
-  without stride 2 (a misprint: the conv would give 69x69 beside the max-pool's 35x35).
-  Recorded without `paper:` so that --paper reports the paper's real contradictions
-  only.
-- blocks.stem.seq.6 (line 41): bn; paper: (absent). The seed normalises after the stem;
-  the paper puts batch norm only inside the convolutions.
-- blocks.resnet_a.seq.1 (line 57): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- blocks.reduction_a.seq.1 (line 73): bn; paper: (absent); seed: bn over axis 1. The
-  seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last model
-  normalises over height (a plain bug, fixed here: irc normalises over channels). The
-  paper has no batch norm here.
-- blocks.resnet_b.seq.0.residual.project (line 90): conv 1152 1x1 linear; paper: conv
-  1154 1x1 linear. Reduction-A outputs 384 + 384 + 384 = 1152 channels and a residual
-  sum needs equal channels; Figure 17's 1154 cannot be added to it.
-- blocks.resnet_b.seq.1 (line 57): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- blocks.reduction_b.seq.1 (line 107): bn; paper: (absent). The seed normalises after
-  each reduction; the paper does not.
-- blocks.resnet_c.seq.0.residual.project (line 120): conv 2144 1x1 linear; paper: conv
-  2048 1x1 linear. Reduction-B outputs 1152 + 384 + 288 + 320 = 2144 channels and a
-  residual sum needs equal channels; Figure 19's 2048 cannot be added to it.
-- blocks.resnet_c.seq.1 (line 57): bn; paper: (absent). The seed normalises after every
-  residual sum; the paper says batch norm goes "only on top of the traditional layers,
-  but not on top of the summations".
-- network.1 (line 143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
-- network.3 (line 147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat': 10}.
-  Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
-- network.5 (line 154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
-- head.1 (line 160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
+- blocks.stem.seq.5.concat.1 (specs/irv2.yaml:36): conv 192 3x3 s2 valid. Figure 3
+  prints this conv without stride 2 (a misprint: the conv would give 69x69 beside the
+  max-pool's 35x35). Recorded without `paper:` so that --paper reports the paper's real
+  contradictions only.
+- blocks.stem.seq.6 (specs/irv2.yaml:41): bn; paper: (absent). The seed normalises after
+  the stem; the paper puts batch norm only inside the convolutions.
+- blocks.resnet_a.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- blocks.reduction_a.seq.1 (specs/irv2.yaml:73): bn; paper: (absent); seed: bn over axis
+  1. The seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last
+  model normalises over height (a plain bug, fixed here: irc normalises over channels).
+  The paper has no batch norm here.
+- blocks.resnet_b.seq.0.residual.project (specs/irv2.yaml:90): conv 1152 1x1 linear;
+  paper: conv 1154 1x1 linear. Reduction-A outputs 384 + 384 + 384 = 1152 channels and a
+  residual sum needs equal channels; Figure 17's 1154 cannot be added to it.
+- blocks.resnet_b.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- blocks.reduction_b.seq.1 (specs/irv2.yaml:107): bn; paper: (absent). The seed
+  normalises after each reduction; the paper does not.
+- blocks.resnet_c.seq.0.residual.project (specs/irv2.yaml:120): conv 2144 1x1 linear;
+  paper: conv 2048 1x1 linear. Reduction-B outputs 1152 + 384 + 288 + 320 = 2144
+  channels and a residual sum needs equal channels; Figure 19's 2048 cannot be added to
+  it.
+- blocks.resnet_c.seq.1 (specs/irv2.yaml:57): bn; paper: (absent). The seed normalises
+  after every residual sum; the paper says batch norm goes "only on top of the
+  traditional layers, but not on top of the summations".
+- network.1 (specs/irv2.yaml:143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
+- network.3 (specs/irv2.yaml:147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat':
+  10}. Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
+- network.5 (specs/irv2.yaml:154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
+- head.1 (specs/irv2.yaml:160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of
+  activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug,
+  fixed here).
 """
 
 from __future__ import annotations
@@ -220,7 +224,7 @@ class Dense(nn.Module):
 class Stem(nn.Module):
     """Figure 3.
 
-    Spec: specs/variants/irv2_scales.yaml:23. Output at the spec's input: 35x35x384.
+    Spec: specs/irv2.yaml:23. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -282,7 +286,7 @@ class Stem(nn.Module):
 class ResnetA(nn.Module):
     """Figure 16.
 
-    Spec: specs/variants/irv2_scales.yaml:47. Output at the spec's input: 35x35x384.
+    Spec: specs/irv2.yaml:47. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -323,8 +327,7 @@ class ResnetA(nn.Module):
 class ReductionA(nn.Module):
     """Figure 7, Table 1 (k, l, m, n).
 
-    Spec: specs/variants/irv2_scales.yaml:66. Output at the spec's input:
-    17x17x1152.
+    Spec: specs/irv2.yaml:66. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -364,8 +367,7 @@ class ReductionA(nn.Module):
 class ResnetB(nn.Module):
     """Figure 17.
 
-    Spec: specs/variants/irv2_scales.yaml:83. Output at the spec's input:
-    17x17x1152.
+    Spec: specs/irv2.yaml:83. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -402,7 +404,7 @@ class ResnetB(nn.Module):
 class ReductionB(nn.Module):
     """Figure 18 (captioned Inception-ResNet-v1; it is v2's block).
 
-    Spec: specs/variants/irv2_scales.yaml:100. Output at the spec's input: 8x8x2144.
+    Spec: specs/irv2.yaml:100. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(
@@ -448,7 +450,7 @@ class ReductionB(nn.Module):
 class ResnetC(nn.Module):
     """Figure 19.
 
-    Spec: specs/variants/irv2_scales.yaml:113. Output at the spec's input: 8x8x2144.
+    Spec: specs/irv2.yaml:113. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(

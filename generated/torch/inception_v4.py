@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -16,39 +18,41 @@ convolutions follow slim where they differ from the paper's figures (stem, Incep
 Inception-C).
 
 Deviations (11; `irc deviations specs/inception_v4.yaml`):
-- blocks.stem.seq.4.concat.1.1 (line 36): conv 64 1x7; paper: conv 64 7x1. Figure 3
-  factorises the 7x7 as 7x1 then 1x7; the seed follows slim's 1x7 then 7x1 (same shapes
-  and counts, different weights).
-- blocks.stem.seq.4.concat.1.2 (line 41): conv 64 7x1; paper: conv 64 1x7. Figure 3
-  factorises the 7x7 as 7x1 then 1x7; the seed follows slim's 1x7 then 7x1 (same shapes
-  and counts, different weights).
-- blocks.stem.seq.5.concat.0 (line 46): conv 192 3x3 s2 valid. Figure 3 prints this conv
-  without stride 2 (a misprint: the conv would give 69x69 beside the max-pool's 35x35).
-  Recorded without `paper:` so that --paper reports the paper's real contradictions
-  only.
-- blocks.inception_b.concat.1.2 (line 81): conv 256 7x1. Figure 5 prints this branch as
-  1x7 then 1x7 (a misprint: a factorised 7x7 needs a 7x1); every implementation uses
-  7x1. Recorded without `paper:` since the misprint is not the paper's intent.
-- blocks.inception_b.concat.2.1 (line 87): conv 192 7x1; paper: conv 192 1x7. Figure 5
-  alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows slim's 7x1, 1x7, 7x1,
-  1x7 (same shapes and counts, different weights).
-- blocks.inception_b.concat.2.2 (line 93): conv 224 1x7; paper: conv 224 7x1. Figure 5
-  alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows slim's 7x1, 1x7, 7x1,
-  1x7 (same shapes and counts, different weights).
-- blocks.inception_b.concat.2.3 (line 96): conv 224 7x1; paper: conv 224 1x7. Figure 5
-  alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows slim's 7x1, 1x7, 7x1,
-  1x7 (same shapes and counts, different weights).
-- blocks.inception_b.concat.2.4 (line 99): conv 256 1x7; paper: conv 256 7x1. Figure 5
-  alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows slim's 7x1, 1x7, 7x1,
-  1x7 (same shapes and counts, different weights).
-- blocks.inception_c.concat.2.1 (line 124): conv 448 3x1; paper: conv 448 1x3. Figure 6
-  factorises this branch as 1x3 (448) then 3x1 (512); the seed follows slim's 3x1 then
-  1x3 (same shapes and counts, different weights).
-- blocks.inception_c.concat.2.2 (line 130): conv 512 1x3; paper: conv 512 3x1. Figure 6
-  factorises this branch as 1x3 (448) then 3x1 (512); the seed follows slim's 3x1 then
-  1x3 (same shapes and counts, different weights).
-- head.1 (line 148): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
+- blocks.stem.seq.4.concat.1.1 (specs/inception_v4.yaml:36): conv 64 1x7; paper: conv 64
+  7x1. Figure 3 factorises the 7x7 as 7x1 then 1x7; the seed follows slim's 1x7 then 7x1
+  (same shapes and counts, different weights).
+- blocks.stem.seq.4.concat.1.2 (specs/inception_v4.yaml:41): conv 64 7x1; paper: conv 64
+  1x7. Figure 3 factorises the 7x7 as 7x1 then 1x7; the seed follows slim's 1x7 then 7x1
+  (same shapes and counts, different weights).
+- blocks.stem.seq.5.concat.0 (specs/inception_v4.yaml:46): conv 192 3x3 s2 valid. Figure
+  3 prints this conv without stride 2 (a misprint: the conv would give 69x69 beside the
+  max-pool's 35x35). Recorded without `paper:` so that --paper reports the paper's real
+  contradictions only.
+- blocks.inception_b.concat.1.2 (specs/inception_v4.yaml:81): conv 256 7x1. Figure 5
+  prints this branch as 1x7 then 1x7 (a misprint: a factorised 7x7 needs a 7x1); every
+  implementation uses 7x1. Recorded without `paper:` since the misprint is not the
+  paper's intent.
+- blocks.inception_b.concat.2.1 (specs/inception_v4.yaml:87): conv 192 7x1; paper: conv
+  192 1x7. Figure 5 alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows
+  slim's 7x1, 1x7, 7x1, 1x7 (same shapes and counts, different weights).
+- blocks.inception_b.concat.2.2 (specs/inception_v4.yaml:93): conv 224 1x7; paper: conv
+  224 7x1. Figure 5 alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows
+  slim's 7x1, 1x7, 7x1, 1x7 (same shapes and counts, different weights).
+- blocks.inception_b.concat.2.3 (specs/inception_v4.yaml:96): conv 224 7x1; paper: conv
+  224 1x7. Figure 5 alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows
+  slim's 7x1, 1x7, 7x1, 1x7 (same shapes and counts, different weights).
+- blocks.inception_b.concat.2.4 (specs/inception_v4.yaml:99): conv 256 1x7; paper: conv
+  256 7x1. Figure 5 alternates 1x7, 7x1, 1x7, 7x1 in this branch; the seed follows
+  slim's 7x1, 1x7, 7x1, 1x7 (same shapes and counts, different weights).
+- blocks.inception_c.concat.2.1 (specs/inception_v4.yaml:124): conv 448 3x1; paper: conv
+  448 1x3. Figure 6 factorises this branch as 1x3 (448) then 3x1 (512); the seed follows
+  slim's 3x1 then 1x3 (same shapes and counts, different weights).
+- blocks.inception_c.concat.2.2 (specs/inception_v4.yaml:130): conv 512 1x3; paper: conv
+  512 3x1. Figure 6 factorises this branch as 1x3 (448) then 3x1 (512); the seed follows
+  slim's 3x1 then 1x3 (same shapes and counts, different weights).
+- head.1 (specs/inception_v4.yaml:148): dropout 0.2; seed: dropout 0.8. The paper keeps
+  80% of activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain
+  bug, fixed here).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Szegedy et al. 2016, Inception-v4, Inception-ResNet and the Impact of Residual
 Connections on Learning, arXiv:1602.07261
 
@@ -17,53 +19,61 @@ block's 1x1 projection, a conv with a bias and no batch norm or activation. The 
 as in the paper (the seed's specs/irv2.yaml adds one), and no dropout.
 
 Deviations (14; `irc deviations specs/keras/inception_resnet_v2.yaml`):
-- blocks.stem.seq (line 43): ['conv 32 3x3 s2 valid', 'conv 32 3x3 valid', 'conv 64
-  3x3', 'maxpool 3x3 s2 valid', 'conv 80 1x1 valid', 'conv 192 3x3 valid', 'maxpool 3x3
-  s2 valid']; paper: ['conv 32 3x3 s2 valid', 'conv 32 3x3 valid', 'conv 64 3x3',
-  {'concat': ['maxpool 3x3 s2 valid', 'conv 96 3x3 s2 valid']}, {'concat': [['conv 64
-  1x1', 'conv 96 3x3 valid'], ['conv 64 1x1', 'conv 64 7x1', 'conv 64 1x7', 'conv 96 3x3
-  valid']]}, {'concat': ['conv 192 3x3 s2 valid', 'maxpool 3x3 s2 valid']}].
-  keras.applications uses slim's stem (Inception-v3's: two max-pools, a 1x1 conv of 80
-  and a 3x3 conv of 192, then mixed_5b) instead of Figure 3's three
+- blocks.stem.seq (specs/keras/inception_resnet_v2.yaml:43): ['conv 32 3x3 s2 valid',
+  'conv 32 3x3 valid', 'conv 64 3x3', 'maxpool 3x3 s2 valid', 'conv 80 1x1 valid', 'conv
+  192 3x3 valid', 'maxpool 3x3 s2 valid']; paper: ['conv 32 3x3 s2 valid', 'conv 32 3x3
+  valid', 'conv 64 3x3', {'concat': ['maxpool 3x3 s2 valid', 'conv 96 3x3 s2 valid']},
+  {'concat': [['conv 64 1x1', 'conv 96 3x3 valid'], ['conv 64 1x1', 'conv 64 7x1', 'conv
+  64 1x7', 'conv 96 3x3 valid']]}, {'concat': ['conv 192 3x3 s2 valid', 'maxpool 3x3 s2
+  valid']}]. keras.applications uses slim's stem (Inception-v3's: two max-pools, a 1x1
+  conv of 80 and a 3x3 conv of 192, then mixed_5b) instead of Figure 3's three
   split-and-concatenate stages. Figure 3 ends at 35x35x384, slim's at 35x35x320. The
   paper value is Figure 3 with its misprint fixed (the last conv 192 needs stride 2 to
   meet the max-pool at 35x35).
-- blocks.block35.residual.project (line 92): conv 320 1x1 linear bias nobn @conv; paper:
-  conv 384 1x1 linear bias nobn @conv. The projection matches its input, slim's stem
-  output of 320 channels; Figure 16 projects to 384, the output of Figure 3's stem.
-  keras.applications' projection has a bias and no batch norm.
-- blocks.block35.residual.scale (line 99): 0.17. The paper gives no per-block scale,
-  only "between 0.1 and 0.3"; slim scales the A blocks by 0.17.
-- blocks.block17.residual.project (line 126): conv 1088 1x1 linear bias nobn @conv;
-  paper: conv 1154 1x1 linear bias nobn @conv. The projection matches its input,
-  mixed_6a's 1088 channels (320 from slim's stem + 384 + 384). Figure 17 prints 1154,
-  which matches nothing: Reduction-A gives the paper's network 1152 channels.
-- blocks.block17.residual.scale (line 133): 0.1. The paper gives no per-block scale,
-  only "between 0.1 and 0.3, typically around 0.1"; slim scales the B blocks by 0.1.
-- blocks.block8.params.scale (line 157): 0.2. The paper gives no per-block scale, only
-  "between 0.1 and 0.3"; slim scales the C blocks by 0.2 (and the last one by 1.0).
-- blocks.block8.residual.project (line 167): conv 2080 1x1 linear bias nobn @conv;
-  paper: conv 2048 1x1 linear bias nobn @conv. The projection matches its input,
-  mixed_7a's 2080 channels (1088 + 384 + 288 + 320). Figure 19 prints 2048, which
-  matches nothing: Reduction-B gives the paper's network 2144 channels.
-- network.1 (line 187): mixed_5b; paper: (absent). Part of slim's stem (see `stem`);
-  Figure 3 has no such block.
-- network.2 (line 191): block35 x10; paper: block35 x5. Figure 15 shows 5
-  Inception-ResNet-A blocks; slim (and keras.applications) uses 10.
-- network.4 (line 195): block17 x20; paper: block17 x10. Figure 15 shows 10
-  Inception-ResNet-B blocks; slim (and keras.applications) uses 20.
-- network.6 (line 199): block8 x9; paper: block8 x4. Figure 15 shows 5
-  Inception-ResNet-C blocks; slim (and keras.applications) uses 10: these 9 and the last
-  one below.
-- network.7 (line 204): block8: {'scale': 1.0, 'activation': None}; paper: block8.
-  Slim's last C block is not scaled (scale 1.0) and has no ReLU after its sum, so the
-  features reach conv_7b unrectified. The paper draws every C block alike.
-- network.8 (line 210): conv_7b; paper: (absent). Slim widens the features to 1536
-  channels with a 1x1 conv-BN-ReLU before pooling; the paper pools Inception-ResNet-C's
-  output directly.
-- head.1 (line 218): (absent); paper: dropout 0.2. keras.applications has no dropout
-  before the classifier; the paper's head keeps 0.8 of the activations (a rate of 0.2).
-  Like the paper, and unlike the seed, there is no auxiliary head.
+- blocks.block35.residual.project (specs/keras/inception_resnet_v2.yaml:92): conv 320
+  1x1 linear bias nobn @conv; paper: conv 384 1x1 linear bias nobn @conv. The projection
+  matches its input, slim's stem output of 320 channels; Figure 16 projects to 384, the
+  output of Figure 3's stem. keras.applications' projection has a bias and no batch
+  norm.
+- blocks.block35.residual.scale (specs/keras/inception_resnet_v2.yaml:99): 0.17. The
+  paper gives no per-block scale, only "between 0.1 and 0.3"; slim scales the A blocks
+  by 0.17.
+- blocks.block17.residual.project (specs/keras/inception_resnet_v2.yaml:126): conv 1088
+  1x1 linear bias nobn @conv; paper: conv 1154 1x1 linear bias nobn @conv. The
+  projection matches its input, mixed_6a's 1088 channels (320 from slim's stem + 384 +
+  384). Figure 17 prints 1154, which matches nothing: Reduction-A gives the paper's
+  network 1152 channels.
+- blocks.block17.residual.scale (specs/keras/inception_resnet_v2.yaml:133): 0.1. The
+  paper gives no per-block scale, only "between 0.1 and 0.3, typically around 0.1"; slim
+  scales the B blocks by 0.1.
+- blocks.block8.params.scale (specs/keras/inception_resnet_v2.yaml:157): 0.2. The paper
+  gives no per-block scale, only "between 0.1 and 0.3"; slim scales the C blocks by 0.2
+  (and the last one by 1.0).
+- blocks.block8.residual.project (specs/keras/inception_resnet_v2.yaml:167): conv 2080
+  1x1 linear bias nobn @conv; paper: conv 2048 1x1 linear bias nobn @conv. The
+  projection matches its input, mixed_7a's 2080 channels (1088 + 384 + 288 + 320).
+  Figure 19 prints 2048, which matches nothing: Reduction-B gives the paper's network
+  2144 channels.
+- network.1 (specs/keras/inception_resnet_v2.yaml:187): mixed_5b; paper: (absent). Part
+  of slim's stem (see `stem`); Figure 3 has no such block.
+- network.2 (specs/keras/inception_resnet_v2.yaml:191): block35 x10; paper: block35 x5.
+  Figure 15 shows 5 Inception-ResNet-A blocks; slim (and keras.applications) uses 10.
+- network.4 (specs/keras/inception_resnet_v2.yaml:195): block17 x20; paper: block17 x10.
+  Figure 15 shows 10 Inception-ResNet-B blocks; slim (and keras.applications) uses 20.
+- network.6 (specs/keras/inception_resnet_v2.yaml:199): block8 x9; paper: block8 x4.
+  Figure 15 shows 5 Inception-ResNet-C blocks; slim (and keras.applications) uses 10:
+  these 9 and the last one below.
+- network.7 (specs/keras/inception_resnet_v2.yaml:204): block8: {'scale': 1.0,
+  'activation': None}; paper: block8. Slim's last C block is not scaled (scale 1.0) and
+  has no ReLU after its sum, so the features reach conv_7b unrectified. The paper draws
+  every C block alike.
+- network.8 (specs/keras/inception_resnet_v2.yaml:210): conv_7b; paper: (absent). Slim
+  widens the features to 1536 channels with a 1x1 conv-BN-ReLU before pooling; the paper
+  pools Inception-ResNet-C's output directly.
+- head.1 (specs/keras/inception_resnet_v2.yaml:218): (absent); paper: dropout 0.2.
+  keras.applications has no dropout before the classifier; the paper's head keeps 0.8 of
+  the activations (a rate of 0.2). Like the paper, and unlike the seed, there is no
+  auxiliary head.
 """
 
 from __future__ import annotations

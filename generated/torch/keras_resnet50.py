@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 224x224x3, width 1, depth 1.
+
 He, Zhang, Ren, Sun 2016, Deep Residual Learning for Image Recognition, arXiv:1512.03385
 
 keras.applications' ResNet50: every convolution has a bias and is followed by batch norm

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Chollet 2017, Xception: Deep Learning with Depthwise Separable Convolutions,
 arXiv:1610.02357
 

@@ -7,6 +7,8 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 299x299x3, width 1, depth 1.
+
 Hu, Shen, Albanie, Sun, Wu 2018, Squeeze-and-Excitation Networks, arXiv:1709.01507;
 Szegedy et al. 2016, arXiv:1602.07261
 
@@ -14,52 +16,58 @@ Inception-ResNet-v2 (specs/irv2.yaml) with an SE module on the residual branch o
 Inception-ResNet-A, -B and -C block, after the 1x1 projection and before the scaled sum.
 
 Deviations (17; `irc deviations specs/variants/se_irv2.yaml`):
-- blocks.stem.seq.5.concat.1 (line 36): conv 192 3x3 s2 valid. Figure 3 prints this conv
-  without stride 2 (a misprint: the conv would give 69x69 beside the max-pool's 35x35).
-  Recorded without `paper:` so that --paper reports the paper's real contradictions
-  only.
-- blocks.stem.seq.6 (line 41): bn; paper: (absent). The seed normalises after the stem;
-  the paper puts batch norm only inside the convolutions.
-- blocks.reduction_a.seq.1 (line 73): bn; paper: (absent); seed: bn over axis 1. The
-  seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last model
-  normalises over height (a plain bug, fixed here: irc normalises over channels). The
-  paper has no batch norm here.
-- blocks.reduction_b.seq.1 (line 107): bn; paper: (absent). The seed normalises after
-  each reduction; the paper does not.
-- network.1 (line 143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
-- network.3 (line 147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat': 10}.
-  Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
-- network.4 (line 150): aux: aux_head; paper: (absent). The paper gives no auxiliary
-  head for the Inception-ResNets; the seed has one.
-- network.6 (line 154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat': 5}. Figure
-  15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
-- head.1 (line 160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of activations.
-  The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug, fixed here).
-- blocks.resnet_a.seq.0.residual.branches.0.2 (line 46): se: {'c': 384}. The SE paper
-  puts the module on the residual branch before the summation but does not say where it
-  goes relative to Inception-ResNet's residual scaling (0.1 here); it is placed after
-  the projection and before the scale, so the gate sees the projection's output as
-  SE-ResNet's does.
-- blocks.resnet_a.seq.1 (line 55): bn; paper: (absent). As in specs/irv2.yaml: the seed
-  normalises after every residual sum; the Inception-ResNet paper puts batch norm only
-  on the traditional layers; the SE paper keeps the base network as it is.
-- blocks.resnet_b.seq.0.residual.branches.0.1 (line 71): conv 1152 1x1 linear; paper:
-  conv 1154 1x1 linear. As in specs/irv2.yaml: Reduction-A outputs 1152 channels and
-  Figure 17's 1154 cannot be added to them.
-- blocks.resnet_b.seq.0.residual.branches.0.2 (line 76): se: {'c': 1152}. SE after the
-  projection, before the 0.1 scale (see resnet_a); C/r = 1152/16 = 72.
-- blocks.resnet_b.seq.1 (line 55): bn; paper: (absent). As in specs/irv2.yaml: the seed
-  normalises after every residual sum; the Inception-ResNet paper puts batch norm only
-  on the traditional layers; the SE paper keeps the base network as it is.
-- blocks.resnet_c.seq.0.residual.branches.0.1 (line 92): conv 2144 1x1 linear; paper:
-  conv 2048 1x1 linear. As in specs/irv2.yaml: Reduction-B outputs 2144 channels and
-  Figure 19's 2048 cannot be added to them.
-- blocks.resnet_c.seq.0.residual.branches.0.2 (line 97): se: {'c': 2144}. SE after the
-  projection, before the 0.1 scale (see resnet_a); C/r = 2144/16 = 134.
-- blocks.resnet_c.seq.1 (line 55): bn; paper: (absent). As in specs/irv2.yaml: the seed
-  normalises after every residual sum; the Inception-ResNet paper puts batch norm only
-  on the traditional layers; the SE paper keeps the base network as it is.
+- blocks.stem.seq.5.concat.1 (specs/irv2.yaml:36): conv 192 3x3 s2 valid. Figure 3
+  prints this conv without stride 2 (a misprint: the conv would give 69x69 beside the
+  max-pool's 35x35). Recorded without `paper:` so that --paper reports the paper's real
+  contradictions only.
+- blocks.stem.seq.6 (specs/irv2.yaml:41): bn; paper: (absent). The seed normalises after
+  the stem; the paper puts batch norm only inside the convolutions.
+- blocks.reduction_a.seq.1 (specs/irv2.yaml:73): bn; paper: (absent); seed: bn over axis
+  1. The seed ends Reduction-A with BatchNormalization(axis=1), which in a channels-last
+  model normalises over height (a plain bug, fixed here: irc normalises over channels).
+  The paper has no batch norm here.
+- blocks.reduction_b.seq.1 (specs/irv2.yaml:107): bn; paper: (absent). The seed
+  normalises after each reduction; the paper does not.
+- network.1 (specs/irv2.yaml:143): resnet_a: {'repeat': 10}; paper: resnet_a: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-A blocks; the seed (like slim) uses 10.
+- network.3 (specs/irv2.yaml:147): resnet_b: {'repeat': 20}; paper: resnet_b: {'repeat':
+  10}. Figure 15 shows 10 Inception-ResNet-B blocks; the seed (like slim) uses 20.
+- network.4 (specs/irv2.yaml:150): aux: aux_head; paper: (absent). The paper gives no
+  auxiliary head for the Inception-ResNets; the seed has one.
+- network.6 (specs/irv2.yaml:154): resnet_c: {'repeat': 10}; paper: resnet_c: {'repeat':
+  5}. Figure 15 shows 5 Inception-ResNet-C blocks; the seed (like slim) uses 10.
+- head.1 (specs/irv2.yaml:160): dropout 0.2; seed: dropout 0.8. The paper keeps 80% of
+  activations. The seed wrote Keras 1's Dropout(0.8), which drops 80% (a plain bug,
+  fixed here).
+- blocks.resnet_a.seq.0.residual.branches.0.2 (specs/variants/se_irv2.yaml:46): se:
+  {'c': 384}. The SE paper puts the module on the residual branch before the summation
+  but does not say where it goes relative to Inception-ResNet's residual scaling (0.1
+  here); it is placed after the projection and before the scale, so the gate sees the
+  projection's output as SE-ResNet's does.
+- blocks.resnet_a.seq.1 (specs/variants/se_irv2.yaml:55): bn; paper: (absent). As in
+  specs/irv2.yaml: the seed normalises after every residual sum; the Inception-ResNet
+  paper puts batch norm only on the traditional layers; the SE paper keeps the base
+  network as it is.
+- blocks.resnet_b.seq.0.residual.branches.0.1 (specs/variants/se_irv2.yaml:71): conv
+  1152 1x1 linear; paper: conv 1154 1x1 linear. As in specs/irv2.yaml: Reduction-A
+  outputs 1152 channels and Figure 17's 1154 cannot be added to them.
+- blocks.resnet_b.seq.0.residual.branches.0.2 (specs/variants/se_irv2.yaml:76): se:
+  {'c': 1152}. SE after the projection, before the 0.1 scale (see resnet_a); C/r =
+  1152/16 = 72.
+- blocks.resnet_b.seq.1 (specs/variants/se_irv2.yaml:55): bn; paper: (absent). As in
+  specs/irv2.yaml: the seed normalises after every residual sum; the Inception-ResNet
+  paper puts batch norm only on the traditional layers; the SE paper keeps the base
+  network as it is.
+- blocks.resnet_c.seq.0.residual.branches.0.1 (specs/variants/se_irv2.yaml:92): conv
+  2144 1x1 linear; paper: conv 2048 1x1 linear. As in specs/irv2.yaml: Reduction-B
+  outputs 2144 channels and Figure 19's 2048 cannot be added to them.
+- blocks.resnet_c.seq.0.residual.branches.0.2 (specs/variants/se_irv2.yaml:97): se:
+  {'c': 2144}. SE after the projection, before the 0.1 scale (see resnet_a); C/r =
+  2144/16 = 134.
+- blocks.resnet_c.seq.1 (specs/variants/se_irv2.yaml:55): bn; paper: (absent). As in
+  specs/irv2.yaml: the seed normalises after every residual sum; the Inception-ResNet
+  paper puts batch norm only on the traditional layers; the SE paper keeps the base
+  network as it is.
 """
 
 from __future__ import annotations
@@ -254,7 +262,7 @@ class Dense(nn.Module):
 class Stem(nn.Module):
     """Figure 3.
 
-    Spec: specs/variants/se_irv2.yaml:23. Output at the spec's input: 35x35x384.
+    Spec: specs/irv2.yaml:23. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -316,7 +324,7 @@ class Stem(nn.Module):
 class ResnetA(nn.Module):
     """Figure 16, with SE (SE paper, Figure 3).
 
-    Spec: specs/variants/se_irv2.yaml:47. Output at the spec's input: 35x35x384.
+    Spec: specs/irv2.yaml:47. Output at the spec's input: 35x35x384.
     """
 
     def __init__(
@@ -359,7 +367,7 @@ class ResnetA(nn.Module):
 class ReductionA(nn.Module):
     """Figure 7, Table 1 (k, l, m, n).
 
-    Spec: specs/variants/se_irv2.yaml:66. Output at the spec's input: 17x17x1152.
+    Spec: specs/irv2.yaml:66. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -399,7 +407,7 @@ class ReductionA(nn.Module):
 class ResnetB(nn.Module):
     """Figure 17, with SE (SE paper, Figure 3).
 
-    Spec: specs/variants/se_irv2.yaml:83. Output at the spec's input: 17x17x1152.
+    Spec: specs/irv2.yaml:83. Output at the spec's input: 17x17x1152.
     """
 
     def __init__(
@@ -438,7 +446,7 @@ class ResnetB(nn.Module):
 class ReductionB(nn.Module):
     """Figure 18 (captioned Inception-ResNet-v1; it is v2's block).
 
-    Spec: specs/variants/se_irv2.yaml:100. Output at the spec's input: 8x8x2144.
+    Spec: specs/irv2.yaml:100. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(
@@ -484,7 +492,7 @@ class ReductionB(nn.Module):
 class ResnetC(nn.Module):
     """Figure 19, with SE (SE paper, Figure 3).
 
-    Spec: specs/variants/se_irv2.yaml:113. Output at the spec's input: 8x8x2144.
+    Spec: specs/irv2.yaml:113. Output at the spec's input: 8x8x2144.
     """
 
     def __init__(
@@ -526,7 +534,7 @@ class AuxHead(nn.Module):
     Auxiliary classifier after the B blocks. The paper describes none for the
     Inception-ResNets; the seed adds Inception-v3's.
 
-    Spec: specs/variants/se_irv2.yaml:131. Output at the spec's input: 1001.
+    Spec: specs/irv2.yaml:131. Output at the spec's input: 1001.
     """
 
     def __init__(

@@ -7,11 +7,14 @@ Tensors are NCHW. Layer names are the Keras module's (each weighted layer
 keeps its `keras_name`), so `irc_cnn.backends.torch.weights` converts weights
 between the two.
 
+Built with input 32x32x3, width 1, depth 1.
+
 irc's golden-file test
 
 Deviations (1; `irc deviations tests/golden/tiny.yaml`):
-- blocks.unit.residual.project (line 26): conv 32 1x1 linear bias nobn; paper: conv 32
-  1x1 linear. the golden file shows how a deviation reaches the docstring
+- blocks.unit.residual.project (tests/golden/tiny.yaml:26): conv 32 1x1 linear bias
+  nobn; paper: conv 32 1x1 linear. the golden file shows how a deviation reaches the
+  docstring
 """
 
 from __future__ import annotations
