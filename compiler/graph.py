@@ -10,7 +10,7 @@ convolutions and dense layers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -61,6 +61,9 @@ class Graph:
     stages: tuple[Stage, ...]
     features: Shape  # the main path's output before the head
     outputs: tuple[Shape, ...]  # the main output first, then auxiliary heads
+    # The resolved network it was inferred from (compiler.resolve.Resolved): resolving
+    # does not depend on the input size, so the minimum-input search reuses it.
+    resolved: Any = field(default=None, repr=False, compare=False)
 
     @property
     def params(self) -> int:

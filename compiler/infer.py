@@ -168,6 +168,7 @@ class _Inferrer:
             tuple(stages),
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
+            self.resolved,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
@@ -565,7 +566,9 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec, above: bool = True) -> int | None:
+def minimum_input(
+    spec, above: bool = True, graph: Graph | None = None, include_top: bool = True
+) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
     Found by bisection, assuming that a network that fits at some size fits
@@ -573,8 +576,17 @@ def minimum_input(spec, above: bool = True) -> int | None:
     (doubling, up to the largest input a spec may give) when that is too
     small (`above`; a builder's guard leaves that out: a non-square input that
     builds may be narrower than the smallest square one). None when no size fits.
+    `graph`: the spec's inferred graph, whose resolved network is probed instead of
+    resolving the spec again; `include_top=False` probes without the head and the
+    auxiliary heads, as `without_top(spec)` builds.
     """
-    resolved = resolve(spec)
+    if graph is not None and graph.resolved is not None:
+        resolved = (graph.resolved, [])
+    else:
+        resolved = resolve(spec)
+    if not include_top:
+        body = tuple(stage for stage in resolved[0].stages if stage.role == "body")
+        resolved = (replace(resolved[0], stages=body), resolved[1])
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low
