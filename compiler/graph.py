@@ -36,6 +36,9 @@ class Layer:
     # depends on both (compiler.memory)
     inputs: tuple[str, ...] = ()
     activation: str | None = None
+    # elements of a tensor the layer computes inside itself: a separable conv's
+    # depthwise output, which the pointwise weights' gradient reads (compiler.memory)
+    inner: int = 0
 
 
 @dataclass(frozen=True)

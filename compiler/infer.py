@@ -104,12 +104,13 @@ class _Inferrer:
         macs=0,
         origin: Origin | None = None,
         activation: str | None = None,
+        inner: int = 0,
     ) -> Tensor:
         """Record a layer (not in a probe); its output keeps the first input's origin unless given one."""
         if not self.probe:
             sources = tuple(t.layer for t in inputs)
             layer = Layer(
-                name, kind, shape, params, macs, self.stage.name, path, sources, activation
+                name, kind, shape, params, macs, self.stage.name, path, sources, activation, inner
             )
             self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
@@ -407,6 +408,7 @@ class _Inferrer:
         cin = x.shape[2]
         kh, kw = op.kernel
         positions = spatial[0] * spatial[1]
+        inner = 0
         if op.kind == "conv":
             f = filters
             weights = macs = kh * kw * cin * f
@@ -416,10 +418,13 @@ class _Inferrer:
         else:  # depthwise to cin * multiplier channels, then 1x1 to filters
             f, depth = filters, cin * op.multiplier
             weights = macs = kh * kw * depth + depth * filters
+            inner = positions * depth
         shape = (*spatial, f)
         origin = Origin(f"{name!r} ({f} {'channels' if op.kind == 'dwconv' else 'filters'})", path)
         params = weights + (f if op.bias else 0)
-        y = self.add(name, op.kind, shape, path, (x,), params, positions * macs, origin)
+        y = self.add(
+            name, op.kind, shape, path, (x,), params, positions * macs, origin, inner=inner
+        )
         if op.bn:
             scale = self.spec.defaults.bn.scale
             y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
