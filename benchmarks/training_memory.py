@@ -1,7 +1,8 @@
 """irc's training-memory estimate beside XLA's own memory analysis of a real training step.
 
 Run from the repository root: `python benchmarks/training_memory.py [SPEC...]`
-(default: every spec under specs/; needs the `bench` extra: jax).
+(default: every spec under specs/, and each `scales:` preset of one as
+`SPEC@PRESET`, as `irc compile` builds them; needs the `bench` extra: jax).
 
 For each spec and batch size (8 and 32, float32), a fresh interpreter with
 KERAS_BACKEND=jax on the CPU generates the spec's Keras module (as
@@ -55,7 +56,7 @@ def measure(spec: str, batch: int) -> dict:
     from irc_cnn.backends.keras import emit
     from irc_cnn.compiler.pipeline import check_file
 
-    result = check_file(spec)
+    result = check_file(*split(spec))
     if not result.ok:
         raise SystemExit(f"{spec} has errors; run irc check {spec}")
     with tempfile.TemporaryDirectory() as folder:
@@ -129,14 +130,27 @@ def estimate(spec: str, batch: int) -> dict:
     from irc_cnn.compiler.memory import Training, training_memory
     from irc_cnn.compiler.pipeline import check_file
 
-    result = check_file(spec)
+    result = check_file(*split(spec))
     return training_memory(
         result.graph, Training(batch=batch, dtype="float32", optimizer="momentum")
     ).to_json()
 
 
+def split(entry: str) -> tuple[str, bool, None, tuple, None, str | None]:
+    """check_file's arguments for `SPEC` or `SPEC@PRESET` (a scale preset)."""
+    path, _, preset = entry.partition("@")
+    return path, False, None, (), None, preset or None
+
+
 def all_specs() -> list[str]:
-    return sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "specs").rglob("*.yaml"))
+    """Every spec under specs/, and each scale preset of a spec that has a table."""
+    from irc_cnn.compiler.pipeline import check_file
+
+    out = []
+    for path in sorted((ROOT / "specs").rglob("*.yaml")):
+        name = path.relative_to(ROOT).as_posix()
+        out += [name, *(f"{name}@{preset}" for preset in check_file(name).spec.scales)]
+    return out
 
 
 def mib(count: int) -> str:

@@ -1,18 +1,21 @@
-"""A cache of clean `irc check` results, so an unchanged spec is not checked again.
+"""A cache of clean `irc check` and `irc compile --check` results, so an unchanged
+tree is not checked again.
 
-pre-commit runs `irc check` on every commit, mostly on specs that did not
-change; a full check costs about ten times Python's start (importing Pydantic
-and building the schema's models dominate, benchmarks/README.md), while a hit
-imports none of Pydantic, PyYAML or Jinja2. mypy and ruff do the same.
+pre-commit runs both on every commit, mostly on specs that did not change; a
+full check costs about ten times Python's start (importing Pydantic and
+building the schema's models dominate, benchmarks/README.md), a full
+`compile --check` of specs/ about a second, while a hit imports none of
+Pydantic, PyYAML or Jinja2. mypy and ruff do the same.
 
 An entry is found by a key of everything the output can depend on: irc's
-version and a hash of its own code (so an edit to an editable install
-invalidates every entry), the versions of Pydantic, PyYAML and Python, the
+version and a hash of its own code and templates (so an edit to an editable
+install invalidates every entry), the versions of Pydantic, PyYAML, Jinja2 and Python, the
 current folder (output names files relative to it), every parsed option of
 the command and the spec files the paths expand to. It holds the files the
 result was built from (each spec and every file of its `extends` chain,
 shipped `irc:` specs included) with the sha256 of the bytes that were
-checked, the printed output and the exit code.
+checked (for `compile --check`, also every generated file it compared), the
+printed output and the exit code.
 A hit needs every one of those files to hash the same now. Only clean results
 (exit 0) are stored; a spec with errors is checked in full every time. A
 missing, unreadable or corrupt entry is a miss, never an error, and so is a
@@ -40,9 +43,11 @@ CODE = ("compiler", "backends")
 SKIPPED_OPTIONS = {"run", "no_cache"}  # the handler, and the flag that bypasses the cache
 ENTRY_FORMAT = 1
 # irc itself, and what decides whether a spec is valid besides irc's code.
-DISTRIBUTIONS = {"irc_cnn", "pydantic", "pydantic_core", "pyyaml"}
+DISTRIBUTIONS = {"irc_cnn", "pydantic", "pydantic_core", "pyyaml", "jinja2"}
+SOURCES = ("*.py", "*.jinja")  # irc's code: modules and the templates backends print with
 
-Run = Callable[[argparse.Namespace], tuple[int, "list[Result]"]]
+# A command without the cache: its exit code, its results, the other files it read.
+Run = Callable[[argparse.Namespace], tuple[int, "list[Result]", list[Path]]]
 
 
 def folder() -> Path:
@@ -76,10 +81,11 @@ def versions() -> dict[str, str]:
 
 
 def code_fingerprint() -> str:
-    """sha256 over the bytes of irc's own Python files, in a fixed order."""
+    """sha256 over the bytes of irc's own Python files and templates, in a fixed order."""
     digest = hashlib.sha256()
     for top in CODE:
-        for path in sorted((PACKAGE / top).rglob("*.py")):
+        paths = {path for pattern in SOURCES for path in (PACKAGE / top).rglob(pattern)}
+        for path in sorted(paths):
             digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -111,19 +117,22 @@ def _hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _entry_path(found: dict[str, Any]) -> Path:
+def _entry_path(command: str, found: dict[str, Any]) -> Path:
     text = json.dumps(found, sort_keys=True, default=str)
-    return folder() / "check" / f"{_hash(text.encode())}.json"
+    return folder() / command / f"{_hash(text.encode())}.json"
 
 
-def dependencies(results: list[Result]) -> list[list[str]]:
+def dependencies(results: list[Result], others: Sequence[Path] = ()) -> list[list[str]]:
     """(path, sha256) of every file the results were built from, hashed from the
-    text that was checked (not read again, so an edit during the check is a miss)."""
+    text that was checked (not read again, so an edit during the check is a miss),
+    then of the other files the command read (generated files it compared)."""
     found: dict[str, str] = {}
     for result in results:
         source = result.source
         for name in source.chain:
             found[str(source.paths[name])] = _hash(source.texts[name].encode("utf-8"))
+    for path in others:
+        found[str(path.resolve())] = _hash(path.read_bytes())
     return [[path, digest] for path, digest in found.items()]
 
 
@@ -155,11 +164,12 @@ def store(path: Path, entry: dict[str, Any]) -> None:
             temporary.unlink()
 
 
-def check(args: argparse.Namespace, files: Sequence[Path], run: Run) -> int:
+def check(args: argparse.Namespace, files: Sequence[Path], run: Run, command: str) -> int:
     """Print what `run(args)` would print and return its exit code, from the cache
-    when an entry matches; otherwise run it and store a clean result."""
+    when an entry matches; otherwise run it and store a clean result (entries of
+    each `command` in a folder of their own)."""
     expected = key(args, files)
-    path = _entry_path(expected)
+    path = _entry_path(command, expected)
     entry = lookup(path, expected)
     if entry is not None:
         sys.stdout.write(entry["stdout"])
@@ -167,7 +177,7 @@ def check(args: argparse.Namespace, files: Sequence[Path], run: Run) -> int:
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer):
-            code, results = run(args)
+            code, results, others = run(args)
     finally:
         sys.stdout.write(buffer.getvalue())
     if code == 0:
@@ -175,7 +185,7 @@ def check(args: argparse.Namespace, files: Sequence[Path], run: Run) -> int:
             path,
             {
                 "key": expected,
-                "files": dependencies(results),
+                "files": dependencies(results, others),
                 "stdout": buffer.getvalue(),
                 "exit": code,
             },

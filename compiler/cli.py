@@ -172,11 +172,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         return check_and_print(args)[0]
     from irc_cnn.compiler import cache
 
-    return cache.check(args, spec_files(args.paths), check_and_print)
+    return cache.check(args, spec_files(args.paths), check_and_print, "check")
 
 
-def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
-    """`irc check` without the cache: the exit code, and the results for the cache."""
+def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
+    """`irc check` without the cache: the exit code, the results, and no other file
+    read (for the cache)."""
     results = load_all(args.paths, args, paper=args.paper, presets=True)
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
@@ -190,7 +191,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result]]:
             errors = sum(len(r.diagnostics) for r in results)
             if failed:
                 print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
-    return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results
+    return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results, []
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
@@ -236,53 +237,18 @@ def cmd_deviations(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    # The backends pull in Jinja2 only; no framework is imported here either.
+    if args.check and not args.no_cache:
+        from irc_cnn.compiler import cache
+
+        return cache.check(args, spec_files(args.paths), check_generated, "compile")
+    if args.check:
+        return check_generated(args)[0]
+    code, _, targets = generate(args)
+    if code != EXIT_OK:
+        return code
     from irc_cnn.backends import output
-    from irc_cnn.backends.keras import emit
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"cannot write to {out}: not a folder")
-    results = load_all(args.paths, args, presets=True)
-    if not all(r.ok for r in results):
-        print_diagnostics(results, args.format)
-        print("nothing written: fix the errors above first", file=sys.stderr)
-        return EXIT_ERRORS
-    owners: dict[str, str] = {}
-    for result in results:
-        module = f"{result.spec.name}.py"
-        if module in owners:
-            print(
-                f"{result.file}: error: writes {out / module} like {owners[module]}; "
-                "give one of the specs another `name`",
-                file=sys.stderr,
-            )
-            return EXIT_ERRORS
-        owners[module] = result.file
-    from irc_cnn.backends.torch import emit as torch_emit
-    from irc_cnn.compiler.program import ProgramError
-
-    targets = []  # (folder, files) per backend
-    try:
-        if args.backend in ("keras", "all"):
-            files = {n: t for r in results for n, t in emit.render(r, out, args.set).items()}
-            targets.append((out, files))
-        if args.backend in ("torch", "all"):
-            files = {n: t for r in results for n, t in torch_emit.render(r, out, args.set).items()}
-            targets.append((out / torch_emit.OUT, files))
-    except ProgramError as exc:
-        print(f"error: the {args.backend} backend cannot express a spec: {exc}", file=sys.stderr)
-        print("nothing written", file=sys.stderr)
-        return EXIT_ERRORS
-    if args.check:
-        stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
-        again = output.regenerate_command(args.paths, args.out, args.set, args.backend)
-        for path in stale:
-            print(f"{path}: stale; run `{again}` to regenerate")
-        if not stale:
-            count = sum(len(files) for _, files in targets)
-            print(f"{count} file(s) in {out} are up to date")
-        return EXIT_ERRORS if stale else EXIT_OK
     created = _missing_ancestor(out)
     written = []
     try:
@@ -299,6 +265,67 @@ def cmd_compile(args: argparse.Namespace) -> int:
         count = sum(len(files) for _, files in targets)
         print(f"{count} file(s) in {out} already up to date")
     return EXIT_OK
+
+
+def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
+    """`irc compile --check` without the cache: the exit code, the results, and the
+    generated files compared (a cache entry records their hashes too)."""
+    from irc_cnn.backends import output
+
+    code, results, targets = generate(args)
+    if code != EXIT_OK:
+        return code, results, []
+    stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
+    again = output.regenerate_command(args.paths, args.out, args.set, args.backend)
+    for path in stale:
+        print(f"{path}: stale; run `{again}` to regenerate")
+    if not stale:
+        count = sum(len(files) for _, files in targets)
+        print(f"{count} file(s) in {args.out} are up to date")
+    compared = [folder / name for folder, files in targets for name in files]
+    return (EXIT_ERRORS if stale else EXIT_OK), results, compared
+
+
+def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Path, dict]]]:
+    """Check the specs and render every module `irc compile` writes: the exit code, the
+    results, and (folder, {file name: text}) per backend; errors are printed here."""
+    # The backends pull in Jinja2 only; no framework is imported here either.
+    from irc_cnn.backends.keras import emit
+    from irc_cnn.backends.torch import emit as torch_emit
+    from irc_cnn.compiler.program import ProgramError
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"cannot write to {out}: not a folder")
+    results = load_all(args.paths, args, presets=True)
+    if not all(r.ok for r in results):
+        print_diagnostics(results, args.format)
+        print("nothing written: fix the errors above first", file=sys.stderr)
+        return EXIT_ERRORS, results, []
+    owners: dict[str, str] = {}
+    for result in results:
+        module = f"{result.spec.name}.py"
+        if module in owners:
+            print(
+                f"{result.file}: error: writes {out / module} like {owners[module]}; "
+                "give one of the specs another `name`",
+                file=sys.stderr,
+            )
+            return EXIT_ERRORS, results, []
+        owners[module] = result.file
+    targets = []
+    try:
+        if args.backend in ("keras", "all"):
+            files = {n: t for r in results for n, t in emit.render(r, out, args.set).items()}
+            targets.append((out, files))
+        if args.backend in ("torch", "all"):
+            files = {n: t for r in results for n, t in torch_emit.render(r, out, args.set).items()}
+            targets.append((out / torch_emit.OUT, files))
+    except ProgramError as exc:
+        print(f"error: the {args.backend} backend cannot express a spec: {exc}", file=sys.stderr)
+        print("nothing written", file=sys.stderr)
+        return EXIT_ERRORS, results, []
+    return EXIT_OK, results, targets
 
 
 def _missing_ancestor(folder: Path) -> Path | None:
@@ -630,10 +657,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = sub.add_parser(
         "compile",
-        help="generate a Keras model builder per spec",
+        help="generate a Keras (or PyTorch) model builder per spec",
         description=(
-            "Generate one Keras 3 module per spec. Writes atomically: if any spec has an "
-            "error, nothing under --out changes."
+            "Generate one Keras 3 module per spec (--backend torch: a PyTorch module). "
+            "Writes atomically: if any spec has an error, nothing under --out changes."
+        ),
+        epilog=(
+            "With --check, a clean result is cached as `irc check`'s is: keyed by irc's "
+            "version and code (templates included), the options and the sha256 of every "
+            "spec file read and every generated file compared, so an unchanged tree is not "
+            "compiled again (--no-cache: always)."
         ),
     )
     compile_.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
@@ -653,6 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--format", help="how to print errors", **fmt)
     compile_.add_argument("--set", **set_)
     compile_.add_argument("--scale", **scale)
+    compile_.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="with --check: compare from scratch, neither reading nor writing the result cache",
+    )
     compile_.set_defaults(run=cmd_compile)
 
     deviations = sub.add_parser(

@@ -10,7 +10,7 @@ convolutions and dense layers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -36,6 +36,9 @@ class Layer:
     # depends on both (compiler.memory)
     inputs: tuple[str, ...] = ()
     activation: str | None = None
+    # elements of a tensor the layer computes inside itself: a separable conv's
+    # depthwise output, which the pointwise weights' gradient reads (compiler.memory)
+    inner: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Graph:
     stages: tuple[Stage, ...]
     features: Shape  # the main path's output before the head
     outputs: tuple[Shape, ...]  # the main output first, then auxiliary heads
+    # The resolved network it was inferred from (compiler.resolve.Resolved): resolving
+    # does not depend on the input size, so the minimum-input search reuses it.
+    resolved: Any = field(default=None, repr=False, compare=False)
 
     @property
     def params(self) -> int:

@@ -104,12 +104,13 @@ class _Inferrer:
         macs=0,
         origin: Origin | None = None,
         activation: str | None = None,
+        inner: int = 0,
     ) -> Tensor:
         """Record a layer (not in a probe); its output keeps the first input's origin unless given one."""
         if not self.probe:
             sources = tuple(t.layer for t in inputs)
             layer = Layer(
-                name, kind, shape, params, macs, self.stage.name, path, sources, activation
+                name, kind, shape, params, macs, self.stage.name, path, sources, activation, inner
             )
             self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
@@ -168,6 +169,7 @@ class _Inferrer:
             tuple(stages),
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
+            self.resolved,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
@@ -406,6 +408,7 @@ class _Inferrer:
         cin = x.shape[2]
         kh, kw = op.kernel
         positions = spatial[0] * spatial[1]
+        inner = 0
         if op.kind == "conv":
             f = filters
             weights = macs = kh * kw * cin * f
@@ -415,10 +418,13 @@ class _Inferrer:
         else:  # depthwise to cin * multiplier channels, then 1x1 to filters
             f, depth = filters, cin * op.multiplier
             weights = macs = kh * kw * depth + depth * filters
+            inner = positions * depth
         shape = (*spatial, f)
         origin = Origin(f"{name!r} ({f} {'channels' if op.kind == 'dwconv' else 'filters'})", path)
         params = weights + (f if op.bias else 0)
-        y = self.add(name, op.kind, shape, path, (x,), params, positions * macs, origin)
+        y = self.add(
+            name, op.kind, shape, path, (x,), params, positions * macs, origin, inner=inner
+        )
         if op.bn:
             scale = self.spec.defaults.bn.scale
             y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
@@ -565,7 +571,9 @@ def without_top(spec):
     return spec.model_copy(update={"head": [], "network": network})
 
 
-def minimum_input(spec, above: bool = True) -> int | None:
+def minimum_input(
+    spec, above: bool = True, graph: Graph | None = None, include_top: bool = True
+) -> int | None:
     """The smallest square input at which every valid-padded window still fits.
 
     Found by bisection, assuming that a network that fits at some size fits
@@ -573,8 +581,17 @@ def minimum_input(spec, above: bool = True) -> int | None:
     (doubling, up to the largest input a spec may give) when that is too
     small (`above`; a builder's guard leaves that out: a non-square input that
     builds may be narrower than the smallest square one). None when no size fits.
+    `graph`: the spec's inferred graph, whose resolved network is probed instead of
+    resolving the spec again; `include_top=False` probes without the head and the
+    auxiliary heads, as `without_top(spec)` builds.
     """
-    resolved = resolve(spec)
+    if graph is not None and graph.resolved is not None:
+        resolved = (graph.resolved, [])
+    else:
+        resolved = resolve(spec)
+    if not include_top:
+        body = tuple(stage for stage in resolved[0].stages if stage.role == "body")
+        resolved = (replace(resolved[0], stages=body), resolved[1])
     low, high = 1, min(spec.input[:2])
     if fits(resolved, low):
         return low

@@ -178,12 +178,15 @@ def _size_forms(inner: dict) -> dict:
     return _side(1)
 
 
+def _pad_side_forms(inner: dict) -> dict:
+    return _side(0)
+
+
 def _padding_forms(inner: dict) -> dict:
-    # The four sides are schema._dim with low=0, behind a lambda the generator cannot name.
+    """`1x2`, one side for all four, (height, width), or (top, bottom, left, right)."""
     side = _side(0)
-    four = {**inner, "prefixItems": [side] * 4}
     two = {"type": "array", "prefixItems": [side] * 2, "minItems": 2, "maxItems": 2}
-    return {"anyOf": [_WINDOW_TEXT, side, two, four]}
+    return {"anyOf": [_WINDOW_TEXT, side, two, inner]}
 
 
 def _branch_forms(inner: dict) -> dict:
@@ -215,6 +218,7 @@ def _identifier_forms(inner: dict) -> dict:
 _VALIDATOR_FORMS = {
     schema._window: _window_forms,
     schema._dim: _size_forms,
+    schema._pad_side: _pad_side_forms,
     schema._padding: _padding_forms,
     schema._as_branch: _branch_forms,
     schema._params: _params_forms,

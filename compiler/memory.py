@@ -9,7 +9,9 @@ own memory analysis of a compiled Keras training step.
 Which tensors the forward pass keeps for the backward pass follows from what
 each layer's gradient needs:
 
-- a convolution or dense layer needs its input (for the weight gradient);
+- a convolution (depthwise and separable ones too) or dense layer needs its
+  input (for the weight gradient); a separable convolution also keeps its
+  depthwise output, which its pointwise weights' gradient reads;
 - batch norm needs its input (to recompute the normalised values);
 - an activation needs its input (ReLU: its sign; sigmoid, tanh and softmax
   their output instead). Right after a batch norm, nothing more is kept:
@@ -18,16 +20,17 @@ each layer's gradient needs:
   own activation (the classifier's softmax) keeps the layer's output;
 - a max pool needs its input and output (where the maximum was);
 - an average or global pool, a sum, a rescaling need nothing (their gradient
-  depends on shapes and constants only);
+  depends on shapes and constants only); a gate's product (squeeze and
+  excitation) needs both its inputs, the feature map and the scales;
 - dropout keeps its mask, one byte per element;
 - a concatenation or flatten needs nothing and stores nothing of its own: its
   output is its inputs laid side by side, so where a later layer keeps it,
   its inputs are what is kept.
 
 A tensor kept by two layers (the concat read by four branches' first
-convolutions) is counted once. The backward pass's own short-lived
-buffers (the gradient flowing back through one layer at a time) are not
-counted.
+convolutions) is counted once. The backward pass's own short-lived buffers
+are counted as two tensors the size of the largest activation: at its peak
+the gradient flowing into a layer and the one flowing out of it coexist.
 
 Gradients: a compiled training step (Keras on JAX, under XLA) applies each
 weight's update as soon as that weight's gradient is computed (the update
@@ -57,8 +60,11 @@ DTYPES = {
 }
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}  # per trainable weight
 MASK_BYTES = 1  # a dropout mask: one boolean per element
+# The backward pass's own buffers at its peak: the gradient flowing into one layer
+# and the one flowing out, counted as two tensors of the largest activation's size.
+TRANSIENT = 2
 
-_KEEPS_INPUTS = {"conv", "dense", "bn", "maxpool", "gmp"}
+_KEEPS_INPUTS = {"conv", "dwconv", "sepconv", "dense", "bn", "maxpool", "gmp", "multiply"}
 _KEEPS_OUTPUT = {"maxpool", "gmp"}
 _VIEWS = {"concat", "flatten"}  # outputs that are their inputs, side by side
 FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
@@ -121,7 +127,8 @@ def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
 
 
 def kept_elements(graph: Graph) -> tuple[int, int]:
-    """Elements per image of every tensor the backward pass keeps (each once), and of dropout masks."""
+    """Elements per image of every tensor the backward pass keeps (each once, a separable
+    conv's depthwise output included), plus its transient gradients; and of dropout masks."""
     by_name = {layer.name: layer for layer in graph.layers}
     kept: set[str] = set()
 
@@ -149,7 +156,9 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
             masks += math.prod(layer.shape)
     sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
     sizes[INPUT] = math.prod(graph.input)
-    return sum(sizes[name] for name in kept), masks
+    inner = sum(layer.inner for layer in graph.layers)
+    transient = TRANSIENT * max(sizes.values())
+    return sum(sizes[name] for name in kept) + inner + transient, masks
 
 
 def training_memory(graph: Graph, training: Training) -> TrainingMemory:

@@ -35,12 +35,12 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from irc_cnn.compiler import expr, naming, settings
-from irc_cnn.compiler.infer import minimum_input, without_top
+from irc_cnn.compiler.infer import minimum_input
 from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
 from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
 from irc_cnn.compiler.source import describe
@@ -354,6 +354,7 @@ class Program:
     width: float
     conv_defaults: dict[str, dict[str, Value]]  # by conv kind: activation, bias, bn
     bn_defaults: dict[str, Value]
+    graph: Any = field(repr=False, compare=False)  # infer's Graph, for the minimum input
 
     def function(self, block: str) -> Function:
         return next(f for f in self.functions if f.block == block)
@@ -375,7 +376,7 @@ class Program:
     def min_input(self, include_top: bool = True) -> int | None:
         """The smallest square input a builder lets through, up to the spec's own
         (infer.minimum_input; a bisection, so computed only for a backend that prints it)."""
-        return minimum_input(self.spec if include_top else without_top(self.spec), above=False)
+        return minimum_input(self.spec, False, self.graph, include_top)
 
     @property
     def ops(self) -> list[Op]:
@@ -938,4 +939,5 @@ def build(result: Any, root: Path | None = None) -> Program:
             "epsilon": defaults.bn.epsilon,
             "momentum": defaults.bn.momentum,
         },
+        graph=result.graph,
     )

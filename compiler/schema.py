@@ -107,6 +107,11 @@ def _dim(value: Any, low: int = 1) -> int | str:
     )
 
 
+def _pad_side(value: Any) -> Any:
+    """One side of a zero padding: a window side that may be 0."""
+    return _dim(value, low=0)
+
+
 def _padding(value: Any) -> Any:
     """`3` (every side), `1x2` (height, width), `[t, b, l, r]` to (top, bottom, left, right)."""
     if isinstance(value, str) and value[:1].isdigit() and not expr.is_expression(value):
@@ -126,7 +131,7 @@ Ident = Annotated[str, Strict(), AfterValidator(_identifier)]
 PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
 Size = Annotated[Union[int, str], PlainValidator(_dim)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
-PadSize = Annotated[Union[int, str], PlainValidator(lambda v: _dim(v, low=0))]
+PadSize = Annotated[Union[int, str], PlainValidator(_pad_side)]
 LayerName = Annotated[
     str,
     Strict(),

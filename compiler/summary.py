@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass
 
 from irc_cnn.compiler.graph import Graph, Shape, Stage
-from irc_cnn.compiler.infer import minimum_input, without_top
+from irc_cnn.compiler.infer import minimum_input
 from irc_cnn.compiler.memory import Training, TrainingMemory, training_memory
 
 BYTES_PER_ELEMENT = 4  # float32
@@ -129,8 +129,8 @@ def summarize(
         macs=graph.macs,
         activation_bytes=sum(memory.values()),
         largest_activation=(largest.name, largest.shape),
-        min_input=minimum_input(spec),
-        min_input_without_top=minimum_input(without_top(spec)),
+        min_input=minimum_input(spec, graph=graph),
+        min_input_without_top=minimum_input(spec, graph=graph, include_top=False),
         training=training_memory(graph, training) if training else None,
         memory_limit=memory_limit,
     )

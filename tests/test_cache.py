@@ -1,6 +1,6 @@
-"""The `irc check` result cache (compiler/cache.py): a hit prints what a full check
-prints without importing Pydantic, PyYAML or Jinja2, and any change to what the
-result depends on is a miss."""
+"""The result cache of `irc check` and `irc compile --check` (compiler/cache.py): a
+hit prints what a full run prints without importing Pydantic, PyYAML or Jinja2,
+and any change to what the result depends on is a miss."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import shutil
 
 import pytest
 
@@ -57,6 +59,7 @@ print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'yaml', 'jinj
 sys.exit(code)
 """
 MISS, HIT = "['pydantic', 'yaml']", "[]"
+COMPILE_MISS = "['jinja2', 'pydantic', 'yaml']"
 
 
 class Run:
@@ -72,9 +75,9 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def irc(folder: Path, *args: str) -> Run:
+def irc(folder: Path, *args: str, command: str = "check") -> Run:
     proc = subprocess.run(
-        [sys.executable, "-c", _RUN, "check", *args],
+        [sys.executable, "-c", _RUN, command, *args],
         check=False,
         cwd=folder,
         capture_output=True,
@@ -85,8 +88,8 @@ def irc(folder: Path, *args: str) -> Run:
     return Run(proc)
 
 
-def entries(folder: Path) -> list[Path]:
-    return sorted((folder / "cache" / "check").glob("*.json"))
+def entries(folder: Path, command: str = "check") -> list[Path]:
+    return sorted((folder / "cache" / command).glob("*.json"))
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "github"])
@@ -225,3 +228,65 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 def test_the_test_session_never_writes_the_users_cache(tmp_path_factory):
     # tests/conftest.py points every check of the session at pytest's own folder.
     assert Path(os.environ["IRC_CACHE_DIR"]).parent == tmp_path_factory.getbasetemp()
+
+
+# -- irc compile --check ---------------------------------------------------------------
+
+
+def compile_check(folder: Path, *args: str) -> Run:
+    return irc(
+        folder, "variant.yaml", "base.yaml", "--out", "out", "--check", *args, command="compile"
+    )
+
+
+@pytest.fixture()
+def compiled(folder: Path) -> Path:
+    written = irc(folder, "variant.yaml", "base.yaml", "--out", "out", command="compile")
+    assert written.code == 0, written.stderr
+    return folder
+
+
+def test_a_compile_check_hit_prints_what_a_full_one_prints(compiled):
+    miss, hit, uncached = (
+        compile_check(compiled),
+        compile_check(compiled),
+        compile_check(compiled, "--no-cache"),
+    )
+    assert (miss.code, miss.imports) == (0, COMPILE_MISS)
+    assert (hit.code, hit.imports) == (0, HIT)
+    assert (uncached.code, uncached.imports) == (0, COMPILE_MISS)
+    assert hit.stdout == miss.stdout == uncached.stdout == "3 file(s) in out are up to date\n"
+    (entry,) = entries(compiled, "compile")
+    files = dict(json.loads(entry.read_text())["files"])
+    generated = [
+        compiled / "out" / name for name in ("__init__.py", "base_net.py", "variant_net.py")
+    ]
+    for path in [compiled / "variant.yaml", compiled / "base.yaml", *generated]:
+        assert files[str(path.resolve())] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_editing_a_generated_file_is_a_miss_that_finds_it_stale(compiled):
+    assert compile_check(compiled).code == 0
+    module = compiled / "out" / "variant_net.py"
+    module.write_text(module.read_text().replace("conv2d(", "conv2d (", 1))
+    stale = compile_check(compiled)
+    assert (stale.code, stale.imports) == (1, COMPILE_MISS)
+    assert stale.stdout.startswith("out/variant_net.py: stale; run `irc compile variant.yaml")
+
+
+def test_a_spec_change_is_a_miss(compiled):
+    assert compile_check(compiled).code == 0
+    (compiled / "variant.yaml").write_text(VARIANT.replace("unit x4", "unit x3"))
+    changed = compile_check(compiled)
+    assert (changed.code, changed.imports) == (1, COMPILE_MISS)
+    assert "out/variant_net.py: stale" in changed.stdout
+
+
+def test_the_code_fingerprint_covers_the_templates(tmp_path, monkeypatch):
+    for top in cache.CODE:
+        shutil.copytree(cache.PACKAGE / top, tmp_path / top)
+    monkeypatch.setattr(cache, "PACKAGE", tmp_path)
+    before = cache.code_fingerprint()
+    template = tmp_path / "backends" / "templates" / "statements.jinja"
+    template.write_text(template.read_text() + "\n")
+    assert cache.code_fingerprint() != before

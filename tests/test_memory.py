@@ -50,15 +50,45 @@ def test_kept_tensors_counted_by_hand(tiny):
     # them) 2 x 8x8x2; the max pool's output (also conv3's input) 4x4x4;
     # conv3's output (no batch norm: relu3 keeps its input) 4x4x4; the dropout's
     # output (the dense layer's input; the global pool keeps nothing) 4; the
-    # softmax's output 10.
-    assert elements == 192 + 256 + 256 + 256 + 256 + 64 + 64 + 4 + 10
+    # softmax's output 10; and the backward pass's two transient gradients, each
+    # the size of the largest activation (8x8x4).
+    assert elements == 192 + 256 + 256 + 256 + 256 + 64 + 64 + 4 + 10 + 2 * 256
     assert masks == 4  # the dropout's, one byte each
+
+
+LINEAGE = b"""\
+name: lineage
+title: Lineage
+input: [8, 8, 3]
+classes: 10
+builder: {name: create_lineage}
+network:
+  - sepconv 4 3x3
+  - dwconv 3x3
+  - gate: [gap keepdims, conv 4 1x1 sigmoid nobn bias]
+head: [gap, dense classes softmax]
+"""
+
+
+def test_separable_depthwise_and_gate_counted_by_hand():
+    result = check_bytes(LINEAGE, "lineage.yaml")
+    assert result.ok, result.diagnostics
+    elements, masks = kept_elements(result.graph)
+    # the input (the separable conv's input) 8x8x3 and its depthwise output 8x8x3;
+    # the separable conv's output (its batch norm's input) 8x8x4; its relu's output
+    # (the depthwise conv's input) 8x8x4; the depthwise conv's output 8x8x4; its
+    # relu's output, which the gate's product keeps (as its feature map) 8x8x4; the
+    # gate's pooled 1x1x4 (its conv's input) and sigmoid output 1x1x4 (the product's
+    # scales; a sigmoid keeps its output, not its input); the head's pooled 4 and
+    # softmax 10; two transient gradients of 8x8x4.
+    assert elements == 192 + 192 + 256 + 256 + 256 + 256 + 4 + 4 + 4 + 10 + 2 * 256
+    assert masks == 0
 
 
 def test_parts_by_dtype_and_optimizer(tiny):
     assert tiny.params == 222  # 108 + 16 + 2 x (8 + 8) + 16 + 50
     trainable = 222 - 2 * (4 + 2 + 2)  # batch norm's moving mean and variance
-    per_image = 1358 * 4 + 4
+    per_image = 1870 * 4 + 4
     memory = training_memory(tiny, Training(batch=2, dtype="float32", optimizer="momentum"))
     assert memory.to_json() == {
         "batch": 2,
@@ -77,10 +107,10 @@ def test_parts_by_dtype_and_optimizer(tiny):
     assert (half.weights, half.gradients, half.activations_per_image) == (
         222 * 2,
         108 * 2,
-        1358 * 2 + 4,
+        1870 * 2 + 4,
     )
     mixed = training_memory(tiny, Training(2, "mixed", "momentum"))
-    assert (mixed.weights, mixed.activations_per_image) == (222 * 4, 1358 * 2 + 4)
+    assert (mixed.weights, mixed.activations_per_image) == (222 * 4, 1870 * 2 + 4)
 
 
 def test_largest_batch_is_the_last_that_fits(tiny):
