@@ -36,7 +36,7 @@ from typing import Any
 
 import graphviz
 from irc_cnn.compiler import program as ir
-from irc_cnn.compiler.graph import Graph, Shape, Stage
+from irc_cnn.compiler.graph import Shape, Stage
 from irc_cnn.compiler.pipeline import Result
 
 FORMATS = ("dot", "svg", "png")
@@ -266,9 +266,9 @@ class _Drawer:
     "gate", layer name, text) in data-flow order, for the network view and for tests.
     """
 
-    def __init__(self, program: ir.Program, graph: Graph, dot: graphviz.Digraph):
+    def __init__(self, program: ir.Program, dot: graphviz.Digraph):
         self.program = program
-        self.layers = {layer.name: layer for layer in graph.layers}
+        self.layers = {layer.name: layer for layer in program.graph.layers}
         self.dot = dot
         self.arithmetic: list[tuple[str, str, str]] = []
 
@@ -416,8 +416,9 @@ class _Entry:
     use: _Use
 
 
-def _entries(program: ir.Program, graph: Graph) -> list[_Entry]:
+def _entries(program: ir.Program) -> list[_Entry]:
     """The network's statements, each with its stages, then the head's."""
+    graph = program.graph
     stages = {stage.name: stage for stage in graph.stages}
     layers = {layer.name: layer for layer in graph.layers}
     root = _root(program)
@@ -439,15 +440,15 @@ def _entries(program: ir.Program, graph: Graph) -> list[_Entry]:
 
 def network_arithmetic(result: Result) -> dict[str, list[tuple[str, str, str]]]:
     """For each network box (named by its first stage), the arithmetic of its concats and sums."""
-    boxes = _network_boxes(ir.build(result), result.graph)
+    boxes = _network_boxes(ir.build(result))
     return {box: arithmetic for box, _, arithmetic in boxes}
 
 
-def _network_boxes(program: ir.Program, graph: Graph):
+def _network_boxes(program: ir.Program):
     """(box id, its entry, arithmetic) for every network entry, in order."""
-    shape = graph.input
-    for entry in _entries(program, graph):
-        drawer = _Drawer(program, graph, graphviz.Digraph())
+    shape = program.graph.input
+    for entry in _entries(program):
+        drawer = _Drawer(program, graphviz.Digraph())
         drawer.seq(entry.body, entry.use, INPUT, shape)
         yield entry.stages[0].name, entry, drawer.arithmetic
         if entry.stages[0].role == "body":
@@ -456,8 +457,8 @@ def _network_boxes(program: ir.Program, graph: Graph):
 
 def network(result: Result) -> str:
     """The whole network, one box per network entry; DOT text."""
-    program, graph = ir.build(result), result.graph
-    spec = program.spec
+    program = ir.build(result)
+    spec, graph = program.spec, program.graph
     dot = _digraph(
         f"{spec.name}",
         spec.title,
@@ -468,8 +469,8 @@ def network(result: Result) -> str:
     src, shape = INPUT, graph.input
     head: tuple[str, Shape] | None = None
     aux: list[tuple[str, Shape]] = []
-    texts = _Drawer(program, graph, graphviz.Digraph())
-    for box, entry, arithmetic in _network_boxes(program, graph):
+    texts = _Drawer(program, graphviz.Digraph())
+    for box, entry, arithmetic in _network_boxes(program):
         stage = entry.stages[0]
         count = len(entry.stages)
         title = (stage.block if count > 1 else None) or stage.name
@@ -515,13 +516,13 @@ def blocks(result: Result) -> list[str]:
     return [name for name in program.spec.blocks if name in used]
 
 
-def _first_use(program: ir.Program, graph: Graph, name: str) -> tuple[_Use, Shape, str]:
+def _first_use(program: ir.Program, name: str) -> tuple[_Use, Shape, str]:
     """A block's first use (a network entry's before one inside another block): the
     use, the shape it reads, the stage it is in."""
-    drawer = _Drawer(program, graph, graphviz.Digraph())
-    shape = graph.input
+    drawer = _Drawer(program, graphviz.Digraph())
+    shape = program.graph.input
     found = None
-    for entry in _entries(program, graph):
+    for entry in _entries(program):
         stage = entry.stages[0]
         if stage.block == name:  # the entry is a use of the block
             return entry.use, shape, stage.name
@@ -541,8 +542,8 @@ def block(result: Result, name: str) -> str:
     if name not in spec.blocks:
         known = ", ".join(spec.blocks) or "none"
         raise PlotError(f"{spec.name} has no block {name!r}; its blocks are: {known}")
-    program, graph = ir.build(result), result.graph
-    use, shape, stage = _first_use(program, graph, name)
+    program = ir.build(result)
+    use, shape, stage = _first_use(program, name)
     template = spec.blocks[name]
     details = [template.ref] if template.ref else []
     details.append(f"as built by its first use, {stage!r}")
@@ -551,7 +552,7 @@ def block(result: Result, name: str) -> str:
         details.append(args)
     dot = _digraph(f"{spec.name}_{name}", f"{spec.title}: {name}", "; ".join(details))
     dot.node(INPUT, _label("Input"), shape="plain", style="")
-    drawer = _Drawer(program, graph, dot)
+    drawer = _Drawer(program, dot)
     end, out = drawer.seq(program.function(name).body, use, INPUT, shape)
     dot.node(OUTPUT, _label("Output"), shape="plain", style="")
     drawer.edge(end, OUTPUT, out)
