@@ -455,11 +455,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
         return EXIT_ERRORS
+    from irc_cnn.compiler.program import ProgramError
+
     try:
-        source = plot.block(result.graph, args.block) if args.block else plot.network(result.graph)
+        source = plot.block(result, args.block) if args.block else plot.network(result)
         data = plot.render(source, fmt)
     except plot.PlotError as exc:
         raise UsageError(str(exc)) from None
+    except ProgramError as exc:  # plot draws the program IR, as the code backends print it
+        print(f"error: irc plot cannot draw {result.file}: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
     created = _missing_ancestor(out.parent)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

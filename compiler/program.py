@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,10 @@ class LayerName:
     text: str
     relative: bool
 
+    def within(self, instance: str) -> str:
+        """The concrete name inside the block use named `instance` (`""` outside any)."""
+        return naming.override(instance, self.text) if self.relative else self.text
+
 
 @dataclass(frozen=True)
 class Op:
@@ -287,6 +292,14 @@ class CallStmt:
     stmt: str = "call"
     separator: str = "_"  # "" where a named use's repeats count on from its number
 
+    def instances(self, instance: str) -> list[str]:
+        """The names of the block uses this call makes inside the use named `instance`
+        (`""` at network level): one, or a loop's `<layer><separator><i>` for each i."""
+        base = self.layer.within(instance)
+        if not self.looped:
+            return [base]
+        return [f"{base}{self.separator}{i}" for i in range(self.first, self.first + self.repeat)]
+
 
 Stmt = Op | ConcatStmt | GateStmt | ResidualStmt | CallStmt
 
@@ -343,6 +356,23 @@ class Program:
     bn_defaults: dict[str, Value]
     graph: Any = field(repr=False, compare=False)  # infer's Graph, for the minimum input
 
+    def function(self, block: str) -> Function:
+        return next(f for f in self.functions if f.block == block)
+
+    def arguments(self, call: CallStmt, env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The values one call gives its block's parameters: its arguments evaluated in
+        the caller's `env` (None: the network's), the block's defaults for the rest; with
+        the class count, so that `evaluate` can compute any value of the block under them."""
+        outer = {CLASSES_NAME: self.classes} if env is None else env
+        given = dict(call.args)
+        bound: dict[str, Any] = {CLASSES_NAME: self.classes}
+        for param in self.function(call.block).params:
+            if param.name in given:
+                bound[param.name] = evaluate(given[param.name], outer, self.width)
+            else:
+                bound[param.name] = param.default
+        return bound
+
     def min_input(self, include_top: bool = True) -> int | None:
         """The smallest square input a builder lets through, up to the spec's own
         (infer.minimum_input; a bisection, so computed only for a backend that prints it)."""
@@ -356,6 +386,21 @@ class Program:
         for stmt in stack:
             out += _ops(stmt)
         return out
+
+
+def evaluate(value: Value, env: Mapping[str, Any], width: float = 1.0) -> Any:
+    """A value as one block use builds it: a parameter looked up in `env`
+    (Program.arguments), arithmetic computed, a widened one under the width
+    multiplier `width`; a tuple item by item; a literal as it is."""
+    if isinstance(value, tuple):
+        return tuple(evaluate(v, env, width) for v in value)
+    if isinstance(value, Param):
+        number = env[value.name]
+    elif isinstance(value, Arith):
+        number = value.expr.evaluate(env)
+    else:
+        return value
+    return widen(number, width) if value.widened else number
 
 
 def _ops(stmt: Stmt) -> list[Op]:

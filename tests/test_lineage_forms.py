@@ -319,14 +319,17 @@ def test_plot_draws_the_shortcut_path_and_the_gate():
     from irc_cnn.backends.graphviz import plot
     from irc_cnn.compiler.pipeline import check_file
 
-    resnet = check_file("specs/keras/resnet50.yaml").graph
+    resnet = check_file("specs/keras/resnet50.yaml")
     dot = plot.block(resnet, "projection_block")
     # the shortcut's own ops, then a dashed edge from its batch norm into the sum
     assert "1x1 Conv (4*f=256 V Linear)" in dot
     assert 'conv2_block1_0_bn -> conv2_block1_add [label=" 56x56x256" style=dashed]' in dot
     assert "256 + 256 → 256" in dot
-    se = check_file("specs/variants/se_irv2.yaml").graph
-    assert "384 × 1x1x384 → 35x35x384" in plot.block(se, "resnet_a")
+    se = check_file("specs/variants/se_irv2.yaml")
+    se_block = plot.block(se, "resnet_a")
+    assert "384 × 1x1x384 → 35x35x384" in se_block
+    # the gate's convs with the SE block's parameters (numbers only, before the program IR)
+    assert "1x1 Conv (c//ratio=24)" in se_block and "1x1 Conv (c=384 sigmoid)" in se_block
     arithmetic = plot.network_arithmetic(se)["resnet_a_1"]
     assert ("gate", "resnet_a_1_b1_se_gate", "384 × 1x1x384 → 35x35x384") in arithmetic
 

@@ -22,7 +22,7 @@ import pytest
 from irc_cnn.backends.graphviz import gallery, plot
 from irc_cnn.compiler import summary
 from irc_cnn.compiler.cli import main
-from irc_cnn.compiler.pipeline import check_file
+from irc_cnn.compiler.pipeline import check_bytes, check_file
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 SPECS = [path.as_posix() for path in gallery.spec_files(ROOT)]
@@ -216,14 +216,14 @@ def check_arithmetic(kind: str, text: str, channels: int) -> None:
 @pytest.mark.parametrize("path", SPECS)
 def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
     graph = results[path].graph
-    dot = plot.network(graph)
+    dot = plot.network(results[path])
     for block in graph.spec.blocks:
         assert re.search(rf"\b{block}\b", dot), block
     for stage in graph.stages:  # a box per network entry, repeats as xN
         if stage.block and stage.count > 1 and stage.number == 1:
             assert re.search(rf"<B>{stage.block} ×\d+</B>|<B>{stage.name}</B>", dot), stage.name
     layers = {layer.name: layer for layer in graph.layers}
-    boxes = plot.network_arithmetic(graph)
+    boxes = plot.network_arithmetic(results[path])
     checked = 0
     for box, arithmetic in boxes.items():
         # every concat and sum of the box's (first) stage, and nothing else
@@ -243,7 +243,7 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
 
 
 def test_seed_irv2_network_plot_reads_like_figure_15(results):
-    dot = plot.network(results[SEED_IRV2].graph)
+    dot = plot.network(results[SEED_IRV2])
     for text in (
         "<B>resnet_a ×10</B>",
         "<B>resnet_b ×20</B>",
@@ -261,7 +261,7 @@ def test_seed_irv2_network_plot_reads_like_figure_15(results):
 
 @needs_keras_spec
 def test_keras_applications_plot_keeps_slims_branch_order(results):
-    dot = plot.network(results[KERAS_SPEC].graph)
+    dot = plot.network(results[KERAS_SPEC])
     assert "concat 384 + 384 + 320 = 1088" in dot  # mixed_6a
     assert "concat 384 + 288 + 320 + 1088 = 2080" in dot  # mixed_7a
     assert "<B>block8 ×9</B>" in dot and "<B>block8_10</B>" in dot
@@ -271,9 +271,9 @@ def test_keras_applications_plot_keeps_slims_branch_order(results):
 @pytest.mark.parametrize("path", SPECS)
 def test_block_plots_draw_every_concat_and_sum_of_the_block(results, path):
     graph = results[path].graph
-    assert plot.blocks(graph)
-    for block in plot.blocks(graph):
-        dot = plot.block(graph, block)
+    assert plot.blocks(results[path])
+    for block in plot.blocks(results[path]):
+        dot = plot.block(results[path], block)
         assert f"{graph.spec.title}: {block}" in dot
         stage = next((s.name for s in graph.stages if s.block == block), None)
         if stage is None:  # used only inside other blocks
@@ -295,7 +295,7 @@ def test_block_plots_draw_every_concat_and_sum_of_the_block(results, path):
 
 
 def test_reduction_a_plot_shows_table_1_parameters(results):
-    dot = plot.block(results[SEED_IRV2].graph, "reduction_a")
+    dot = plot.block(results[SEED_IRV2], "reduction_a")
     for text in (
         "3x3 Conv (n=384 stride 2 V)",
         "1x1 Conv (k=256)",
@@ -308,10 +308,75 @@ def test_reduction_a_plot_shows_table_1_parameters(results):
         assert text in dot, text
 
 
+NESTED = b"""\
+name: nested
+title: Nested
+input: [16, 16, 8]
+classes: 10
+builder: {name: create_nested}
+blocks:
+  unit:
+    params: [f]
+    residual: {branches: [[conv f 1x1, conv 8 3x3 linear]], activation: relu}
+  stage:
+    params: {f: 4}
+    seq: [conv 8 1x1, {unit: {f: 2*f, repeat: 3}}]
+network:
+  - conv 8 3x3
+  - residual: {branches: [conv 2 1x1, conv 3 3x3], project: conv 8 1x1 linear}
+  - {stage: {f: 3}}
+  - stage x2
+head: [gap, dense classes]
+"""
+
+
+def test_plot_of_blocks_inside_blocks():
+    """A block used only inside another is drawn once, as its first use builds it, with
+    the value its parameter has there (until the program IR, every repeat of the inner
+    use was drawn, one after the other)."""
+    result = check_bytes(NESTED, "nested.yaml")
+    assert plot.blocks(result) == ["unit", "stage"]
+    dot = plot.block(result, "unit")
+    assert "as built by its first use, 'stage_1'" in dot
+    assert "stage_1_unit_1_b1_conv1 [label=<1x1 Conv (f=6)>" in dot
+    assert "stage_1_unit_1_add [label=<+<BR/>8 + 8 → 8>" in dot
+    assert "stage_1_unit_2" not in dot
+    assert "1x1 Conv (2*f=6)" not in dot  # the inner template says `f`, not the caller's `2*f`
+    arithmetic = plot.network_arithmetic(result)
+    assert [name for _, name, _ in arithmetic["stage_2"]] == [
+        f"stage_2_unit_{i}_add" for i in (1, 2, 3)
+    ]
+    network = plot.network(result)
+    assert "<B>stage ×2</B>" in network and "uses unit" in network
+
+
+def test_plot_of_a_residual_written_in_the_network():
+    """Its concat and sum are named as infer names them (`concat`, `add`; `_concat` and
+    `_add` before, so the concat's total fell back to the project's 8 channels)."""
+    result = check_bytes(NESTED, "nested.yaml")
+    arithmetic = plot.network_arithmetic(result)["residual"]
+    assert arithmetic == [("concat", "concat", "2 + 3 = 5"), ("sum", "add", "8 + 8 → 8")]
+    layers = {layer.name for layer in result.graph.layers}
+    assert {"concat", "add"} <= layers
+
+
+def test_plot_of_a_spec_the_program_cannot_express(tmp_path):
+    """A depth multiplier given by a parameter: plot draws the program IR, which cannot
+    hold it, so irc plot says so with the line (exit 1, no traceback, no file)."""
+    spec = tmp_path / "dm.yaml"
+    spec.write_bytes(NESTED.replace(b"[conv f 1x1,", b"[{dwconv: {kernel: 3, multiplier: f}},"))
+    proc = run_irc("plot", str(spec), "-o", str(tmp_path / "dm.dot"))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "irc plot cannot draw" in proc.stderr
+    assert "dm.yaml:9: a dwconv's depth multiplier must be a number" in proc.stderr
+    assert not (tmp_path / "dm.dot").exists()
+
+
 def test_plot_is_deterministic(results):
-    graph = results[SEED_IRV2].graph
-    assert plot.network(graph) == plot.network(graph)
-    assert plot.block(graph, "resnet_b") == plot.block(graph, "resnet_b")
+    result = results[SEED_IRV2]
+    assert plot.network(result) == plot.network(result)
+    assert plot.block(result, "resnet_b") == plot.block(result, "resnet_b")
 
 
 def test_plot_misuse(capsys, tmp_path):

@@ -61,10 +61,10 @@ def diagrams(results: list[Result]) -> dict[str, str]:
     """DOT text by path under docs/architecture/, without the suffix."""
     out = {}
     for result in results:
-        name, graph = result.spec.name, result.graph
-        out[f"{name}/network"] = plot.network(graph)
-        for block in plot.blocks(graph):
-            out[f"{name}/blocks/{block}"] = plot.block(graph, block)
+        name = result.spec.name
+        out[f"{name}/network"] = plot.network(result)
+        for block in plot.blocks(result):
+            out[f"{name}/blocks/{block}"] = plot.block(result, block)
     return out
 
 
@@ -80,7 +80,7 @@ def index(results: list[Result]) -> str:
     ]
     for result in results:
         name = result.spec.name
-        blocks = plot.blocks(result.graph)
+        blocks = plot.blocks(result)
         lines += [
             "",
             f"## {result.spec.title} (`{result.file}`)",

@@ -1,38 +1,43 @@
-"""Diagrams of the inferred graph, drawn like the paper's figures, as DOT text.
+"""Diagrams of a checked spec, drawn like the paper's figures, as DOT text.
 
-Two views:
+Two views of a pipeline Result:
 
-- `network(graph)`: one box per network entry (a block used 20 times in a
+- `network(result)`: one box per network entry (a block used 20 times in a
   row is one box, `resnet_b x20`), the input at the bottom and the
   classifier at the top as in the paper's Figure 15, every edge labelled
   with the tensor shape it carries, auxiliary heads off to the side, and in
-  each box the channel arithmetic of every concatenation and residual sum
-  inside it (`concat 384 + 384 + 384 = 1152`).
-- `block(graph, name)`: one block template's branches as its first use
+  each box the channel arithmetic of every concatenation, residual sum and
+  gate inside it (`concat 384 + 384 + 384 = 1152`).
+- `block(result, name)`: one block template's statements as its first use
   builds them (Figures 3-19): one box per op (`1x7 Conv (160)`,
-  `3x3 MaxPool (stride 2 V)`; V is valid padding, as in the paper), a
-  `Filter concat` box per concatenation, a `+` per residual sum (its
+  `3x3 MaxPool (stride 2 V)`; V is valid padding, as in the paper; a filter
+  count the template gives as a parameter or arithmetic shows it, `k=256`),
+  a `Filter concat` box per concatenation, a `+` per residual sum (its
   shortcut drawn dashed, through the shortcut's own ops when it has any)
   and a `×` per gate (the gate's branch dashed into it), each with its
-  arithmetic, and the shape on every edge.
+  arithmetic, and the shape on every edge. Blocks it uses are drawn inline.
 
-The structure comes from compiler.resolve (the graph itself is a flat list of
-layers) and every shape from the graph's layers, looked up by layer name, so
-the picture shows exactly what infer computed. Spec text only reaches DOT
-through html-escaped labels. `render` turns DOT into SVG or PNG with
-Graphviz's `dot`; the DOT text itself needs no program.
+The structure is the program IR (compiler.program), the form the Keras and
+torch backends print: a network box is one network statement (a loop of
+block uses is one), a block view is one function's body. Values come from
+evaluating the IR's under the use's arguments (program.evaluate), names from
+the IR's layer names within the use, and every shape from infer's graph,
+looked up by layer name, so the picture shows exactly what infer computed.
+Spec text only reaches DOT through html-escaped labels. `render` turns DOT
+into SVG or PNG with Graphviz's `dot`; the DOT text itself needs no program.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import graphviz
-from irc_cnn.compiler.graph import Graph, Shape, Stage
-from irc_cnn.compiler.resolve import RConcat, RGate, RNode, ROp, RResidual, RStage, resolve
-from irc_cnn.compiler.schema import Concat, Residual
+from irc_cnn.compiler import program as ir
+from irc_cnn.compiler.graph import Shape, Stage
+from irc_cnn.compiler.pipeline import Result
 
 FORMATS = ("dot", "svg", "png")
 MISSING_DOT = (
@@ -100,25 +105,19 @@ def _window_extras(strides: Any, padding: str) -> list[str]:
     return extras
 
 
-def op_label(op: Any, out: Shape, parameter: str | None = None) -> str:
-    """The paper's wording for one op: `3x3 Conv (384 stride 2 V)`, `Relu activation`."""
-    kind = op.kind
+def op_label(kind: str, attrs: dict[str, Any], out: Shape, parameter: str | None = None) -> str:
+    """The paper's wording for one op (`attrs`: its concrete values, by program.Op's field
+    names): `3x3 Conv (384 stride 2 V)`, `Relu activation`."""
     if kind == "conv":
         filters = f"{parameter}={out[-1]}" if parameter else str(out[-1])
-        extras = _window_extras(op.strides, op.padding)
-        if op.activation is None:
-            extras.append("Linear")
-        elif op.activation != "relu":
-            extras.append(op.activation)
-        return f"{_pair(op.kernel)} Conv ({' '.join([filters, *extras])})"
+        extras = _window_extras(attrs["strides"], attrs["padding"])
+        extras += _activation_extras(attrs["activation"])
+        return f"{_pair(attrs['kernel'])} Conv ({' '.join([filters, *extras])})"
     if kind in ("dwconv", "sepconv"):
-        extras = _window_extras(op.strides, op.padding)
-        if op.multiplier != 1:
-            extras.append(f"×{op.multiplier}")
-        if op.activation is None:
-            extras.append("Linear")
-        elif op.activation != "relu":
-            extras.append(op.activation)
+        extras = _window_extras(attrs["strides"], attrs["padding"])
+        if attrs["multiplier"] != 1:
+            extras.append(f"×{attrs['multiplier']}")
+        extras += _activation_extras(attrs["activation"])
         name = "Depthwise Conv" if kind == "dwconv" else "Separable Conv"
         size = (
             str(out[-1])
@@ -127,31 +126,38 @@ def op_label(op: Any, out: Shape, parameter: str | None = None) -> str:
             if parameter
             else str(out[-1])
         )
-        return f"{_pair(op.kernel)} {name} ({' '.join([size, *extras])})"
+        return f"{_pair(attrs['kernel'])} {name} ({' '.join([size, *extras])})"
     if kind == "pad":
-        top, bottom, left, right = op.padding
+        top, bottom, left, right = attrs["padding"]
         return f"Zero pad ({top}, {bottom}, {left}, {right})"
     if kind == "identity":
         return "Identity"
     if kind in ("maxpool", "avgpool"):
-        extras = _window_extras(op.strides, op.padding)
+        extras = _window_extras(attrs["strides"], attrs["padding"])
         name = "MaxPool" if kind == "maxpool" else "AvgPool"
-        return f"{_pair(op.pool)} {name}" + (f" ({' '.join(extras)})" if extras else "")
+        return f"{_pair(attrs['pool'])} {name}" + (f" ({' '.join(extras)})" if extras else "")
     if kind in ("gap", "gmp"):
         text = "Global AvgPool" if kind == "gap" else "Global MaxPool"
-        return text + (" (1x1)" if op.keepdims else "")
+        return text + (" (1x1)" if attrs["keepdims"] else "")
     if kind == "bn":
         return "BatchNorm"
     if kind == "act":
-        return f"{(op.activation or 'linear').capitalize()} activation"
+        return f"{(attrs['activation'] or 'linear').capitalize()} activation"
     if kind == "dropout":
-        return f"Dropout (keep {1 - op.rate:g})"
+        return f"Dropout (keep {1 - attrs['rate']:g})"
     if kind == "flatten":
         return "Flatten"
     if kind == "dense":
-        activation = op.activation if op.activation not in (None, "linear") else None
+        activation = attrs["activation"]
         return f"Dense ({out[-1]}{' ' + activation if activation else ''})"
     raise AssertionError(f"unhandled op kind {kind}")
+
+
+def _activation_extras(activation: str | None) -> list[str]:
+    """A conv's activation where it is not the paper's usual ReLU."""
+    if activation is None:
+        return ["Linear"]
+    return [] if activation == "relu" else [activation]
 
 
 def _colour(kind: str) -> str:
@@ -200,77 +206,118 @@ def _digraph(name: str, title: str, subtitle: str) -> graphviz.Digraph:
     return dot
 
 
-# -- walking the resolved structure ----------------------------------------------------
+# -- walking the program --------------------------------------------------------------
 
 
-def _template(spec: Any, path: tuple) -> Any:
-    """The spec node at a spec path (op paths from resolve), or None."""
-    node = spec
-    try:
-        for segment in path:
-            if isinstance(segment, int) or isinstance(node, dict):
-                node = node[segment]
-            elif segment == "concat" and isinstance(node, Concat):
-                node = node.branches
-            elif segment == "residual" and isinstance(node, Residual):
-                continue
-            else:
-                node = getattr(node, segment)
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return None
-    return node
+@dataclass(frozen=True)
+class _Use:
+    """Where statements are drawn: inside the block use named `name` (`""` at network
+    level), whose parameters have the values `env` (Program.arguments)."""
+
+    name: str
+    env: dict[str, Any]
+
+
+def _root(program: ir.Program) -> _Use:
+    return _Use("", {ir.CLASSES_NAME: program.classes})
+
+
+def _text(value: ir.Value) -> str:
+    """A value as a spec writes it: a parameter's name, arithmetic without spaces (`4*f`)."""
+    if isinstance(value, ir.Param):
+        return value.name
+    if isinstance(value, ir.Arith):
+        names = {ir.CLASSES_NAME: ir.CLASSES}
+        return value.expr.python(lambda name: names.get(name, name)).replace(" ", "")
+    return f"{value}"
+
+
+def _parameter(op: ir.Op) -> str | None:
+    """What a conv's filter count is written as where it is not a number (`k`, `4*f`, `in`)."""
+    filters = op.attrs.get("filters") if op.kind in ("conv", "sepconv") else None
+    return None if filters is None or isinstance(filters, int) else _text(filters)
+
+
+def _called(program: ir.Program, stmts: Iterable[ir.Stmt]) -> set[str]:
+    """The blocks the statements call, directly or through the blocks they call."""
+    found: set[str] = set()
+    for stmt in stmts:
+        if isinstance(stmt, ir.CallStmt):
+            found |= {stmt.block} | _called(program, program.function(stmt.block).body)
+        for inner in _inner(stmt):
+            found |= _called(program, inner)
+    return found
+
+
+def _inner(stmt: ir.Stmt) -> tuple[tuple[ir.Stmt, ...], ...]:
+    """The statement sequences inside a composite: branches, a shortcut, a gate's branch."""
+    if isinstance(stmt, ir.ResidualStmt):
+        return (*stmt.branches, stmt.shortcut)
+    if isinstance(stmt, (ir.ConcatStmt, ir.GateStmt)):
+        return stmt.branches
+    return ()
 
 
 class _Drawer:
-    """Walks resolved nodes from an input node and shape, adding a box per layer.
+    """Walks program statements from an input node and shape, adding a box per layer.
 
-    `arithmetic` collects ("concat" | "sum" | "gate", layer name, text) in data-flow
-    order, for the network view and for tests.
+    Names are the statements' layer names within the block use being drawn, every
+    shape the graph's layer of that name. `arithmetic` collects ("concat" | "sum" |
+    "gate", layer name, text) in data-flow order, for the network view and for tests.
     """
 
-    def __init__(self, graph: Graph, dot: graphviz.Digraph):
-        self.spec = graph.spec
-        self.layers = {layer.name: layer for layer in graph.layers}
+    def __init__(self, program: ir.Program, dot: graphviz.Digraph):
+        self.program = program
+        self.layers = {layer.name: layer for layer in program.graph.layers}
         self.dot = dot
         self.arithmetic: list[tuple[str, str, str]] = []
 
     def shape(self, name: str, default: Shape) -> Shape:
+        """The shape of the layer `name`, or `default` where the op makes none (an `act`
+        whose activation parameter is linear at this use)."""
         layer = self.layers.get(name)
         return layer.shape if layer is not None else default
 
     def edge(self, tail: str, head: str, shape: Shape, **attrs: str) -> None:
         self.dot.edge(tail, head, label=" " + shape_text(shape), **attrs)
 
-    def seq(self, nodes: Iterable[RNode], src: str, shape: Shape) -> tuple[str, Shape]:
-        for node in nodes:
-            if isinstance(node, ROp):
-                src, shape = self.op(node, src, shape)
-            elif isinstance(node, RConcat):
-                src, shape = self.concat(node.name, node.branches, src, shape)
-            elif isinstance(node, RGate):
-                src, shape = self.gate(node, src, shape)
-            else:
-                src, shape = self.residual(node, src, shape)
+    def value(self, use: _Use, value: ir.Value) -> Any:
+        """A value as this use builds it (`linear` as no activation, as the ops say it)."""
+        value = ir.evaluate(value, use.env, self.program.width)
+        return None if value == "linear" else value
+
+    def attrs(self, op: ir.Op, use: _Use) -> dict[str, Any]:
+        return {field: self.value(use, value) for field, value in op.attrs.items()}
+
+    def uses(self, call: ir.CallStmt, use: _Use) -> list[_Use]:
+        """The block uses a call makes: each repeat's name, the parameters' values."""
+        env = self.program.arguments(call, use.env)
+        return [_Use(name, env) for name in call.instances(use.name)]
+
+    def seq(self, stmts: Iterable[ir.Stmt], use: _Use, src: str, shape: Shape):
+        for stmt in stmts:
+            src, shape = getattr(self, stmt.stmt)(stmt, use, src, shape)
         return src, shape
 
-    def op(self, rop: ROp, src: str, shape: Shape) -> tuple[str, Shape]:
-        if rop.op.kind == "identity":  # no layer: the branch is its input
+    def op(self, op: ir.Op, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        if op.kind == "identity":  # no layer: the branch is its input
             return src, shape
-        out = self.shape(rop.name, shape)
-        parameter = None
-        if rop.op.kind in ("conv", "sepconv"):
-            template = _template(self.spec, rop.path)
-            filters = getattr(template, "filters", None)
-            if isinstance(filters, str):  # a parameter or arithmetic on parameters
-                parameter = filters
-        self.dot.node(
-            rop.name, _label(op_label(rop.op, out, parameter)), fillcolor=_colour(rop.op.kind)
-        )
-        self.edge(src, rop.name, shape)
-        return rop.name, out
+        name = op.layer.within(use.name)
+        out = self.shape(name, shape)
+        label = op_label(op.kind, self.attrs(op, use), out, _parameter(op))
+        self.dot.node(name, _label(label), fillcolor=_colour(op.kind))
+        self.edge(src, name, shape)
+        return name, out
 
-    def concat(self, name: str, branches, src: str, shape: Shape) -> tuple[str, Shape]:
-        ends = [self.seq(branch, src, shape) for branch in branches]
+    def call(self, call: ir.CallStmt, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        body = self.program.function(call.block).body
+        for inner in self.uses(call, use):
+            src, shape = self.seq(body, inner, src, shape)
+        return src, shape
+
+    def join(self, name: str, branches, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        """Branches from one input into a `Filter concat` named `name`."""
+        ends = [self.seq(branch, use, src, shape) for branch in branches]
         out = self.shape(name, shape)
         text = concat_arithmetic((s[-1] for _, s in ends), out[-1])
         self.arithmetic.append(("concat", name, text))
@@ -279,82 +326,139 @@ class _Drawer:
             self.edge(end, name, end_shape)
         return name, out
 
-    def gate(self, node: RGate, src: str, shape: Shape) -> tuple[str, Shape]:
-        g, g_shape = self.seq(node.branch, src, shape)
-        out = self.shape(node.name, shape)
-        text = gate_arithmetic(shape[-1], g_shape, out)
-        self.arithmetic.append(("gate", node.name, text))
-        self.dot.node(node.name, _label("×", text), fillcolor=COLOURS["add"], style="filled")
-        self.edge(src, node.name, shape)
-        self.edge(g, node.name, g_shape, style="dashed")  # the gate's scales
-        return node.name, out
+    def concat(self, stmt: ir.ConcatStmt, use: _Use, src: str, shape: Shape):
+        return self.join(stmt.layer.within(use.name), stmt.branches, use, src, shape)
 
-    def residual(self, node: RResidual, src: str, shape: Shape) -> tuple[str, Shape]:
-        s, s_shape = self.seq(node.shortcut, src, shape)
-        if len(node.branches) > 1:
-            r, r_shape = self.concat(node.prefix + "_concat", node.branches, src, shape)
+    def gate(self, stmt: ir.GateStmt, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        g, g_shape = self.seq(stmt.branch, use, src, shape)
+        name = stmt.layer.within(use.name)
+        out = self.shape(name, shape)
+        text = gate_arithmetic(shape[-1], g_shape, out)
+        self.arithmetic.append(("gate", name, text))
+        self.dot.node(name, _label("×", text), fillcolor=COLOURS["add"], style="filled")
+        self.edge(src, name, shape)
+        self.edge(g, name, g_shape, style="dashed")  # the gate's scales
+        return name, out
+
+    def residual(self, stmt: ir.ResidualStmt, use: _Use, src: str, shape: Shape):
+        s, s_shape = self.seq(stmt.shortcut, use, src, shape)
+        if stmt.concat is not None:
+            concat = stmt.concat.within(use.name)
+            r, r_shape = self.join(concat, stmt.branches, use, src, shape)
         else:
-            r, r_shape = self.seq(node.branches[0], src, shape)
-        if node.project is not None:
-            r, r_shape = self.op(node.project, r, r_shape)
-        add = node.prefix + "_add"
+            r, r_shape = self.seq(stmt.branches[0], use, src, shape)
+        if stmt.project is not None:
+            r, r_shape = self.op(stmt.project, use, r, r_shape)
+        add = stmt.part("add").within(use.name)
         out = self.shape(add, s_shape)
-        text = sum_arithmetic(s_shape[-1], r_shape[-1], node.scale, out[-1])
+        # The default build has residual scaling off (the builder's `scale` switch).
+        scale = self.value(use, stmt.scale) if self.program.scale_default else None
+        text = sum_arithmetic(s_shape[-1], r_shape[-1], scale, out[-1])
         self.arithmetic.append(("sum", add, text))
         self.dot.node(add, _label("+", text), fillcolor=COLOURS["add"], shape="box", style="filled")
         self.edge(s, add, s_shape, style="dashed")  # the shortcut, through its ops if any
         self.edge(r, add, r_shape)
-        if node.activation:
-            act = f"{node.prefix}_{node.activation}"
+        activation = self.value(use, stmt.activation)
+        if activation:
+            act = stmt.part(activation).within(use.name)
             self.dot.node(
-                act,
-                _label(f"{node.activation.capitalize()} activation"),
-                fillcolor=COLOURS["other"],
+                act, _label(f"{activation.capitalize()} activation"), fillcolor=COLOURS["other"]
             )
             self.edge(add, act, out)
             return act, out
         return add, out
 
+    def find(self, stmts, use: _Use, shape: Shape, block: str):
+        """The first use of `block` among the statements and inside them: the use
+        and the shape it reads, or None."""
+        for stmt in stmts:
+            if isinstance(stmt, ir.CallStmt):
+                first = self.uses(stmt, use)[0]
+                if stmt.block == block:
+                    return first, shape
+                found = self.find(self.program.function(stmt.block).body, first, shape, block)
+            else:
+                found = None
+                for inner in _inner(stmt):
+                    found = found or self.find(inner, use, shape, block)
+            if found is not None:
+                return found
+            _, shape = self.seq([stmt], use, INPUT, shape)
+        return None
+
+    def texts(self, stmts: Iterable[ir.Stmt], use: _Use) -> list[str]:
+        """Each op's wording (a block called, its ops), `concat`, `gate` or `residual`."""
+        texts = []
+        for stmt in stmts:
+            if isinstance(stmt, ir.Op):
+                out = self.shape(stmt.layer.within(use.name), ())
+                texts.append(op_label(stmt.kind, self.attrs(stmt, use), out))
+            elif isinstance(stmt, ir.CallStmt):
+                body = self.program.function(stmt.block).body
+                texts += [t for inner in self.uses(stmt, use) for t in self.texts(body, inner)]
+            else:
+                texts.append(stmt.stmt)
+        return texts
+
 
 # -- the two views ---------------------------------------------------------------------
 
 
-def _groups(graph: Graph) -> list[list[tuple[RStage, Stage]]]:
-    """Stages with their resolved bodies, consecutive uses from one network entry together."""
-    resolved, _ = resolve(graph.spec)
-    if len(resolved.stages) != len(graph.stages):
-        raise PlotError("the spec's stages changed between inference and plotting")
-    groups: list[list[tuple[RStage, Stage]]] = []
-    for pair in zip(resolved.stages, graph.stages):
-        stage = pair[1]
-        last = groups[-1][-1][1] if groups else None
-        if last is not None and (last.path, last.role) == (stage.path, stage.role):
-            groups[-1].append(pair)
-        else:
-            groups.append([pair])
-    return groups
+@dataclass(frozen=True)
+class _Entry:
+    """One network entry: its statements, the stages infer made of them (a loop's
+    repeats; one for anything else), and what the first stage builds: statements and
+    the use they are in (a block's body in its first use, or the entry's own)."""
+
+    stmts: tuple[ir.Stmt, ...]
+    stages: tuple[Stage, ...]
+    body: tuple[ir.Stmt, ...]
+    use: _Use
 
 
-def network_arithmetic(graph: Graph) -> dict[str, list[tuple[str, str, str]]]:
+def _entries(program: ir.Program) -> list[_Entry]:
+    """The network's statements, each with its stages, then the head's."""
+    graph = program.graph
+    stages = {stage.name: stage for stage in graph.stages}
+    layers = {layer.name: layer for layer in graph.layers}
+    root = _root(program)
+    entries = []
+    for stmt in program.network:
+        if isinstance(stmt, ir.CallStmt):
+            names = stmt.instances("")
+            body, use = program.function(stmt.block).body, _Use(names[0], program.arguments(stmt))
+        else:  # an op or composite between blocks: the stage its last layer is in
+            last = stmt.part("add") if isinstance(stmt, ir.ResidualStmt) else stmt.layer
+            names = [layers[last.within("")].stage]
+            body, use = (stmt,), root
+        entries.append(_Entry((stmt,), tuple(stages[name] for name in names), body, use))
+    head = [stage for stage in graph.stages if stage.role == "head"]
+    if head:
+        entries.append(_Entry(program.head, tuple(head), program.head, root))
+    return entries
+
+
+def network_arithmetic(result: Result) -> dict[str, list[tuple[str, str, str]]]:
     """For each network box (named by its first stage), the arithmetic of its concats and sums."""
-    return {box: arithmetic for box, _, arithmetic in _network_boxes(graph)}
+    boxes = _network_boxes(ir.build(result))
+    return {box: arithmetic for box, _, arithmetic in boxes}
 
 
-def _network_boxes(graph: Graph):
-    """(box id, its group, arithmetic) for every network entry, in order."""
-    shape = graph.input
-    for group in _groups(graph):
-        rstage, stage = group[0]
-        drawer = _Drawer(graph, graphviz.Digraph())
-        drawer.seq(rstage.body, INPUT, shape)
-        yield stage.name, group, drawer.arithmetic
-        if stage.role == "body":
-            shape = group[-1][1].shape
+def _network_boxes(program: ir.Program):
+    """(box id, its entry, arithmetic) for every network entry, in order."""
+    shape = program.graph.input
+    for entry in _entries(program):
+        drawer = _Drawer(program, graphviz.Digraph())
+        drawer.seq(entry.body, entry.use, INPUT, shape)
+        yield entry.stages[0].name, entry, drawer.arithmetic
+        if entry.stages[0].role == "body":
+            shape = entry.stages[-1].shape
 
 
-def network(graph: Graph) -> str:
+def network(result: Result) -> str:
     """The whole network, one box per network entry; DOT text."""
-    spec = graph.spec
+    program = ir.build(result)
+    spec, graph = program.spec, program.graph
     dot = _digraph(
         f"{spec.name}",
         spec.title,
@@ -365,9 +469,10 @@ def network(graph: Graph) -> str:
     src, shape = INPUT, graph.input
     head: tuple[str, Shape] | None = None
     aux: list[tuple[str, Shape]] = []
-    for box, group, arithmetic in _network_boxes(graph):
-        rstage, stage = group[0]
-        count = len(group)
+    texts = _Drawer(program, graphviz.Digraph())
+    for box, entry, arithmetic in _network_boxes(program):
+        stage = entry.stages[0]
+        count = len(entry.stages)
         title = (stage.block if count > 1 else None) or stage.name
         if count > 1:
             title += f" ×{count}"
@@ -378,17 +483,17 @@ def network(graph: Graph) -> str:
                 small.append(f"block {stage.block}")
             if spec.blocks[stage.block].ref:
                 small.append(spec.blocks[stage.block].ref)
-        elif stage.role == "head" or all(isinstance(node, ROp) for node in rstage.body):
-            small.append(" · ".join(_op_texts(graph, rstage.body)))
-        inner = [b for b in spec.blocks if b in _nested_blocks(rstage.body) - {stage.block}]
+        elif stage.role == "head" or all(isinstance(s, ir.Op) for s in entry.stmts):
+            small.append(" · ".join(texts.texts(entry.body, entry.use)))
+        inner = _called(program, entry.stmts) - {stage.block}
         if inner:
-            small.append(f"uses {', '.join(inner)}")
+            small.append(f"uses {', '.join(b for b in spec.blocks if b in inner)}")
         each = " each" if count > 1 else ""
         small.append(f"{stage.params:,} parameters, {_si(stage.macs)} mult-adds{each}")
         colour = COLOURS["block"] if stage.role == "body" else COLOURS[stage.role]
         dot.node(box, _label(title, *lines, bold=True, small=small), fillcolor=colour)
         dot.edge(src, box, label=" " + shape_text(shape))
-        out = group[-1][1].shape
+        out = entry.stages[-1].shape
         if stage.role == "body":
             src, shape = box, out
         elif stage.role == "aux":
@@ -404,119 +509,61 @@ def network(graph: Graph) -> str:
     return dot.source
 
 
-def _op_texts(graph: Graph, nodes: Iterable[RNode]) -> list[str]:
-    layers = {layer.name: layer for layer in graph.layers}
-    texts = []
-    for node in nodes:
-        if isinstance(node, ROp):
-            layer = layers.get(node.name)
-            texts.append(op_label(node.op, layer.shape if layer else ()))
-        elif isinstance(node, RConcat):
-            texts.append("concat")
-        elif isinstance(node, RGate):
-            texts.append("gate")
-        else:
-            texts.append("residual")
-    return texts
-
-
-def blocks(graph: Graph) -> list[str]:
+def blocks(result: Result) -> list[str]:
     """The block templates the network uses, in the order the spec defines them."""
-    used = set()
-    for rstage in resolve(graph.spec)[0].stages:
-        if rstage.block is not None:
-            used.add(rstage.block)
-        used.update(_nested_blocks(rstage.body))
-    return [name for name in graph.spec.blocks if name in used]
+    program = ir.build(result)
+    used = _called(program, (*program.network, *program.head))
+    return [name for name in program.spec.blocks if name in used]
 
 
-def _nested_blocks(nodes: Iterable[RNode]) -> set[str]:
-    found: set[str] = set()
-    for node in nodes:
-        if node.path[:1] == ("blocks",):
-            found.add(node.path[1])
-        for branch in _inner(node):
-            found |= _nested_blocks(branch)
-    return found
-
-
-def _inner(node: RNode) -> tuple[tuple[RNode, ...], ...]:
-    """The node sequences inside a composite: branches, a shortcut, a gate's branch."""
-    if isinstance(node, RConcat):
-        return node.branches
-    if isinstance(node, RResidual):
-        return (*node.branches, node.shortcut)
-    if isinstance(node, RGate):
-        return (node.branch,)
-    return ()
-
-
-def _first_use(graph: Graph, name: str) -> tuple[tuple[RNode, ...], Shape, str]:
-    """A block's first use: its resolved nodes, the shape it reads, the stage it is in."""
-    shape = graph.input
+def _first_use(program: ir.Program, name: str) -> tuple[_Use, Shape, str]:
+    """A block's first use (a network entry's before one inside another block): the
+    use, the shape it reads, the stage it is in."""
+    drawer = _Drawer(program, graphviz.Digraph())
+    shape = program.graph.input
     found = None
-    for group in _groups(graph):
-        for rstage, stage in group:
-            if rstage.block == name:
-                return rstage.body, shape, stage.name
-            if found is None:
-                found = _find_run(graph, rstage.body, shape, name)
-                if found is not None:
-                    found = (*found, stage.name)
-            if stage.role == "body":
-                shape = stage.shape
+    for entry in _entries(program):
+        stage = entry.stages[0]
+        if stage.block == name:  # the entry is a use of the block
+            return entry.use, shape, stage.name
+        if found is None:
+            inside = drawer.find(entry.body, entry.use, shape, name)
+            found = None if inside is None else (*inside, stage.name)
+        if stage.role == "body":
+            shape = entry.stages[-1].shape
     if found is not None:
         return found
     raise PlotError(f"block {name!r} is not used by the network, so it has no shapes to draw")
 
 
-def _find_run(graph: Graph, nodes, shape: Shape, name: str):
-    """The first run of nodes that a use of `name` inside another block unrolled to."""
-    drawer = _Drawer(graph, graphviz.Digraph())
-    nodes = list(nodes)
-    for i, node in enumerate(nodes):
-        if node.path[:2] == ("blocks", name):
-            run = [node]
-            for other in nodes[i + 1 :]:
-                if other.path[:2] != ("blocks", name):
-                    break
-                run.append(other)
-            return tuple(run), shape
-        for branch in _inner(node):
-            found = _find_run(graph, branch, shape, name)
-            if found is not None:
-                return found
-        _, shape = drawer.seq([node], INPUT, shape)
-    return None
-
-
-def block(graph: Graph, name: str) -> str:
-    """One block template's branches, as its first use builds them; DOT text."""
-    spec = graph.spec
+def block(result: Result, name: str) -> str:
+    """One block template's statements, as its first use builds them; DOT text."""
+    spec = result.spec
     if name not in spec.blocks:
         known = ", ".join(spec.blocks) or "none"
         raise PlotError(f"{spec.name} has no block {name!r}; its blocks are: {known}")
-    nodes, shape, stage = _first_use(graph, name)
+    program = ir.build(result)
+    use, shape, stage = _first_use(program, name)
     template = spec.blocks[name]
     details = [template.ref] if template.ref else []
     details.append(f"as built by its first use, {stage!r}")
-    use = _use_args(graph, name)
-    if use:
-        details.append(use)
+    args = _use_args(program, name)
+    if args:
+        details.append(args)
     dot = _digraph(f"{spec.name}_{name}", f"{spec.title}: {name}", "; ".join(details))
     dot.node(INPUT, _label("Input"), shape="plain", style="")
-    drawer = _Drawer(graph, dot)
-    end, out = drawer.seq(nodes, INPUT, shape)
+    drawer = _Drawer(program, dot)
+    end, out = drawer.seq(program.function(name).body, use, INPUT, shape)
     dot.node(OUTPUT, _label("Output"), shape="plain", style="")
     drawer.edge(end, OUTPUT, out)
     return dot.source
 
 
-def _use_args(graph: Graph, name: str) -> str:
-    """`k=256, l=256, m=384, n=384`: the parameters of a block's first network use."""
-    for node in graph.spec.network:
-        if getattr(node, "kind", None) == "use" and node.block == name:
-            return ", ".join(f"{k}={v}" for k, v in node.args.items())
+def _use_args(program: ir.Program, name: str) -> str:
+    """`k=256, l=256, m=384, n=384`: the arguments of a block's first network use."""
+    for stmt in program.network:
+        if isinstance(stmt, ir.CallStmt) and stmt.block == name and not stmt.aux:
+            return ", ".join(f"{k}={_text(v)}" for k, v in stmt.args)
     return ""
 
 
