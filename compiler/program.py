@@ -893,10 +893,10 @@ def build(result: Any, root: Path | None = None) -> Program:
     spec = result.spec
     root = Path.cwd() if root is None else root.resolve()
     builder = _Builder(result, root)
-    for name in spec.blocks:
-        builder.function(name)
+    # A block's function is built where the network (or a block it uses) uses it, so a
+    # block nothing uses is left out: dead code, and shapes infer never computed.
     network, head, features = builder.network()
-    functions = tuple(builder.functions[name] for name in spec.blocks)
+    functions = tuple(builder.functions[name] for name in spec.blocks if name in builder.functions)
     classifier = next(
         (n for n in reversed(spec.head) if n.kind == "dense" and n.units == CLASSES), None
     )

@@ -97,17 +97,6 @@ def max_pool(
     return layers.MaxPooling2D(pool_size, strides=strides, padding=padding, name=name)(x)
 
 
-def avg_pool(
-    x: KerasTensor,
-    pool_size: tuple[int, int],
-    *,
-    strides: tuple[int, int] = (1, 1),
-    padding: str = "same",
-    name: str,
-) -> KerasTensor:
-    return layers.AveragePooling2D(pool_size, strides=strides, padding=padding, name=name)(x)
-
-
 def global_avg_pool(x: KerasTensor, *, name: str) -> KerasTensor:
     return layers.GlobalAveragePooling2D(name=name)(x)
 
@@ -118,10 +107,6 @@ def concat(tensors: list[KerasTensor], *, name: str) -> KerasTensor:
 
 def dropout(x: KerasTensor, rate: float, *, name: str) -> KerasTensor:
     return layers.Dropout(rate, name=name)(x)
-
-
-def flatten(x: KerasTensor, *, name: str) -> KerasTensor:
-    return layers.Flatten(name=name)(x)
 
 
 def dense(
@@ -282,28 +267,6 @@ def resnet_c(
     x = residual_sum(x, r, scale=0.1 if scale_residuals else None, name=name)
     x = batch_norm(x, name=f"{name}_bn")
     x = activation_layer(x, "relu", name=f"{name}_relu")
-    return x
-
-
-def aux_head(
-    x: KerasTensor,
-    *,
-    classes: int,
-    classifier_activation: str | None,
-    name: str,
-) -> KerasTensor:
-    """Aux head.
-
-    Auxiliary classifier after the B blocks. The paper describes none for the
-    Inception-ResNets; the seed adds Inception-v3's.
-
-    Spec: specs/irv2.yaml:131.
-    """
-    x = avg_pool(x, (5, 5), strides=(3, 3), padding="valid", name=f"{name}_avgpool")
-    x = conv2d(x, 128, (1, 1), name=f"{name}_conv1")
-    x = conv2d(x, 768, (1, 1), name=f"{name}_conv2")
-    x = flatten(x, name=f"{name}_flatten")
-    x = dense(x, classes, activation=classifier_activation, dtype="float32", name=f"{name}_dense")
     return x
 
 

@@ -104,3 +104,32 @@ def test_names_within_uses_are_infers_layer_and_stage_names(path):
 
 OP_KINDS = {"conv", "dwconv", "sepconv", "pad", "maxpool", "avgpool", "gap", "gmp", "bn"}
 OP_KINDS |= {"dropout", "flatten", "dense"}
+
+
+UNUSED = b"""\
+name: unused
+title: Unused
+input: [16, 16, 3]
+classes: 4
+builder: {name: create_unused}
+blocks:
+  side: {seq: [avgpool 4x4 s4 valid, flatten, dense 8 relu]}
+  unit: {seq: [conv 8 3x3]}
+network: [unit x2]
+head: [gap, dense classes softmax]
+"""
+
+
+def test_a_block_nothing_uses_is_left_out():
+    """An unused block has no shapes (infer never reached it), so its flatten's size is
+    unknown; it is dead code, and every backend leaves it out rather than fail."""
+    from irc_cnn.backends.keras import emit as keras_emit
+    from irc_cnn.backends.torch import emit as torch_emit
+
+    result = check_bytes(UNUSED, "unused.yaml")
+    assert result.ok
+    assert [f.block for f in ir.build(result).functions] == ["unit"]
+    keras_module = keras_emit.render(result)["unused.py"]
+    torch_module = torch_emit.render(result)["unused.py"]
+    assert "def unit(" in keras_module and "def side(" not in keras_module
+    assert "class Unit(" in torch_module and "class Side(" not in torch_module
