@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 import jinja2
 from irc_cnn.backends import pysafe
@@ -176,6 +177,23 @@ def params(function: ir.Function) -> tuple[str, ...]:
         out.append("scale_residuals: bool = True")
     out.append("name: str")
     return tuple(out)
+
+
+def builder(program: ir.Program) -> dict[str, Any]:
+    """The builder function's name, arguments and documented outputs, which every
+    backend prints alike (a PyTorch user calls what a Keras user calls)."""
+    return {
+        "builder": pysafe.identifier(program.builder),
+        "style": program.style,
+        "classes_arg": pysafe.identifier(program.classes_arg),
+        "classes": pysafe.literal(program.classes),
+        "scale": program.scale_switch,
+        "scale_default": pysafe.literal(program.scale_default),
+        "classifier_activation": pysafe.literal(program.classifier_activation),
+        "has_aux": program.has_aux,
+        "outputs": ", ".join("x".join(map(str, s)) for s in program.outputs),
+        "features": "x".join(map(str, program.features_shape)),
+    }
 
 
 def paragraphs(program: ir.Program) -> tuple[str, ...]:

@@ -195,29 +195,19 @@ def build_module(
     spec = program.spec
     helpers: set[str] = set()
     functions = tuple(_function(program, f, helpers) for f in program.functions)
-    classes_arg = pysafe.identifier(program.classes_arg)
-    printer = _Printer(program, False, classes_arg, "scale", helpers)
+    printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     network = printer.stmts(program.network)
     head = printer.stmts(program.head)
     # The conv helpers call a batch_norm helper when asked for batch norm.
     if helpers & set(CONV_HELPERS.values()):
         helpers.add("batch_norm")
     builder = {
-        "name": pysafe.identifier(program.builder),
-        "style": program.style,
-        "classes_arg": classes_arg,
-        "classes": pysafe.literal(program.classes),
-        "scale": program.scale_switch,
-        "scale_default": pysafe.literal(program.scale_default),
-        "classifier_activation": pysafe.literal(program.classifier_activation),
+        **pycode.builder(program),
         "network": tuple(network),
         "head": tuple(head),
-        "has_aux": program.has_aux,
         "model_name": pysafe.literal(spec.name),
         "title": pysafe.text(spec.title),
         "settings": pysafe.text(settings.in_force(spec)),
-        "outputs": ", ".join("x".join(map(str, s)) for s in program.outputs),
-        "features": "x".join(map(str, program.features_shape)),
     }
     bn = program.bn_defaults
     constants = (

@@ -280,8 +280,7 @@ def build_module(
     regenerate = output.regenerate_command([program.file], out.name, sets, "torch")
     helpers: set[str] = set()
     classes = [_class(program, f, helpers) for f in program.functions]
-    classes_arg = pysafe.identifier(program.classes_arg)
-    printer = _Printer(program, False, classes_arg, "scale", helpers)
+    printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     init, forward = printer.stmts(program.network)
     head_init, head_forward = printer.stmts(program.head)
     if helpers & set(CONV_CLASSES):
@@ -317,22 +316,13 @@ def build_module(
         "activations": ACTIVATIONS,
         "classes": classes,
         "net": {
+            **pycode.builder(program),
             "name": pysafe.identifier(program.network_class),
-            "builder": pysafe.identifier(program.builder),
-            "style": program.style,
-            "classes_arg": classes_arg,
-            "classes": pysafe.literal(program.classes),
-            "scale": program.scale_switch,
-            "scale_default": pysafe.literal(program.scale_default),
-            "classifier_activation": pysafe.literal(program.classifier_activation),
             "in_channels": program.input_shape[2],
             "init": tuple(init),
             "forward": tuple(forward),
             "head_init": tuple(head_init),
             "head_forward": tuple(head_forward),
-            "has_aux": program.has_aux,
-            "outputs": ", ".join("x".join(map(str, s)) for s in program.outputs),
-            "features": "x".join(map(str, program.features_shape)),
             "features_channels": program.features_channels,
         },
     }
