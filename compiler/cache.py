@@ -180,14 +180,11 @@ def check(args: argparse.Namespace, files: Sequence[Path], run: Run, command: st
             code, results, others = run(args)
     finally:
         sys.stdout.write(buffer.getvalue())
-    if code == 0:
-        store(
-            path,
-            {
-                "key": expected,
-                "files": dependencies(results, others),
-                "stdout": buffer.getvalue(),
-                "exit": code,
-            },
-        )
+    if code != 0:
+        return code
+    try:
+        files = dependencies(results, others)
+    except OSError:  # a compared file gone or unreadable since: nothing to key on
+        return code
+    store(path, {"key": expected, "files": files, "stdout": buffer.getvalue(), "exit": code})
     return code

@@ -290,3 +290,17 @@ def test_the_code_fingerprint_covers_the_templates(tmp_path, monkeypatch):
     template = tmp_path / "backends" / "templates" / "statements.jinja"
     template.write_text(template.read_text() + "\n")
     assert cache.code_fingerprint() != before
+
+
+def test_a_compared_file_that_cannot_be_read_afterwards_is_not_cached(tmp_path, monkeypatch):
+    """The run compared a file that is gone when the entry is made: no entry, no error."""
+    monkeypatch.setenv("IRC_CACHE_DIR", str(tmp_path / "cache"))
+    args = argparse.Namespace(paths=[], out="out", no_cache=False)
+    gone = tmp_path / "out" / "gone.py"
+
+    def run(_: argparse.Namespace):
+        print("1 file(s) in out are up to date")
+        return 0, [], [gone]
+
+    assert cache.check(args, [], run, "compile") == 0
+    assert not (tmp_path / "cache" / "compile").exists()
