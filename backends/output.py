@@ -14,12 +14,18 @@ DEFAULT_OUT = "generated"  # `irc compile`'s output folder unless --out says oth
 
 
 def regenerate_command(
-    paths: Sequence[str], out: str, sets: Sequence[str], backend: str = "keras"
+    paths: Sequence[str],
+    out: str,
+    sets: Sequence[str],
+    backend: str = "keras",
+    scale: str | None = None,
 ) -> str:
     """The `irc compile` command that writes these files again, as a shell line."""
     words = ["irc", "compile", *paths]
     if Path(out) != Path(DEFAULT_OUT):
         words += ["--out", out]
+    if scale is not None:
+        words += ["--scale", scale]
     for argument in sets:
         words += ["--set", argument]
     if backend != "keras":

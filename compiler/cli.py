@@ -81,7 +81,9 @@ def checked(
         print_diagnostics(
             [result], "github" if github else "text", sys.stdout if github else sys.stderr
         )
-        raise UsageError("a --set argument cannot be applied (see above)")
+        label = result.diagnostics[0].span.file if result.diagnostics[0].span else "--set"
+        option = label.split("[")[0]  # `--set[2]`, `--scale`, `--input`
+        raise UsageError(f"a {option} argument cannot be applied (see above)")
     return result
 
 
@@ -113,8 +115,12 @@ def load_all(
     return results
 
 
-def print_diagnostics(results: list[Result], fmt: str, out=sys.stdout) -> None:
+def print_diagnostics(results: list[Result], fmt: str, out=None) -> None:
+    """Each result's diagnostics to `out` (default: sys.stdout as it is at the call,
+    so the check cache's redirection captures them)."""
     from irc_cnn.compiler import diagnostics as diag
+
+    out = sys.stdout if out is None else out
 
     for result in results:
         for d in result.diagnostics:
@@ -182,7 +188,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result], list[P
     if args.format == "json":
         print(json.dumps([result_json(r) for r in results], indent=2))
     else:
-        print_diagnostics(results, args.format, sys.stdout)  # the cache may redirect it
+        print_diagnostics(results, args.format)
         if args.format == "text":
             for result in results:
                 if result.ok:
@@ -276,7 +282,7 @@ def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[P
     if code != EXIT_OK:
         return code, results, []
     stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
-    again = output.regenerate_command(args.paths, args.out, args.set, args.backend)
+    again = output.regenerate_command(args.paths, args.out, args.set, args.backend, args.scale)
     for path in stale:
         print(f"{path}: stale; run `{again}` to regenerate")
     if not stale:

@@ -211,10 +211,10 @@ def render_github(
 
     Notes and the hint follow the message on lines of their own. A problem in a
     `--set` argument (no file of its own) is attributed to `spec`, the argument
-    named in the message.
+    named in the message; so is one in `--scale` or `--input`.
     """
     span, message, props = diag.span, diag.message, {}
-    if span is not None and span.file.startswith("--set[") and spec is not None:
+    if span is not None and span.file.startswith("--") and spec is not None:
         argument = (source_lines or {}).get(span.file, [""])[0]
         message = f"{span.file} {argument!r}, column {span.column}: {message}"
         props["file"] = spec

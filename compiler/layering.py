@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from irc_cnn.compiler import compact
-from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
-from irc_cnn.compiler.resolve import did_you_mean
+from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
 from irc_cnn.compiler.source import Path_, Source, load, read_source
 
 DELETE = "$delete"
