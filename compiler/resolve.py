@@ -18,6 +18,7 @@ from irc_cnn.compiler.diagnostics import Diagnostic, did_you_mean
 from irc_cnn.compiler.graph import SpecPath
 from irc_cnn.compiler.schema import (
     INPUT_CHANNELS,
+    MAX_COUNT,
     Aux,
     Block,
     Concat,
@@ -569,6 +570,8 @@ class _Resolver:
                     hint=did_you_mean(missing[0], env) or "declare it in the block's `params`",
                 )
                 return None
+            if any(env[name] is None for name in parsed.names):
+                return None  # a parameter already reported as invalid
             try:
                 value = parsed.evaluate(env)
             except expr.ExprError as exc:
@@ -581,6 +584,14 @@ class _Resolver:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             least = "positive" if low == 1 else "non-negative"
             self.error("IRC207", f"{field} must be a {least} whole number, got {value!r}", path)
+            return None
+        if value > MAX_COUNT:  # the schema's bound on literals, for computed values too
+            self.error(
+                "IRC207",
+                f"{field} is {len(str(value))} digits long; at most {MAX_COUNT:,} is accepted",
+                path,
+                hint="check the arithmetic on the block's parameters",
+            )
             return None
         return value
 
