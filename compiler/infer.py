@@ -161,6 +161,14 @@ class _Inferrer:
             )
         if not outputs:
             outputs.append(features.shape)
+        if not self.layers and not self.probe and not self.diagnostics:
+            self.stage = None  # about the whole network, not its last entry
+            self.error(
+                "IRC203",
+                "the network has no layers: it builds nothing",
+                ("network",),
+                hint="give `network` at least one op or block (an identity is no layer)",
+            )
         self.check_names()
         return Graph(
             self.spec,

@@ -517,3 +517,18 @@ def test_seed_irv2_builds_at_its_minimum_input_and_not_one_pixel_below(
     for include_top, size in ((True, table.min_input - 1), (False, small - 1)):
         with pytest.raises(ValueError, match="would be zero or negative"):
             create(include_top=include_top, input_shape=(size, size, 3))
+
+
+def test_a_network_op_without_a_layer_of_its_own_gets_no_box():
+    """`linear` between ops builds no layer (infer records none); the plot skips it
+    instead of looking its layer up (a KeyError before)."""
+    from irc_cnn.compiler.pipeline import check_bytes
+
+    text = (
+        b"name: lin\ntitle: Lin\ninput: [16, 16, 3]\nclasses: 4\nbuilder: {name: create_lin}\n"
+        b"network: [conv 8 3x3, linear]\nhead: [gap, dense classes softmax]\n"
+    )
+    result = check_bytes(text, "lin.yaml")
+    assert result.ok
+    dot = plot.network(result)
+    assert re.findall(r"^\s*(\w+) \[label=", dot, re.MULTILINE) == ["conv", "head"]

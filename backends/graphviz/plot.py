@@ -429,7 +429,10 @@ def _entries(program: ir.Program) -> list[_Entry]:
             body, use = program.function(stmt.block).body, _Use(names[0], program.arguments(stmt))
         else:  # an op or composite between blocks: the stage its last layer is in
             last = stmt.part("add") if isinstance(stmt, ir.ResidualStmt) else stmt.layer
-            names = [layers[last.within("")].stage]
+            layer = layers.get(last.within(""))
+            if layer is None:  # no layer of its own (`act linear`, an identity): no box
+                continue
+            names = [layer.stage]
             body, use = (stmt,), root
         entries.append(_Entry((stmt,), tuple(stages[name] for name in names), body, use))
     head = [stage for stage in graph.stages if stage.role == "head"]
