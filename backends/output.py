@@ -43,46 +43,57 @@ def stale(files: dict[str, str], out: Path) -> list[str]:
 
 
 def write(files: dict[str, str], out: Path) -> list[str]:
-    """Write the changed files all or nothing.
+    """Write the changed files of one folder all or nothing (see write_all); their names."""
+    return [path.name for path in write_all([(out, files)])]
+
+
+def write_all(targets: Sequence[tuple[Path, dict[str, str]]]) -> list[Path]:
+    """Write the changed files of every (folder, files) target all or nothing: the
+    Keras modules and the torch ones of `--backend all` change together or not at all.
 
     Every new file is staged as a temporary file beside its target first; the
     old files are kept as backups until every replacement has succeeded, and
     put back if one fails. Temporary files never outlive the call.
     """
-    if not out.is_dir():
-        raise FileNotFoundError(2, "not a folder", str(out))
-    changed = stale(files, out)
+    for out, _ in targets:
+        if not out.is_dir():
+            raise FileNotFoundError(2, "not a folder", str(out))
+    changed = [(out / name, files[name]) for out, files in targets for name in stale(files, out)]
     mode = _file_mode()
-    staged: dict[str, str] = {}
-    backups: dict[str, str] = {}
-    replaced: list[str] = []
+    staged: dict[Path, str] = {}
+    backups: dict[Path, str] = {}
+    replaced: list[Path] = []
     try:
-        for name in changed:
-            fd, staged[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+        for path, text in changed:
+            fd, staged[path] = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+            )
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(files[name])
-            os.chmod(staged[name], mode)
-        for name in changed:
-            if (out / name).exists():
-                fd, backups[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".bak", dir=out)
+                handle.write(text)
+            os.chmod(staged[path], mode)
+        for path, _ in changed:
+            if path.exists():
+                fd, backups[path] = tempfile.mkstemp(
+                    prefix=f".{path.name}.", suffix=".bak", dir=path.parent
+                )
                 os.close(fd)
-                shutil.copy2(out / name, backups[name])  # mkstemp's name: no race, unlike mktemp
-        for name in changed:
-            os.replace(staged[name], out / name)
-            del staged[name]
-            replaced.append(name)
+                shutil.copy2(path, backups[path])  # mkstemp's name: no race, unlike mktemp
+        for path, _ in changed:
+            os.replace(staged[path], path)
+            del staged[path]
+            replaced.append(path)
     except BaseException:
-        for name in replaced:  # put the old content back
-            if name in backups:
-                os.replace(backups.pop(name), out / name)
+        for path in replaced:  # put the old content back
+            if path in backups:
+                os.replace(backups.pop(path), path)
             else:
-                os.unlink(out / name)
+                os.unlink(path)
         raise
     finally:
         for leftover in [*staged.values(), *backups.values()]:
             if os.path.exists(leftover):
                 os.unlink(leftover)
-    return changed
+    return [path for path, _ in changed]
 
 
 def _file_mode() -> int:

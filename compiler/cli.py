@@ -256,11 +256,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     created = _missing_ancestor(out)
-    written = []
     try:
-        for folder, files in targets:
+        for folder, _ in targets:
             folder.mkdir(parents=True, exist_ok=True)
-            written += [folder / name for name in output.write(files, folder)]
+        written = output.write_all(targets)
     except OSError as exc:
         if created is not None:
             _remove_empty(out, created)

@@ -297,3 +297,30 @@ def test_two_specs_with_one_name_are_an_error(tmp_path):
     assert proc.returncode in (1, 2), proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert list(out.iterdir()) == []
+
+
+def test_backend_all_changes_both_folders_or_neither(tmp_path):
+    """`--backend all` writes the Keras and the torch modules as one: a torch module
+    that cannot be replaced leaves the Keras module as it was too."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY.read_text())
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "irc_cnn.compiler.cli",
+        "compile",
+        str(spec),
+        "--out",
+        str(out),
+    ]
+    assert subprocess.run([*command, "--backend", "all"], capture_output=True).returncode == 0
+    keras_before = (out / "tiny.py").read_text()
+    (out / "torch" / "tiny.py").unlink()
+    (out / "torch" / "tiny.py").mkdir()  # a folder where the torch module goes: replace fails
+    spec.write_text(TINY.read_text().replace("title:", "title: Changed", 1))
+    failed = subprocess.run([*command, "--backend", "all"], capture_output=True, text=True)
+    assert failed.returncode == 2, failed.stderr
+    assert "cannot write to" in failed.stderr
+    assert (out / "tiny.py").read_text() == keras_before
+    assert sorted(p.name for p in out.iterdir()) == ["__init__.py", "tiny.py", "torch"]
