@@ -161,17 +161,16 @@ class _Printer(pycode.Printer):
         return [*out, Statement(stmt.target, "residual_sum", (*args, name))]
 
     def call(self, stmt: ir.CallStmt) -> list[Any]:
-        function = next(f for f in self.program.functions if f.block == stmt.block)
         args = (stmt.source, *self.args(stmt))
         shape = "x".join(map(str, stmt.shape)) if stmt.shape else None
         if stmt.aux:
             name = f"name={self.layer_name(stmt.layer)}"
-            call = Statement(stmt.target, function.name, (*args, name))
+            call = Statement(stmt.target, stmt.function, (*args, name))
             return [Assign(stmt.target, "None"), If("include_top", (call,))]
         if not stmt.looped:
             name = f"name={self.layer_name(stmt.layer)}"
-            return [Statement(stmt.target, function.name, (*args, name), comment=shape)]
-        call = Statement(stmt.target, function.name, (*args, f"name={self.looped_name(stmt)}"))
+            return [Statement(stmt.target, stmt.function, (*args, name), comment=shape)]
+        call = Statement(stmt.target, stmt.function, (*args, f"name={self.looped_name(stmt)}"))
         after = f"{shape} after each" if shape else None
         return [Loop(stmt.first, stmt.first + stmt.repeat, (call,), comment=after)]
 

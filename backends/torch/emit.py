@@ -220,7 +220,7 @@ class _Printer(pycode.Printer):
         return init, forward
 
     def call(self, stmt: ir.CallStmt) -> tuple[list[Any], list[Any]]:
-        function = next(f for f in self.program.functions if f.block == stmt.block)
+        function = self.program.function(stmt.block)
         attr = self.attribute(ir.LayerName(stmt.attribute, True))
         args = [self.channels(stmt.in_channels), *self.args(stmt)]
         comment = "x".join(map(str, stmt.shape)) if stmt.shape else None
@@ -303,6 +303,7 @@ def build_module(
     return {
         "spec_path": pysafe.text(program.file),
         "regenerate": pysafe.text(regenerate),
+        "out": pysafe.text(out.name),
         "sha256": program.sha256,
         "title": pysafe.text(program.spec.title),
         "docstring": pycode.paragraphs(program),
@@ -318,7 +319,6 @@ def build_module(
         "net": {
             **pycode.builder(program),
             "name": pysafe.identifier(program.network_class),
-            "in_channels": program.input_shape[2],
             "init": tuple(init),
             "forward": tuple(forward),
             "head_init": tuple(head_init),
