@@ -618,8 +618,12 @@ def deepened(nodes: list, depth: float) -> list:
         if isinstance(node, Use) and node.repeat > 1:
             node = node.model_copy(update={"repeat": widen(node.repeat, depth)})
         elif isinstance(node, (Concat, Residual)):
-            branches = [deepened(branch, depth) for branch in node.branches]
-            node = node.model_copy(update={"branches": branches})
+            update: dict[str, Any] = {"branches": [deepened(b, depth) for b in node.branches]}
+            if isinstance(node, Residual) and node.shortcut:
+                update["shortcut"] = deepened(node.shortcut, depth)
+            node = node.model_copy(update=update)
+        elif isinstance(node, Gate):
+            node = node.model_copy(update={"branch": deepened(node.branch, depth)})
         out.append(node)
     return out
 

@@ -529,6 +529,27 @@ def test_depth_reaches_repeats_inside_blocks_and_branches(base, tmp_path):
     assert sum(1 for s in result.graph.stages if s.block == "unit") == 4  # 7 x 0.5 -> 4
 
 
+def test_depth_reaches_repeats_in_a_gate_branch_and_a_shortcut(base, tmp_path):
+    child = write(
+        tmp_path,
+        "deep_forms.yaml",
+        """\
+        extends: base.yaml
+        depth: 0.5
+        blocks:
+          pw: {seq: [conv 16 1x1 @]}
+          gated: {seq: [{gate: [gap keepdims, pw x5, conv 16 1x1 sigmoid nobn]}]}
+          cut: {residual: {shortcut: [pw x3], branches: [[conv 16 1x1]]}}
+        network: [conv 16 3x3, gated, cut]
+        """,
+    )
+    result = check_file(child)
+    assert result.ok, result.diagnostics
+    convs = [layer.name for layer in result.graph.layers if layer.kind == "conv"]
+    assert sum(n.startswith("gated_gate_pw_") for n in convs) == 3  # 5 x 0.5 = 2.5 -> 3
+    assert sum(n.startswith("cut_shortcut_pw_") for n in convs) == 2  # 3 x 0.5 = 1.5 -> 2
+
+
 def test_title_placeholders_and_settings_changed_after_it(base, tmp_path):
     assert check_file("specs/variants/irv2_small.yaml").spec.title == (
         "Inception-ResNet-v2 (5/10/5 blocks, 149x149)"
