@@ -9,6 +9,7 @@ holding the title, a scale preset, or `--set`), is appended in parentheses.
 
 from __future__ import annotations
 
+import math
 import re
 
 from irc_cnn.compiler.schema import Spec
@@ -58,12 +59,19 @@ def _set_after_title(source: Source, setting: str) -> bool:
     scale = source.data.get("scale") if isinstance(source.data, dict) else None
     if scale is not None and span == source.spans.get(("scales", scale, setting)):
         return True  # a preset: the title cannot know which one is chosen
-    chain = source.chain  # this file first, its base last
-    if span.file not in chain:  # `--scale` before `--set[1]`, `--set[2]`...: labels sort
-        return title is None or title.file in chain or title.file < span.file
-    if title is None or title.file not in chain:
-        return False
-    return chain.index(span.file) < chain.index(title.file)
+    if title is None:
+        return span.file not in source.chain  # set on the command line, after the files
+    return _applied(span.file, source.chain) > _applied(title.file, source.chain)
+
+
+def _applied(label: str, chain: list[str]) -> float:
+    """When a layer is applied: the files from the base up (`chain` is this file first),
+    then `--scale`, the `--set` arguments in their order, then `--input`."""
+    if label in chain:
+        return len(chain) - 1 - chain.index(label)
+    if label.startswith("--set["):
+        return len(chain) + 1 + int(label[len("--set[") : -1])
+    return len(chain) if label == "--scale" else math.inf  # --input: last
 
 
 def fill_title(source: Source) -> None:

@@ -529,6 +529,18 @@ def test_depth_reaches_repeats_inside_blocks_and_branches(base, tmp_path):
     assert sum(1 for s in result.graph.stages if s.block == "unit") == 4  # 7 x 0.5 -> 4
 
 
+def test_a_title_knows_the_settings_of_the_arguments_before_it_in_their_order(base):
+    """`--set[10]` comes after `--set[9]` (label strings sort the other way) and
+    `--input` after every `--set`."""
+    fillers = ["doc=filler"] * 8
+    late = check_file(base, sets=["width=0.5", *fillers, "title=T"])
+    assert (len(late.source.chain), late.spec.title) == (1, "T")  # title set 10th, last
+    early = check_file(base, sets=["title=T", *fillers, "width=0.5"])
+    assert early.spec.title == "T (width 0.5)"
+    resized = check_file(base, sets=["title=T"], input_size=(40, 40))
+    assert resized.spec.title == "T (input 40x40)"
+
+
 def test_depth_reaches_repeats_in_a_gate_branch_and_a_shortcut(base, tmp_path):
     child = write(
         tmp_path,
