@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 MAX_LENGTH = 200  # longer is a typo, and keeps the parser's recursion shallow
+MAX_DEPTH = 20  # parentheses nested deeper are a typo
 _TOKEN = re.compile(r"\s*(?:(\d{1,12})|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*()]))")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
 
@@ -109,6 +110,7 @@ def parse(text: str) -> Expr:
 class _Parser:
     def __init__(self, tokens: list[tuple[str, str, int]], end: int):
         self.tokens, self.i, self.end = tokens, 0, end
+        self.depth = 0  # parentheses open around the current token
 
     def peek(self) -> str | None:
         return self.tokens[self.i][1] if self.i < len(self.tokens) else None
@@ -139,11 +141,13 @@ class _Parser:
         if kind == "name":
             return Expr("name", text)
         if text == "(":
-            if self.i > 40:  # deep nesting: a typo, and a bound on recursion
+            if self.depth >= MAX_DEPTH:  # deep nesting: a typo, and a bound on recursion
                 raise ExprError("too many parentheses", offset)
+            self.depth += 1
             inner = self.sum()
             if self.peek() != ")":
                 raise ExprError("missing ')'", self.tokens[self.i][2] if self.peek() else self.end)
             self.i += 1
+            self.depth -= 1
             return inner
         raise ExprError(f"expected a number or a name, got {text!r}", offset)

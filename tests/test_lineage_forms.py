@@ -357,3 +357,11 @@ def test_unparse_round_trips_the_new_words():
         kind, fields, _ = compact.parse(text)
         again = compact.unparse({"kind": kind, **fields})
         assert compact.parse(again)[:2] == (kind, fields), (text, again)
+
+
+def test_the_parenthesis_limit_counts_nesting_not_tokens():
+    long_flat = "+".join(["f"] * 21) + "+(f)"  # one pair of parentheses, late in the text
+    assert expr.parse(long_flat).evaluate({"f": 1}) == 22
+    assert expr.parse("(" * 20 + "f" + ")" * 20).evaluate({"f": 3}) == 3
+    with pytest.raises(expr.ExprError, match="too many parentheses"):
+        expr.parse("(" * 21 + "f" + ")" * 21)
