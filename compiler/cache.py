@@ -168,8 +168,11 @@ def check(args: argparse.Namespace, files: Sequence[Path], run: Run, command: st
     """Print what `run(args)` would print and return its exit code, from the cache
     when an entry matches; otherwise run it and store a clean result (entries of
     each `command` in a folder of their own)."""
-    expected = key(args, files)
-    path = _entry_path(command, expected)
+    try:
+        expected = key(args, files)
+        path = _entry_path(command, expected)
+    except (OSError, RuntimeError):  # no current folder (deleted) or no home: no cache
+        return run(args)[0]
     entry = lookup(path, expected)
     if entry is not None:
         sys.stdout.write(entry["stdout"])

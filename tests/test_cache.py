@@ -304,3 +304,23 @@ def test_a_compared_file_that_cannot_be_read_afterwards_is_not_cached(tmp_path, 
 
     assert cache.check(args, [], run, "compile") == 0
     assert not (tmp_path / "cache" / "compile").exists()
+
+
+def test_a_deleted_current_folder_runs_without_the_cache(folder):
+    """The key holds the current folder; where there is none, irc checks uncached."""
+    gone = folder / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+        "from irc_cnn.compiler.cli import main; sys.exit(main(['check', sys.argv[2]]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(gone), str(folder / "base.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IRC_CACHE_DIR": str(folder / "cache")},
+        timeout=120,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "base_net" in proc.stdout
+    assert entries(folder) == []
