@@ -20,6 +20,7 @@ from irc_cnn.compiler.diagnostics import (
     DiagnosticError,
     Note,
     Span,
+    closest,
     did_you_mean,
 )
 from irc_cnn.compiler.graph import Graph
@@ -205,10 +206,17 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             out.append(Diagnostic("IRC207", f"{_field(loc)}: {msg[0].lower()}{msg[1:]}", path=loc))
         else:
             out.append(Diagnostic("IRC202", f"{where}: {msg}" if where else msg, path=loc))
-    if any(d.code == "IRC201" and len(d.path) == 1 and "'extends'" in (d.hint or "") for d in out):
+    if any(d.code == "IRC201" and len(d.path) == 1 and _meant_extends(d.path[0]) for d in out):
         # a misspelt `extends`: the keys it would have brought are not missing
         out = [d for d in out if not (d.code == "IRC203" and d.path == ())]
     return out
+
+
+def _meant_extends(key: object) -> bool:
+    """Whether an unknown top-level key is a misspelt `extends` (the key _unknown_key's
+    hint suggests for it)."""
+    allowed = [name for name in schema.Spec.model_fields if name != "kind"] + ["extends"]
+    return closest(str(key), allowed) == "extends"
 
 
 def _is_wrong_kind(err: dict) -> bool:
