@@ -84,6 +84,7 @@ CODES: dict[str, Code] = {
         "gate does not fit the path it scales",
         "gate: [gap keepdims, conv 8 1x1 sigmoid] on a 16-channel path",
     ),
+    "IRC308": Code("network without layers", "network: [identity]"),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

@@ -164,7 +164,7 @@ class _Inferrer:
         if not self.layers and not self.probe and not self.diagnostics:
             self.stage = None  # about the whole network, not its last entry
             self.error(
-                "IRC203",
+                "IRC308",
                 "the network has no layers: it builds nothing",
                 ("network",),
                 hint="give `network` at least one op or block (an identity is no layer)",
