@@ -211,7 +211,9 @@ def test_github_carries_notes_and_hint():
 )
 def test_github_attributes_a_set_error_to_the_spec(argument, code):
     proc = run_irc("check", "--format", "github", "specs/irv2.yaml", "--set", argument)
-    assert proc.returncode == (2 if code in ("IRC111", "IRC112") else 1)  # cannot be applied: misuse
+    assert proc.returncode == (
+        2 if code in ("IRC111", "IRC112") else 1
+    )  # cannot be applied: misuse
     (line,) = proc.stdout.splitlines()
     assert line.startswith(f"::error file=specs/irv2.yaml,title={code}::--set[1] {argument!r}"), (
         line
