@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from irc_cnn.backends import pysafe
-from irc_cnn.compiler import program as ir
+from . import pysafe
+from ..compiler import program as ir
 
 WIDTH = 100  # the line length ruff formats generated/ to (pyproject.toml)
 

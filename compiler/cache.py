@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from irc_cnn.compiler.pipeline import Result
+    from .pipeline import Result
 
 PACKAGE = Path(__file__).resolve().parent.parent  # holds compiler/ and backends/
 CODE = ("compiler", "backends")

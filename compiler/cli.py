@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from irc_cnn.compiler.memory import DTYPES, OPTIMIZER_SLOTS, Training, parse_bytes
+from .memory import DTYPES, OPTIMIZER_SLOTS, Training, parse_bytes
 
 # The pipeline (Pydantic, PyYAML), the backends (Jinja2, graphviz) and even
 # the diagnostics are imported by the commands that use them, so `irc --help`
 # and `--version` start almost as fast as Python does (benchmarks/startup.py).
 # compiler.memory imports only the graph's dataclasses.
 if TYPE_CHECKING:
-    from irc_cnn.compiler.pipeline import Result
+    from .pipeline import Result
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -67,7 +67,7 @@ def checked(
     diagnostic is printed (to stderr; to stdout as a GitHub annotation under
     --format github, where CI reads them) and UsageError is raised.
     """
-    from irc_cnn.compiler.pipeline import check_file
+    from .pipeline import check_file
 
     result = check_file(
         path,
@@ -95,7 +95,7 @@ def load_all(
     With `presets` (and no `--scale`), a spec with a `scales:` table is checked
     once more per preset, as `--scale NAME` would: `irc compile` writes each.
     """
-    from irc_cnn.compiler.diagnostics import Note
+    from .diagnostics import Note
 
     results = []
     for path in spec_files(paths):
@@ -118,7 +118,7 @@ def load_all(
 def print_diagnostics(results: list[Result], fmt: str, out=None) -> None:
     """Each result's diagnostics to `out` (default: sys.stdout as it is at the call,
     so the check cache's redirection captures them)."""
-    from irc_cnn.compiler import diagnostics as diag
+    from . import diagnostics as diag
 
     out = sys.stdout if out is None else out
 
@@ -176,7 +176,7 @@ def result_json(result: Result) -> dict:
 def cmd_check(args: argparse.Namespace) -> int:
     if args.no_cache:
         return check_and_print(args)[0]
-    from irc_cnn.compiler import cache
+    from . import cache
 
     return cache.check(args, spec_files(args.paths), check_and_print, "check")
 
@@ -201,7 +201,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result], list[P
 
 
 def cmd_deviations(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler.source import describe
+    from .source import describe
 
     results = load_all(args.paths, args)
     rows = []
@@ -244,7 +244,7 @@ def cmd_deviations(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     if args.check and not args.no_cache:
-        from irc_cnn.compiler import cache
+        from . import cache
 
         return cache.check(args, spec_files(args.paths), check_generated, "compile")
     if args.check:
@@ -252,7 +252,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     code, _, targets = generate(args)
     if code != EXIT_OK:
         return code
-    from irc_cnn.backends import output
+    from ..backends import output
 
     out = Path(args.out)
     created = _missing_ancestor(out)
@@ -275,7 +275,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
     """`irc compile --check` without the cache: the exit code, the results, and the
     generated files compared (a cache entry records their hashes too)."""
-    from irc_cnn.backends import output
+    from ..backends import output
 
     code, results, targets = generate(args)
     if code != EXIT_OK:
@@ -295,9 +295,9 @@ def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Pa
     """Check the specs and render every module `irc compile` writes: the exit code, the
     results, and (folder, {file name: text}) per backend; errors are printed here."""
     # The backends pull in Jinja2 only; no framework is imported here either.
-    from irc_cnn.backends.keras import emit
-    from irc_cnn.backends.torch import emit as torch_emit
-    from irc_cnn.compiler.program import ProgramError
+    from ..backends.keras import emit
+    from ..backends.torch import emit as torch_emit
+    from .program import ProgramError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -355,9 +355,9 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler import diagnostics as diag
-    from irc_cnn.compiler.layering import SetError, explain
-    from irc_cnn.compiler.source import describe
+    from . import diagnostics as diag
+    from .layering import SetError, explain
+    from .source import describe
 
     result = checked(args.spec, args)
     if result.source is None:
@@ -390,7 +390,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler import diff
+    from . import diff
 
     for path in (args.a, args.b):
         if not Path(path).is_file():
@@ -411,7 +411,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler import summary
+    from . import summary
 
     results = load_all(args.paths, args)
     if not all(r.ok for r in results):
@@ -442,7 +442,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     try:  # the backend needs the `graphviz` Python package (a dependency), not a framework
-        from irc_cnn.backends.graphviz import plot
+        from ..backends.graphviz import plot
     except ModuleNotFoundError as exc:
         if exc.name != "graphviz":
             raise
@@ -460,7 +460,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
         return EXIT_ERRORS
-    from irc_cnn.compiler.program import ProgramError
+    from .program import ProgramError
 
     try:
         source = plot.block(result, args.block) if args.block else plot.network(result)
@@ -483,8 +483,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler.layering import SHIPPED, SHIPPED_PREFIX, shipped_names
-    from irc_cnn.compiler.source import load, read_source
+    from .layering import SHIPPED, SHIPPED_PREFIX, shipped_names
+    from .source import load, read_source
 
     for name in shipped_names():
         path = SHIPPED / f"{name}.yaml"
@@ -496,14 +496,14 @@ def cmd_specs(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler.json_schema import render
+    from .json_schema import render
 
     print(render(), end="")
     return EXIT_OK
 
 
 def cmd_codes(args: argparse.Namespace) -> int:
-    from irc_cnn.compiler import diagnostics as diag
+    from . import diagnostics as diag
 
     unknown = [code for code in args.codes if code.upper() not in diag.CODES]
     if unknown:

@@ -13,8 +13,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from irc_cnn.compiler.diagnostics import closest
-from irc_cnn.compiler import expr
+from .diagnostics import closest
+from . import expr
 
 ACTIVATIONS = (
     "linear",

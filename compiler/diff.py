@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from irc_cnn.compiler import compact, naming
-from irc_cnn.compiler.pipeline import Result
+from . import compact, naming
+from .pipeline import Result
 
 
 def _leaves(value: Any, path: tuple = ()) -> dict[tuple, Any]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from irc_cnn.compiler import compact, naming
-from irc_cnn.compiler.diagnostics import Diagnostic, Note
-from irc_cnn.compiler.graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
-from irc_cnn.compiler.schema import INPUT_CHANNELS, MAX_WINDOW
-from irc_cnn.compiler.resolve import (
+from . import compact, naming
+from .diagnostics import Diagnostic, Note
+from .graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
+from .schema import INPUT_CHANNELS, MAX_WINDOW
+from .resolve import (
     RConcat,
     Resolved,
     RGate,

@@ -31,8 +31,8 @@ from typing import Any, get_args
 
 from pydantic.json_schema import GenerateJsonSchema
 
-from irc_cnn.compiler import compact, expr, schema
-from irc_cnn.compiler.layering import AFTER, BEFORE, DELETE, SHIPPED_PREFIX
+from . import compact, expr, schema
+from .layering import AFTER, BEFORE, DELETE, SHIPPED_PREFIX
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PARTIAL = "Partial"

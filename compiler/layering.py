@@ -24,9 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from irc_cnn.compiler import compact
-from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
-from irc_cnn.compiler.source import Path_, Source, load, read_source
+from . import compact
+from .diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
+from .source import Path_, Source, load, read_source
 
 DELETE = "$delete"
 BEFORE, AFTER = "$before", "$after"

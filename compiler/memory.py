@@ -48,7 +48,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from irc_cnn.compiler.graph import INPUT, Graph, Layer
+from .graph import INPUT, Graph, Layer
 
 # (bytes of a weight, of a gradient, of an optimizer slot, of an activation)
 DTYPES = {

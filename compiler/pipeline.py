@@ -14,8 +14,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from irc_cnn.compiler import compact, schema, settings
-from irc_cnn.compiler.diagnostics import (
+from . import compact, schema, settings
+from .diagnostics import (
     Diagnostic,
     DiagnosticError,
     Note,
@@ -23,15 +23,15 @@ from irc_cnn.compiler.diagnostics import (
     closest,
     did_you_mean,
 )
-from irc_cnn.compiler.graph import Graph
-from irc_cnn.compiler.layering import (
+from .graph import Graph
+from .layering import (
     SetError,
     apply_scale,
     apply_set,
     deleted_block,
     load_layered,
 )
-from irc_cnn.compiler.source import MAX_BYTES, Source, load, split_lines
+from .source import MAX_BYTES, Source, load, split_lines
 
 
 @dataclass

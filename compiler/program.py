@@ -39,11 +39,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from irc_cnn.compiler import expr, naming, settings
-from irc_cnn.compiler.infer import minimum_input
-from irc_cnn.compiler.resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
-from irc_cnn.compiler.schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
-from irc_cnn.compiler.source import describe
+from . import expr, naming, settings
+from .infer import minimum_input
+from .resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
+from .schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
+from .source import describe
 
 IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
 CLASSES = "classes"  # the symbol of the class count (a builder argument)

@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Union
 
-from irc_cnn.compiler import compact, expr, naming
-from irc_cnn.compiler.diagnostics import Diagnostic, did_you_mean
-from irc_cnn.compiler.graph import SpecPath
-from irc_cnn.compiler.schema import (
+from . import compact, expr, naming
+from .diagnostics import Diagnostic, did_you_mean
+from .graph import SpecPath
+from .schema import (
     INPUT_CHANNELS,
     MAX_COUNT,
     Aux,

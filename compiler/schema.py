@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from irc_cnn.compiler import compact, expr, naming
+from . import compact, expr, naming
 
 MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
 MAX_REPEAT = 1_000
@@ -611,7 +611,7 @@ def deepened(nodes: list, depth: float) -> list:
     Rounded half up and at least 1 (compiler.resolve.widen's rule); a block
     used once stays once, so stems and reductions are never repeated.
     """
-    from irc_cnn.compiler.resolve import widen
+    from .resolve import widen
 
     out = []
     for node in nodes:
@@ -678,8 +678,8 @@ class Spec(Model):
     @model_validator(mode="after")
     def _analyse(self, info: ValidationInfo) -> Spec:
         # Imported here: infer imports this module for its types.
-        from irc_cnn.compiler.infer import infer
-        from irc_cnn.compiler.resolve import resolve
+        from .infer import infer
+        from .resolve import resolve
 
         context = info.context or {}
         graph, diagnostics = infer(resolve(self))

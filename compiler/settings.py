@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 
-from irc_cnn.compiler.schema import Spec
-from irc_cnn.compiler.source import Source
+from .schema import Spec
+from .source import Source
 
 PLACEHOLDERS = ("input", "width", "depth", "scale")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")

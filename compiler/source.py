@@ -21,7 +21,7 @@ import re
 
 import yaml
 
-from irc_cnn.compiler.diagnostics import Diagnostic, DiagnosticError, Note, Span
+from .diagnostics import Diagnostic, DiagnosticError, Note, Span
 
 Path_ = tuple[str | int, ...]
 

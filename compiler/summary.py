@@ -34,9 +34,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from irc_cnn.compiler.graph import Graph, Shape, Stage
-from irc_cnn.compiler.infer import minimum_input
-from irc_cnn.compiler.memory import Training, TrainingMemory, training_memory
+from .graph import Graph, Shape, Stage
+from .infer import minimum_input
+from .memory import Training, TrainingMemory, training_memory
 
 BYTES_PER_ELEMENT = 4  # float32
 

@@ -27,8 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from irc_cnn.backends.graphviz import plot
-from irc_cnn.compiler.pipeline import Result, check_file
+from . import plot
+from ...compiler.pipeline import Result, check_file
 
 SPECS = Path("specs")
 OUT = Path("docs/architecture")

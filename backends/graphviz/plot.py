@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import graphviz
-from irc_cnn.compiler import program as ir
-from irc_cnn.compiler.graph import Shape, Stage
-from irc_cnn.compiler.pipeline import Result
+from ...compiler import program as ir
+from ...compiler.graph import Shape, Stage
+from ...compiler.pipeline import Result
 
 FORMATS = ("dot", "svg", "png")
 MISSING_DOT = (
