@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from . import pysafe
+
 from ..compiler import program as ir
+from . import pysafe
 
 WIDTH = 100  # the line length ruff formats generated/ to (pyproject.toml)
 

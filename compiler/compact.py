@@ -13,8 +13,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from .diagnostics import closest
 from . import expr
+from .diagnostics import closest
 
 ACTIVATIONS = (
     "linear",

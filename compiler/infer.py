@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from . import compact, naming
 from .diagnostics import Diagnostic, Note
 from .graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
-from .schema import INPUT_CHANNELS, MAX_WINDOW
 from .resolve import (
     RConcat,
     Resolved,
@@ -30,6 +29,7 @@ from .resolve import (
     RStage,
     resolve,
 )
+from .schema import INPUT_CHANNELS, MAX_WINDOW
 
 
 @dataclass(frozen=True)

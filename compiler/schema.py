@@ -17,13 +17,13 @@ import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
-    FiniteFloat,
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    FiniteFloat,
     PlainValidator,
     PrivateAttr,
     Strict,

@@ -12,12 +12,11 @@ checking against the paper) and is recorded as a `Deviation`.
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import bisect
-import re
 
 import yaml
 

@@ -27,8 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import plot
 from ...compiler.pipeline import Result, check_file
+from . import plot
 
 SPECS = Path("specs")
 OUT = Path("docs/architecture")

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import graphviz
+
 from ...compiler import program as ir
 from ...compiler.graph import Shape, Stage
 from ...compiler.pipeline import Result
