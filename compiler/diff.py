@@ -66,12 +66,18 @@ def _flat(nodes: list, prefix: str) -> dict[str, str]:
                     out[naming.join(inner, "project")] = project
                 if node.shortcut:
                     out |= _flat(node.shortcut, naming.join(inner, "shortcut"))
-                out[naming.join(inner, "sum")] = f"scale {node.scale}, then {node.activation}"
+                out[naming.join(inner, "sum")] = _sum(node.scale, node.activation)
             else:
                 out[naming.concat_layer(prefix, local, inner)] = "concat"
         else:
             out[naming.join(prefix, local)] = compact.unparse(node.model_dump())
     return out
+
+
+def _sum(scale: Any, activation: Any) -> str:
+    """A residual sum as `diff` prints it: `x + 0.1 * r, then relu` (no activation: none)."""
+    text = "x + r" if scale is None else f"x + {scale} * r"
+    return text if activation in (None, "linear") else f"{text}, then {activation}"
 
 
 def _ops(a: list, b: list) -> list[tuple[str, Any, Any]]:

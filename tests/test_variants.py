@@ -250,6 +250,19 @@ def test_diff_reports_repeats_input_and_parameter_delta():
     assert f"({delta:+,}, {100 * delta / full.graph.params:+.2f}%)" in text
 
 
+def test_diff_prints_a_residual_sum_as_arithmetic(tmp_path):
+    """It printed `sum: scale 0.1, then None -> scale 0.2, then None`."""
+    variant = tmp_path / "v.yaml"
+    variant.write_text(
+        "extends: irc:irv2\nname: v\nblocks.resnet_b.seq.residual.scale: 0.2\n"
+        "blocks.resnet_c.seq.residual.activation: elu\n"
+    )
+    text = run_irc("diff", "specs/irv2.yaml", str(variant)).stdout
+    assert "    sum: x + 0.1 * r -> x + 0.2 * r\n" in text
+    assert "    sum: x + 0.1 * r -> x + 0.1 * r, then elu\n" in text
+    assert "None" not in text
+
+
 @pytest.mark.parametrize(
     "path", sorted((ROOT / "specs" / "variants").glob("*.yaml")), ids=lambda p: p.stem
 )
