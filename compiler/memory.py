@@ -178,13 +178,9 @@ def training_memory(graph: Graph, training: Training) -> TrainingMemory:
 _UNITS = {
     "": 1,
     "b": 1,
-    "k": 10**3,
     "kb": 10**3,
-    "m": 10**6,
     "mb": 10**6,
-    "g": 10**9,
     "gb": 10**9,
-    "t": 10**12,
     "tb": 10**12,
     "kib": 2**10,
     "mib": 2**20,
@@ -195,9 +191,17 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*\Z")
 
 
 def parse_bytes(text: str) -> int:
-    """`16GiB` (2**30), `16GB` (10**9), `500MiB`, or a number of bytes."""
+    """`16GiB` (2**30), `16GB` (10**9), `500MiB`, or a number of bytes. A bare `16G`
+    is refused: GPU memory is quoted in GiB, disks in GB, and the two differ by 7%."""
     m = _SIZE.match(text)
     unit = m.group(2).lower() if m else None
+    if m is not None and unit in ("k", "m", "g", "t"):
+        number, letter = m.group(1), m.group(2).upper()
+        raise ValueError(
+            f"{text!r} is ambiguous: write {number}{letter}iB ({number} x 2^"
+            f"{10 * ' kmgt'.index(unit)} bytes, as GPU memory is quoted) or {number}{letter}B "
+            f"({number} x 10^{3 * ' kmgt'.index(unit)})"
+        )
     if m is None or unit not in _UNITS:
         raise ValueError(f"{text!r} is not a memory size; write e.g. 16GiB, 24GB or 8000MiB")
     return int(float(m.group(1)) * _UNITS[unit])

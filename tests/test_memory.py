@@ -139,6 +139,14 @@ def test_bad_memory_sizes(text):
         parse_bytes(text)
 
 
+def test_a_bare_unit_letter_is_ambiguous():
+    """`16G` was read as 10^9 bytes without a word; GPU memory is quoted in GiB."""
+    with pytest.raises(ValueError, match=r"'16G' is ambiguous: write 16GiB .* or 16GB"):
+        parse_bytes("16G")
+    with pytest.raises(ValueError, match=r"write 500MiB \(500 x 2\^20 bytes"):
+        parse_bytes("500m")
+
+
 def test_summary_json_has_training_memory_bytes():
     proc = run_irc("summary", "specs/inception_v4.yaml", "--batch", "32", "--format", "json")
     assert proc.returncode == 0, proc.stderr
