@@ -488,7 +488,7 @@ class _Resolver:
             "IRC403",
             f"{field} refers to {value!r}, which is not a parameter here",
             path,
-            hint=did_you_mean(value, env) or "declare it in the block's `params`",
+            hint=_unknown_name_hint(value, env),
         )
         return None
 
@@ -567,7 +567,7 @@ class _Resolver:
                     "IRC403",
                     f"{field} refers to {missing[0]!r}, which is not a parameter here",
                     path,
-                    hint=did_you_mean(missing[0], env) or "declare it in the block's `params`",
+                    hint=_unknown_name_hint(missing[0], env),
                 )
                 return None
             if any(env[name] is None for name in parsed.names):
@@ -630,3 +630,15 @@ def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:
     resolver = _Resolver(spec)
     resolved = resolver.run()
     return resolved, resolver.diagnostics
+
+
+def _unknown_name_hint(name: str, env: dict) -> str:
+    """How to fix a value that names no parameter. `in` is a word of its own: a
+    residual projection's whole filter count (`conv in 1x1`), never arithmetic."""
+    if name == INPUT_CHANNELS:
+        return (
+            "`in` works only alone, as a residual's `project` filters (`conv in 1x1 linear`); "
+            "for arithmetic on the input's channels, give the block a parameter "
+            "(`params: [c]`, `conv 6*c 1x1`) and pass the channels at each use (`{mbconv: {c: 16}}`)"
+        )
+    return did_you_mean(name, env) or "declare it in the block's `params`"
