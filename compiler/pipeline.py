@@ -112,10 +112,25 @@ def validate(source: Source) -> Result:
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
-    result.diagnostics = _unique(
-        [_inherited(source, deleted_block(source, position(source, d))) for d in found]
+    result.diagnostics = _in_file_order(
+        _unique([_inherited(source, deleted_block(source, position(source, d))) for d in found])
     )
     return result
+
+
+def _in_file_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Sorted as a reader meets them: by file (the spec's own first, then the bases it
+    extends, in the order met), line and column; Pydantic reports fields in model order."""
+    files: dict[str, int] = {}
+    for d in diagnostics:
+        if d.span is not None:
+            files.setdefault(d.span.file, len(files))
+
+    def key(d: Diagnostic) -> tuple:
+        span = d.span
+        return (0, 0, 0) if span is None else (files[span.file] + 1, span.line, span.column)
+
+    return sorted(diagnostics, key=key)
 
 
 def _inherited(source: Source, diag: Diagnostic) -> Diagnostic:
