@@ -71,10 +71,11 @@ class Loop:
 
 @dataclass(frozen=True)
 class If:
-    """`if condition:` around statements."""
+    """`if condition:` around statements, and `else:` around `orelse` if any."""
 
     condition: str
     body: tuple[object, ...]
+    orelse: tuple[object, ...] = ()
     comment: str | None = None
     kind: str = "if"
 

@@ -154,6 +154,18 @@ TORCH_NAMES = CLASS_NAMES | frozenset(
     }
 )  # fmt: skip
 
+# Attributes nn.Module (or the generated classes) already define: a module
+# attribute named like one gets a trailing underscore (program._Scope.attribute).
+MODULE_ATTRIBUTES = frozenset(
+    {
+        "training", "forward", "train", "eval", "parameters", "buffers", "modules", "children",
+        "apply", "cuda", "cpu", "to", "type", "float", "double", "half", "bfloat16", "state_dict",
+        "load_state_dict", "named_modules", "named_parameters", "register_buffer", "zero_grad",
+        "requires_grad_", "extra_repr", "dump_patches", "call_super_init", "compile", "get_submodule",
+        "forward_features", "forward_head", "include_top", "pooling", "out_channels", "block",
+    }
+)  # fmt: skip
+
 
 def class_names(blocks: Sequence[str], taken_names: Sequence[str] = ()) -> dict[str, str]:
     """Each block's class name: CamelCase, with `Block` appended while it collides

@@ -192,8 +192,9 @@ class Op:
     pad: padding (top, bottom, left, right); gap/gmp: keepdims;
     maxpool/avgpool: pool, strides, padding; bn: scale; act: activation;
     dropout: rate; dense: units (an int, Param, Arith or CLASSES), activation, bias;
-    identity: none (`target = source`). `slot`: the name by the op's place, which
-    names the attribute in class-based code when `layer` is an override."""
+    identity: none (`target = source`). `attribute`: the op's module in class-based
+    code, unique in its class (_Scope.attribute), named by the op's place even where
+    `layer` is an override."""
 
     kind: str
     attrs: dict[str, Value]
@@ -204,8 +205,8 @@ class Op:
     out_channels: Channels
     line: int
     flat: bool  # the output is a flat vector, not a feature map
+    attribute: str = ""
     stmt: str = "op"
-    slot: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,8 @@ class ResidualStmt:
     channels: Channels
     shortcut: tuple[Any, ...] = ()
     shortcut_var: str = ""
+    scale_attribute: str = ""  # class-based code's attributes for the scale and activation
+    activation_attribute: str = ""
     stmt: str = "residual"
 
     def part(self, what: str) -> LayerName:
@@ -281,7 +284,7 @@ class CallStmt:
     scale_residuals: bool  # the block (or one it uses) has a scaled residual sum
     classifier: bool  # the block (or one it uses) has a classifier dense
     layer: LayerName  # the instance name, or the loop's base name
-    attribute: str  # a name for the instance (or the loop) in class-based code
+    attribute: str  # the instance's (or the loop's) module in class-based code, unique
     first: int
     repeat: int
     looped: bool  # names `<layer><separator><i>`
@@ -426,6 +429,21 @@ class _Scope:
     params: set[str]
     uses_residual: bool = False
     uses_classifier: bool = False
+    attributes: set[str] = field(default_factory=set)
+
+    def attribute(self, name: str) -> str:
+        """The attribute of a module this scope builds, in class-based code (the torch
+        backend's nn.Module): `name` (a layer name, unique in the scope but for a
+        user's overrides and names nn.Module defines), numbered on while it is taken.
+        Every backend reads it from the IR, so none can assign one attribute twice."""
+        if name in naming.MODULE_ATTRIBUTES:
+            name += "_"
+        unique, number = name, 1
+        while unique in self.attributes:
+            number += 1
+            unique = f"{name}_{number}"
+        self.attributes.add(unique)
+        return unique
 
 
 class _Builder:
@@ -562,7 +580,7 @@ class _Builder:
             out,
             self.line(path),
             any(len(shape) == 1 for shape in self.shapes.get((path, kind), ())),
-            slot=layer,
+            scope.attribute(layer),
         )
 
     # -- sequences
@@ -592,7 +610,7 @@ class _Builder:
                 stmt = self.residual(scope, node, path, inner, current, target, channels)
                 channels = stmt.channels
             elif isinstance(node, Use):
-                stmt = self.use(scope, node, naming.join(prefix, local), local, current, target)
+                stmt = self.use(scope, node, naming.join(prefix, local), current, target)
                 if node.name is not None:
                     stmt = _named(stmt, node.name)
                 stmt = self.bind(stmt, channels)
@@ -677,6 +695,10 @@ class _Builder:
                 total,
                 residual_in=channels,
             )
+        scale = self.value(scope, node.scale)
+        activation = _linear_none(self.value(scope, node.activation))
+        # the activation's module is named for it, or `act` where a parameter gives it
+        word = "act" if isinstance(activation, Param) else activation
         return ResidualStmt(
             source,
             target,
@@ -685,15 +707,17 @@ class _Builder:
             tuple(variables),
             LayerName(naming.join(prefix, "concat"), scope.relative) if several else None,
             project,
-            self.value(scope, node.scale),
-            _linear_none(self.value(scope, node.activation)),
+            scale,
+            activation,
             LayerName(prefix, scope.relative),
             out,
             tuple(shortcut),
             shortcut_var,
+            "" if scale is None else scope.attribute(naming.join(prefix, "scale")),
+            "" if activation is None else scope.attribute(naming.join(prefix, str(word))),
         )
 
-    def use(self, scope, use: Use, layer: str, local: str, source, target, **kw) -> CallStmt:
+    def use(self, scope, use: Use, layer: str, source, target, **kw) -> CallStmt:
         function = self.function(use.block)
         args = tuple((k, self.value(scope, v)) for k, v in use.args.items())
         scope.uses_residual |= function.uses_residual
@@ -707,7 +731,7 @@ class _Builder:
             function.uses_residual,
             function.uses_classifier,
             LayerName(layer, scope.relative),
-            kw.get("attribute", local),
+            scope.attribute(kw.get("attribute", layer)),
             kw.get("first", 1),
             use.repeat,
             kw.get("looped", use.repeat > 1),
@@ -799,7 +823,6 @@ class _Builder:
                     scope,
                     node,
                     node.block if looped else instance,
-                    local,
                     "x",
                     "x",
                     attribute=local if looped else instance,
@@ -814,9 +837,7 @@ class _Builder:
                 out.append(stmt)
             elif node.kind == "aux":
                 use = Use.model_construct(block=node.block, repeat=1, args={})
-                stmt = self.use(
-                    scope, use, node.block, node.block, "x", "aux", aux=True, looped=False
-                )
+                stmt = self.use(scope, use, node.block, "x", "aux", aux=True, looped=False)
                 out.append(self.bind(stmt, channels))
             else:
                 stmts, channels = self.seq(

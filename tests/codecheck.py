@@ -211,3 +211,46 @@ def executable_dump(source: str) -> str:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # classes: the torch backend
             node.body = strip_docstring(node.body) or [ast.Pass()]
     return ast.dump(tree, annotate_fields=True, include_attributes=False)
+
+
+def attributes_assigned_twice(source: str) -> list[str]:
+    """`Class.attr` for each `self.attr = ...` that a class's `__init__` can execute
+    twice on one path (an `if`'s branches are alternatives; a loop's body runs once
+    here, since `self.x = ...` inside a loop would repeat anyway and is reported).
+
+    Two uses of one block that got the same attribute would make torch keep only
+    the second module and call it twice: a smaller model that shares weights.
+    """
+    found: list[str] = []
+
+    def walk(stmts: list[ast.stmt], seen: frozenset[str], where: str) -> frozenset[str]:
+        for stmt in stmts:
+            if isinstance(stmt, ast.If):
+                seen = walk(stmt.body, seen, where) | walk(stmt.orelse, seen, where)
+                continue
+            if isinstance(stmt, (ast.For, ast.While)):
+                inner = walk(stmt.body, seen, where)
+                repeated = inner - seen
+                found.extend(f"{where}.{name} (in a loop)" for name in sorted(repeated))
+                seen = inner
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+            if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+                targets = [stmt.target]
+            for target in targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    if target.attr in seen:
+                        found.append(f"{where}.{target.attr}")
+                    seen = seen | {target.attr}
+        return seen
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    walk(item.body, frozenset(), node.name)
+    return found

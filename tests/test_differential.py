@@ -8,12 +8,16 @@ the sum's input has channels, residuals `shortcut(x) + f(x)` with a strided
 conv shortcut or none, squeeze-and-excitation gates, depthwise and separable
 convolutions, zero padding, identity branches in concats, block templates
 with parameters (in strides too, and arithmetic on them), named uses and
-repeats, batch norm, activations, dropout, auxiliary and classifier heads; inputs of
-16 to 64 pixels, tiny channel counts. Each spec is checked by irc, compiled
-with the Keras backend into a temporary package, imported and built; every
-layer irc inferred must exist in the model with exactly the inferred output
-shape (no other layer may exist but the input), and `model.count_params()`
-must equal irc's parameter count.
+repeats, one template used in the branches of several composites (network-level
+and nested, and inside other blocks), batch norm, activations, dropout, auxiliary
+and classifier heads; inputs of 16 to 64 pixels, tiny channel counts. Each spec
+is checked by irc, compiled with the Keras backend into a temporary package,
+imported and built; every layer irc inferred must exist in the model with
+exactly the inferred output shape (no other layer may exist but the input), and
+`model.count_params()` must equal irc's parameter count. The torch backend's
+module of the same spec assigns no attribute twice, has the same count, takes
+the Keras model's weights (batch-norm statistics randomised first) and gives its
+outputs within 1e-4.
 
 The generator tracks shapes itself only to stay inside what irc accepts
 (valid windows fit, strides are not larger than their input, concatenated
@@ -40,6 +44,8 @@ keras = pytest.importorskip("keras")
 from irc_cnn.backends import output
 from irc_cnn.backends.keras import emit
 from irc_cnn.compiler.pipeline import check_bytes
+
+from tests.codecheck import attributes_assigned_twice
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +190,10 @@ class Gen:
         """A list of 1..3 nodes, maybe ending in a nested concat."""
         items = []
         for _ in range(self.rng.randint(1, 3)):
-            text, shape = self.simple(shape, keep)
+            if self.rng.random() < 0.15:
+                text, shape = self.shared_use(shape)
+            else:
+                text, shape = self.simple(shape, keep)
             items.append(text)
         if depth < 2 and self.rng.random() < 0.25:
             text, shape = self.concat(shape, keep, depth + 1)
@@ -251,6 +260,15 @@ class Gen:
         )
 
     # blocks -----------------------------------------------------------------------
+
+    def shared_use(self, shape):
+        """A use of the one template `unit` (size-preserving): used in several branches,
+        network-level and nested, each use is a module of its own (issue 18)."""
+        self.blocks.setdefault(
+            "unit", ["  unit:", "    params: [f]", "    seq: [conv f 1x1, conv f 3x3]"]
+        )
+        f = self.rng.randint(1, 4)
+        return f"{{unit: {{f: {f}}}}}", (shape[0], shape[1], f)
 
     def block(self, shape):
         """A block template and its use: a residual repeated, or a reduction with a parameter."""
@@ -396,6 +414,43 @@ def build(seed: int, root: Path):
     return text, result, create()
 
 
+def torch_mismatches(result, model, package: Path) -> list[str]:
+    """The torch module of the spec against the built Keras `model`: attributes, counts,
+    the Keras weights converted in, and the outputs on two random images."""
+    import numpy as np
+    import torch
+    from irc_cnn.backends.torch import emit as torch_emit
+    from irc_cnn.backends.torch.weights import load_keras_weights
+
+    from tests.test_torch_backend import TOLERANCE, param_count, randomise_batch_norm
+
+    source = torch_emit.render(result)[f"{result.spec.name}.py"]
+    twice = attributes_assigned_twice(source)
+    if twice:
+        return [f"torch attributes assigned twice: {twice}"]
+    namespace: dict = {}
+    exec(compile(source, str(package / "torch.py"), "exec"), namespace)
+    torch.manual_seed(0)
+    net = namespace[result.spec.builder.name]()
+    if param_count(net) != result.graph.params:
+        return [f"parameters: inferred {result.graph.params}, torch {param_count(net)}"]
+    randomise_batch_norm(model, 0)
+    model.save_weights(package / "k.weights.h5")
+    load_keras_weights(net, package / "k.weights.h5")
+    net.eval()
+    images = np.random.default_rng(1).uniform(-1, 1, (2, *result.graph.input)).astype("float32")
+    expected = model(images, training=False)
+    expected = [np.asarray(e) for e in (expected if isinstance(expected, list) else [expected])]
+    with torch.no_grad():
+        got = net(torch.from_numpy(images).permute(0, 3, 1, 2))
+    got = [g.numpy() for g in (got if isinstance(got, list) else [got])]
+    got = [g.transpose(0, 2, 3, 1) if g.ndim == 4 else g for g in got]  # feature maps: NCHW
+    if [e.shape for e in expected] != [g.shape for g in got]:
+        return [f"outputs: Keras {[e.shape for e in expected]}, torch {[g.shape for g in got]}"]
+    worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got))
+    return [f"torch outputs differ from Keras by {worst:.3g}"] if worst > TOLERANCE else []
+
+
 @pytest.mark.parametrize("seed", range(FIRST, FIRST + COUNT))
 def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
     text, result, model = build(seed, package_root)
@@ -415,6 +470,8 @@ def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
             mismatches.append(f"layers irc did not infer: {sorted(extra - {'input'})}")
         if model.count_params() != graph.params:
             mismatches.append(f"parameters: inferred {graph.params}, Keras {model.count_params()}")
+        if not mismatches:
+            mismatches = torch_mismatches(result, model, package_root / f"irc_diff_{seed}")
         assert not mismatches, f"seed {seed}:\n{text}\n" + "\n".join(mismatches)
     finally:
         keras.backend.clear_session()

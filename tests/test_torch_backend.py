@@ -23,7 +23,7 @@ from irc_cnn.compiler import expr
 from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
 
-from tests.codecheck import executable_dump
+from tests.codecheck import attributes_assigned_twice, executable_dump
 from tests.conftest import ROOT, run_irc, run_without_frameworks
 from tests.test_injection import HOSTILE_TEXTS, TEXT_PLACES
 from tests.test_injection import check as check_text
@@ -214,6 +214,73 @@ def test_generated_torch_is_formatted_and_imports_only_torch():
             elif isinstance(node, ast.ImportFrom):
                 imports.add(node.module)
         assert imports <= {"__future__", "torch", "torch.nn.functional"}, (path, imports)
+
+
+def test_no_generated_module_assigns_an_attribute_twice():
+    """nn.Module keeps the last module assigned to an attribute: a second use of one
+    name would silently share its weights with the first (issue 18)."""
+    paths = [*(ROOT / "generated" / "torch").glob("*.py"), GOLDEN / "tiny_torch.py"]
+    assert len(paths) == len(expected_modules()) + 1  # the golden file
+    twice = {path.name: attributes_assigned_twice(path.read_text()) for path in paths}
+    assert {name: found for name, found in twice.items() if found} == {}
+
+
+def test_attributes_assigned_twice_sees_a_repeat_but_not_alternatives():
+    """The AST check itself: a plain reassignment and one in a loop are found; the
+    two branches of an `if` are not a repeat."""
+    source = (
+        "class A:\n"
+        "    def __init__(self, top):\n"
+        "        self.a = 1\n"
+        "        if top:\n"
+        "            self.b = 2\n"
+        "        else:\n"
+        "            self.b = None\n"
+        "        self.a = 3\n"
+        "        for i in range(2):\n"
+        "            self.c = i\n"
+    )
+    assert attributes_assigned_twice(source) == ["A.a", "A.c (in a loop)"]
+
+
+# One block used inside two network-level residuals: each use is its own module.
+# Its torch model once had 994 parameters, the second `self.mb` replacing the first.
+SHARED_USE_SPEC = """\
+name: e
+title: e
+input: [32, 32, 3]
+classes: 10
+builder: {name: e, style: keras, classes_arg: classes}
+blocks:
+  mb:
+    params: [f]
+    seq:
+      - conv f 1x1
+      - conv f 3x3
+network:
+  - conv 8 3x3
+  - residual: {branches: [[{mb: {f: 8}}, dropout 0.1]]}
+  - residual: {branches: [[{mb: {f: 8}}, dropout 0.2]]}
+  - gap
+  - dense 10
+"""
+
+
+@pytest.mark.slow
+def test_one_block_in_two_inline_residuals_is_two_modules(tmp_path):
+    pytest.importorskip("keras")
+    spec = tmp_path / "e.yaml"
+    spec.write_text(SHARED_USE_SPEC)
+    out = tmp_path / "epkg"
+    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = check_file(spec)
+    assert result.graph.params == 1746
+    module = load_module(out / "torch" / "e.py")
+    assert attributes_assigned_twice((out / "torch" / "e.py").read_text()) == []
+    assert param_count(module.e()) == 1746
+    diff = assert_equal_to_keras(result, load_module(out / "e.py").e, module.e, tmp_path)
+    assert diff < TOLERANCE
 
 
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))

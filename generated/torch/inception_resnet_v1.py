@@ -534,7 +534,6 @@ class InceptionResnetV1(nn.Module):
         for i in range(1, 11):
             block = ResnetB(896, scale_residuals=scale, name=f"resnet_b_{i}")
             self.resnet_b.append(block)
-        self.aux_head = None
         if include_top:
             self.aux_head = AuxHead(
                 896,
@@ -542,6 +541,8 @@ class InceptionResnetV1(nn.Module):
                 classifier_activation=classifier_activation,
                 name="aux_head",
             )
+        else:
+            self.aux_head = None
         # 8x8x1792
         self.reduction_b = ReductionB(896, name="reduction_b")
         # 8x8x1792 after each

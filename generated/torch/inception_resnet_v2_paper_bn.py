@@ -543,7 +543,6 @@ class InceptionResnetV2PaperBn(nn.Module):
         for i in range(1, 21):
             block = ResnetB(1152, scale_residuals=scale, name=f"resnet_b_{i}")
             self.resnet_b.append(block)
-        self.aux_head = None
         if include_top:
             self.aux_head = AuxHead(
                 1152,
@@ -551,6 +550,8 @@ class InceptionResnetV2PaperBn(nn.Module):
                 classifier_activation=classifier_activation,
                 name="aux_head",
             )
+        else:
+            self.aux_head = None
         # 8x8x2144
         self.reduction_b = ReductionB(1152, name="reduction_b")
         # 8x8x2144 after each

@@ -248,14 +248,14 @@ class ProjectionBlock(nn.Module):
             in_channels, 4 * f, (1, 1), stride=(s, s), padding="valid", name=f"{name}_0_conv"
         )
         self.shortcut_bn = batch_norm(4 * f, name=f"{name}_0_bn")
-        self.bottleneck = Bottleneck(in_channels, f=f, s=s, name=name)
+        self.b1_bottleneck = Bottleneck(in_channels, f=f, s=s, name=name)
         self.relu = activation_module("relu")
         self.out_channels = 4 * f
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.shortcut_conv(x)
         shortcut = self.shortcut_bn(shortcut)
-        b1 = self.bottleneck(x)
+        b1 = self.b1_bottleneck(x)
         x = shortcut + b1
         x = self.relu(x)
         return x
@@ -275,12 +275,12 @@ class IdentityBlock(nn.Module):
         name: str,
     ) -> None:
         super().__init__()
-        self.bottleneck = Bottleneck(in_channels, f=f, name=name)
+        self.b1_bottleneck = Bottleneck(in_channels, f=f, name=name)
         self.relu = activation_module("relu")
         self.out_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1 = self.bottleneck(x)
+        b1 = self.b1_bottleneck(x)
         x = x + b1
         x = self.relu(x)
         return x

@@ -342,7 +342,7 @@ class ResnetA(nn.Module):
         self.b1_b3_conv2 = Conv(32, 48, (3, 3), name=f"{name}_b1_b3_conv2")
         self.b1_b3_conv3 = Conv(48, 64, (3, 3), name=f"{name}_b1_b3_conv3")
         self.b1_conv = Conv(128, 384, (1, 1), activation=None, name=f"{name}_b1_conv")
-        self.se = Se(384, c=384, name=f"{name}_b1_se")
+        self.b1_se = Se(384, c=384, name=f"{name}_b1_se")
         self.scale = 0.1 if scale_residuals else 1.0
         self.bn = batch_norm(in_channels, name=f"{name}_bn")
         self.relu = activation_module("relu")
@@ -357,7 +357,7 @@ class ResnetA(nn.Module):
         b1_3 = self.b1_b3_conv3(b1_3)
         b1 = torch.cat([b1_1, b1_2, b1_3], dim=1)
         b1 = self.b1_conv(b1)
-        b1 = self.se(b1)
+        b1 = self.b1_se(b1)
         x = x + b1 * self.scale
         x = self.bn(x)
         x = self.relu(x)
@@ -423,7 +423,7 @@ class ResnetB(nn.Module):
         self.b1_b2_conv2 = Conv(128, 160, (1, 7), name=f"{name}_b1_b2_conv2")
         self.b1_b2_conv3 = Conv(160, 192, (7, 1), name=f"{name}_b1_b2_conv3")
         self.b1_conv = Conv(384, 1152, (1, 1), activation=None, name=f"{name}_b1_conv")
-        self.se = Se(1152, c=1152, name=f"{name}_b1_se")
+        self.b1_se = Se(1152, c=1152, name=f"{name}_b1_se")
         self.scale = 0.1 if scale_residuals else 1.0
         self.bn = batch_norm(in_channels, name=f"{name}_bn")
         self.relu = activation_module("relu")
@@ -436,7 +436,7 @@ class ResnetB(nn.Module):
         b1_2 = self.b1_b2_conv3(b1_2)
         b1 = torch.cat([b1_1, b1_2], dim=1)
         b1 = self.b1_conv(b1)
-        b1 = self.se(b1)
+        b1 = self.b1_se(b1)
         x = x + b1 * self.scale
         x = self.bn(x)
         x = self.relu(x)
@@ -508,7 +508,7 @@ class ResnetC(nn.Module):
         self.b1_b2_conv2 = Conv(192, 224, (1, 3), name=f"{name}_b1_b2_conv2")
         self.b1_b2_conv3 = Conv(224, 256, (3, 1), name=f"{name}_b1_b2_conv3")
         self.b1_conv = Conv(448, 2144, (1, 1), activation=None, name=f"{name}_b1_conv")
-        self.se = Se(2144, c=2144, name=f"{name}_b1_se")
+        self.b1_se = Se(2144, c=2144, name=f"{name}_b1_se")
         self.scale = 0.1 if scale_residuals else 1.0
         self.bn = batch_norm(in_channels, name=f"{name}_bn")
         self.relu = activation_module("relu")
@@ -521,7 +521,7 @@ class ResnetC(nn.Module):
         b1_2 = self.b1_b2_conv3(b1_2)
         b1 = torch.cat([b1_1, b1_2], dim=1)
         b1 = self.b1_conv(b1)
-        b1 = self.se(b1)
+        b1 = self.b1_se(b1)
         x = x + b1 * self.scale
         x = self.bn(x)
         x = self.relu(x)
@@ -633,7 +633,6 @@ class SeInceptionResnetV2(nn.Module):
         for i in range(1, 21):
             block = ResnetB(1152, scale_residuals=scale, name=f"resnet_b_{i}")
             self.resnet_b.append(block)
-        self.aux_head = None
         if include_top:
             self.aux_head = AuxHead(
                 1152,
@@ -641,6 +640,8 @@ class SeInceptionResnetV2(nn.Module):
                 classifier_activation=classifier_activation,
                 name="aux_head",
             )
+        else:
+            self.aux_head = None
         # 8x8x2144
         self.reduction_b = ReductionB(1152, name="reduction_b")
         # 8x8x2144 after each

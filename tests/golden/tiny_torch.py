@@ -354,11 +354,12 @@ class Tiny(nn.Module):
         for i in range(1, 3):
             block = Unit(32, scale_residuals=scale, name=f"unit_{i}")
             self.unit1.append(block)
-        self.side = None
         if include_top:
             self.side = Side(
                 32, classes=nb_classes, classifier_activation=classifier_activation, name="side"
             )
+        else:
+            self.side = None
         # 7x7x32
         self.unit_3 = Unit(32, scale=1.0, activation=None, scale_residuals=scale, name="unit_3")
         # 3x3x48
