@@ -112,9 +112,7 @@ class _Printer(pycode.Printer):
             ctor = Statement(attr, CONV_CLASSES[kind], (*args, name))
         elif kind == "pad":
             top, bottom, left, right = (self.value(v) for v in a["padding"])
-            ctor = Statement(
-                attr, "nn.ZeroPad2d", (f"({left}, {right}, {top}, {bottom})",)
-            )
+            ctor = Statement(attr, "nn.ZeroPad2d", (f"({left}, {right}, {top}, {bottom})",))
         elif kind in ("maxpool", "avgpool"):
             func = "MaxPool" if kind == "maxpool" else "AvgPool"
             self.helpers.add(kind)
@@ -192,9 +190,7 @@ class _Printer(pycode.Printer):
             r = stmt.residual
         if stmt.scale is not None:
             scale = "self." + pysafe.identifier(stmt.scale_attribute)
-            init.append(
-                Assign(scale, f"{self.value(stmt.scale)} if {self.scale_flag} else 1.0")
-            )
+            init.append(Assign(scale, f"{self.value(stmt.scale)} if {self.scale_flag} else 1.0"))
             r = f"{r} * {scale}"
         forward.append(Assign(stmt.target, f"{stmt.shortcut_var or stmt.source} + {r}"))
         if stmt.activation is not None:
