@@ -34,23 +34,40 @@ class UsageError(Exception):
     """The command was called wrongly: exit 2 with one line on stderr."""
 
 
-def spec_files(paths: Sequence[str]) -> list[Path]:
-    """Files as given, folders searched for *.yaml and *.yml, in sorted order."""
-    files: list[Path] = []
+def spec_files(paths: Sequence[str]) -> list[str]:
+    """Each spec argument as check_file takes it: a file as given, a shipped spec's
+    `irc:NAME` as given, a folder's *.yaml and *.yml files in sorted order."""
+    from .shipped import UnknownShippedSpec, is_shipped, shipped_file
+
+    files: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if is_shipped(raw):
+            try:
+                shipped_file(raw)
+            except UnknownShippedSpec as exc:
+                raise UsageError(f"{exc}; {exc.hint}") from None
+            files.append(raw)
+        elif path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
             )
             if not found:
                 raise UsageError(f"no .yaml specs under {raw}")
-            files.extend(found)
+            files.extend(p.as_posix() for p in found)
         elif path.is_file():
-            files.append(path)
+            files.append(raw)
         else:
             raise UsageError(f"no such file or folder: {raw}")
     return files
+
+
+def one_spec(raw: str, folder_refused: str) -> str:
+    """The one spec (a file or `irc:NAME`) of a command that takes one; a folder is
+    misuse, refused with `folder_refused`."""
+    if Path(raw).is_dir():
+        raise UsageError(folder_refused)
+    return spec_files([raw])[0]
 
 
 def checked(
@@ -359,7 +376,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .layering import SetError, explain
     from .source import describe
 
-    result = checked(args.spec, args)
+    spec = one_spec(args.spec, f"irc explain shows a value of one spec; {args.spec} is a folder")
+    result = checked(spec, args)
     if result.source is None:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
@@ -392,12 +410,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from . import diff
 
-    for path in (args.a, args.b):
-        if not Path(path).is_file():
-            raise UsageError(f"irc diff compares two spec files; {path} is not one")
+    a, b = (
+        one_spec(p, f"irc diff compares two spec files; {p} is not one") for p in (args.a, args.b)
+    )
     results = [
-        checked(args.a, args, sets=args.set_a, scale=args.scale_a),
-        checked(args.b, args, sets=args.set_b, scale=args.scale_b),
+        checked(a, args, sets=args.set_a, scale=args.scale_a),
+        checked(b, args, sets=args.set_b, scale=args.scale_b),
     ]
     if not all(r.ok for r in results):
         print_diagnostics(results, "text", sys.stderr)
@@ -483,7 +501,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
-    from .layering import SHIPPED, SHIPPED_PREFIX, shipped_names
+    from .shipped import SHIPPED, SHIPPED_PREFIX, shipped_names
     from .source import load, read_source
 
     for name in shipped_names():
@@ -584,6 +602,10 @@ def memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+SPEC_HELP = "a spec file, or irc:NAME for a shipped spec (`irc specs` lists them)"
+SPECS_HELP = "spec files, folders of them, or irc:NAME for shipped specs (`irc specs` lists them)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irc",
@@ -641,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
             "$IRC_CACHE_DIR, else $XDG_CACHE_HOME/irc, else ~/.cache/irc; deleting it is safe."
         ),
     )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    check.add_argument("paths", nargs="+", metavar="PATH", help=SPECS_HELP)
     check.add_argument(
         "--paper",
         action="store_true",
@@ -674,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
             "compiled again (--no-cache: always)."
         ),
     )
-    compile_.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
+    compile_.add_argument("paths", nargs="+", metavar="PATH", help=SPECS_HELP)
     compile_.add_argument(
         "--out", default="generated", help="output package folder (default: generated)"
     )
@@ -703,9 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list where specs depart from the paper, and why",
         description="List every annotated value: position, field, value used, paper's value, seed's value, reason.",
     )
-    deviations.add_argument(
-        "paths", nargs="+", metavar="PATH", help="spec files or folders of them"
-    )
+    deviations.add_argument("paths", nargs="+", metavar="PATH", help=SPECS_HELP)
     deviations.add_argument("--format", choices=("text", "json"), default="text")
     deviations.add_argument("--set", **set_)
     deviations.add_argument("--scale", **scale)
@@ -721,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
             "preset and --set."
         ),
     )
-    explain.add_argument("spec", metavar="SPEC")
+    explain.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     explain.add_argument("path", metavar="PATH")
     explain.add_argument("--set", **set_)
     explain.add_argument("--scale", **scale)
@@ -740,8 +760,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(a spec has errors, a file is missing, a bad flag)."
         ),
     )
-    diff_.add_argument("a", metavar="A")
-    diff_.add_argument("b", metavar="B")
+    diff_.add_argument("a", metavar="A", help=SPEC_HELP)
+    diff_.add_argument("b", metavar="B", help=SPEC_HELP)
     diff_.add_argument("--format", choices=("text", "json"), default="text")
     diff_.add_argument("--input", **input_)
     for side in ("a", "b"):
@@ -781,7 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
             "layer keeps for backpropagation."
         ),
     )
-    summary.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders of them")
+    summary.add_argument("paths", nargs="+", metavar="SPEC", help=SPECS_HELP)
     summary.add_argument("--expand", action="store_true", help="one row per block use, not xN")
     summary.add_argument(
         "--format", choices=("text", "markdown", "json"), default="text", help="default: text"
@@ -827,7 +847,7 @@ def build_parser() -> argparse.ArgumentParser:
             "are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
         ),
     )
-    plot.add_argument("spec", metavar="SPEC", help="the spec file")
+    plot.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     plot.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write: .svg, .png or .dot"
     )
@@ -838,7 +858,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     specs = sub.add_parser(
         "specs",
-        help="list the specs shipped with irc, which a spec can extend as irc:NAME",
+        help="list the specs shipped with irc: irc:NAME, for extends: and every command",
         description=(
             "List the shipped specs by the name `extends:` takes (`extends: irc:irv2`), "
             "with their titles and the folder they are installed in."
