@@ -532,14 +532,13 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 def docs_folder() -> Path:
-    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("irc_cnn.docs")
-    for location in spec.submodule_search_locations if spec else ():
-        if Path(location).is_dir():
-            return Path(location)
-    raise UsageError("the documentation is not installed with this copy of irc")
+    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data): the
+    compiler's sibling folder, in the repository as installed (as for the shipped specs;
+    an editable install cannot import a data folder under the regular package irc_cnn)."""
+    folder = Path(__file__).resolve().parent.parent / "docs"
+    if not folder.is_dir():
+        raise UsageError("the documentation is not installed with this copy of irc")
+    return folder
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
