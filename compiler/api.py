@@ -11,7 +11,7 @@ Importing this module imports neither PyYAML nor Pydantic; `load` does.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,22 +113,9 @@ def load(spec: str | Path, *, scale: str | None = None, set: Sequence[str] = ())
 
     result = check(spec, scale, set)
     table = summarize(result.graph, result.file)
-    return Spec(
-        file=result.file,
-        name=table.name,
-        title=table.title,
-        input=table.input,
-        outputs=table.outputs,
-        params=table.params,
-        params_without_top=table.params_without_top,
-        macs=table.macs,
-        min_input=table.min_input,
-        min_input_without_top=table.min_input_without_top,
-        activation_bytes=table.activation_bytes,
-        rows=table.rows,
-        summary=table,
-        result=result,
-    )
+    # Every compared field is the Summary's own, under the same name.
+    numbers = {f.name: getattr(table, f.name) for f in fields(Spec) if f.compare}
+    return Spec(**numbers, summary=table, result=result)
 
 
 def specs() -> list[str]:
