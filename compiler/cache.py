@@ -91,7 +91,7 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def key(args: argparse.Namespace, files: Sequence[Path]) -> dict[str, Any]:
+def key(args: argparse.Namespace, files: Sequence[str | Path]) -> dict[str, Any]:
     """Everything the output depends on besides the files' contents.
 
     Every parsed option counts, whatever it is called, so an option added to
@@ -109,7 +109,7 @@ def key(args: argparse.Namespace, files: Sequence[Path]) -> dict[str, Any]:
         "python": sys.version,
         "cwd": os.getcwd(),
         "options": options,
-        "files": [path.as_posix() for path in files],
+        "files": [Path(path).as_posix() for path in files],  # or irc:NAME
     }
 
 
@@ -164,7 +164,7 @@ def store(path: Path, entry: dict[str, Any]) -> None:
             temporary.unlink()
 
 
-def check(args: argparse.Namespace, files: Sequence[Path], run: Run, command: str) -> int:
+def check(args: argparse.Namespace, files: Sequence[str | Path], run: Run, command: str) -> int:
     """Print what `run(args)` would print and return its exit code, from the cache
     when an entry matches; otherwise run it and store a clean result (entries of
     each `command` in a folder of their own)."""

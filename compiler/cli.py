@@ -14,9 +14,10 @@ import argparse
 import gc
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .memory import DTYPES, OPTIMIZER_SLOTS, Training, parse_bytes
 
@@ -34,23 +35,40 @@ class UsageError(Exception):
     """The command was called wrongly: exit 2 with one line on stderr."""
 
 
-def spec_files(paths: Sequence[str]) -> list[Path]:
-    """Files as given, folders searched for *.yaml and *.yml, in sorted order."""
-    files: list[Path] = []
+def spec_files(paths: Sequence[str]) -> list[str]:
+    """Each spec argument as check_file takes it: a file as given, a shipped spec's
+    `irc:NAME` as given, a folder's *.yaml and *.yml files in sorted order."""
+    from .shipped import UnknownShippedSpec, is_shipped, shipped_file
+
+    files: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if is_shipped(raw):
+            try:
+                shipped_file(raw)
+            except UnknownShippedSpec as exc:
+                raise UsageError(f"{exc}; {exc.hint}") from None
+            files.append(raw)
+        elif path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
             )
             if not found:
                 raise UsageError(f"no .yaml specs under {raw}")
-            files.extend(found)
+            files.extend(p.as_posix() for p in found)
         elif path.is_file():
-            files.append(path)
+            files.append(raw)
         else:
             raise UsageError(f"no such file or folder: {raw}")
     return files
+
+
+def one_spec(raw: str, folder_refused: str) -> str:
+    """The one spec (a file or `irc:NAME`) of a command that takes one; a folder is
+    misuse, refused with `folder_refused`."""
+    if Path(raw).is_dir():
+        raise UsageError(folder_refused)
+    return spec_files([raw])[0]
 
 
 def checked(
@@ -359,7 +377,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .layering import SetError, explain
     from .source import describe
 
-    result = checked(args.spec, args)
+    spec = one_spec(args.spec, f"irc explain shows a value of one spec; {args.spec} is a folder")
+    result = checked(spec, args)
     if result.source is None:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
@@ -392,12 +411,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from . import diff
 
-    for path in (args.a, args.b):
-        if not Path(path).is_file():
-            raise UsageError(f"irc diff compares two spec files; {path} is not one")
+    a, b = (
+        one_spec(p, f"irc diff compares two spec files; {p} is not one") for p in (args.a, args.b)
+    )
     results = [
-        checked(args.a, args, sets=args.set_a, scale=args.scale_a),
-        checked(args.b, args, sets=args.set_b, scale=args.scale_b),
+        checked(a, args, sets=args.set_a, scale=args.scale_a),
+        checked(b, args, sets=args.set_b, scale=args.scale_b),
     ]
     if not all(r.ok for r in results):
         print_diagnostics(results, "text", sys.stderr)
@@ -483,7 +502,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
-    from .layering import SHIPPED, SHIPPED_PREFIX, shipped_names
+    from .shipped import SHIPPED, SHIPPED_PREFIX, shipped_names
     from .source import load, read_source
 
     for name in shipped_names():
@@ -514,14 +533,13 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 def docs_folder() -> Path:
-    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("irc_cnn.docs")
-    for location in spec.submodule_search_locations if spec else ():
-        if Path(location).is_dir():
-            return Path(location)
-    raise UsageError("the documentation is not installed with this copy of irc")
+    """Where the installed package keeps docs/*.md (irc_cnn.docs, package data): the
+    compiler's sibling folder, in the repository as installed (as for the shipped specs;
+    an editable install cannot import a data folder under the regular package irc_cnn)."""
+    folder = Path(__file__).resolve().parent.parent / "docs"
+    if not folder.is_dir():
+        raise UsageError("the documentation is not installed with this copy of irc")
+    return folder
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -584,51 +602,116 @@ def memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="irc",
-        description=(
-            "irc compiles CNN architecture specs (YAML) into Keras code. It checks every "
-            "tensor's shape first, so a residual sum of 1154 and 1152 channels is an error "
-            "with a file and line, not a crash inside a framework."
-        ),
-        epilog=(
-            "Exit codes: 0 clean, 1 a spec has errors or output is stale (a --set or --input "
-            "that makes a spec invalid included), 2 misuse (a missing file, a bad flag, a "
-            "--set that cannot be applied: no '=', a VALUE that is not YAML, a PATH that "
-            "leads nowhere)."
-        ),
-    )
-    parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    fmt = {"choices": ("text", "json", "github"), "default": "text"}
-    set_ = {
-        "action": "append",
-        "default": [],
-        "metavar": "PATH=VALUE",
-        "help": (
+# -- the parser ----------------------------------------------------------------
+
+Argument = tuple[tuple[str, ...], dict[str, Any]]  # add_argument's flags and keywords
+
+
+def arg(*flags: str, **options: Any) -> Argument:
+    """One argument of a command, as add_argument takes it."""
+    return flags, options
+
+
+def formats(*choices: str, help: str = "default: text") -> Argument:
+    """--format: the output forms a command prints, the first one by default."""
+    return arg("--format", choices=choices, default=choices[0], help=help)
+
+
+# The arguments several commands take, each written once; a command names them.
+SHARED: dict[str, Argument] = {
+    "paths": arg(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="spec files, folders of them, or irc:NAME for shipped specs (`irc specs` lists them)",
+    ),
+    "spec": arg(
+        "spec",
+        metavar="SPEC",
+        help="a spec file, or irc:NAME for a shipped spec (`irc specs` lists them)",
+    ),
+    "--set": arg(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help=(
             "override a value after loading, e.g. network.resnet_b.repeat=5, depth=0.5, "
             "'input=[149,149,3]' or 'network.aux_head=$delete' (list items by index or by "
             "the block or op they use; VALUE is YAML; repeatable; validated like the file: a "
             "value that makes the spec invalid exits 1, an argument that cannot be applied exits 2)"
         ),
-    }
-    input_ = {
-        "type": input_size,
-        "metavar": "H[xW]",
-        "help": (
+    ),
+    "--input": arg(
+        "--input",
+        type=input_size,
+        metavar="H[xW]",
+        help=(
             "the input's height and width (224, or 224x192), keeping its channels: short for "
             "--set 'input=[H, W, C]'"
         ),
-    }
-    scale = {
-        "metavar": "NAME",
-        "help": "build the spec at one of its `scales:` presets (width, depth, input); "
+    ),
+    "--scale": arg(
+        "--scale",
+        metavar="NAME",
+        help="build the spec at one of its `scales:` presets (width, depth, input); "
         "renames the spec and builder NAME_SCALE",
-    }
+    ),
+}
 
-    check = sub.add_parser(
-        "check",
+
+def shared(name: str, *flags: str, **changes: Any) -> Argument:
+    """A shared argument under other flags (`--set-a`) or with other keywords."""
+    own_flags, options = SHARED[name]
+    return flags or own_flags, {**options, **changes}
+
+
+def one_side(side: str) -> list[Argument]:
+    """irc diff's --set and --scale for one of the two specs."""
+    which = side.upper()
+    return [
+        shared("--set", f"--set-{side}", help=f"override a value of {which} (as --set elsewhere)"),
+        shared("--scale", f"--scale-{side}", help=f"build {which} at this scale preset"),
+    ]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: the function it runs, its arguments in the order --help lists them
+    (a name from SHARED, or an arg()), and its texts."""
+
+    run: Callable[[argparse.Namespace], int]
+    arguments: Sequence[str | Argument]
+    help: str
+    description: str
+    epilog: str | None = None
+
+
+COMMANDS: dict[str, Command] = {
+    "check": Command(
+        cmd_check,
+        [
+            "paths",
+            arg(
+                "--paper",
+                action="store_true",
+                help="substitute every annotated paper value and check again (shows the paper's own errors)",
+            ),
+            formats(
+                "text",
+                "json",
+                "github",
+                help="text for people, json for tools, github for Actions annotations",
+            ),
+            "--set",
+            "--input",
+            "--scale",
+            arg(
+                "--no-cache",
+                action="store_true",
+                help="check from scratch: neither read nor write the result cache",
+            ),
+        ],
         help="validate specs: syntax, references, every tensor's shape",
         description=(
             "Validate specs and print each one's output shape(s), parameter count and "
@@ -640,28 +723,33 @@ def build_parser() -> argparse.ArgumentParser:
             "spec is not checked again; a spec with errors always is. The cache lives in "
             "$IRC_CACHE_DIR, else $XDG_CACHE_HOME/irc, else ~/.cache/irc; deleting it is safe."
         ),
-    )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
-    check.add_argument(
-        "--paper",
-        action="store_true",
-        help="substitute every annotated paper value and check again (shows the paper's own errors)",
-    )
-    check.add_argument(
-        "--format", help="text for people, json for tools, github for Actions annotations", **fmt
-    )
-    check.add_argument("--set", **set_)
-    check.add_argument("--input", **input_)
-    check.add_argument("--scale", **scale)
-    check.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="check from scratch: neither read nor write the result cache",
-    )
-    check.set_defaults(run=cmd_check)
-
-    compile_ = sub.add_parser(
-        "compile",
+    ),
+    "compile": Command(
+        cmd_compile,
+        [
+            "paths",
+            arg("--out", default="generated", help="output package folder (default: generated)"),
+            arg(
+                "--check",
+                action="store_true",
+                help="write nothing; exit 1 if any generated file is stale",
+            ),
+            arg(
+                "--backend",
+                choices=("keras", "torch", "all"),
+                default="keras",
+                help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
+                "all: both",
+            ),
+            formats("text", "json", "github", help="how to print errors"),
+            "--set",
+            "--scale",
+            arg(
+                "--no-cache",
+                action="store_true",
+                help="with --check: compare from scratch, neither reading nor writing the result cache",
+            ),
+        ],
         help="generate a Keras (or PyTorch) model builder per spec",
         description=(
             "Generate one Keras 3 module per spec (--backend torch: a PyTorch module). "
@@ -673,46 +761,30 @@ def build_parser() -> argparse.ArgumentParser:
             "spec file read and every generated file compared, so an unchanged tree is not "
             "compiled again (--no-cache: always)."
         ),
-    )
-    compile_.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders of them")
-    compile_.add_argument(
-        "--out", default="generated", help="output package folder (default: generated)"
-    )
-    compile_.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 if any generated file is stale"
-    )
-    compile_.add_argument(
-        "--backend",
-        choices=("keras", "torch", "all"),
-        default="keras",
-        help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
-        "all: both",
-    )
-    compile_.add_argument("--format", help="how to print errors", **fmt)
-    compile_.add_argument("--set", **set_)
-    compile_.add_argument("--scale", **scale)
-    compile_.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="with --check: compare from scratch, neither reading nor writing the result cache",
-    )
-    compile_.set_defaults(run=cmd_compile)
-
-    deviations = sub.add_parser(
-        "deviations",
+    ),
+    "deviations": Command(
+        cmd_deviations,
+        [
+            "paths",
+            formats("text", "json"),
+            "--set",
+            "--scale",
+        ],
         help="list where specs depart from the paper, and why",
         description="List every annotated value: position, field, value used, paper's value, seed's value, reason.",
-    )
-    deviations.add_argument(
-        "paths", nargs="+", metavar="PATH", help="spec files or folders of them"
-    )
-    deviations.add_argument("--format", choices=("text", "json"), default="text")
-    deviations.add_argument("--set", **set_)
-    deviations.add_argument("--scale", **scale)
-    deviations.set_defaults(run=cmd_deviations)
-
-    explain = sub.add_parser(
-        "explain",
+    ),
+    "explain": Command(
+        cmd_explain,
+        [
+            "spec",
+            arg(
+                "path",
+                metavar="PATH",
+                help="a dotted path into the spec, e.g. network.resnet_b.repeat",
+            ),
+            "--set",
+            "--scale",
+        ],
         help="show a value and every file (or --set) that set or overrode it",
         description=(
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
@@ -720,15 +792,17 @@ def build_parser() -> argparse.ArgumentParser:
             "file, line and column that set it, and what it overrode through extends, a scale "
             "preset and --set."
         ),
-    )
-    explain.add_argument("spec", metavar="SPEC")
-    explain.add_argument("path", metavar="PATH")
-    explain.add_argument("--set", **set_)
-    explain.add_argument("--scale", **scale)
-    explain.set_defaults(run=cmd_explain)
-
-    diff_ = sub.add_parser(
-        "diff",
+    ),
+    "diff": Command(
+        cmd_diff,
+        [
+            shared("spec", "a", metavar="A"),
+            shared("spec", "b", metavar="B"),
+            formats("text", "json"),
+            "--input",
+            *one_side("a"),
+            *one_side("b"),
+        ],
         help="compare two specs: blocks, repeats, filters, parameters and cost",
         description=(
             "Blocks added, removed and changed (field by field), uses of each block, settings "
@@ -739,23 +813,41 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit codes, as diff(1): 0 the specs are the same, 1 they differ, 2 trouble "
             "(a spec has errors, a file is missing, a bad flag)."
         ),
-    )
-    diff_.add_argument("a", metavar="A")
-    diff_.add_argument("b", metavar="B")
-    diff_.add_argument("--format", choices=("text", "json"), default="text")
-    diff_.add_argument("--input", **input_)
-    for side in ("a", "b"):
-        diff_.add_argument(
-            f"--set-{side}",
-            **{**set_, "help": f"override a value of {side.upper()} (as --set elsewhere)"},
-        )
-        diff_.add_argument(
-            f"--scale-{side}", **{**scale, "help": f"build {side.upper()} at this scale preset"}
-        )
-    diff_.set_defaults(run=cmd_diff)
-
-    summary = sub.add_parser(
-        "summary",
+    ),
+    "summary": Command(
+        cmd_summary,
+        [
+            shared("paths", metavar="SPEC"),
+            arg("--expand", action="store_true", help="one row per block use, not xN"),
+            formats("text", "markdown", "json"),
+            "--set",
+            "--input",
+            arg(
+                "--batch",
+                type=positive,
+                metavar="B",
+                help="estimate one training step's memory at batch B",
+            ),
+            arg(
+                "--dtype",
+                choices=tuple(DTYPES),
+                default="float32",
+                help="mixed: float32 weights, gradients and optimizer state, bfloat16 activations",
+            ),
+            arg(
+                "--optimizer",
+                choices=tuple(OPTIMIZER_SLOTS),
+                default="momentum",
+                help="sgd keeps no state, momentum one slot per weight, adam two (default: momentum)",
+            ),
+            arg(
+                "--memory",
+                type=memory_size,
+                metavar="SIZE",
+                help="a memory size (16GiB, 24GB, 8000MiB): print the largest batch that fits",
+            ),
+            "--scale",
+        ],
         help="table of each stage's shape, parameters, multiply-accumulates and memory",
         description=(
             "One row per network entry (a block repeated N times in a row is one row, xN) "
@@ -780,40 +872,22 @@ def build_parser() -> argparse.ArgumentParser:
             "multiply-accumulates. Training memory: docs/summary-and-plot.md says what each "
             "layer keeps for backpropagation."
         ),
-    )
-    summary.add_argument("paths", nargs="+", metavar="SPEC", help="spec files or folders of them")
-    summary.add_argument("--expand", action="store_true", help="one row per block use, not xN")
-    summary.add_argument(
-        "--format", choices=("text", "markdown", "json"), default="text", help="default: text"
-    )
-    summary.add_argument("--set", **set_)
-    summary.add_argument("--input", **input_)
-    summary.add_argument(
-        "--batch", type=positive, metavar="B", help="estimate one training step's memory at batch B"
-    )
-    summary.add_argument(
-        "--dtype",
-        choices=tuple(DTYPES),
-        default="float32",
-        help="mixed: float32 weights, gradients and optimizer state, bfloat16 activations",
-    )
-    summary.add_argument(
-        "--optimizer",
-        choices=tuple(OPTIMIZER_SLOTS),
-        default="momentum",
-        help="sgd keeps no state, momentum one slot per weight, adam two (default: momentum)",
-    )
-    summary.add_argument(
-        "--memory",
-        type=memory_size,
-        metavar="SIZE",
-        help="a memory size (16GiB, 24GB, 8000MiB): print the largest batch that fits",
-    )
-    summary.add_argument("--scale", **scale)
-    summary.set_defaults(run=cmd_summary)
-
-    plot = sub.add_parser(
-        "plot",
+    ),
+    "plot": Command(
+        cmd_plot,
+        [
+            "spec",
+            arg(
+                "-o",
+                "--output",
+                required=True,
+                metavar="FILE",
+                help="where to write: .svg, .png or .dot",
+            ),
+            arg("--block", metavar="NAME", help="draw this block template instead"),
+            "--set",
+            "--scale",
+        ],
         help="draw the network (or one block) as a diagram: .svg, .png or .dot",
         description=(
             "Draw the network at block level, input at the bottom as in the paper's figures: "
@@ -826,52 +900,70 @@ def build_parser() -> argparse.ArgumentParser:
             "The format follows the file name. A .dot file needs nothing more; .svg and .png "
             "are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
         ),
-    )
-    plot.add_argument("spec", metavar="SPEC", help="the spec file")
-    plot.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="where to write: .svg, .png or .dot"
-    )
-    plot.add_argument("--block", metavar="NAME", help="draw this block template instead")
-    plot.add_argument("--set", **set_)
-    plot.add_argument("--scale", **scale)
-    plot.set_defaults(run=cmd_plot)
-
-    specs = sub.add_parser(
-        "specs",
-        help="list the specs shipped with irc, which a spec can extend as irc:NAME",
+    ),
+    "specs": Command(
+        cmd_specs,
+        [],
+        help="list the specs shipped with irc: irc:NAME, for extends: and every command",
         description=(
-            "List the shipped specs by the name `extends:` takes (`extends: irc:irv2`), "
-            "with their titles and the folder they are installed in."
+            "List the shipped specs by the name `extends:` and every command take "
+            "(`extends: irc:irv2`, `irc check irc:irv2`), with their titles and the folder "
+            "they are installed in."
         ),
-    )
-    specs.set_defaults(run=cmd_specs)
-
-    schema = sub.add_parser(
-        "schema",
+    ),
+    "schema": Command(
+        cmd_schema,
+        [],
         help="print the JSON Schema of the spec language (for editors and check-jsonschema)",
         description=(
             "Print the JSON Schema (draft 2020-12) of a spec file, generated from irc's own "
             "models: structure, keys, types and ranges. It checks what an editor can check "
             "as you type; shapes, references and channel arithmetic need `irc check`."
         ),
-    )
-    schema.set_defaults(run=cmd_schema)
-
-    codes = sub.add_parser(
-        "codes",
+    ),
+    "codes": Command(
+        cmd_codes,
+        [
+            arg("codes", nargs="*", metavar="CODE", help="show only these (e.g. IRC301)"),
+        ],
         help="list the diagnostic codes (IRC301, ...): what each means, with an example",
         description="Every diagnostic code irc reports, its meaning and an example that gets it.",
-    )
-    codes.add_argument("codes", nargs="*", metavar="CODE", help="show only these (e.g. IRC301)")
-    codes.set_defaults(run=cmd_codes)
-
-    docs = sub.add_parser(
-        "docs",
+    ),
+    "docs": Command(
+        cmd_docs,
+        [
+            arg("topic", nargs="?", metavar="TOPIC", help="e.g. spec-language, python"),
+        ],
         help="print the documentation installed with irc (the spec language, ...)",
         description="Print one documentation topic as Markdown; without TOPIC, list the topics.",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="irc",
+        description=(
+            "irc compiles CNN architecture specs (YAML) into Keras code. It checks every "
+            "tensor's shape first, so a residual sum of 1154 and 1152 channels is an error "
+            "with a file and line, not a crash inside a framework."
+        ),
+        epilog=(
+            "Exit codes: 0 clean, 1 a spec has errors or output is stale (a --set or --input "
+            "that makes a spec invalid included), 2 misuse (a missing file, a bad flag, a "
+            "--set that cannot be applied: no '=', a VALUE that is not YAML, a PATH that "
+            "leads nowhere)."
+        ),
     )
-    docs.add_argument("topic", nargs="?", metavar="TOPIC", help="e.g. spec-language")
-    docs.set_defaults(run=cmd_docs)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        texts = {"help": command.help, "description": command.description, "epilog": command.epilog}
+        command_parser = sub.add_parser(name, **texts)
+        for argument in command.arguments:
+            flags, options = SHARED[argument] if isinstance(argument, str) else argument
+            command_parser.add_argument(*flags, **options)
+        command_parser.set_defaults(run=command.run)
     return parser
 
 

@@ -32,7 +32,8 @@ from typing import Any, get_args
 from pydantic.json_schema import GenerateJsonSchema
 
 from . import compact, expr, schema
-from .layering import AFTER, BEFORE, DELETE, SHIPPED_PREFIX
+from .layering import AFTER, BEFORE, DELETE
+from .shipped import SHIPPED_PREFIX
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PARTIAL = "Partial"

@@ -17,7 +17,6 @@ the whole story and an error in a base file points into the base.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from collections import Counter
 from dataclasses import replace
@@ -26,6 +25,7 @@ from typing import Any
 
 from . import compact
 from .diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
+from .shipped import SHIPPED_PREFIX, UnknownShippedSpec, shipped_display, shipped_file
 from .source import Path_, Source, load, read_source
 
 DELETE = "$delete"
@@ -34,29 +34,6 @@ MAX_CHAIN = 16
 # A mapping where the base has a list edits the list item by item, except in
 # these lists, whose mapping form is a value of its own (`params: {scale: 0.2}`).
 WHOLE_LISTS = ("params",)
-
-# The specs that ship with irc: `extends: irc:irv2` names specs/irv2.yaml.
-# specs/ installs as irc_cnn.specs beside irc_cnn.compiler (pyproject's
-# package-dir), and in the repository it is this package's sibling folder too,
-# so one path serves an editable install and a wheel alike.
-SHIPPED_PREFIX = "irc:"
-SHIPPED = Path(__file__).resolve().parent.parent / "specs"
-
-
-def shipped_names() -> list[str]:
-    """Every shipped spec's name: its path under specs/ without `.yaml` (`variants/irv2_small`)."""
-    return sorted(
-        p.relative_to(SHIPPED).with_suffix("").as_posix() for p in SHIPPED.rglob("*.yaml")
-    )
-
-
-def shipped_display(path: Path) -> str | None:
-    """`irc:NAME` for a file inside the shipped specs, else None."""
-    try:
-        name = path.resolve().relative_to(SHIPPED).with_suffix("").as_posix()
-    except ValueError:
-        return None
-    return SHIPPED_PREFIX + name
 
 
 def _subtree(table: dict, prefix: Path_) -> dict:
@@ -340,24 +317,10 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
 
 def _shipped(target: str, where: Span) -> tuple[Path, str]:
     """The file behind `irc:NAME`; an unknown name is IRC110 with the closest names."""
-    name = target[len(SHIPPED_PREFIX) :]
-    names = shipped_names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        suggestion = (
-            f"did you mean {', '.join(SHIPPED_PREFIX + c for c in close)}? " if close else ""
-        )
-        raise DiagnosticError(
-            [
-                Diagnostic(
-                    "IRC110",
-                    f"no shipped spec named {target!r}",
-                    where,
-                    hint=f"{suggestion}`irc specs` lists the shipped specs",
-                )
-            ]
-        )
-    return SHIPPED / f"{name}.yaml", SHIPPED_PREFIX + name
+    try:
+        return shipped_file(target), target
+    except UnknownShippedSpec as exc:
+        raise DiagnosticError([Diagnostic("IRC110", str(exc), where, hint=exc.hint)]) from None
 
 
 def _through(diag: Diagnostic, child: str) -> Diagnostic:

@@ -31,6 +31,7 @@ from .layering import (
     deleted_block,
     load_layered,
 )
+from .shipped import UnknownShippedSpec, is_shipped, shipped_file
 from .source import MAX_BYTES, Source, load, split_lines
 
 
@@ -61,16 +62,18 @@ def check_file(
     scale: str | None = None,
 ) -> Result:
     """Run every stage on one file (and the files it extends), its scale preset
-    (`scale`: `--scale`), then each `--set`.
+    (`scale`: `--scale`), then each `--set`. `path` may name a shipped spec,
+    `irc:NAME`, as `extends:` does; diagnostics then call it `irc:NAME`.
 
     `display` is the name diagnostics use for the file. `input_size` (height,
     width), from `--input`, sets the input after the `--set`s and keeps its
     channels.
     """
-    name = display or Path(path).as_posix()
+    name = display or (path if is_shipped(path) else Path(path).as_posix())
     arguments = _set_lines(sets)
     try:
-        source = load_layered(Path(path), name, paper)
+        file = shipped_file(path) if is_shipped(path) else Path(path)
+        source = load_layered(file, name, paper)
         apply_scale(source, scale, paper)
         for index, argument in enumerate(sets, 1):
             apply_set(source, argument, index, paper=paper)
@@ -83,6 +86,8 @@ def check_file(
     except SetError as exc:
         lines = {**source.lines, **arguments, "--scale": [scale or ""]}
         return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
+    except UnknownShippedSpec as exc:
+        return Result(name, diagnostics=[Diagnostic("IRC110", str(exc), hint=exc.hint)])
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return Result(

@@ -43,6 +43,7 @@ from . import expr, naming, settings
 from .infer import minimum_input
 from .resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
 from .schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
+from .shipped import SHIPPED_PREFIX
 from .source import describe
 
 IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
@@ -881,8 +882,9 @@ def _param_type(default: Any) -> str:
 
 
 def relative(name: str, root: Path) -> str:
-    """A file name as seen from `root` (a `--set[N]` label stays as it is)."""
-    if name.startswith("--set"):
+    """A file name as seen from `root` (a `--set[N]` label and a shipped spec's
+    `irc:NAME` stay as they are)."""
+    if name.startswith(("--set", SHIPPED_PREFIX)):
         return name
     return Path(os.path.relpath(Path(name).resolve(), root)).as_posix()
 

@@ -17,7 +17,7 @@ import shutil
 import pytest
 
 from irc_cnn.compiler import cache
-from irc_cnn.compiler.layering import SHIPPED
+from irc_cnn.compiler.shipped import SHIPPED
 
 from tests.conftest import ROOT
 

@@ -81,7 +81,13 @@ def test_the_install_is_one_namespace_with_specs_and_schema(venv):
         "test-dependencies.pth",
     ]
     package = site / "irc_cnn"
-    assert sorted(p.name for p in package.iterdir()) == ["backends", "compiler", "docs", "specs"]
+    assert sorted(p.name for p in package.iterdir() if p.name != "__pycache__") == [
+        "__init__.py",
+        "backends",
+        "compiler",
+        "docs",
+        "specs",
+    ]
 
     def specs(folder: Path) -> list[str]:
         return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
@@ -148,3 +154,21 @@ def test_an_error_in_a_users_override_of_a_shipped_spec_is_located(venv, tmp_pat
     checked = run([venv / "bin" / "irc", "check", "bad.yaml"], tmp_path)
     assert checked.returncode == 1
     assert "bad.yaml:7:25: error[IRC301]" in checked.stdout
+
+
+def test_the_python_api_from_outside_the_repository(venv, tmp_path):
+    (tmp_path / "mine.yaml").write_text(MINE)
+    code = (
+        "import sys, irc_cnn\n"
+        "assert not {'yaml', 'pydantic'} & set(sys.modules), sorted(sys.modules)\n"
+        "print(len(irc_cnn.specs()), irc_cnn.specs()[:3])\n"
+        "print(irc_cnn.load('mine.yaml').params, irc_cnn.load('irc:irv2').params)\n"
+        "print(irc_cnn.__file__)\n"
+    )
+    proc = run([venv / "bin" / "python", "-c", code], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    count, params, where = proc.stdout.splitlines()
+    shipped = sorted((ROOT / "specs").rglob("*.yaml"))
+    assert count == f"{len(shipped)} ['irc:inception_v4', 'irc:irv1', 'irc:irv2']"
+    assert params == "33018948 58841682"
+    assert Path(where) == site_packages(venv) / "irc_cnn" / "__init__.py"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import textwrap
 from pathlib import Path
 
-from irc_cnn.compiler.layering import SHIPPED, explain, shipped_names
+import pytest
+
+from irc_cnn.compiler.layering import explain
 from irc_cnn.compiler.pipeline import check_file
+from irc_cnn.compiler.shipped import SHIPPED, shipped_names
 from tests.conftest import ROOT, run_irc
 
 MINE = """\
@@ -104,3 +109,123 @@ def test_irc_specs_lists_the_shipped_names():
     lines = proc.stdout.splitlines()
     assert [line.split()[0] for line in lines[:-1]] == [f"irc:{n}" for n in shipped_names()]
     assert "irc:irv2                         Inception-ResNet-v2" in lines
+
+
+# -- every command takes a shipped spec by name, from any folder ------------------------------
+
+
+def test_check_names_a_shipped_spec_as_given(tmp_path):
+    proc = run_irc("check", "irc:irv2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        "irc:irv2: ok: inception_resnet_v2, input 299x299x3, outputs 1001, 1001, "
+        "58,841,682 parameters, 14.15 G multiply-accumulates\n"
+    )
+
+
+def test_check_paper_points_into_a_shipped_spec_by_name(tmp_path):
+    proc = run_irc("check", "--paper", "--no-cache", "irc:irv2", cwd=tmp_path)
+    assert proc.returncode == 1
+    irv2 = (ROOT / "specs" / "irv2.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(irv2, 1) if "paper: conv 1154 1x1 linear" in text)
+    assert f"irc:irv2:{line}:25: error[IRC301]" in proc.stdout
+    assert "paper: conv 1154 1x1 linear" in proc.stdout  # the excerpt, read from the shipped file
+
+
+def _without_files(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in ("a", "b")}
+
+
+def test_diff_a_variant_against_its_shipped_base(tmp_path):
+    small = (ROOT / "specs" / "variants" / "irv2_small.yaml").as_posix()
+    by_name = run_irc("diff", "irc:irv2", small, "--format", "json", cwd=tmp_path)
+    by_path = run_irc(
+        "diff", "specs/irv2.yaml", "specs/variants/irv2_small.yaml", "--format", "json"
+    )
+    assert by_name.returncode == by_path.returncode == 1, by_name.stderr  # they differ
+    report = json.loads(by_name.stdout)
+    assert (report["a"], report["b"]) == ("irc:irv2", small)
+    assert ["input", [299, 299, 3], [149, 149, 3]] in report["settings"]
+    assert _without_files(report) == _without_files(json.loads(by_path.stdout))
+    text = run_irc("diff", "irc:irv2", "irc:variants/irv2_small", cwd=tmp_path)
+    assert text.stdout.startswith("--- irc:irv2\n+++ irc:variants/irv2_small\n")
+
+
+def test_summary_of_a_shipped_spec_by_name(tmp_path):
+    proc = run_irc("summary", "irc:keras/xception", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (table,) = json.loads(proc.stdout)
+    expected = check_file(ROOT / "specs" / "keras" / "xception.yaml").graph
+    assert (table["file"], table["name"]) == ("irc:keras/xception", "keras_xception")
+    assert (table["params"], table["macs"]) == (expected.params, expected.macs)
+
+
+def test_explain_and_deviations_name_shipped_files(tmp_path):
+    proc = run_irc("explain", "irc:variants/irv2_small", "input", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[:3] == [
+        "input = [149, 149, 3]",
+        "  set at irc:variants/irv2_small:8:8",
+        "  overrides irc:irv2:13:8: input = [299, 299, 3]",
+    ]
+    proc = run_irc("deviations", "irc:variants/irv2_small", "--format", "json", cwd=tmp_path)
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 9
+    assert {(r["spec"], r["file"]) for r in rows} == {("irc:variants/irv2_small", "irc:irv2")}
+
+
+def test_plot_a_shipped_spec_by_name(tmp_path):
+    proc = run_irc("plot", "irc:irv2", "-o", "net.dot", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    here = run_irc("plot", "specs/irv2.yaml", "-o", str(tmp_path / "here.dot"))
+    assert here.returncode == 0, here.stderr
+    assert (tmp_path / "net.dot").read_text() == (tmp_path / "here.dot").read_text()
+
+
+def _code(path: Path) -> str:
+    """A module's AST without docstrings (which name the spec file the module came from)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            node.body = body[1:]
+    return ast.dump(tree)
+
+
+def test_compile_a_shipped_spec_into_the_current_folder(tmp_path):
+    proc = run_irc("compile", "irc:variants/irv2_small", "--backend", "all", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for sub in ("", "torch/"):
+        written = tmp_path / "generated" / sub / "inception_resnet_v2_small.py"
+        text = written.read_text()
+        assert "irc compile irc:variants/irv2_small" in text.splitlines()[2]
+        assert "(irc:irv2:90)" in text  # an inherited deviation, by the base's name
+        assert _code(written) == _code(ROOT / "generated" / sub / "inception_resnet_v2_small.py")
+    again = run_irc(
+        "compile", "--check", "irc:variants/irv2_small", "--backend", "all", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["check", "irc:irv3"],
+        ["compile", "irc:irv3"],
+        ["summary", "irc:irv3"],
+        ["deviations", "irc:irv3"],
+        ["diff", "irc:irv2", "irc:irv3"],
+        ["explain", "irc:irv3", "input"],
+        ["plot", "irc:irv3", "-o", "x.dot"],
+    ],
+    ids=lambda words: words[0],
+)
+def test_an_unknown_shipped_name_is_misuse_with_the_closest_names(words, tmp_path):
+    proc = run_irc(*words, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == (
+        "irc: error: no shipped spec named 'irc:irv3'; did you mean irc:irv2, irc:irv1? "
+        "`irc specs` lists the shipped specs\n"
+    )
+    assert list(tmp_path.iterdir()) == []
