@@ -30,6 +30,27 @@ ACTIVATIONS = (
     "softmax",
     "softplus",
 )
+# Keras 3's other activations (keras.activations): irc has no op for them yet, so
+# an unknown one of these is named as such, never "did you mean" a different function
+# (`hard_sigmoid` is not `sigmoid`).
+KERAS_ONLY_ACTIVATIONS = frozenset(
+    {
+        "celu", "exponential", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+        "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax", "mish", "soft_shrink",
+        "softsign", "sparse_plus", "sparsemax", "squareplus", "tanh_shrink", "threshold",
+    }
+)  # fmt: skip
+
+
+def activation_hint(word: str) -> str:
+    """The hint for an unknown activation: a typo's correction, or what irc supports."""
+    known = f"irc's activations: {', '.join(ACTIVATIONS)}"
+    if word in KERAS_ONLY_ACTIVATIONS:
+        return f"{word!r} is a Keras activation irc does not support yet; {known}"
+    match = closest(word, ACTIVATIONS)
+    return f"did you mean {match!r}?" if match else known
+
+
 CONV_KINDS = ("conv", "dwconv", "sepconv")
 POOL_KINDS = ("maxpool", "avgpool")
 GLOBAL_POOL_KINDS = ("gap", "gmp")
@@ -228,12 +249,13 @@ def _unexpected(word: str, token: Token, kind: str, allowed: set[str]) -> Compac
     """A trailing word no option takes: the closest word an option does take, if any."""
     vocabulary = [w for field in sorted(allowed) for w in _OPTION_WORDS.get(field, ())]
     close = closest(word, vocabulary)
-    if close in ACTIVATIONS:
+    takes_activation = any(w in ACTIVATIONS for w in vocabulary)
+    if close in ACTIVATIONS or (takes_activation and word in KERAS_ONLY_ACTIVATIONS):
         return CompactError(
             f"unknown activation {word!r}",
             token.start,
             token.end,
-            f"did you mean {close!r}?",
+            activation_hint(word),
             code="IRC205",
         )
     if close:

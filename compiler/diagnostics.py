@@ -85,6 +85,10 @@ CODES: dict[str, Code] = {
         "gate: [gap keepdims, conv 8 1x1 sigmoid] on a 16-channel path",
     ),
     "IRC308": Code("network without layers", "network: [identity]"),
+    "IRC309": Code(
+        "tensor too large for a framework",
+        "dwconv 3x3 dm99999 on a 19x19x728 input (263 M elements per image, 2^31 - 1 at most)",
+    ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

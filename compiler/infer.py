@@ -31,6 +31,8 @@ from .resolve import (
 )
 from .schema import INPUT_CHANNELS, MAX_WINDOW
 
+MAX_ELEMENTS = 2**31 - 1  # one tensor's elements: 32-bit indexing in TensorFlow and torch kernels
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -67,6 +69,7 @@ class _Inferrer:
         # probe: only whether the input is large enough; stop at the first size error
         self.probe = probe
         self.probed: dict[tuple, Tensor] = {}
+        self.too_large: set[tuple] = set()  # (path, "output" | "weights") reported
         self.spec = resolved.spec
         self.resolved = resolved
         self.layers: list[Layer] = []
@@ -108,12 +111,30 @@ class _Inferrer:
     ) -> Tensor:
         """Record a layer (not in a probe); its output keeps the first input's origin unless given one."""
         if not self.probe:
+            self.check_size(shape, params, path)
             sources = tuple(t.layer for t in inputs)
             layer = Layer(
                 name, kind, shape, params, macs, self.stage.name, path, sources, activation, inner
             )
             self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
+
+    def check_size(self, shape: Shape, params: int, path: SpecPath) -> None:
+        """A layer a framework can hold: TensorFlow and torch index a tensor with 32-bit
+        numbers in many kernels, so one image's output and one layer's weights are each
+        at most 2^31 - 1 elements (docs/spec-language.md lists the checks)."""
+        elements = math.prod(shape)
+        for what, count in (("output", elements), ("weights", params)):
+            if count > MAX_ELEMENTS and (path, what) not in self.too_large:
+                self.too_large.add((path, what))  # once, not again for its batch norm
+                self.error(
+                    "IRC309",
+                    f"this layer's {what} would hold {count:,} elements"
+                    f"{' per image' if what == 'output' else ''}; "
+                    f"a framework tensor holds at most {MAX_ELEMENTS:,}",
+                    path,
+                    hint="use fewer filters, a smaller depth multiplier or a smaller input",
+                )
 
     # -- the walk -----------------------------------------------------------
 

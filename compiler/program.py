@@ -469,8 +469,8 @@ class _Builder:
     def value(self, scope: _Scope, value: Value, widened: bool = False) -> Value:
         if isinstance(value, str) and value in scope.params:
             return Param(value, widened and self.spec.width != 1.0)
-        if isinstance(value, str) and expr.is_expression(value):
-            tree = expr.parse(value)
+        if isinstance(value, str) and (expr.is_expression(value) or value == CLASSES):
+            tree = expr.parse(value)  # `classes` alone too: the builder's class count
             if not tree.names:  # `2*32`: a number
                 return tree.evaluate({})
             if CLASSES in tree.names and CLASSES not in scope.params:

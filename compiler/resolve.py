@@ -29,6 +29,19 @@ from .schema import (
 )
 
 MAX_LAYERS = 200_000
+
+
+@dataclass(frozen=True)
+class Null:
+    """A block argument written null (`c: ~`): no activation or no scale where it gives
+    one, but an error (at the argument) where a number is needed, where it once passed
+    the check and then failed in the generated builder."""
+
+    block: str
+    param: str
+    path: SpecPath
+
+
 MAX_NESTING = 32  # blocks using blocks using blocks...
 
 
@@ -144,8 +157,12 @@ class _Resolver:
                     "IRC401",
                     f"unknown block or op {use.block!r}",
                     path,
-                    hint=did_you_mean(
-                        use.block, [*self.spec.blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]
+                    hint=(
+                        compact.activation_hint(use.block)
+                        if use.block in compact.KERAS_ONLY_ACTIVATIONS
+                        else did_you_mean(
+                            use.block, [*self.spec.blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]
+                        )
                     )
                     or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
                 )
@@ -344,6 +361,8 @@ class _Resolver:
                 # An argument may name a parameter of the enclosing block, or compute on them.
                 if isinstance(value, str) and expr.is_expression(value):
                     value = self.number(value, outer, (*path, use.block, arg), arg)
+                if value is None and use.args[arg] is None:
+                    value = Null(use.block, arg, (*path, use.block, arg))
                 env[arg] = outer.get(value, value) if isinstance(value, str) else value
         for param, default in block.params.items():
             if param not in env:
@@ -450,6 +469,7 @@ class _Resolver:
                 env,
             )
         scale = self.param(node.scale, env, (*path, "residual", "scale"), "scale")
+        scale = None if isinstance(scale, Null) else scale
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
             self.error(
                 "IRC403",
@@ -495,15 +515,14 @@ class _Resolver:
     def activation(self, value: Any, env: dict, path: SpecPath) -> str | None:
         if isinstance(value, str) and value not in compact.ACTIVATIONS and value in env:
             value = env[value]
-        if value is None or value == "linear":
+        if value is None or value == "linear" or isinstance(value, Null):
             return None
         if value not in compact.ACTIVATIONS:
             self.error(
                 "IRC205",
                 f"unknown activation {value!r}",
                 path,
-                hint=did_you_mean(str(value), compact.ACTIVATIONS)
-                or f"known activations: {', '.join(compact.ACTIVATIONS)}",
+                hint=compact.activation_hint(str(value)),
             )
             return None
         return value
@@ -570,6 +589,9 @@ class _Resolver:
                     hint=_unknown_name_hint(missing[0], env),
                 )
                 return None
+            for name in sorted(parsed.names):
+                if isinstance(env[name], Null):
+                    return self.null(env[name], field)
             if any(env[name] is None for name in parsed.names):
                 return None  # a parameter already reported as invalid
             try:
@@ -579,6 +601,8 @@ class _Resolver:
                 return None
         else:
             value = self.param(value, env, path, field)
+        if isinstance(value, Null):
+            return self.null(value, field)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -594,6 +618,16 @@ class _Resolver:
             )
             return None
         return value
+
+    def null(self, value: Null, field: str) -> None:
+        """A null argument where a number is needed: the error is at the argument."""
+        self.error(
+            "IRC403",
+            f"block {value.block!r} parameter {value.param!r} is null where {field} "
+            "needs a whole number",
+            value.path,
+            hint=f"give {value.param!r} a number, or leave it out to take the block's default",
+        )
 
     def count(self, value: Any, env: dict, path: SpecPath, field: str) -> int | str | None:
         if value == INPUT_CHANNELS:

@@ -283,6 +283,36 @@ def test_one_block_in_two_inline_residuals_is_two_modules(tmp_path):
     assert diff < TOLERANCE
 
 
+CLASSES_CONV_SPEC = """\
+name: c
+title: c
+input: [32, 32, 3]
+classes: 10
+builder: {name: c}
+network:
+  - conv 8 3x3
+  - conv classes 1x1
+  - gap
+"""
+
+
+@pytest.mark.slow
+def test_a_conv_of_classes_filters_follows_the_builders_class_count(tmp_path):
+    """`conv classes 1x1` passed the check, then the Keras module called
+    conv2d(x, "classes", ...) and failed with a TypeError."""
+    pytest.importorskip("keras")
+    spec = tmp_path / "c.yaml"
+    spec.write_text(CLASSES_CONV_SPEC)
+    out = tmp_path / "cpkg"
+    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    seven = check_file(spec, sets=["classes=7"]).graph.params
+    assert seven == 332
+    model = load_module(out / "c.py").c(nb_classes=7)
+    assert tuple(model.output.shape) == (None, 7) and model.count_params() == seven
+    assert param_count(load_module(out / "torch" / "c.py").c(nb_classes=7)) == seven
+
+
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
 @pytest.mark.parametrize("place", sorted(TEXT_PLACES))
 def test_free_text_is_inert_in_torch_modules(place, how):
