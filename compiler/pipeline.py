@@ -48,8 +48,15 @@ class Result:
         return self.spec is not None and not any(d.severity == "error" for d in self.diagnostics)
 
     @property
+    def valid_spec(self) -> schema.Spec:
+        """The spec of an `ok` result, for the stages after the check (which take no other)."""
+        if self.spec is None:
+            raise ValueError(f"{self.file} did not pass the check")
+        return self.spec
+
+    @property
     def graph(self) -> Graph:
-        return self.spec.graph
+        return self.valid_spec.graph
 
 
 def check_file(

@@ -80,13 +80,13 @@ Value = Any  # a literal (int, float, str, bool, None, tuple), a Param or an Ari
 @dataclass(frozen=True)
 class Channels:
     """A channel count: `const + sum(coef * symbol)`; a symbol is `in_channels`,
-    `classes` or a Param (a filter count given as a block parameter)."""
+    `classes`, a Param (a filter count given as a block parameter) or an Arith."""
 
     const: int = 0
-    terms: tuple[tuple[str | Param, int], ...] = ()
+    terms: tuple[tuple[str | Param | Arith, int], ...] = ()
 
     def __add__(self, other: Channels) -> Channels:
-        merged: dict[str | Param, int] = dict(self.terms)
+        merged: dict[str | Param | Arith, int] = dict(self.terms)
         for symbol, coef in other.terms:
             merged[symbol] = merged.get(symbol, 0) + coef
         return Channels(self.const + other.const, tuple((s, c) for s, c in merged.items() if c))
@@ -141,11 +141,12 @@ def _substitute_arith(symbol: Arith, binding: dict[str, Channels], width: float)
 
 
 def _rename(tree: expr.Expr, names: dict[str, expr.Expr]) -> expr.Expr:
-    if tree.op == "name":
+    if isinstance(tree.value, str):  # op "name"
         return names.get(tree.value, tree)
     if tree.op == "num":
         return tree
-    return expr.Expr(tree.op, left=_rename(tree.left, names), right=_rename(tree.right, names))
+    left, right = tree.operands
+    return expr.Expr(tree.op, left=_rename(left, names), right=_rename(right, names))
 
 
 def _widen_channels(count: Channels, width: float) -> Channels:
