@@ -206,7 +206,9 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             code = ctx.get("code", "IRC204")
             best, _ = source.locate(loc)
             span = source.token_span(best, ctx["start"], ctx["end"])
-            out.append(Diagnostic(code, msg, span, ctx.get("hint"), path=loc))
+            # ctx's message, not msg: Pydantic fills every {key} of the context into msg,
+            # into the user's text too (`conv 8 3x3 {hint}` read as the hint)
+            out.append(Diagnostic(code, ctx["message"], span, ctx.get("hint"), path=loc))
         elif kind == "irc_identifier":
             out.append(Diagnostic("IRC206", msg, path=loc))
         elif kind in _NUMBER_ERRORS or kind in ("irc_range", "finite_number"):
