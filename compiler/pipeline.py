@@ -7,7 +7,7 @@ into the loaded data, and the loader kept the position of every path.
 from __future__ import annotations
 
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -76,6 +76,7 @@ def check_file(
     """
     name = display or Path(path).as_posix()
     arguments = _set_lines(sets)
+    source: Source | None = None  # a SetError comes after the load
     try:
         source = load_layered(Path(path), name, paper)
         apply_scale(source, scale, paper)
@@ -88,7 +89,7 @@ def check_file(
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
-        lines = {**source.lines, **arguments, "--scale": [scale or ""]}
+        lines = {**(source.lines if source else {}), **arguments, "--scale": [scale or ""]}
         return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -140,8 +141,10 @@ def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
     lines: dict[str, list[str]] = {}
     for diag in diagnostics:
         name = diag.span.file if diag.span else None
-        path = Path(name) if name else None
-        if path and name not in lines and path.is_file() and path.stat().st_size <= MAX_BYTES:
+        if not name or name in lines:
+            continue
+        path = Path(name)
+        if path.is_file() and path.stat().st_size <= MAX_BYTES:
             lines[name] = split_lines(path.read_text(encoding="utf-8", errors="replace"))
     return lines
 
@@ -228,7 +231,7 @@ def _meant_extends(key: object) -> bool:
     return closest(str(key), allowed) == "extends"
 
 
-def _is_wrong_kind(err: dict) -> bool:
+def _is_wrong_kind(err: Mapping[str, Any]) -> bool:
     return err["type"] == "literal_error" and err["loc"][-1] == "kind"
 
 
@@ -252,7 +255,7 @@ _SIZES = {"kernel", "pool", "strides"}
 _PROJECTION = "a residual's projection is a conv; `conv in 1x1 linear` gives it as many filters as the residual's input"
 
 
-def _plain(err: dict, loc: tuple, ctx: dict) -> Diagnostic:
+def _plain(err: Mapping[str, Any], loc: tuple, ctx: dict) -> Diagnostic:
     """Pydantic's own errors (types, choices, lengths) in irc's words."""
     kind, value, name = err["type"], err.get("input"), _field(loc)
     hint = None
@@ -433,7 +436,8 @@ def _key_span(source: Source, path: tuple) -> Span | None:
     parent, name = path[:-1], path[-1]
     best, span = source.locate(parent)
     wrapper = source.single_key(best)
-    for candidate in ((*best, name), (*best, wrapper, name)):
+    candidates = [(*best, name)] if wrapper is None else [(*best, name), (*best, wrapper, name)]
+    for candidate in candidates:
         if candidate in source.key_spans:
             return source.key_spans[candidate]
     items = value_at(source.data, best)

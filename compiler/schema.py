@@ -109,6 +109,16 @@ def _dim(value: Any, low: int = 1) -> int | str:
     )
 
 
+def _input_side(value: Any) -> int:
+    """One side of the network's input: a number (no block parameter is in scope there)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError(
+            "irc_type", "must be a whole number, got {value}", {"value": repr(value)}
+        )
+    _dim(value)  # the range check
+    return value
+
+
 def _pad_side(value: Any) -> Any:
     """One side of a zero padding: a window side that may be 0."""
     return _dim(value, low=0)
@@ -134,6 +144,7 @@ PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
 Size = Annotated[Union[int, str], PlainValidator(_dim)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
 PadSize = Annotated[Union[int, str], PlainValidator(_pad_side)]
+InputSide = Annotated[int, PlainValidator(_input_side)]
 LayerName = Annotated[
     str,
     Strict(),
@@ -612,7 +623,7 @@ class Scale(Model):
 
     width: Multiplier | None = None
     depth: Multiplier | None = None
-    input: tuple[Size, Size, Size] | None = None
+    input: tuple[InputSide, InputSide, InputSide] | None = None
 
 
 def deepened(nodes: list, depth: float) -> list:
@@ -645,7 +656,7 @@ class Spec(Model):
     title: str
     ref: str | None = None
     doc: str | None = None
-    input: tuple[Size, Size, Size]
+    input: tuple[InputSide, InputSide, InputSide]
     classes: PosInt
     # Every conv's filter count times this, rounded (see compiler.resolve.widen).
     width: Annotated[FiniteFloat, Field(gt=0.0, le=16.0)] = 1.0
