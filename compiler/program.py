@@ -350,7 +350,7 @@ class Program:
     has_aux: bool
     input_shape: tuple[int, ...]
     features_shape: tuple[int, ...]
-    features_channels: int
+    features_channels: Channels  # `classes` where the body ends in a conv of `classes` filters
     outputs: tuple[tuple[int, ...], ...]
     width: float
     conv_defaults: dict[str, dict[str, Value]]  # by conv kind: activation, bias, bn
@@ -533,6 +533,8 @@ class _Builder:
         out = channels
         if kind in ("conv", "sepconv"):
             out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
+            if out is None:  # the check allows `in` filters only in a residual's projection
+                raise ProgramError(f"{self.place(path)}: `in` filters outside a residual")
         elif kind == "dwconv":
             multiplier = attrs["multiplier"]
             if not isinstance(multiplier, int):
@@ -606,6 +608,8 @@ class _Builder:
             out.append(stmt)
             current = target
         if current != target:  # only identities: `target = source`
+            if passed is None:  # no node at all: the check refuses an empty sequence
+                raise ProgramError(f"{prefix or 'the network'}: an empty sequence")
             node, path, local = passed
             out.append(
                 self.op(scope, node, path, naming.join(prefix, local), current, target, channels)
@@ -924,7 +928,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         has_aux=any(isinstance(s, CallStmt) and s.aux for s in network),
         input_shape=tuple(spec.input),
         features_shape=tuple(result.graph.features),
-        features_channels=features.value,
+        features_channels=features,
         outputs=tuple(tuple(s) for s in result.graph.outputs),
         width=spec.width,
         conv_defaults={

@@ -323,7 +323,7 @@ def build_module(
             "forward": tuple(forward),
             "head_init": tuple(head_init),
             "head_forward": tuple(head_forward),
-            "features_channels": program.features_channels,
+            "features_channels": printer.channels(program.features_channels),
         },
     }
 
