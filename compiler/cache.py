@@ -129,6 +129,8 @@ def dependencies(results: list[Result], others: Sequence[Path] = ()) -> list[lis
     found: dict[str, str] = {}
     for result in results:
         source = result.source
+        if source is None:  # never read (a clean run reads all): nothing to key on
+            raise OSError(f"{result.file} was not read")
         for name in source.chain:
             found[str(source.paths[name])] = _hash(source.texts[name].encode("utf-8"))
     for path in others:
@@ -186,8 +188,8 @@ def check(args: argparse.Namespace, files: Sequence[str | Path], run: Run, comma
     if code != 0:
         return code
     try:
-        files = dependencies(results, others)
+        read = dependencies(results, others)
     except OSError:  # a compared file gone or unreadable since: nothing to key on
         return code
-    store(path, {"key": expected, "files": files, "stdout": buffer.getvalue(), "exit": code})
+    store(path, {"key": expected, "files": read, "stdout": buffer.getvalue(), "exit": code})
     return code

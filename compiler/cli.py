@@ -106,7 +106,10 @@ def checked(
 
 
 def load_all(
-    paths: Sequence[str], args: argparse.Namespace, paper: bool = False, presets: bool = False
+    paths: Sequence[str],
+    args: argparse.Namespace,
+    paper: bool = False,
+    presets: bool = False,
 ) -> list[Result]:
     """Check every spec; files are named as given (relative to the current folder).
 
@@ -123,9 +126,9 @@ def load_all(
             presets
             and getattr(args, "scale", None) is None
             and result.ok
-            and result.spec.scale is None
+            and result.valid_spec.scale is None
         ):
-            for name in result.spec.scales:
+            for name in result.valid_spec.scales:
                 sized = checked(path, args, scale=name, paper=paper)
                 note = Note(f"at the spec's scale {name!r} (--scale {name})")
                 sized.diagnostics = [d.with_note(note) for d in sized.diagnostics]
@@ -156,7 +159,7 @@ def summary_line(result: Result) -> str:
     graph = result.graph
     outputs = ", ".join(_shape(s) for s in graph.outputs)
     return (
-        f"{result.file}: ok: {result.spec.name}, input {_shape(graph.input)}, "
+        f"{result.file}: ok: {result.valid_spec.name}, input {_shape(graph.input)}, "
         f"output{'s' if len(graph.outputs) > 1 else ''} {outputs}, "
         f"{graph.params:,} parameters, {_si(graph.macs)} multiply-accumulates"
     )
@@ -174,7 +177,7 @@ def result_json(result: Result) -> dict:
     if result.ok:
         graph = result.graph
         data |= {
-            "name": result.spec.name,
+            "name": result.valid_spec.name,
             "input": list(graph.input),
             "outputs": [list(s) for s in graph.outputs],
             "params": graph.params,
@@ -224,7 +227,8 @@ def cmd_deviations(args: argparse.Namespace) -> int:
     results = load_all(args.paths, args)
     rows = []
     for result in results:
-        if not result.ok:  # an invalid spec's annotations may not be what it means
+        # An invalid spec's annotations may not be what it means (and an unread one has none).
+        if not result.ok or result.source is None:
             continue
         for dev in result.source.deviations:
             rows.append(
@@ -327,7 +331,7 @@ def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Pa
         return EXIT_ERRORS, results, []
     owners: dict[str, str] = {}
     for result in results:
-        module = f"{result.spec.name}.py"
+        module = f"{result.valid_spec.name}.py"
         if module in owners:
             print(
                 f"{result.file}: error: writes {out / module} like {owners[module]}; "

@@ -96,7 +96,7 @@ def _uses(result: Result) -> Counter:
 
 
 def diff(a: Result, b: Result) -> dict[str, Any]:
-    spa, spb = a.spec, b.spec
+    spa, spb = a.valid_spec, b.valid_spec
     ga, gb = a.graph, b.graph
     blocks_a, blocks_b = set(spa.blocks), set(spb.blocks)
     changed = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 MAX_LENGTH = 200  # longer is a typo, and keeps the parser's recursion shallow
 MAX_DEPTH = 20  # parentheses nested deeper are a typo
@@ -40,22 +41,31 @@ class Expr:
 
     @property
     def names(self) -> set[str]:
-        if self.op == "name":
+        if isinstance(self.value, str):  # op "name"
             return {self.value}
-        if self.op == "num":
+        if isinstance(self.value, int):  # op "num"
             return set()
-        return self.left.names | self.right.names
+        left, right = self.operands
+        return left.names | right.names
+
+    @property
+    def operands(self) -> tuple[Expr, Expr]:
+        """A binary operator's left and right (a number or a name has none)."""
+        if self.left is None or self.right is None:
+            raise TypeError(f"{self.op!r} has no operands")
+        return self.left, self.right
 
     def evaluate(self, env: Mapping[str, object]) -> int:
         """The value; raises ExprError when a name is not a whole number or // divides by 0."""
-        if self.op == "num":
+        if isinstance(self.value, int):  # op "num"
             return self.value
-        if self.op == "name":
+        if isinstance(self.value, str):  # op "name"
             value = env.get(self.value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ExprError(f"{self.value!r} is {value!r}, not a whole number", 0)
             return value
-        a, b = self.left.evaluate(env), self.right.evaluate(env)
+        left, right = self.operands
+        a, b = left.evaluate(env), right.evaluate(env)
         if self.op == "+":
             return a + b
         if self.op == "-":
@@ -68,12 +78,13 @@ class Expr:
 
     def python(self, name: Callable[[str], str] = str, parent: int = 0) -> str:
         """The same arithmetic as Python source; `name` maps each parameter to its variable."""
-        if self.op == "num":
+        if isinstance(self.value, int):  # op "num"
             return str(self.value)
-        if self.op == "name":
+        if isinstance(self.value, str):  # op "name"
             return name(self.value)
         level = _PRECEDENCE[self.op]
-        text = f"{self.left.python(name, level)} {self.op} {self.right.python(name, level + 1)}"
+        left, right = self.operands
+        text = f"{left.python(name, level)} {self.op} {right.python(name, level + 1)}"
         return f"({text})" if level < parent else text
 
 
@@ -98,7 +109,8 @@ def parse(text: str) -> Expr:
                 bad,
             )
         kind = "num" if m.group(1) else "name" if m.group(2) else "op"
-        tokens.append((kind, m.group(m.lastindex), m.start(m.lastindex)))
+        group = cast(int, m.lastindex)  # the one of the three groups that matched
+        tokens.append((kind, m.group(group), m.start(group)))
         pos = m.end()
     parser = _Parser(tokens, len(text))
     expr = parser.sum()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from . import compact, naming
 from .diagnostics import Diagnostic, Note
@@ -47,6 +48,13 @@ class Tensor:
     shape: Shape | None  # None: unknown after an earlier error
     origin: Origin | None = None
     layer: str = INPUT  # the layer that produced it
+
+    @property
+    def known_shape(self) -> Shape:
+        """The shape, where the caller has returned early on an unknown one."""
+        if self.shape is None:
+            raise AssertionError("the shape of a tensor after an error")
+        return self.shape
 
 
 def window_out(size: int, window: int, stride: int, padding: str) -> int:
@@ -113,9 +121,10 @@ class _Inferrer:
         if not self.probe:
             self.check_size(shape, params, path)
             sources = tuple(t.layer for t in inputs)
-            layer = Layer(
-                name, kind, shape, params, macs, self.stage.name, path, sources, activation, inner
-            )
+            if self.stage is None:
+                raise AssertionError(f"layer {name!r} outside every stage")
+            stage = self.stage.name
+            layer = Layer(name, kind, shape, params, macs, stage, path, sources, activation, inner)
             self.layers.append(layer)
         return Tensor(shape, origin or inputs[0].origin, name)
 
@@ -241,11 +250,11 @@ class _Inferrer:
         outs = [self.seq(branch, x) for branch in branches]
         if any(o.shape is None for o in outs):
             return Tensor(None)
-        ranks = {len(o.shape) for o in outs}
+        ranks = {len(o.known_shape) for o in outs}
         if ranks != {3}:
             self.error("IRC306", "concat needs branches that all end in feature maps", path)
             return Tensor(None)
-        sizes = [o.shape[:2] for o in outs]
+        sizes = [o.known_shape[:2] for o in outs]
         if len(set(sizes)) > 1:
             # The odd one out: the first branch whose size most branches (or the first) lack.
             common = max(sizes, key=lambda size: (sizes.count(size), -sizes.index(size)))
@@ -259,18 +268,18 @@ class _Inferrer:
                 hint="give the branches the same strides and padding, so they end at one size",
             )
             return Tensor(None)
-        channels = [o.shape[2] for o in outs]
+        channels = [o.known_shape[2] for o in outs]
         total = sum(channels)
         text = f"{name!r} ({' + '.join(map(str, channels))} = {total} channels)"
-        shape = (*outs[0].shape[:2], total)
+        shape = (*outs[0].known_shape[:2], total)
         return self.add(name, "concat", shape, path, tuple(outs), origin=Origin(text, path))
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
         s = self.seq(node.shortcut, x)
-        if len(node.branches) > 1:
-            r = self.concat(naming.join(node.prefix, "concat"), node.branches, x, node.path)
-        else:
+        if len(node.branches) == 1:
             r = self.seq(node.branches[0], x)
+        else:
+            r = self.concat(naming.join(node.prefix, "concat"), node.branches, x, node.path)
         project = node.project
         if project is not None:
             if project.op.filters == INPUT_CHANNELS and x.shape is not None:
@@ -301,7 +310,7 @@ class _Inferrer:
 
     def projection_hint(self, project: ROp, channels: int) -> str:
         written = written_op(self.spec, project.path)
-        if not hasattr(written, "filters"):
+        if written is None or not hasattr(written, "filters"):
             return f"use {channels} filters, or annotate the paper's value as a deviation"
         fixed = "`" + compact.unparse(written.model_dump() | {"filters": INPUT_CHANNELS}) + "`"
         if self.spec.width != 1.0:
@@ -318,7 +327,7 @@ class _Inferrer:
         """Report a sum of unequal sides, saying which side to change and how."""
         side = "shortcut" if node.shortcut else "input"
         notes = [Note(f"the {side} comes from {s.origin.text}", None)] if s.origin else []
-        (sh, sw, sc), (rh, rw, rc) = s.shape, r.shape
+        (sh, sw, sc), (rh, rw, rc) = s.known_shape, r.known_shape
         if node.project is not None:
             where, what = node.project.path, self.projection(node.project, rc)
         else:
@@ -434,19 +443,19 @@ class _Inferrer:
         filters = getattr(op, "filters", None)
         if spatial is None or (op.kind != "dwconv" and filters is None):
             return Tensor(None)
-        cin = x.shape[2]
+        cin = x.known_shape[2]
         kh, kw = op.kernel
         positions = spatial[0] * spatial[1]
         inner = 0
         if op.kind == "conv":
-            f = filters
+            f = op.filters
             weights = macs = kh * kw * cin * f
         elif op.kind == "dwconv":
             f = cin * op.multiplier
             weights = macs = kh * kw * f
         else:  # depthwise to cin * multiplier channels, then 1x1 to filters
-            f, depth = filters, cin * op.multiplier
-            weights = macs = kh * kw * depth + depth * filters
+            f, depth = op.filters, cin * op.multiplier
+            weights = macs = kh * kw * depth + depth * f
             inner = positions * depth
         shape = (*spatial, f)
         origin = Origin(f"{name!r} ({f} {'channels' if op.kind == 'dwconv' else 'filters'})", path)
@@ -507,8 +516,9 @@ def written_op(spec, path: SpecPath):
     node = spec
     for segment in path:
         if isinstance(node, (list, tuple, dict)):
+            items: Any = node  # a str index into a list: the TypeError below
             try:
-                node = node[segment]
+                node = items[segment]
             except (IndexError, KeyError, TypeError):
                 return None
         elif segment != getattr(node, "kind", None):  # a union tag (`residual`) is no field

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any, get_args
 
 from pydantic.json_schema import GenerateJsonSchema
@@ -34,6 +35,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from . import compact, expr, schema
 from .layering import AFTER, BEFORE, DELETE
 from .shipped import SHIPPED_PREFIX
+from .schema import Op
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PARTIAL = "Partial"
@@ -179,6 +181,10 @@ def _size_forms(inner: dict) -> dict:
     return _side(1)
 
 
+def _input_side_forms(inner: dict) -> dict:
+    return {"type": "integer", "minimum": 1, "maximum": schema.MAX_WINDOW}
+
+
 def _pad_side_forms(inner: dict) -> dict:
     return _side(0)
 
@@ -219,6 +225,7 @@ def _identifier_forms(inner: dict) -> dict:
 _VALIDATOR_FORMS = {
     schema._window: _window_forms,
     schema._dim: _size_forms,
+    schema._input_side: _input_side_forms,
     schema._pad_side: _pad_side_forms,
     schema._padding: _padding_forms,
     schema._as_branch: _branch_forms,
@@ -233,32 +240,33 @@ _VALIDATOR_FORMS = {
 class _Generator(GenerateJsonSchema):
     """Pydantic's generator, told the raw forms the validators accept."""
 
-    def _with_forms(self, core: dict, inner: dict) -> dict:
+    def _with_forms(self, core: Mapping[str, Any], inner: dict) -> dict:
         forms = _VALIDATOR_FORMS.get(core["function"]["function"])
         return forms(inner) if forms else inner
 
-    def function_before_schema(self, core):
-        return self._with_forms(core, super().function_before_schema(core))
+    def function_before_schema(self, schema):
+        return self._with_forms(schema, super().function_before_schema(schema))
 
-    def function_after_schema(self, core):
-        return self._with_forms(core, super().function_after_schema(core))
+    def function_after_schema(self, schema):
+        return self._with_forms(schema, super().function_after_schema(schema))
 
-    def function_plain_schema(self, core):
-        return self._with_forms(core, {})
+    def function_plain_schema(self, schema):
+        return self._with_forms(schema, {})
 
-    def tagged_union_schema(self, core):
+    def tagged_union_schema(self, schema):
         # The discriminator is a function, and a compact string may match several
         # forms' patterns (a block use's among them): any one of them will do.
-        out = super().tagged_union_schema(core)
+        out = super().tagged_union_schema(schema)
         out.pop("discriminator", None)
         if "oneOf" in out:
             out["anyOf"] = out.pop("oneOf")
         return out
 
-    def model_schema(self, core):
-        fields = super().model_schema(core)
-        model = core["cls"]
-        if issubclass(model, schema.Op):
+    # Pydantic's parameter name (`schema`, which hides the module: hence Op).
+    def model_schema(self, schema):
+        fields = super().model_schema(schema)
+        model = schema["cls"]
+        if issubclass(model, Op):
             return _op_forms(model, fields)
         forms = _MODEL_FORMS.get(model)
         return forms(model, fields) if forms else fields

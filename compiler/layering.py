@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import compact
 from .diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
@@ -177,7 +177,7 @@ class _Merger:
         except _NoItem as exc:
             self.fail(exc.message, where, exc.hint)
 
-    def fail(self, message: str, where: Path_, hint: str | None = None) -> None:
+    def fail(self, message: str, where: Path_, hint: str | None = None) -> NoReturn:
         layer = self.layer
         span = layer.key_spans.get(where) or layer.spans.get(where) or Span(layer.file, 1, 1)
         raise DiagnosticError([Diagnostic("IRC112", message, span, hint=hint)])
@@ -198,8 +198,8 @@ class _Merger:
         n = len(path)
 
         def moved(p: Path_) -> Path_:
-            if len(p) > n and p[:n] == path and isinstance(p[n], int) and p[n] >= start:
-                return (*path, p[n] + by, *p[n + 1 :])
+            if len(p) > n and p[:n] == path and isinstance(i := p[n], int) and i >= start:
+                return (*path, i + by, *p[n + 1 :])
             return p
 
         for table in self._tables():

@@ -7,7 +7,7 @@ into the loaded data, and the loader kept the position of every path.
 from __future__ import annotations
 
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -49,8 +49,15 @@ class Result:
         return self.spec is not None and not any(d.severity == "error" for d in self.diagnostics)
 
     @property
+    def valid_spec(self) -> schema.Spec:
+        """The spec of an `ok` result, for the stages after the check (which take no other)."""
+        if self.spec is None:
+            raise ValueError(f"{self.file} did not pass the check")
+        return self.spec
+
+    @property
     def graph(self) -> Graph:
-        return self.spec.graph
+        return self.valid_spec.graph
 
 
 def check_file(
@@ -69,10 +76,13 @@ def check_file(
     width), from `--input`, sets the input after the `--set`s and keeps its
     channels.
     """
-    name = display or (path if is_shipped(path) else Path(path).as_posix())
+    text = path if isinstance(path, str) else path.as_posix()
+    shipped = is_shipped(text)
+    name = display or (text if shipped else Path(path).as_posix())
     arguments = _set_lines(sets)
+    source: Source | None = None  # a SetError comes after the load
     try:
-        file = shipped_file(path) if is_shipped(path) else Path(path)
+        file = shipped_file(text) if shipped else Path(path)
         source = load_layered(file, name, paper)
         apply_scale(source, scale, paper)
         for index, argument in enumerate(sets, 1):
@@ -84,7 +94,7 @@ def check_file(
     except DiagnosticError as exc:
         return Result(name, diagnostics=exc.diagnostics, lines=_texts(exc.diagnostics))
     except SetError as exc:
-        lines = {**source.lines, **arguments, "--scale": [scale or ""]}
+        lines = {**(source.lines if source else {}), **arguments, "--scale": [scale or ""]}
         return Result(name, diagnostics=[exc.diagnostic], lines=lines, set_misused=True)
     except UnknownShippedSpec as exc:
         return Result(name, diagnostics=[Diagnostic("IRC110", str(exc), hint=exc.hint)])
@@ -153,8 +163,10 @@ def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
     lines: dict[str, list[str]] = {}
     for diag in diagnostics:
         name = diag.span.file if diag.span else None
-        path = Path(name) if name else None
-        if path and name not in lines and path.is_file() and path.stat().st_size <= MAX_BYTES:
+        if not name or name in lines:
+            continue
+        path = Path(name)
+        if path.is_file() and path.stat().st_size <= MAX_BYTES:
             lines[name] = split_lines(path.read_text(encoding="utf-8", errors="replace"))
     return lines
 
@@ -219,7 +231,9 @@ def from_pydantic(exc: ValidationError, source: Source) -> list[Diagnostic]:
             code = ctx.get("code", "IRC204")
             best, _ = source.locate(loc)
             span = source.token_span(best, ctx["start"], ctx["end"])
-            out.append(Diagnostic(code, msg, span, ctx.get("hint"), path=loc))
+            # ctx's message, not msg: Pydantic fills every {key} of the context into msg,
+            # into the user's text too (`conv 8 3x3 {hint}` read as the hint)
+            out.append(Diagnostic(code, ctx["message"], span, ctx.get("hint"), path=loc))
         elif kind == "irc_identifier":
             out.append(Diagnostic("IRC206", msg, path=loc))
         elif kind in _NUMBER_ERRORS or kind in ("irc_range", "finite_number"):
@@ -239,7 +253,7 @@ def _meant_extends(key: object) -> bool:
     return closest(str(key), allowed) == "extends"
 
 
-def _is_wrong_kind(err: dict) -> bool:
+def _is_wrong_kind(err: Mapping[str, Any]) -> bool:
     return err["type"] == "literal_error" and err["loc"][-1] == "kind"
 
 
@@ -263,7 +277,7 @@ _SIZES = {"kernel", "pool", "strides"}
 _PROJECTION = "a residual's projection is a conv; `conv in 1x1 linear` gives it as many filters as the residual's input"
 
 
-def _plain(err: dict, loc: tuple, ctx: dict) -> Diagnostic:
+def _plain(err: Mapping[str, Any], loc: tuple, ctx: dict) -> Diagnostic:
     """Pydantic's own errors (types, choices, lengths) in irc's words."""
     kind, value, name = err["type"], err.get("input"), _field(loc)
     hint = None
@@ -444,7 +458,8 @@ def _key_span(source: Source, path: tuple) -> Span | None:
     parent, name = path[:-1], path[-1]
     best, span = source.locate(parent)
     wrapper = source.single_key(best)
-    for candidate in ((*best, name), (*best, wrapper, name)):
+    candidates = [(*best, name)] if wrapper is None else [(*best, name), (*best, wrapper, name)]
+    for candidate in candidates:
         if candidate in source.key_spans:
             return source.key_spans[candidate]
     items = value_at(source.data, best)

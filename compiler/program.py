@@ -81,13 +81,13 @@ Value = Any  # a literal (int, float, str, bool, None, tuple), a Param or an Ari
 @dataclass(frozen=True)
 class Channels:
     """A channel count: `const + sum(coef * symbol)`; a symbol is `in_channels`,
-    `classes` or a Param (a filter count given as a block parameter)."""
+    `classes`, a Param (a filter count given as a block parameter) or an Arith."""
 
     const: int = 0
-    terms: tuple[tuple[str | Param, int], ...] = ()
+    terms: tuple[tuple[str | Param | Arith, int], ...] = ()
 
     def __add__(self, other: Channels) -> Channels:
-        merged: dict[str | Param, int] = dict(self.terms)
+        merged: dict[str | Param | Arith, int] = dict(self.terms)
         for symbol, coef in other.terms:
             merged[symbol] = merged.get(symbol, 0) + coef
         return Channels(self.const + other.const, tuple((s, c) for s, c in merged.items() if c))
@@ -142,11 +142,12 @@ def _substitute_arith(symbol: Arith, binding: dict[str, Channels], width: float)
 
 
 def _rename(tree: expr.Expr, names: dict[str, expr.Expr]) -> expr.Expr:
-    if tree.op == "name":
+    if isinstance(tree.value, str):  # op "name"
         return names.get(tree.value, tree)
     if tree.op == "num":
         return tree
-    return expr.Expr(tree.op, left=_rename(tree.left, names), right=_rename(tree.right, names))
+    left, right = tree.operands
+    return expr.Expr(tree.op, left=_rename(left, names), right=_rename(right, names))
 
 
 def _widen_channels(count: Channels, width: float) -> Channels:
@@ -353,7 +354,7 @@ class Program:
     has_aux: bool
     input_shape: tuple[int, ...]
     features_shape: tuple[int, ...]
-    features_channels: int
+    features_channels: Channels  # `classes` where the body ends in a conv of `classes` filters
     outputs: tuple[tuple[int, ...], ...]
     width: float
     conv_defaults: dict[str, dict[str, Value]]  # by conv kind: activation, bias, bn
@@ -551,6 +552,8 @@ class _Builder:
         out = channels
         if kind in ("conv", "sepconv"):
             out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
+            if out is None:  # the check allows `in` filters only in a residual's projection
+                raise ProgramError(f"{self.place(path)}: `in` filters outside a residual")
         elif kind == "dwconv":
             multiplier = attrs["multiplier"]
             if not isinstance(multiplier, int):
@@ -624,6 +627,8 @@ class _Builder:
             out.append(stmt)
             current = target
         if current != target:  # only identities: `target = source`
+            if passed is None:  # no node at all: the check refuses an empty sequence
+                raise ProgramError(f"{prefix or 'the network'}: an empty sequence")
             node, path, local = passed
             out.append(
                 self.op(scope, node, path, naming.join(prefix, local), current, target, channels)
@@ -946,7 +951,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         has_aux=any(isinstance(s, CallStmt) and s.aux for s in network),
         input_shape=tuple(spec.input),
         features_shape=tuple(result.graph.features),
-        features_channels=features.value,
+        features_channels=features,
         outputs=tuple(tuple(s) for s in result.graph.outputs),
         width=spec.width,
         conv_defaults={

@@ -346,7 +346,7 @@ class _Resolver:
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
         block = self.spec.blocks[use.block]
-        env = {"classes": self.spec.classes}
+        env: dict[str, Any] = {"classes": self.spec.classes}  # class count, parameter values
         for arg, value in use.args.items():
             if arg not in block.params:
                 self.error(

@@ -81,7 +81,9 @@ def _window(value: Any) -> Any:
             try:
                 return compact._window(compact.Token(value, 0), "size")
             except compact.CompactError as exc:
-                raise PydanticCustomError("irc_window", exc.message) from None
+                raise PydanticCustomError(
+                    "irc_window", "{message}", {"message": exc.message}
+                ) from None
         return [value, value]
     if isinstance(value, int) and not isinstance(value, bool):
         return [value, value]
@@ -107,6 +109,16 @@ def _dim(value: Any, low: int = 1) -> int | str:
     )
 
 
+def _input_side(value: Any) -> int:
+    """One side of the network's input: a number (no block parameter is in scope there)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError(
+            "irc_type", "must be a whole number, got {value}", {"value": repr(value)}
+        )
+    _dim(value)  # the range check
+    return value
+
+
 def _pad_side(value: Any) -> Any:
     """One side of a zero padding: a window side that may be 0."""
     return _dim(value, low=0)
@@ -118,7 +130,7 @@ def _padding(value: Any) -> Any:
         try:
             h, w = compact._window(compact.Token(value, 0), "padding", zero=True)
         except compact.CompactError as exc:
-            raise PydanticCustomError("irc_window", exc.message) from None
+            raise PydanticCustomError("irc_window", "{message}", {"message": exc.message}) from None
         return [h, h, w, w]
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return [value] * 4
@@ -132,6 +144,7 @@ PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
 Size = Annotated[Union[int, str], PlainValidator(_dim)]
 Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
 PadSize = Annotated[Union[int, str], PlainValidator(_pad_side)]
+InputSide = Annotated[int, PlainValidator(_input_side)]
 LayerName = Annotated[
     str,
     Strict(),
@@ -206,10 +219,16 @@ def _from_raw(kind: str, data: Any) -> Any:
         try:
             parsed_kind, fields, _ = compact.parse(data)
         except compact.CompactError as exc:
-            raise PydanticCustomError(
+            raise PydanticCustomError(  # the message as a value: no user text as a template
                 "irc_compact",
-                exc.message,
-                {"start": exc.start, "end": exc.end, "hint": exc.hint, "code": exc.code},
+                "{message}",
+                {
+                    "message": exc.message,
+                    "start": exc.start,
+                    "end": exc.end,
+                    "hint": exc.hint,
+                    "code": exc.code,
+                },
             ) from None
         return {"kind": parsed_kind, **fields}
     if isinstance(data, dict) and len(data) == 1 and kind in data:
@@ -235,6 +254,8 @@ class Op(Model):
     in `network` and `head` it is the whole name).
     """
 
+    # Each op narrows `kind` to its Literal: sound, as models are frozen (model_config),
+    # which pyright does not read; hence the ignore on each subclass's `kind`.
     kind: str
     name: LayerName | None = None
 
@@ -242,12 +263,12 @@ class Op(Model):
     @classmethod
     def _parse(cls, data: Any) -> Any:
         kinds = get_args(cls.model_fields["kind"].annotation)  # the Literal's values
-        key = next(iter(data)) if isinstance(data, dict) and len(data) == 1 else None
+        key = next(iter(data)) if isinstance(data, dict) and len(data) == 1 else ""
         return _from_raw(key if key in kinds else kinds[0], data)
 
 
 class Conv(Op):
-    kind: Literal["conv"] = "conv"
+    kind: Literal["conv"] = "conv"  # pyright: ignore[reportIncompatibleVariableOverride]
     filters: Count
     kernel: Window
     strides: Window = (1, 1)
@@ -260,7 +281,7 @@ class Conv(Op):
 class DepthwiseConv(Op):
     """A depthwise convolution: each input channel convolved on its own, `multiplier` times."""
 
-    kind: Literal["dwconv"] = "dwconv"
+    kind: Literal["dwconv"] = "dwconv"  # pyright: ignore[reportIncompatibleVariableOverride]
     kernel: Window
     strides: Window = (1, 1)
     padding: Padding = "same"
@@ -273,7 +294,7 @@ class DepthwiseConv(Op):
 class SeparableConv(Op):
     """A depthwise convolution then a 1x1 convolution to `filters`, as one layer."""
 
-    kind: Literal["sepconv"] = "sepconv"
+    kind: Literal["sepconv"] = "sepconv"  # pyright: ignore[reportIncompatibleVariableOverride]
     filters: Count
     kernel: Window
     strides: Window = (1, 1)
@@ -287,49 +308,49 @@ class SeparableConv(Op):
 class Pad(Op):
     """Zeros around the feature map: (top, bottom, left, right) rows and columns."""
 
-    kind: Literal["pad"] = "pad"
+    kind: Literal["pad"] = "pad"  # pyright: ignore[reportIncompatibleVariableOverride]
     padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(_padding)]
 
 
 class Identity(Op):
     """The input unchanged: a concat's pass-through branch. Builds no layer."""
 
-    kind: Literal["identity"] = "identity"
+    kind: Literal["identity"] = "identity"  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
 class Pool(Op):
-    kind: Literal["maxpool", "avgpool"] = "maxpool"
+    kind: Literal["maxpool", "avgpool"] = "maxpool"  # pyright: ignore[reportIncompatibleVariableOverride]
     pool: Window
     strides: Window = (1, 1)
     padding: Padding = "same"
 
 
 class GlobalPool(Op):
-    kind: Literal["gap", "gmp"] = "gap"
+    kind: Literal["gap", "gmp"] = "gap"  # pyright: ignore[reportIncompatibleVariableOverride]
     keepdims: bool = False  # 1x1xC (for a gate's convs) instead of a flat C
 
 
 class BatchNorm(Op):
-    kind: Literal["bn"] = "bn"
+    kind: Literal["bn"] = "bn"  # pyright: ignore[reportIncompatibleVariableOverride]
     scale: bool | None = None
 
 
 class Activation(Op):
-    kind: Literal["act"] = "act"
+    kind: Literal["act"] = "act"  # pyright: ignore[reportIncompatibleVariableOverride]
     activation: str
 
 
 class Dropout(Op):
-    kind: Literal["dropout"] = "dropout"
+    kind: Literal["dropout"] = "dropout"  # pyright: ignore[reportIncompatibleVariableOverride]
     rate: Annotated[FiniteFloat, Field(ge=0.0, lt=1.0)]
 
 
 class Flatten(Op):
-    kind: Literal["flatten"] = "flatten"
+    kind: Literal["flatten"] = "flatten"  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
 class Dense(Op):
-    kind: Literal["dense"] = "dense"
+    kind: Literal["dense"] = "dense"  # pyright: ignore[reportIncompatibleVariableOverride]
     units: Count
     activation: str | None = None  # None: linear
     bias: bool = True
@@ -602,7 +623,7 @@ class Scale(Model):
 
     width: Multiplier | None = None
     depth: Multiplier | None = None
-    input: tuple[Size, Size, Size] | None = None
+    input: tuple[InputSide, InputSide, InputSide] | None = None
 
 
 def deepened(nodes: list, depth: float) -> list:
@@ -635,7 +656,7 @@ class Spec(Model):
     title: str
     ref: str | None = None
     doc: str | None = None
-    input: tuple[Size, Size, Size]
+    input: tuple[InputSide, InputSide, InputSide]
     classes: PosInt
     # Every conv's filter count times this, rounded (see compiler.resolve.widen).
     width: Annotated[FiniteFloat, Field(gt=0.0, le=16.0)] = 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 from .schema import Spec
 from .source import Source
@@ -40,7 +41,7 @@ def _values(data: dict) -> dict[str, str] | None:
         isinstance(n, (int, float)) and not isinstance(n, bool) and -1e9 < n < 1e9 for n in numbers
     ):
         return None  # also nan and the 5000-digit integers the fuzzer writes
-    if len(shape) < 2 or not isinstance(scale, str):
+    if not isinstance(shape, list) or len(shape) < 2 or not isinstance(scale, str):
         return None
     return {
         "input": "x".join(map(str, shape[:2])),
@@ -64,7 +65,7 @@ def _set_after_title(source: Source, setting: str) -> bool:
     return _applied(span.file, source.chain) > _applied(title.file, source.chain)
 
 
-def _applied(label: str, chain: list[str]) -> float:
+def _applied(label: str, chain: Sequence[str]) -> float:
     """When a layer is applied: the files from the base up (`chain` is this file first),
     then `--scale`, the `--set` arguments in their order, then `--input`."""
     if label in chain:

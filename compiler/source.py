@@ -369,7 +369,7 @@ class _Builder:
                 else:
                     items.append(value)
             return items
-        if node.start_mark.line == node.end_mark.line:
+        if isinstance(node, yaml.ScalarNode) and node.start_mark.line == node.end_mark.line:
             self.text_offsets[path] = 0 if not node.style else 1  # plain: '' (libyaml) or None
         try:
             return self.constructor.construct_object(node)

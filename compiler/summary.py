@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from .graph import Graph, Shape, Stage
 from .infer import minimum_input
@@ -79,8 +80,9 @@ class Summary:
     macs: int
     activation_bytes: int
     largest_activation: tuple[str, Shape]  # the layer with the largest output
-    min_input: int  # smallest square input, as built by default (with the top)
-    min_input_without_top: int  # the same with include_top=False
+    # None where no size fits (never for a spec that passed the check)
+    min_input: int | None  # smallest square input, as built by default (with the top)
+    min_input_without_top: int | None  # the same with include_top=False
     training: TrainingMemory | None = None  # with a training setup (--batch)
     memory_limit: int | None = None  # bytes (--memory): the largest batch that fits
 
@@ -355,7 +357,7 @@ def to_json(summary: Summary) -> dict:
 def _training_json(summary: Summary) -> dict:
     if summary.training is None:
         return {}
-    data = {"training_memory_bytes": summary.training.to_json()}
+    data: dict[str, Any] = {"training_memory_bytes": summary.training.to_json()}
     if summary.memory_limit is not None:
         data["memory_limit_bytes"] = summary.memory_limit
         data["largest_batch"] = summary.training.largest_batch(summary.memory_limit)
@@ -422,7 +424,7 @@ def _comparison_cells(summaries: list[Summary]) -> tuple[tuple[str, ...], list[t
                 f"{summary.min_input}x{summary.min_input}",
                 mib(summary.activation_bytes),
                 pct["activation_bytes"],
-                *((gib(summary.training.total), pct["training_total"]) if training else ()),
+                *((gib(summary.training.total), pct["training_total"]) if summary.training else ()),
             )
         )
     return headers, rows
@@ -444,7 +446,11 @@ def _comparison_notes(summaries: list[Summary]) -> list[str]:
             f"{setup.optimizer}), counted as docs/summary-and-plot.md says"
         )
     if first.memory_limit is not None:
-        fits = ", ".join(f"{s.file} {s.training.largest_batch(s.memory_limit)}" for s in summaries)
+        fits = ", ".join(
+            f"{s.file} {s.training.largest_batch(s.memory_limit)}"
+            for s in summaries
+            if s.training and s.memory_limit is not None  # all, as they share the command's
+        )
         notes.append(f"largest batch that fits {gib(first.memory_limit)}: {fits}")
     return notes
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository's specs, checked once per test session."""
+"""Shared fixtures: the repository's specs, checked once per test session; the
+parallel run's defaults and groups (tests/README.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,32 @@ SPECS = {
     "inception_resnet_v1": ROOT / "specs" / "irv1.yaml",
     "inception_resnet_v2": ROOT / "specs" / "irv2.yaml",
 }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The README's `python -m pytest` runs on every core (`-n auto --dist loadgroup`):
+    here rather than in addopts, so that `-p no:xdist` still runs serially (pytest
+    refuses an unknown `-n`); `-n 0` does too, and an explicit `-n N` wins."""
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and not hasattr(config, "workerinput")  # a worker: never spawn more
+        and config.option.numprocesses is None
+        and not config.option.usepdb
+    ):
+        config.option.numprocesses = "auto"
+        if config.option.dist == "no":
+            config.option.dist = "loadgroup"
+
+
+def grouped(values: Iterable[Any], name: str, ids: Callable[[Any], str] = str) -> list:
+    """Fixture params that send every test of one value to one xdist worker: a module
+    fixture built from the value (a whole network) is then built once in the run, not
+    once per worker that happens to run one of its tests."""
+    return [
+        pytest.param(v, id=ids(v), marks=pytest.mark.xdist_group(f"{name}:{ids(v)}"))
+        for v in values
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from irc_cnn.compiler.pipeline import check_file
-from tests.conftest import ROOT
+from tests.conftest import ROOT, grouped
 
 keras = pytest.importorskip("keras")
 
@@ -27,7 +27,10 @@ def builder(result):
     return getattr(module, result.spec.builder.name)
 
 
-@pytest.fixture(scope="module", params=SPEC_FILES, ids=lambda p: str(p.relative_to(ROOT / "specs")))
+@pytest.fixture(
+    scope="module",
+    params=grouped(SPEC_FILES, "generated_models", lambda p: str(p.relative_to(ROOT / "specs"))),
+)
 def built(request):
     """Every spec, the variants included, built once with its defaults."""
     result = check_file(request.param.relative_to(ROOT))

@@ -21,7 +21,7 @@ import pytest
 from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import ROOT, copy_worktree
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install")]  # one venv
 
 MINE = """\
 # My Inception-ResNet-v2: Figure 15's 5/10/5 blocks, 10 classes, a lighter B block.

@@ -42,6 +42,7 @@ from keras.applications import InceptionResNetV2, ResNet50, Xception
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_xception import xception
+from tests.conftest import grouped
 
 TOLERANCE = 1e-4
 BATCH = 2
@@ -326,7 +327,7 @@ def _pair(network: Network, seed: int, **kwargs):
     return reference, network.generated(**kwargs)
 
 
-@pytest.fixture(scope="module", params=sorted(NETWORKS))
+@pytest.fixture(scope="module", params=grouped(sorted(NETWORKS), "keras_applications"))
 def network(request) -> Network:
     return NETWORKS[request.param]
 

@@ -127,6 +127,27 @@ def test_malformed_input_is_misuse(bad):
     assert proc.returncode == 2 and "--input" in proc.stderr
 
 
+# -- the user's text is quoted, never filled in ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "column", "quoted"),
+    [
+        ("conv 8 3x3 {hint}", 16, "unexpected '{hint}' in a conv op"),
+        ("conv 8 {code}x3", 12, "got '{code}x3'"),
+        ("conv 8 3x3 s{end}", 16, "unexpected 's{end}' in a conv op"),
+    ],
+)
+def test_braces_in_a_compact_op_are_quoted_as_written(op, column, quoted):
+    """Pydantic fills its error context into the message; the message is a value there
+    (the type checker's LiteralString found it: `{hint}` came out as the hint)."""
+    text = f"name: t\ntitle: t\ninput: [32, 32, 3]\nclasses: 10\nbuilder: {{name: build}}\n"
+    result = check_bytes(f"{text}network:\n  - {op}\n  - gap\n".encode(), "t.yaml")
+    (diag,) = result.diagnostics
+    assert (diag.code, diag.span.line, diag.span.column) == ("IRC204", 7, column)
+    assert quoted in diag.message
+
+
 # -- no hint suggests what it rejects ----------------------------------------------------
 
 

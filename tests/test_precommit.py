@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, copy_worktree
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("precommit")]  # one hook environment
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "irc test",

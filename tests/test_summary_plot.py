@@ -23,7 +23,7 @@ from irc_cnn.backends.graphviz import gallery, plot
 from irc_cnn.compiler import summary
 from irc_cnn.compiler.cli import main
 from irc_cnn.compiler.pipeline import check_bytes, check_file
-from tests.conftest import ROOT, run_irc, run_without_frameworks
+from tests.conftest import ROOT, grouped, run_irc, run_without_frameworks
 
 SPECS = [path.as_posix() for path in gallery.spec_files(ROOT)]
 KERAS_SPEC = "specs/keras/inception_resnet_v2.yaml"
@@ -479,7 +479,7 @@ def module_of(result):
     return importlib.import_module(f"generated.{name}")
 
 
-@pytest.fixture(scope="module", params=SPECS)
+@pytest.fixture(scope="module", params=grouped(SPECS, "summary_plot"))
 def built(request, results, summaries):
     pytest.importorskip("keras")
     path = request.param

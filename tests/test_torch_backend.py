@@ -108,7 +108,7 @@ def test_program_of_irv2_has_blocks_loops_and_channels():
     reduction_a = next(c for c in calls if c.block == "reduction_a")
     assert (reduction_a.in_channels.value, reduction_a.out_channels.value) == (384, 1152)
     assert [c.block for c in calls if c.aux] == ["aux_head"]
-    assert program.features_channels == 2144
+    assert program.features_channels.value == 2144
     resnet_b = next(f for f in program.functions if f.block == "resnet_b")
     residual = resnet_b.body[0]
     assert isinstance(residual, ir.ResidualStmt)
@@ -137,7 +137,23 @@ def test_arithmetic_of_numbers_is_a_number_widened(tmp_path):
     )
     program = ir.build(check_file(spec))
     assert program.network[0].out_channels == ir.Channels(16)
-    assert program.features_channels == 16
+    assert program.features_channels == ir.Channels(16)
+
+
+def test_features_of_classes_channels_are_the_class_count(tmp_path):
+    """A body that ends in a conv of `classes` filters (SqueezeNet's) has as many feature
+    channels as the builder's class count (`out_channels` was None)."""
+    spec = tmp_path / "sq.yaml"
+    spec.write_text(
+        "name: sq\ntitle: Sq\ninput: [16, 16, 3]\nclasses: 10\nbuilder: {name: create_sq}\n"
+        "network: [conv 8 3x3, conv classes 1x1]\nhead: [gap]\n"
+    )
+    out = tmp_path / "sqpkg"
+    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    model = load_module(out / "torch" / "sq.py").create_sq(nb_classes=7)
+    assert model.out_channels == 7
+    assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 7)
 
 
 def test_program_of_resnet50_has_shortcuts_names_and_channels():

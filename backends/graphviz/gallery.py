@@ -51,9 +51,11 @@ def checked(root: Path) -> list[Result]:
         raise plot.PlotError(f"fix these specs first (irc check): {', '.join(failed)}")
     names: dict[str, str] = {}
     for result in results:
-        other = names.setdefault(result.spec.name, result.file)
+        other = names.setdefault(result.valid_spec.name, result.file)
         if other != result.file:
-            raise plot.PlotError(f"{other} and {result.file} are both named {result.spec.name!r}")
+            raise plot.PlotError(
+                f"{other} and {result.file} are both named {result.valid_spec.name!r}"
+            )
     return results
 
 
@@ -61,7 +63,7 @@ def diagrams(results: list[Result]) -> dict[str, str]:
     """DOT text by path under docs/architecture/, without the suffix."""
     out = {}
     for result in results:
-        name = result.spec.name
+        name = result.valid_spec.name
         out[f"{name}/network"] = plot.network(result)
         for block in plot.blocks(result):
             out[f"{name}/blocks/{block}"] = plot.block(result, block)
@@ -79,20 +81,20 @@ def index(results: list[Result]) -> str:
         "`tests/test_summary_plot.py` fails when these files are stale.",
     ]
     for result in results:
-        name = result.spec.name
+        name = result.valid_spec.name
         blocks = plot.blocks(result)
         lines += [
             "",
-            f"## {result.spec.title} (`{result.file}`)",
+            f"## {result.valid_spec.title} (`{result.file}`)",
             "",
-            f"![{result.spec.title}]({name}/network.svg)",
+            f"![{result.valid_spec.title}]({name}/network.svg)",
             "",
             "Blocks: " + " · ".join(f"[{b}]({name}/blocks/{b}.svg)" for b in blocks),
         ]
     return "\n".join(lines) + "\n"
 
 
-def expected(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+def expected(root: Path) -> tuple[dict[str, str], str]:
     """(DOT text by diagram path, the index text) for the specs under root."""
     results = checked(root)
     return diagrams(results), index(results)

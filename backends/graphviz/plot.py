@@ -369,7 +369,7 @@ class _Drawer:
             return act, out
         return add, out
 
-    def find(self, stmts, use: _Use, shape: Shape, block: str):
+    def find(self, stmts, use: _Use, shape: Shape, block: str) -> tuple[_Use, Shape] | None:
         """The first use of `block` among the statements and inside them: the use
         and the shape it reads, or None."""
         for stmt in stmts:
@@ -525,7 +525,7 @@ def _first_use(program: ir.Program, name: str) -> tuple[_Use, Shape, str]:
     use, the shape it reads, the stage it is in."""
     drawer = _Drawer(program, graphviz.Digraph())
     shape = program.graph.input
-    found = None
+    found: tuple[_Use, Shape, str] | None = None
     for entry in _entries(program):
         stage = entry.stages[0]
         if stage.block == name:  # the entry is a use of the block
@@ -542,7 +542,7 @@ def _first_use(program: ir.Program, name: str) -> tuple[_Use, Shape, str]:
 
 def block(result: Result, name: str) -> str:
     """One block template's statements, as its first use builds them; DOT text."""
-    spec = result.spec
+    spec = result.valid_spec
     if name not in spec.blocks:
         known = ", ".join(spec.blocks) or "none"
         raise PlotError(f"{spec.name} has no block {name!r}; its blocks are: {known}")

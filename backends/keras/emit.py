@@ -251,4 +251,4 @@ def render(
     module = build_module(result, out, sets)
     env = pycode.environment("irc_cnn.backends.keras")
     text = env.get_template("module.py.jinja").render(m=module)
-    return {f"{result.spec.name}.py": text, "__init__.py": PACKAGE_INIT}
+    return {f"{result.valid_spec.name}.py": text, "__init__.py": PACKAGE_INIT}

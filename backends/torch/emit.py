@@ -304,7 +304,7 @@ def build_module(
             "forward": tuple(forward),
             "head_init": tuple(head_init),
             "head_forward": tuple(head_forward),
-            "features_channels": program.features_channels,
+            "features_channels": printer.channels(program.features_channels),
         },
     }
 
@@ -321,4 +321,4 @@ def render(
     module = build_module(result, out, sets)
     env = pycode.environment("irc_cnn.backends.torch")
     text = env.get_template("module.py.jinja").render(m=module)
-    return {f"{result.spec.name}.py": text, "__init__.py": PACKAGE_INIT}
+    return {f"{result.valid_spec.name}.py": text, "__init__.py": PACKAGE_INIT}

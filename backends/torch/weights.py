@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import cast
 
 import h5py
 import numpy as np
@@ -43,7 +44,7 @@ class WeightsError(ValueError):
 
 def keras_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The model's weighted layers by Keras layer name."""
-    return {m.keras_name: m for m in model.modules() if hasattr(m, "keras_name")}
+    return {str(m.keras_name): m for m in model.modules() if hasattr(m, "keras_name")}
 
 
 def _groups(file: h5py.File) -> dict[str, h5py.Group]:
@@ -61,6 +62,8 @@ def _groups(file: h5py.File) -> dict[str, h5py.Group]:
 def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """The torch tensors of one layer in Keras' variable order, with what Keras calls them."""
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if module.running_mean is None or module.running_var is None:
+            raise TypeError("no Keras layout for a batch norm without running statistics")
         slots = [("gamma", module.weight)] if module.weight is not None else []
         return [
             *slots,
@@ -68,9 +71,10 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
             ("moving_mean", module.running_mean),
             ("moving_variance", module.running_var),
         ]
-    if isinstance(getattr(module, "depthwise", None), nn.Conv2d):  # a separable conv
-        bias = module.pointwise.bias
-        slots = [("depthwise_kernel", module.depthwise), ("kernel", module.pointwise)]
+    depthwise, pointwise = getattr(module, "depthwise", None), getattr(module, "pointwise", None)
+    if isinstance(depthwise, nn.Conv2d) and isinstance(pointwise, nn.Conv2d):  # a separable conv
+        bias = pointwise.bias
+        slots = [("depthwise_kernel", depthwise), ("kernel", pointwise)]
         return [(what, conv.weight) for what, conv in slots] + (
             [("bias", bias)] if bias is not None else []
         )
@@ -84,7 +88,7 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
 def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:
     """A Keras array in torch's layout (`to_torch`), or a torch array in Keras'."""
     if what == "depthwise_kernel":  # (H, W, in, m) <-> (in * m, 1, H, W)
-        conv = getattr(module, "depthwise", module)
+        conv = cast(nn.Conv2d, getattr(module, "depthwise", module))
         groups = conv.groups
         if to_torch:
             h, w, cin, m = array.shape
@@ -105,7 +109,7 @@ def _arrays(name: str, group: h5py.Group, count: int) -> list[h5py.Dataset]:
             f"layer {name!r}: the file holds {len(keys)} array(s), the model's layer {count}"
             " (a batch norm with and without scale, or a conv with and without bias?)"
         )
-    return [group[k] for k in keys]
+    return [cast(h5py.Dataset, group[k]) for k in keys]  # Keras stores each variable as one
 
 
 def _check(name: str, what: str, file_shape: tuple, model_shape: tuple) -> None:
