@@ -137,13 +137,15 @@ def print_diagnostics(results: list[Result], fmt: str, out=None) -> None:
     """Each result's diagnostics to `out` (default: sys.stdout as it is at the call,
     so the check cache's redirection captures them)."""
     from . import diagnostics as diag
+    from .pipeline import annotation_anchors
 
     out = sys.stdout if out is None else out
 
     for result in results:
+        anchors = annotation_anchors(result.source) if fmt == "github" else {}
         for d in result.diagnostics:
             if fmt == "github":
-                print(diag.render_github(d, result.file, result.lines), file=out)
+                print(diag.render_github(d, result.file, result.lines, anchors), file=out)
             else:
                 print(diag.render_text(d, result.lines), file=out)
 

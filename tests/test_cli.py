@@ -205,6 +205,36 @@ def test_github_carries_notes_and_hint():
     assert "%0Ahint: use 1152 filters" in first
 
 
+def _annotated_files(stdout: str) -> list[str]:
+    return [m[1] for m in re.finditer(r"^::error (?:.*,)?file=([^,:]*)", stdout, re.MULTILINE)]
+
+
+def test_github_annotates_a_shipped_bases_error_on_the_users_extends_line(tmp_path):
+    """GitHub attaches annotations to files of the repository only: `irc:irv2` is none."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mine.yaml").write_text("extends: irc:irv2\nname: mine\n")
+    (tmp_path / "specs" / "top.yaml").write_text("name: top\n\nextends: mine.yaml\n")
+    proc = run_irc("check", "--paper", "--format", "github", "specs", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4  # the two IRC301 of irv2's paper values, per spec
+    assert all((tmp_path / f).is_file() for f in _annotated_files(proc.stdout))
+    assert _annotated_files(proc.stdout) == ["specs/mine.yaml"] * 4  # top reaches it via mine
+    assert lines[0].startswith(
+        "::error file=specs/mine.yaml,line=1,col=10,endLine=1,endColumn=18,title=IRC301::"
+        "residual sum adds a 1154-channel projection"
+    ), lines[0]
+    assert "%0Anote: the value is at irc:irv2:91:25, in a shipped spec" in lines[0]
+
+
+def test_github_names_no_file_for_a_shipped_spec_checked_by_name():
+    proc = run_irc("check", "--paper", "--format", "github", "irc:irv2", "--no-cache")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and _annotated_files(proc.stdout) == []
+    assert lines[0].startswith("::error title=IRC301::irc:irv2:91:25: residual sum"), lines[0]
+
+
 @pytest.mark.parametrize(
     "argument, code",
     [("network.resnet_b.repeat=0", "IRC207"), ("network.nope=1", "IRC112"), ("nonsense", "IRC111")],
