@@ -133,6 +133,13 @@ def load_all(
     return results
 
 
+def print_error(text: str) -> None:
+    """A line on stderr after all that stdout holds so far: where both streams go to one
+    terminal or file, it starts a line of its own, after what it sums up."""
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
+
+
 def print_diagnostics(results: list[Result], fmt: str, out=None) -> None:
     """Each result's diagnostics to `out` (default: sys.stdout as it is at the call,
     so the check cache's redirection captures them)."""
@@ -216,7 +223,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result], list[P
             failed = sum(1 for r in results if not r.ok)
             errors = sum(len(r.diagnostics) for r in results)
             if failed:
-                print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
+                print_error(f"{errors} error(s) in {failed} of {len(results)} spec(s)")
     return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results, []
 
 
@@ -279,36 +286,79 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         for folder, _ in targets:
             folder.mkdir(parents=True, exist_ok=True)
-        written = output.write_all(targets)
+        orphans = [f for f in _findings(targets, args) if f.state == "orphaned"]
+        written = output.write_all(targets, [f.path for f in orphans] if args.prune else ())
     except OSError as exc:
         if created is not None:
             _remove_empty(out, created)
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     for path in written:
         print(f"wrote {path}")
-    if not written:
+    for found in orphans:
+        if args.prune:
+            print(f"removed {found.path} (generated from {found.spec}, which no longer writes it)")
+        else:
+            print_error(finding_message(found, args))
+    if not written and not (args.prune and orphans):
         count = sum(len(files) for _, files in targets)
         print(f"{count} file(s) in {out} already up to date")
     return EXIT_OK
 
 
+def _findings(targets: list[tuple[Path, dict]], args: argparse.Namespace) -> list:
+    """output.findings of this run: its modules' header lines tell its specs' orphans."""
+    from ..backends import output
+
+    given = {text.partition("\n")[0] for _, files in targets for text in files.values()}
+    return output.findings(targets, given, Path(args.out).resolve().parent)
+
+
+def finding_message(found, args: argparse.Namespace) -> str:
+    """One line on a stale, missing or orphaned module, with the command that fixes it."""
+    from ..backends import output
+
+    again = output.regenerate_command(args.paths, args.out, args.set, args.backend, args.scale)
+    if found.state == "orphaned":
+        return (
+            f"{found.path}: orphaned: generated from {found.spec}, which no longer writes it "
+            f"(the spec is gone or renamed); run `{again} --prune` to delete it"
+        )
+    fix = "regenerate" if found.state == "stale" else "write it"
+    return f"{found.path}: {found.state}; run `{again}` to {fix}"
+
+
 def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
     """`irc compile --check` without the cache: the exit code, the results, and the
     generated files compared (a cache entry records their hashes too)."""
-    from ..backends import output
+    from . import diagnostics as diag
 
     code, results, targets = generate(args)
     if code != EXIT_OK:
         return code, results, []
-    stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
-    again = output.regenerate_command(args.paths, args.out, args.set, args.backend, args.scale)
-    for path in stale:
-        print(f"{path}: stale; run `{again}` to regenerate")
-    if not stale:
-        count = sum(len(files) for _, files in targets)
+    found = _findings(targets, args)
+    count = sum(len(files) for _, files in targets)
+    if args.format == "json":
+        rows = [
+            {
+                "file": f.path.as_posix(),
+                "state": f.state,
+                "spec": f.spec,
+                "message": finding_message(f, args),
+            }
+            for f in found
+        ]
+        print(json.dumps({"ok": not found, "checked": count, "files": rows}, indent=2))
+    elif args.format == "github":  # on the file, where there is one (a missing one is not)
+        for f in found:
+            span = diag.Span(f.path.as_posix(), 1, 1) if f.path.is_file() else None
+            print(diag.render_github(diag.Diagnostic("IRC501", finding_message(f, args), span)))
+    else:
+        for f in found:
+            print(finding_message(f, args))
+    if not found and args.format == "text":
         print(f"{count} file(s) in {args.out} are up to date")
     compared = [folder / name for folder, files in targets for name in files]
-    return (EXIT_ERRORS if stale else EXIT_OK), results, compared
+    return (EXIT_ERRORS if found else EXIT_OK), results, compared
 
 
 def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Path, dict]]]:
@@ -324,8 +374,12 @@ def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Pa
         raise UsageError(f"cannot write to {out}: not a folder")
     results = load_all(args.paths, args, presets=True)
     if not all(r.ok for r in results):
-        print_diagnostics(results, args.format)
-        print("nothing written: fix the errors above first", file=sys.stderr)
+        if args.format == "json":
+            specs = [result_json(r) for r in results]
+            print(json.dumps({"ok": False, "specs": specs, "files": []}, indent=2))
+        else:
+            print_diagnostics(results, args.format)
+        print_error("nothing written: fix the errors above first")
         return EXIT_ERRORS, results, []
     owners: dict[str, str] = {}
     for result in results:
@@ -734,7 +788,13 @@ COMMANDS: dict[str, Command] = {
             arg(
                 "--check",
                 action="store_true",
-                help="write nothing; exit 1 if any generated file is stale",
+                help="write nothing; exit 1 if a generated module is stale, missing or orphaned",
+            ),
+            arg(
+                "--prune",
+                action="store_true",
+                help="also delete orphaned modules: irc's own (by their header) whose spec is "
+                "gone or writes other modules now",
             ),
             arg(
                 "--backend",
@@ -743,7 +803,13 @@ COMMANDS: dict[str, Command] = {
                 help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
                 "all: both",
             ),
-            formats("text", "json", "github", help="how to print errors"),
+            formats(
+                "text",
+                "json",
+                "github",
+                help="how to print errors and, with --check, modules out of date: text, json, "
+                "or github for Actions annotations",
+            ),
             "--set",
             "--scale",
             arg(
@@ -755,7 +821,11 @@ COMMANDS: dict[str, Command] = {
         help="generate a Keras (or PyTorch) model builder per spec",
         description=(
             "Generate one Keras 3 module per spec (--backend torch: a PyTorch module). "
-            "Writes atomically: if any spec has an error, nothing under --out changes."
+            "Writes atomically: if any spec has an error, nothing under --out changes. A module "
+            "irc generated (its first line says so) is orphaned when its spec file is gone, or "
+            "is one of the specs given and writes other modules now; --check reports orphans, "
+            "--prune deletes them with the same all-or-nothing writes. Other files, and the "
+            "modules of existing specs not given, are never touched."
         ),
         epilog=(
             "With --check, a clean result is cached as `irc check`'s is: keyed by irc's "
@@ -983,7 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except UsageError as exc:
-        print(f"irc: error: {exc}", file=sys.stderr)
+        print_error(f"irc: error: {exc}")
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK

@@ -93,6 +93,10 @@ CODES: dict[str, Code] = {
     "IRC404": Code("network too large", "b x1000 where block b holds a x1000"),
     "IRC405": Code("duplicate layer name", "two ops that irc would name alike"),
     "IRC406": Code("node not allowed here", "aux: aux_head inside a block's seq"),
+    "IRC501": Code(
+        "generated module stale, missing or orphaned (irc compile --check)",
+        "a spec edited, or deleted, since `irc compile` wrote its module",
+    ),
 }
 
 

@@ -81,8 +81,8 @@ def test_compile_paths_are_relative_to_the_current_folder(tmp_path):
     out = tmp_path / "x" / "y"
     args = ("../specs/irv2.yaml", "--out", str(out), "--check", "--format", "github")
     proc = run_irc("compile", *args, cwd=TESTS)
-    assert proc.returncode == 1  # nothing there yet: stale
-    assert f"run `irc compile ../specs/irv2.yaml --out {out}` to regenerate" in proc.stdout
+    assert proc.returncode == 1  # nothing there yet: missing
+    assert f"missing; run `irc compile ../specs/irv2.yaml --out {out}` to write it" in proc.stdout
     proc = run_irc(
         "compile", BAD_KERNEL, "--out", str(out), "--check", "--format", "github", cwd=TESTS
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,105 @@ def test_compile_imports_no_framework(tmp_path):
     assert proc.returncode == 0, proc.stderr
     written = sorted(p.name for p in out.glob("*.py"))
     assert written == sorted(p.name for p in (ROOT / "generated").glob("*.py"))
+
+
+# -- stale, missing and orphaned modules (issue 22) ---------------------------------------------
+
+TINY = """\
+name: NAME
+title: Tiny
+input: [32, 32, 3]
+classes: 10
+builder: {name: create_NAME}
+network: [conv 16 3x3]
+head: [gap, dense classes softmax]
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """specs/a.yaml, b.yaml and c.yaml compiled for both backends, and a file of the user's."""
+    (tmp_path / "specs").mkdir()
+    for name in "abc":
+        (tmp_path / "specs" / f"{name}.yaml").write_text(TINY.replace("NAME", name))
+    assert run_irc("compile", "specs", "--backend", "all", cwd=tmp_path).returncode == 0
+    (tmp_path / "generated" / "helpers.py").write_text("# mine\n")
+    return tmp_path
+
+
+def _break(project: Path) -> None:
+    """a: edited; b: deleted (its modules orphaned); c: renamed d (c's orphaned, d's missing)."""
+    specs = project / "specs"
+    (specs / "a.yaml").write_text(TINY.replace("NAME", "a").replace("16", "8"))
+    (specs / "b.yaml").unlink()
+    (specs / "c.yaml").write_text(TINY.replace("NAME", "d"))
+
+
+def test_check_reports_stale_missing_and_orphaned_modules_as_json(project):
+    _break(project)
+    args = ("compile", "--check", "specs", "--backend", "all", "--format", "json")
+    proc = run_irc(*args, cwd=project)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False and report["checked"] == 6  # 2 x (a, d, __init__)
+    states = {(row["file"], row["state"], row["spec"]) for row in report["files"]}
+    assert states == {
+        (f"generated/{torch}{name}.py", state, spec)
+        for torch in ("", "torch/")
+        for name, state, spec in (
+            ("a", "stale", "specs/a.yaml"),
+            ("d", "missing", "specs/c.yaml"),
+            ("b", "orphaned", "specs/b.yaml"),
+            ("c", "orphaned", "specs/c.yaml"),
+        )
+    }
+    assert len(report["files"]) == 8  # helpers.py is the user's: never an orphan
+
+
+def test_check_annotates_only_files_that_exist(project):
+    _break(project)
+    proc = run_irc("compile", "--check", "specs", "--format", "github", cwd=project)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4  # keras only: a stale, d missing, b and c orphaned
+    assert lines[0] == (
+        "::error file=generated/a.py,line=1,col=1,title=IRC501::generated/a.py: stale; "
+        "run `irc compile specs` to regenerate"
+    )
+    missing = next(line for line in lines if "d.py" in line)
+    assert missing.startswith("::error title=IRC501::generated/d.py: missing; run `irc compile")
+    orphans = [line for line in lines if "orphaned" in line]
+    assert [line.split(",")[0] for line in orphans] == [
+        "::error file=generated/b.py",
+        "::error file=generated/c.py",
+    ]
+    assert "run `irc compile specs --prune` to delete it" in orphans[0]
+
+
+def test_a_run_on_some_specs_leaves_the_others_modules_alone(project):
+    proc = run_irc("compile", "--check", "specs/a.yaml", "--backend", "all", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == "4 file(s) in generated are up to date\n"
+
+
+def test_prune_deletes_orphans_only_when_asked(project):
+    _break(project)
+    proc = run_irc("compile", "specs", "--backend", "all", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "generated/b.py: orphaned" in proc.stderr
+    assert (project / "generated" / "b.py").is_file()
+    proc = run_irc("compile", "specs", "--backend", "all", "--prune", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("removed ") == 4
+    left = sorted(p.relative_to(project).as_posix() for p in project.glob("generated/**/*.py"))
+    assert left == [
+        "generated/__init__.py",
+        "generated/a.py",
+        "generated/d.py",
+        "generated/helpers.py",
+        "generated/torch/__init__.py",
+        "generated/torch/a.py",
+        "generated/torch/d.py",
+    ]
+    check = run_irc("compile", "--check", "specs", "--backend", "all", cwd=project)
+    assert check.returncode == 0, check.stdout
