@@ -429,9 +429,7 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from . import diagnostics as diag
-    from .layering import SetError, explain
-    from .source import describe
+    from . import explain
 
     spec = one_spec(args.spec, f"irc explain shows a value of one spec; {args.spec} is a folder")
     result = checked(spec, args)
@@ -439,26 +437,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
     try:
-        found = explain(result.source, args.path)
-    except SetError as exc:
-        print(diag.render_text(exc.diagnostic), file=sys.stderr)
-        return EXIT_ERRORS
-    print(f"{'.'.join(map(str, found['path']))} = {describe(found['value'])}")
-    if found["span"] is not None:
-        span = found["span"]
-        print(f"  set at {span.file}:{span.line}:{span.column}")
-    for old in reversed(found["history"]):
-        where = (
-            f"{old['span'].file}:{old['span'].line}:{old['span'].column}" if old["span"] else "?"
-        )
-        print(f"  overrides {where}: {old['path']} = {describe(old['value'])}")
-    dev = found["deviation"]
-    if dev is not None:
-        if dev.has_paper:
-            print(f"  paper: {describe(dev.paper)}")
-        if dev.has_seed:
-            print(f"  seed: {describe(dev.seed)}")
-        print(f"  why: {dev.why}")
+        print("\n".join(explain.lines(result.source, result.spec, args.path)))
+    except explain.NoValue as exc:
+        raise UsageError(f"explain {args.path}: {exc}") from None
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
     return EXIT_OK
@@ -862,7 +843,9 @@ COMMANDS: dict[str, Command] = {
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
             "items by index or by the block or op they use, e.g. network.resnet_b.repeat), the "
             "file, line and column that set it, and what it overrode through extends, a scale "
-            "preset and --set."
+            "preset and --set. A mapping or list is listed value by value, each with its own "
+            "place; a value no file sets shows the spec language's default. A PATH that leads "
+            "to no value is misuse (exit 2)."
         ),
     ),
     "diff": Command(
