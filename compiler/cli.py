@@ -539,12 +539,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
+    from . import settings
+    from .layering import apply_scale, load_layered
     from .shipped import SHIPPED, SHIPPED_PREFIX, shipped_names
-    from .source import load, read_source
 
     for name in shipped_names():
-        path = SHIPPED / f"{name}.yaml"
-        data = load(read_source(path), name).data
+        # The title `irc check` shows: with its base's settings and placeholders filled.
+        source = load_layered(SHIPPED / f"{name}.yaml", SHIPPED_PREFIX + name)
+        apply_scale(source, None, False)
+        settings.fill_title(source)
+        data = source.data
         title = data.get("title", "") if isinstance(data, dict) else ""
         print(f"{SHIPPED_PREFIX + name:<32} {title}")
     print(f"(files in {SHIPPED}; a spec extends one with `extends: {SHIPPED_PREFIX}NAME`)")
@@ -911,7 +915,7 @@ COMMANDS: dict[str, Command] = {
             "smallest size at which every valid-padded window still fits; also without the "
             "top) and the activation memory of one image. Several specs make one comparison "
             "table: a row per spec (input, parameters, multiply-accumulates, FLOPs, outputs, "
-            "minimum input, activation memory), with the change against the first spec in %%. "
+            "minimum input, activation memory), with the change against the first spec in %. "
             "--batch adds the memory one training step needs (weights, gradients, optimizer "
             "state, activations kept for the backward pass); --memory, the largest batch that "
             "fits. Imports no framework."

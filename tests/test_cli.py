@@ -401,3 +401,13 @@ def test_commands_import_only_what_they_use(args, expected):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == repr(expected)
+
+
+def test_no_help_text_shows_a_doubled_percent_sign():
+    """argparse %-formats argument help but prints a description as written."""
+    from irc_cnn.compiler.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    helps = {name: parser.format_help() for name, parser in commands.items()}
+    assert [name for name, text in helps.items() if "%%" in text] == []
+    assert "first spec in %." in " ".join(helps["summary"].split())
