@@ -506,7 +506,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in plot.FORMATS:
-        raise UsageError(f"cannot tell what to write from {args.output!r}: use .svg, .png or .dot")
+        raise UsageError(
+            f"cannot tell what to write from {args.output!r}: use .svg, .png, .pdf or .dot"
+        )
     if out.parent.exists() and not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: {out.parent} is not a folder")
     files = spec_files([args.spec])
@@ -941,13 +943,13 @@ COMMANDS: dict[str, Command] = {
                 "--output",
                 required=True,
                 metavar="FILE",
-                help="where to write: .svg, .png or .dot",
+                help="where to write: .svg, .png, .pdf or .dot",
             ),
             arg("--block", metavar="NAME", help="draw this block template instead"),
             "--set",
             "--scale",
         ],
-        help="draw the network (or one block) as a diagram: .svg, .png or .dot",
+        help="draw the network (or one block) as a diagram: .svg, .png, .pdf or .dot",
         description=(
             "Draw the network at block level, input at the bottom as in the paper's figures: "
             "one box per network entry (repeats as xN), the tensor shape on every edge, "
@@ -956,8 +958,8 @@ COMMANDS: dict[str, Command] = {
             "branches, op by op, as its first use builds it, shortcuts and gates included."
         ),
         epilog=(
-            "The format follows the file name. A .dot file needs nothing more; .svg and .png "
-            "are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
+            "The format follows the file name. A .dot file needs nothing more; .svg, .png and "
+            ".pdf are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
         ),
     ),
     "specs": Command(
