@@ -411,3 +411,41 @@ def test_no_help_text_shows_a_doubled_percent_sign():
     helps = {name: parser.format_help() for name, parser in commands.items()}
     assert [name for name, text in helps.items() if "%%" in text] == []
     assert "first spec in %." in " ".join(helps["summary"].split())
+
+
+ALL_SCALES = """\
+name: scaled
+title: Scaled
+input: [32, 32, 3]
+classes: 10
+builder: {name: create_scaled, scale: false}
+defaults: {bn: {scale: false}}
+scales:
+  small: {width: 0.5}
+scale: small
+blocks:
+  unit:
+    residual: {branches: [conv 8 1x1], project: conv in 1x1 linear, scale: 0.2}
+network: [conv 16 3x3, unit, bn noscale]
+head: [gap, dense classes softmax]
+"""
+
+
+def test_every_scale_the_readme_tells_apart_is_what_it_says(tmp_path):
+    """README's "Which scale is which": each form in one spec, each doing its own thing."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split('### Which "scale" is which', 1)[1].split("\n\n")[2]
+    assert len(table.splitlines()) == 2 + 6
+    (tmp_path / "scaled.yaml").write_text(ALL_SCALES)
+    (tmp_path / "unscaled.yaml").write_text(ALL_SCALES.replace("scale: small\n", ""))
+    proc = run_irc("check", "scaled.yaml", "unscaled.yaml", "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    params = re.findall(r"output 10, ([\d,]+) parameters", proc.stdout)
+    # scale: small in force (the width-0.5 preset); the other at width 1, then its preset
+    assert params == ["454", "1,026", "454"]
+    assert proc.stdout.startswith("scaled.yaml: ok: scaled, ")  # its own name stays
+    proc = run_irc("compile", "scaled.yaml", "--scale", "small", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    module = (tmp_path / "generated" / "scaled_small.py").read_text()
+    assert "def create_scaled_small(\n    nb_classes: int = 10,\n    scale: bool = False," in module
+    assert "0.2" in module  # the residual's factor, applied when scale=True
