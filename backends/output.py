@@ -14,6 +14,7 @@ from pathlib import Path
 from ..compiler.shipped import SHIPPED_PREFIX, shipped_names
 
 DEFAULT_OUT = "generated"  # `irc compile`'s output folder unless --out says otherwise
+TORCH_FOLDER = "torch"  # the PyTorch modules' subpackage of the output folder
 
 
 def regenerate_command(
@@ -86,17 +87,30 @@ def orphans(out: Path, files: dict[str, str], given: set[str], root: Path) -> li
     that this run did not compile, are never orphans: a run on some of the specs
     leaves the others' modules alone.
     """
+    return [
+        (path.name, spec)
+        for path, first, spec in irc_modules(out)
+        if path.name not in files and (first in given or not _spec_exists(spec, root))
+    ]
+
+
+def irc_modules(out: Path) -> list[tuple[Path, str, str]]:
+    """The modules in `out` (not below it) whose first line says irc generated them:
+    (path, that line, the spec it names)."""
     found = []
     for path in sorted(out.glob("*.py")):
-        if path.name in files or not path.is_file():
-            continue
-        first = _first_line(path)
+        first = _first_line(path) if path.is_file() else ""
         spec = _header_spec(first)
-        if spec is None:
-            continue
-        if first in given or not _spec_exists(spec, root):
-            found.append((path.name, spec))
+        if spec is not None:
+            found.append((path, first, spec))
     return found
+
+
+def header_specs(out: Path, root: Path) -> list[Path]:
+    """The spec files irc's modules in `out` name that exist: whether a module is an
+    orphan depends on them (the result cache hashes them, so deleting one is a miss)."""
+    paths = {root / spec for _, _, spec in irc_modules(out) if not spec.startswith(SHIPPED_PREFIX)}
+    return sorted(path for path in paths if path.is_file())
 
 
 def _first_line(path: Path) -> str:

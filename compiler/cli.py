@@ -273,7 +273,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.check and not args.no_cache:
         from . import cache
 
-        return cache.check(args, spec_files(args.paths), check_generated, "compile")
+        # The key holds the output folders' file names too: a module that appears there
+        # may be an orphan (and a deleted spec that a module names is a miss: see below).
+        listing = [p.as_posix() for folder in output_folders(args) for p in folder.glob("*.py")]
+        files = [*spec_files(args.paths), *sorted(listing)]
+        return cache.check(args, files, check_generated, "compile")
     if args.check:
         return check_generated(args)[0]
     code, _, targets = generate(args)
@@ -306,11 +310,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _findings(targets: list[tuple[Path, dict]], args: argparse.Namespace) -> list:
-    """output.findings of this run: its modules' header lines tell its specs' orphans."""
+    """output.findings of this run: its modules' header lines tell its specs' orphans.
+    A run with --scale or --set writes only some of what its specs write in a plain
+    run (`x_small.py`, not `x.py`), so there only a module whose spec is gone is one."""
     from ..backends import output
 
+    plain = args.scale is None and not args.set
     given = {text.partition("\n")[0] for _, files in targets for text in files.values()}
-    return output.findings(targets, given, Path(args.out).resolve().parent)
+    return output.findings(targets, given if plain else set(), Path(args.out).resolve().parent)
 
 
 def finding_message(found, args: argparse.Namespace) -> str:
@@ -330,6 +337,7 @@ def finding_message(found, args: argparse.Namespace) -> str:
 def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
     """`irc compile --check` without the cache: the exit code, the results, and the
     generated files compared (a cache entry records their hashes too)."""
+    from ..backends import output
     from . import diagnostics as diag
 
     code, results, targets = generate(args)
@@ -358,7 +366,17 @@ def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[P
     if not found and args.format == "text":
         print(f"{count} file(s) in {args.out} are up to date")
     compared = [folder / name for folder, files in targets for name in files]
+    root = Path(args.out).resolve().parent
+    compared += [spec for folder, _ in targets for spec in output.header_specs(folder, root)]
     return (EXIT_ERRORS if found else EXIT_OK), results, compared
+
+
+def output_folders(args: argparse.Namespace) -> list[Path]:
+    """The folders `irc compile` writes modules into: --out, and its torch/ for torch."""
+    from ..backends.output import TORCH_FOLDER
+
+    out = Path(args.out)
+    return [out] * (args.backend != "torch") + [out / TORCH_FOLDER] * (args.backend != "keras")
 
 
 def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Path, dict]]]:
