@@ -64,7 +64,7 @@ def test_the_documented_torch_hook_arguments_check_the_torch_modules(tmp_path):
     (args,) = {m for m in re.findall(r"`args: (\[specs, [^`]*\])`", text)}
     args = yaml.safe_load(args)
     assert args == ["specs", "--backend", "all"]
-    program, command, *flags = HOOKS[1]["entry"].split()
+    _, command, *flags = HOOKS[1]["entry"].split()
     (tmp_path / "specs").mkdir()
     shutil.copy(ROOT / "tests" / "golden" / "tiny.yaml", tmp_path / "specs" / "tiny.yaml")
     assert run_irc("compile", "specs", cwd=tmp_path).returncode == 0  # Keras modules only
