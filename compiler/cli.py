@@ -3,7 +3,7 @@
 Exit codes: 0 clean, 1 a spec has errors (or generated code is stale under
 --check), 2 the command itself was misused (missing file, bad flag, a
 `--set` that cannot be applied: no `=`, a VALUE that is not YAML, a PATH
-that leads nowhere). A `--set` that applies but makes the spec invalid is
+that leads nowhere; an `irc explain` PATH that leads to no value). A `--set` that applies but makes the spec invalid is
 an error in the spec asked for: exit 1, with the diagnostic pointing into
 the argument.
 """
@@ -1031,7 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit codes: 0 clean, 1 a spec has errors or output is stale (a --set or --input "
             "that makes a spec invalid included), 2 misuse (a missing file, a bad flag, a "
             "--set that cannot be applied: no '=', a VALUE that is not YAML, a PATH that "
-            "leads nowhere)."
+            "leads nowhere; an explain PATH that leads to no value)."
         ),
     )
     parser.add_argument("--version", action=_Version)
