@@ -166,6 +166,22 @@ def store(path: Path, entry: dict[str, Any]) -> None:
             temporary.unlink()
 
 
+class _Tee(io.StringIO):
+    """Keeps what a run prints, for its entry, and prints it at once: held back to the
+    end, it would follow what the run wrote to stderr meanwhile (its summary line)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def check(args: argparse.Namespace, files: Sequence[str | Path], run: Run, command: str) -> int:
     """Print what `run(args)` would print and return its exit code, from the cache
     when an entry matches; otherwise run it and store a clean result (entries of
@@ -179,12 +195,9 @@ def check(args: argparse.Namespace, files: Sequence[str | Path], run: Run, comma
     if entry is not None:
         sys.stdout.write(entry["stdout"])
         return entry["exit"]
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer):
-            code, results, others = run(args)
-    finally:
-        sys.stdout.write(buffer.getvalue())
+    buffer = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(buffer):
+        code, results, others = run(args)
     if code != 0:
         return code
     try:

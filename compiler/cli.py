@@ -3,7 +3,7 @@
 Exit codes: 0 clean, 1 a spec has errors (or generated code is stale under
 --check), 2 the command itself was misused (missing file, bad flag, a
 `--set` that cannot be applied: no `=`, a VALUE that is not YAML, a PATH
-that leads nowhere). A `--set` that applies but makes the spec invalid is
+that leads nowhere; an `irc explain` PATH that leads to no value). A `--set` that applies but makes the spec invalid is
 an error in the spec asked for: exit 1, with the diagnostic pointing into
 the argument.
 """
@@ -136,17 +136,26 @@ def load_all(
     return results
 
 
+def print_error(text: str) -> None:
+    """A line on stderr after all that stdout holds so far: where both streams go to one
+    terminal or file, it starts a line of its own, after what it sums up."""
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
+
+
 def print_diagnostics(results: list[Result], fmt: str, out=None) -> None:
     """Each result's diagnostics to `out` (default: sys.stdout as it is at the call,
     so the check cache's redirection captures them)."""
     from . import diagnostics as diag
+    from .pipeline import annotation_anchors
 
     out = sys.stdout if out is None else out
 
     for result in results:
+        anchors = annotation_anchors(result.source) if fmt == "github" else {}
         for d in result.diagnostics:
             if fmt == "github":
-                print(diag.render_github(d, result.file, result.lines), file=out)
+                print(diag.render_github(d, result.file, result.lines, anchors), file=out)
             else:
                 print(diag.render_text(d, result.lines), file=out)
 
@@ -217,7 +226,7 @@ def check_and_print(args: argparse.Namespace) -> tuple[int, list[Result], list[P
             failed = sum(1 for r in results if not r.ok)
             errors = sum(len(r.diagnostics) for r in results)
             if failed:
-                print(f"{errors} error(s) in {failed} of {len(results)} spec(s)", file=sys.stderr)
+                print_error(f"{errors} error(s) in {failed} of {len(results)} spec(s)")
     return (EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS), results, []
 
 
@@ -268,7 +277,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.check and not args.no_cache:
         from . import cache
 
-        return cache.check(args, spec_files(args.paths), check_generated, "compile")
+        # The key holds the output folders' file names too: a module that appears there
+        # may be an orphan (and a deleted spec that a module names is a miss: see below).
+        listing = [p.as_posix() for folder in output_folders(args) for p in folder.glob("*.py")]
+        files = [*spec_files(args.paths), *sorted(listing)]
+        return cache.check(args, files, check_generated, "compile")
     if args.check:
         return check_generated(args)[0]
     code, _, targets = generate(args)
@@ -281,36 +294,93 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         for folder, _ in targets:
             folder.mkdir(parents=True, exist_ok=True)
-        written = output.write_all(targets)
+        orphans = [f for f in _findings(targets, args) if f.state == "orphaned"]
+        written = output.write_all(targets, [f.path for f in orphans] if args.prune else ())
     except OSError as exc:
         if created is not None:
             _remove_empty(out, created)
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     for path in written:
         print(f"wrote {path}")
-    if not written:
+    for found in orphans:
+        if args.prune:
+            print(f"removed {found.path} (generated from {found.spec}, which no longer writes it)")
+        else:
+            print_error(finding_message(found, args))
+    if not written and not (args.prune and orphans):
         count = sum(len(files) for _, files in targets)
         print(f"{count} file(s) in {out} already up to date")
     return EXIT_OK
+
+
+def _findings(targets: list[tuple[Path, dict]], args: argparse.Namespace) -> list:
+    """output.findings of this run: its modules' header lines tell its specs' orphans.
+    A run with --scale or --set writes only some of what its specs write in a plain
+    run (`x_small.py`, not `x.py`), so there only a module whose spec is gone is one."""
+    from ..backends import output
+
+    plain = args.scale is None and not args.set
+    given = {text.partition("\n")[0] for _, files in targets for text in files.values()}
+    return output.findings(targets, given if plain else set(), Path(args.out).resolve().parent)
+
+
+def finding_message(found, args: argparse.Namespace) -> str:
+    """One line on a stale, missing or orphaned module, with the command that fixes it."""
+    from ..backends import output
+
+    again = output.regenerate_command(args.paths, args.out, args.set, args.backend, args.scale)
+    if found.state == "orphaned":
+        return (
+            f"{found.path}: orphaned: generated from {found.spec}, which no longer writes it "
+            f"(the spec is gone or renamed); run `{again} --prune` to delete it"
+        )
+    fix = "regenerate" if found.state == "stale" else "write it"
+    return f"{found.path}: {found.state}; run `{again}` to {fix}"
 
 
 def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[Path]]:
     """`irc compile --check` without the cache: the exit code, the results, and the
     generated files compared (a cache entry records their hashes too)."""
     from ..backends import output
+    from . import diagnostics as diag
 
     code, results, targets = generate(args)
     if code != EXIT_OK:
         return code, results, []
-    stale = [folder / name for folder, files in targets for name in output.stale(files, folder)]
-    again = output.regenerate_command(args.paths, args.out, args.set, args.backend, args.scale)
-    for path in stale:
-        print(f"{path}: stale; run `{again}` to regenerate")
-    if not stale:
-        count = sum(len(files) for _, files in targets)
+    found = _findings(targets, args)
+    count = sum(len(files) for _, files in targets)
+    if args.format == "json":
+        rows = [
+            {
+                "file": f.path.as_posix(),
+                "state": f.state,
+                "spec": f.spec,
+                "message": finding_message(f, args),
+            }
+            for f in found
+        ]
+        print(json.dumps({"ok": not found, "checked": count, "files": rows}, indent=2))
+    elif args.format == "github":  # on the file, where there is one (a missing one is not)
+        for f in found:
+            span = diag.Span(f.path.as_posix(), 1, 1) if f.path.is_file() else None
+            print(diag.render_github(diag.Diagnostic("IRC501", finding_message(f, args), span)))
+    else:
+        for f in found:
+            print(finding_message(f, args))
+    if not found and args.format == "text":
         print(f"{count} file(s) in {args.out} are up to date")
     compared = [folder / name for folder, files in targets for name in files]
-    return (EXIT_ERRORS if stale else EXIT_OK), results, compared
+    root = Path(args.out).resolve().parent
+    compared += [spec for folder, _ in targets for spec in output.header_specs(folder, root)]
+    return (EXIT_ERRORS if found else EXIT_OK), results, compared
+
+
+def output_folders(args: argparse.Namespace) -> list[Path]:
+    """The folders `irc compile` writes modules into: --out, and its torch/ for torch."""
+    from ..backends.output import TORCH_FOLDER
+
+    out = Path(args.out)
+    return [out] * (args.backend != "torch") + [out / TORCH_FOLDER] * (args.backend != "keras")
 
 
 def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Path, dict]]]:
@@ -326,8 +396,12 @@ def generate(args: argparse.Namespace) -> tuple[int, list[Result], list[tuple[Pa
         raise UsageError(f"cannot write to {out}: not a folder")
     results = load_all(args.paths, args, presets=True)
     if not all(r.ok for r in results):
-        print_diagnostics(results, args.format)
-        print("nothing written: fix the errors above first", file=sys.stderr)
+        if args.format == "json":
+            specs = [result_json(r) for r in results]
+            print(json.dumps({"ok": False, "specs": specs, "files": []}, indent=2))
+        else:
+            print_diagnostics(results, args.format)
+        print_error("nothing written: fix the errors above first")
         return EXIT_ERRORS, results, []
     owners: dict[str, str] = {}
     for result in results:
@@ -377,9 +451,7 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from . import diagnostics as diag
-    from .layering import SetError, explain
-    from .source import describe
+    from . import explain
 
     spec = one_spec(args.spec, f"irc explain shows a value of one spec; {args.spec} is a folder")
     result = checked(spec, args)
@@ -387,26 +459,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print_diagnostics([result], "text")
         return EXIT_ERRORS
     try:
-        found = explain(result.source, args.path)
-    except SetError as exc:
-        print(diag.render_text(exc.diagnostic), file=sys.stderr)
-        return EXIT_ERRORS
-    print(f"{'.'.join(map(str, found['path']))} = {describe(found['value'])}")
-    if found["span"] is not None:
-        span = found["span"]
-        print(f"  set at {span.file}:{span.line}:{span.column}")
-    for old in reversed(found["history"]):
-        where = (
-            f"{old['span'].file}:{old['span'].line}:{old['span'].column}" if old["span"] else "?"
-        )
-        print(f"  overrides {where}: {old['path']} = {describe(old['value'])}")
-    dev = found["deviation"]
-    if dev is not None:
-        if dev.has_paper:
-            print(f"  paper: {describe(dev.paper)}")
-        if dev.has_seed:
-            print(f"  seed: {describe(dev.seed)}")
-        print(f"  why: {dev.why}")
+        print("\n".join(explain.lines(result.source, result.spec, args.path)))
+    except explain.NoValue as exc:
+        raise UsageError(f"explain {args.path}: {exc}") from None
     if not result.ok:
         print_diagnostics([result], "text", sys.stderr)
     return EXIT_OK
@@ -473,7 +528,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.output)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in plot.FORMATS:
-        raise UsageError(f"cannot tell what to write from {args.output!r}: use .svg, .png or .dot")
+        raise UsageError(
+            f"cannot tell what to write from {args.output!r}: use .svg, .png, .pdf or .dot"
+        )
     if out.parent.exists() and not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: {out.parent} is not a folder")
     files = spec_files([args.spec])
@@ -506,12 +563,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_specs(args: argparse.Namespace) -> int:
+    from . import settings
+    from .layering import apply_scale, load_layered
     from .shipped import SHIPPED, SHIPPED_PREFIX, shipped_names
-    from .source import load, read_source
 
     for name in shipped_names():
-        path = SHIPPED / f"{name}.yaml"
-        data = load(read_source(path), name).data
+        # The title `irc check` shows: with its base's settings and placeholders filled.
+        source = load_layered(SHIPPED / f"{name}.yaml", SHIPPED_PREFIX + name)
+        apply_scale(source, None, False)
+        settings.fill_title(source)
+        data = source.data
         title = data.get("title", "") if isinstance(data, dict) else ""
         print(f"{SHIPPED_PREFIX + name:<32} {title}")
     print(f"(files in {SHIPPED}; a spec extends one with `extends: {SHIPPED_PREFIX}NAME`)")
@@ -736,7 +797,13 @@ COMMANDS: dict[str, Command] = {
             arg(
                 "--check",
                 action="store_true",
-                help="write nothing; exit 1 if any generated file is stale",
+                help="write nothing; exit 1 if a generated module is stale, missing or orphaned",
+            ),
+            arg(
+                "--prune",
+                action="store_true",
+                help="also delete orphaned modules: irc's own (by their header) whose spec is "
+                "gone or writes other modules now",
             ),
             arg(
                 "--backend",
@@ -745,7 +812,13 @@ COMMANDS: dict[str, Command] = {
                 help="keras (default): Keras 3 modules in --out; torch: PyTorch modules in --out/torch; "
                 "all: both",
             ),
-            formats("text", "json", "github", help="how to print errors"),
+            formats(
+                "text",
+                "json",
+                "github",
+                help="how to print errors and, with --check, modules out of date: text, json, "
+                "or github for Actions annotations",
+            ),
             "--set",
             "--scale",
             arg(
@@ -757,7 +830,11 @@ COMMANDS: dict[str, Command] = {
         help="generate a Keras (or PyTorch) model builder per spec",
         description=(
             "Generate one Keras 3 module per spec (--backend torch: a PyTorch module). "
-            "Writes atomically: if any spec has an error, nothing under --out changes."
+            "Writes atomically: if any spec has an error, nothing under --out changes. A module "
+            "irc generated (its first line says so) is orphaned when its spec file is gone, or "
+            "is one of the specs given and writes other modules now; --check reports orphans, "
+            "--prune deletes them with the same all-or-nothing writes. Other files, and the "
+            "modules of existing specs not given, are never touched."
         ),
         epilog=(
             "With --check, a clean result is cached as `irc check`'s is: keyed by irc's "
@@ -794,7 +871,9 @@ COMMANDS: dict[str, Command] = {
             "Show the value at a dotted PATH (e.g. blocks.resnet_b.seq.residual.project; list "
             "items by index or by the block or op they use, e.g. network.resnet_b.repeat), the "
             "file, line and column that set it, and what it overrode through extends, a scale "
-            "preset and --set."
+            "preset and --set. A mapping or list is listed value by value, each with its own "
+            "place; a value no file sets shows the spec language's default. A PATH that leads "
+            "to no value is misuse (exit 2)."
         ),
     ),
     "diff": Command(
@@ -860,7 +939,7 @@ COMMANDS: dict[str, Command] = {
             "smallest size at which every valid-padded window still fits; also without the "
             "top) and the activation memory of one image. Several specs make one comparison "
             "table: a row per spec (input, parameters, multiply-accumulates, FLOPs, outputs, "
-            "minimum input, activation memory), with the change against the first spec in %%. "
+            "minimum input, activation memory), with the change against the first spec in %. "
             "--batch adds the memory one training step needs (weights, gradients, optimizer "
             "state, activations kept for the backward pass); --memory, the largest batch that "
             "fits. Imports no framework."
@@ -886,13 +965,13 @@ COMMANDS: dict[str, Command] = {
                 "--output",
                 required=True,
                 metavar="FILE",
-                help="where to write: .svg, .png or .dot",
+                help="where to write: .svg, .png, .pdf or .dot",
             ),
             arg("--block", metavar="NAME", help="draw this block template instead"),
             "--set",
             "--scale",
         ],
-        help="draw the network (or one block) as a diagram: .svg, .png or .dot",
+        help="draw the network (or one block) as a diagram: .svg, .png, .pdf or .dot",
         description=(
             "Draw the network at block level, input at the bottom as in the paper's figures: "
             "one box per network entry (repeats as xN), the tensor shape on every edge, "
@@ -901,8 +980,8 @@ COMMANDS: dict[str, Command] = {
             "branches, op by op, as its first use builds it, shortcuts and gates included."
         ),
         epilog=(
-            "The format follows the file name. A .dot file needs nothing more; .svg and .png "
-            "are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
+            "The format follows the file name. A .dot file needs nothing more; .svg, .png and "
+            ".pdf are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
         ),
     ),
     "specs": Command(
@@ -956,7 +1035,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit codes: 0 clean, 1 a spec has errors or output is stale (a --set or --input "
             "that makes a spec invalid included), 2 misuse (a missing file, a bad flag, a "
             "--set that cannot be applied: no '=', a VALUE that is not YAML, a PATH that "
-            "leads nowhere)."
+            "leads nowhere; an explain PATH that leads to no value)."
         ),
     )
     parser.add_argument("--version", action=_Version)
@@ -985,7 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except UsageError as exc:
-        print(f"irc: error: {exc}", file=sys.stderr)
+        print_error(f"irc: error: {exc}")
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal, NamedTuple
+
+from .shipped import is_shipped
 
 Severity = Literal["error", "warning"]
 
@@ -95,6 +97,10 @@ CODES: dict[str, Code] = {
     "IRC404": Code("network too large", "b x1000 where block b holds a x1000"),
     "IRC405": Code("duplicate layer name", "two ops that irc would name alike"),
     "IRC406": Code("node not allowed here", "aux: aux_head inside a block's seq"),
+    "IRC501": Code(
+        "generated module stale, missing or orphaned (irc compile --check)",
+        "a spec edited, or deleted, since `irc compile` wrote its module",
+    ),
 }
 
 
@@ -211,18 +217,33 @@ def render_github(
     diag: Diagnostic,
     spec: str | None = None,
     source_lines: dict[str, list[str]] | None = None,
+    anchors: Mapping[str, Span] | None = None,
 ) -> str:
     """A GitHub Actions annotation (`::error file=...,line=...::message`).
 
     Notes and the hint follow the message on lines of their own. A problem in a
     `--set` argument (no file of its own) is attributed to `spec`, the argument
-    named in the message; so is one in `--scale` or `--input`.
+    named in the message; so is one in `--scale` or `--input`. GitHub attaches an
+    annotation only to a file of the repository: one in a shipped spec
+    (`irc:irv2`) goes on its anchor, the user's `extends:` that reached it (see
+    pipeline.annotation_anchors), with its own place in a note; without an anchor
+    (a shipped spec checked by name) it names no file.
     """
+    span = diag.span
+    if span is not None and is_shipped(span.file):
+        place = f"{span.file}:{span.line}:{span.column}"
+        anchor = (anchors or {}).get(span.file)
+        if anchor is None:
+            diag = replace(diag, message=f"{place}: {diag.message}", span=None)
+        else:
+            note = Note(f"the value is at {place}, in a shipped spec this file extends")
+            diag = replace(diag, span=anchor, notes=(note, *diag.notes))
     span, message, props = diag.span, diag.message, {}
     if span is not None and span.file.startswith("--") and spec is not None:
         argument = (source_lines or {}).get(span.file, [""])[0]
         message = f"{span.file} {argument!r}, column {span.column}: {message}"
-        props["file"] = spec
+        if not is_shipped(spec):
+            props["file"] = spec
     elif span is not None:
         props |= {"file": span.file, "line": span.line, "col": span.column}
         if span.end_line is not None:

@@ -310,6 +310,7 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
     for table in (source.spans, source.key_spans, source.text_offsets):
         _drop(table, ("extends",))
     base.chain = (display, *base.chain)
+    base.extends_spans[display] = where
     overlay(base, source, lenient=paper)
     base.file, base.text = display, source.text
     return base

@@ -158,6 +158,21 @@ def _inherited(source: Source, diag: Diagnostic) -> Diagnostic:
     )
 
 
+def annotation_anchors(source: Source | None) -> dict[str, Span]:
+    """For each shipped spec of the `extends` chain, the `extends:` value of the
+    nearest file before it that is the user's own: where a GitHub annotation of a
+    problem in the shipped spec can go (GitHub attaches none to `irc:irv2`)."""
+    anchors: dict[str, Span] = {}
+    nearest = None
+    for name in source.chain if source is not None else ():
+        if is_shipped(name):
+            if nearest is not None:
+                anchors[name] = nearest
+        else:
+            nearest = source.extends_spans.get(name)
+    return anchors
+
+
 def _texts(diagnostics: list[Diagnostic]) -> dict[str, list[str]]:
     """Source lines of the files diagnostics name, read again for their excerpts."""
     lines: dict[str, list[str]] = {}

@@ -88,6 +88,9 @@ class Source:
     # the result cache, compiler.cache, hashes them to know what a check read).
     paths: dict[str, Path] = field(default_factory=dict)
     overrides: dict[Path_, list[tuple[Span | None, Any]]] = field(default_factory=dict)
+    # The `extends:` value of each file in `chain` that has one (GitHub annotations
+    # of a shipped base's problem go on the user's own `extends:` line).
+    extends_spans: dict[str, Span] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.texts.setdefault(self.file, self.text)

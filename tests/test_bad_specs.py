@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from irc_cnn.compiler.diagnostics import render_text
-from irc_cnn.compiler.pipeline import Result, check_file
+from irc_cnn.compiler.diagnostics import render_github, render_text
+from irc_cnn.compiler.pipeline import Result, annotation_anchors, check_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "bad_specs"
@@ -215,6 +215,25 @@ def test_github_format_annotates_each_error():
     for line, exp in zip(lines, case.expected):
         assert line.startswith(f"::error file={case.rel},line={exp.line},col={exp.column},"), line
         assert f"title={exp.code}::" in line
+
+
+def test_github_annotations_name_only_files_that_exist():
+    """Every corpus case as --format github renders it: GitHub attaches an annotation
+    only to a file of the repository, never to `irc:irv2`."""
+    for case in CASES:
+        result = checked(case.path)
+        anchors = annotation_anchors(result.source)
+        for d in result.diagnostics:
+            line = render_github(d, result.file, result.lines, anchors)
+            found = re.match(r"::error (?:file=([^,:]*),)?", line)
+            assert found[1] is None or (ROOT / found[1]).is_file(), (case.rel, line)
+    case = _case("shipped_base_too_small.yaml")
+    proc = _run("check", "--format", "github", case.rel)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout
+    for line, exp in zip(lines, case.expected):
+        assert line.startswith(f"::error file={case.rel},line=5,col=10,endLine=5,endColumn=18,")
+        assert f"%0Anote: the value is at irc:irv2:{exp.line}:{exp.column}, in a shipped" in line
 
 
 def test_missing_file_is_misuse():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,25 @@ def test_check_imports_no_framework():
     assert proc.returncode == 0, proc.stderr
     # one line per spec, and one per preset of a `scales:` table
     assert proc.stdout.count(": ok: ") == len(list((ROOT / "generated").glob("*.py"))) - 1
+
+
+@pytest.mark.parametrize("cache", [(), ("--no-cache",)], ids=["cached", "uncached"])
+def test_summary_line_follows_the_diagnostics_on_one_stream(cache, tmp_path):
+    """stdout (the diagnostics) and stderr (the summary) into one pipe, as a terminal
+    or `2>&1 | less` shows them: the summary comes last, on a line of its own."""
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(
+        (ROOT / "specs" / "irv2.yaml").read_text().replace("1152 1x1 linear", "1154 1x1 linear")
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "irc_cnn.compiler.cli", "check", str(spec), *cache],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "1 error(s) in 1 of 1 spec(s)", lines[-3:]
+    assert lines[0].startswith(f"{spec}:") and "error[IRC301]" in lines[0], lines[0]
+    assert lines[-2].startswith("  hint: ") and proc.stdout.endswith("spec(s)\n")

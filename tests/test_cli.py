@@ -81,8 +81,8 @@ def test_compile_paths_are_relative_to_the_current_folder(tmp_path):
     out = tmp_path / "x" / "y"
     args = ("../specs/irv2.yaml", "--out", str(out), "--check", "--format", "github")
     proc = run_irc("compile", *args, cwd=TESTS)
-    assert proc.returncode == 1  # nothing there yet: stale
-    assert f"run `irc compile ../specs/irv2.yaml --out {out}` to regenerate" in proc.stdout
+    assert proc.returncode == 1  # nothing there yet: missing
+    assert f"missing; run `irc compile ../specs/irv2.yaml --out {out}` to write it" in proc.stdout
     proc = run_irc(
         "compile", BAD_KERNEL, "--out", str(out), "--check", "--format", "github", cwd=TESTS
     )
@@ -203,6 +203,36 @@ def test_github_carries_notes_and_hint():
     ), first
     assert "%0Anote: the input comes from 'reduction_a_concat'" in first
     assert "%0Ahint: use 1152 filters" in first
+
+
+def _annotated_files(stdout: str) -> list[str]:
+    return [m[1] for m in re.finditer(r"^::error (?:.*,)?file=([^,:]*)", stdout, re.MULTILINE)]
+
+
+def test_github_annotates_a_shipped_bases_error_on_the_users_extends_line(tmp_path):
+    """GitHub attaches annotations to files of the repository only: `irc:irv2` is none."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mine.yaml").write_text("extends: irc:irv2\nname: mine\n")
+    (tmp_path / "specs" / "top.yaml").write_text("name: top\n\nextends: mine.yaml\n")
+    proc = run_irc("check", "--paper", "--format", "github", "specs", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4  # the two IRC301 of irv2's paper values, per spec
+    assert all((tmp_path / f).is_file() for f in _annotated_files(proc.stdout))
+    assert _annotated_files(proc.stdout) == ["specs/mine.yaml"] * 4  # top reaches it via mine
+    assert lines[0].startswith(
+        "::error file=specs/mine.yaml,line=1,col=10,endLine=1,endColumn=18,title=IRC301::"
+        "residual sum adds a 1154-channel projection"
+    ), lines[0]
+    assert "%0Anote: the value is at irc:irv2:91:25, in a shipped spec" in lines[0]
+
+
+def test_github_names_no_file_for_a_shipped_spec_checked_by_name():
+    proc = run_irc("check", "--paper", "--format", "github", "irc:irv2", "--no-cache")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and _annotated_files(proc.stdout) == []
+    assert lines[0].startswith("::error title=IRC301::irc:irv2:91:25: residual sum"), lines[0]
 
 
 @pytest.mark.parametrize(
@@ -371,3 +401,51 @@ def test_commands_import_only_what_they_use(args, expected):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == repr(expected)
+
+
+def test_no_help_text_shows_a_doubled_percent_sign():
+    """argparse %-formats argument help but prints a description as written."""
+    from irc_cnn.compiler.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    helps = {name: parser.format_help() for name, parser in commands.items()}
+    assert [name for name, text in helps.items() if "%%" in text] == []
+    assert "first spec in %." in " ".join(helps["summary"].split())
+
+
+ALL_SCALES = """\
+name: scaled
+title: Scaled
+input: [32, 32, 3]
+classes: 10
+builder: {name: create_scaled, scale: false}
+defaults: {bn: {scale: false}}
+scales:
+  small: {width: 0.5}
+scale: small
+blocks:
+  unit:
+    residual: {branches: [conv 8 1x1], project: conv in 1x1 linear, scale: 0.2}
+network: [conv 16 3x3, unit, bn noscale]
+head: [gap, dense classes softmax]
+"""
+
+
+def test_every_scale_the_readme_tells_apart_is_what_it_says(tmp_path):
+    """README's "Which scale is which": each form in one spec, each doing its own thing."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split('### Which "scale" is which', 1)[1].split("\n\n")[2]
+    assert len(table.splitlines()) == 2 + 6
+    (tmp_path / "scaled.yaml").write_text(ALL_SCALES)
+    (tmp_path / "unscaled.yaml").write_text(ALL_SCALES.replace("scale: small\n", ""))
+    proc = run_irc("check", "scaled.yaml", "unscaled.yaml", "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    params = re.findall(r"output 10, ([\d,]+) parameters", proc.stdout)
+    # scale: small in force (the width-0.5 preset); the other at width 1, then its preset
+    assert params == ["454", "1,026", "454"]
+    assert proc.stdout.startswith("scaled.yaml: ok: scaled, ")  # its own name stays
+    proc = run_irc("compile", "scaled.yaml", "--scale", "small", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    module = (tmp_path / "generated" / "scaled_small.py").read_text()
+    assert "def create_scaled_small(\n    nb_classes: int = 10,\n    scale: bool = False," in module
+    assert "0.2" in module  # the residual's factor, applied when scale=True

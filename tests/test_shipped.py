@@ -114,6 +114,16 @@ def test_irc_specs_lists_the_shipped_names():
 # -- every command takes a shipped spec by name, from any folder ------------------------------
 
 
+def test_irc_specs_shows_the_titles_irc_check_gives():
+    """A title's placeholders (`width {width}`) are filled, with the base's settings."""
+    proc = run_irc("specs")
+    assert proc.returncode == 0, proc.stderr
+    titles = {line.split()[0]: line.split(None, 1)[1] for line in proc.stdout.splitlines()[:-1]}
+    assert titles == {f"irc:{n}": check_file(f"irc:{n}").spec.title for n in shipped_names()}
+    assert titles["irc:variants/inception_v4_half"] == "Inception-v4 (width 0.5)"
+    assert "{" not in proc.stdout
+
+
 def test_check_names_a_shipped_spec_as_given(tmp_path):
     proc = run_irc("check", "irc:irv2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -180,7 +180,7 @@ def test_summary_and_plot_help():
     assert proc.returncode == 0
     assert (
         "--block NAME" in text
-        and ".svg, .png or .dot" in text
+        and ".svg, .png, .pdf or .dot" in text
         and "apt-get install graphviz" in text
     )
 
@@ -396,7 +396,7 @@ def test_plot_misuse(capsys, tmp_path):
     assert code == 2
     assert "no block 'resnet_d'; its blocks are: stem, resnet_a, reduction_a" in err
     code, _, err = run_main(capsys, "plot", SEED_IRV2, "-o", str(tmp_path / "x.gif"))
-    assert code == 2 and ".svg, .png or .dot" in err
+    assert code == 2 and ".svg, .png, .pdf or .dot" in err
     code, _, err = run_main(capsys, "plot", "specs", "-o", str(tmp_path / "x.dot"))
     assert code == 2 and "one spec" in err
 
@@ -542,3 +542,47 @@ def test_a_network_op_without_a_layer_of_its_own_gets_no_box():
     assert result.ok
     dot = plot.network(result)
     assert re.findall(r"^\s*(\w+) \[label=", dot, re.MULTILINE) == ["conv", "head"]
+
+
+LINEAR_ACT = b"""\
+name: lin
+title: Lin
+input: [16, 16, 8]
+classes: 10
+builder: {name: create_lin}
+blocks:
+  unit:
+    params: {a: relu}
+    seq: [conv 8 1x1 linear, act a, conv 8 1x1]
+network:
+  - {unit: {a: linear}}
+  - unit
+head: [gap, dense classes]
+"""
+
+
+def test_an_act_that_builds_no_layer_gets_no_box():
+    """`act a` with a = linear at the block's first use makes no layer (infer and the
+    generated code skip it): the plot drew a 'Linear activation' box for it."""
+    result = check_bytes(LINEAR_ACT, "lin.yaml")
+    layers = {layer.name for layer in result.graph.layers}
+    assert "unit_1_a" not in layers and "unit_2_a" in layers
+    dot = plot.block(result, "unit")
+    assert "activation" not in dot
+    assert "unit_1_conv1 -> unit_1_conv2" in dot
+
+
+def test_pdf_is_a_format_dot_renders(tmp_path):
+    """-o x.pdf was refused as an unknown format; without `dot` it now says what is missing."""
+    env = {"PATH": str(tmp_path)}
+    proc = run_irc("plot", SEED_IRV2, "-o", str(tmp_path / "n.pdf"), env=env)
+    assert proc.returncode == 2
+    assert "a .pdf file" in proc.stderr and "apt-get install graphviz" in proc.stderr
+    assert "cannot tell what to write" not in proc.stderr
+
+
+@needs_dot
+def test_pdf_renders(capsys, tmp_path):
+    code, out, _ = run_main(capsys, "plot", SEED_IRV2, "-o", str(tmp_path / "n.pdf"))
+    assert code == 0 and out == f"wrote {tmp_path / 'n.pdf'}\n"
+    assert (tmp_path / "n.pdf").read_bytes()[:5] == b"%PDF-"

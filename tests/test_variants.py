@@ -745,3 +745,73 @@ def test_an_annotation_goes_when_its_value_is_changed():
         if d.path not in {d.path for d in changed.source.deviations}
     ] == [("network", 3)]
     assert sum(1 for s in changed.graph.stages if s.block == "resnet_b") == 5
+
+
+# -- irc explain: defaults, unknown paths, overrides inside a block (issue 22) ---------------
+
+MY_IRV2 = """\
+extends: irc:irv2
+name: my_irv2
+blocks:
+  resnet_b:
+    seq:
+      - residual:
+          branches:
+            - conv 192 1x1
+            - [conv 128 1x1, conv 160 1x7, conv 192 7x1]
+          project: conv 1152 1x1 linear
+          scale: 0.2
+      - relu
+"""
+
+
+@pytest.mark.parametrize(
+    "path, shown",
+    [
+        ("width", "width = 1.0 (default: no file sets it)"),
+        ("defaults.bn.epsilon", "defaults.bn.epsilon = 0.001 (default: no file sets it)"),
+        ("builder.classes_arg", "builder.classes_arg = nb_classes (default: no file sets it)"),
+        ("scales", "scales = {} (default: no file sets it)"),
+    ],
+)
+def test_explain_shows_a_default_as_a_value(path, shown):
+    proc = run_irc("explain", "tests/golden/tiny.yaml", path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == shown + "\n"
+
+
+def test_explain_of_a_path_that_leads_nowhere_is_misuse():
+    proc = run_irc("explain", "tests/golden/tiny.yaml", "widht")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "irc: error: explain widht: no value at widht in tests/golden/tiny.yaml: no file sets "
+        "it, and the spec language has no default there; did you mean 'width'?\n"
+    )
+    assert "IRC111" not in proc.stderr  # that is --set's code
+
+
+def test_explain_lists_a_variants_overrides_inside_an_inherited_block(tmp_path):
+    (tmp_path / "my_irv2.yaml").write_text(MY_IRV2)
+    proc = run_irc("explain", "my_irv2.yaml", "blocks.resnet_b", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "blocks.resnet_b: set at irc:irv2:83:5; each value where it was set:",
+        "  ref = Figure 17  (irc:irv2:83:10)",
+        "  seq.0.residual.branches.0 = conv 192 1x1  (my_irv2.yaml:8:15)",
+        "  seq.0.residual.branches.1.0 = conv 128 1x1  (my_irv2.yaml:9:16)",
+        "  seq.0.residual.branches.1.1 = conv 160 1x7  (my_irv2.yaml:9:30)",
+        "  seq.0.residual.branches.1.2 = conv 192 7x1  (my_irv2.yaml:9:44)",
+        "  seq.0.residual.project = conv 1152 1x1 linear  (my_irv2.yaml:10:20)",
+        "  seq.0.residual.scale = 0.2  (my_irv2.yaml:11:18)",
+        "  seq.1 = relu  (my_irv2.yaml:12:9)",
+        "  overrides irc:irv2:85:7: blocks.resnet_b.seq = [{residual: {branches: [conv 192 1x1, "
+        "[conv 128 1x1, conv 160 1x7, conv 192 7x1]], project: conv 1152 1x1 linear, "
+        "scale: 0.1}}, bn, relu]",
+    ]
+    assert "{'" not in proc.stdout  # YAML, not a Python repr
+
+
+def test_explain_of_a_missing_file_is_misuse(tmp_path):
+    proc = run_irc("explain", "nope.yaml", "width", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == "irc: error: no such file or folder: nope.yaml\n"

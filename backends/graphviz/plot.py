@@ -40,7 +40,7 @@ from ...compiler import program as ir
 from ...compiler.graph import Shape, Stage
 from ...compiler.pipeline import Result
 
-FORMATS = ("dot", "svg", "png")
+FORMATS = ("dot", "svg", "png", "pdf")
 MISSING_DOT = (
     "Graphviz's `dot` program is needed to write {what} but is not installed; install "
     "the Debian package `graphviz` (apt-get install graphviz; Homebrew: brew install "
@@ -300,8 +300,15 @@ class _Drawer:
             src, shape = getattr(self, stmt.stmt)(stmt, use, src, shape)
         return src, shape
 
+    def builds(self, op: ir.Op, use: _Use) -> bool:
+        """Whether the op makes a layer at this use: an identity never does, nor an `act`
+        whose activation is linear here (the generated code skips it)."""
+        if op.kind == "identity":
+            return False
+        return op.kind != "act" or self.attrs(op, use)["activation"] is not None
+
     def op(self, op: ir.Op, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
-        if op.kind == "identity":  # no layer: the branch is its input
+        if not self.builds(op, use):  # no layer: what follows reads the op's input
             return src, shape
         name = op.layer.within(use.name)
         out = self.shape(name, shape)
@@ -392,8 +399,9 @@ class _Drawer:
         texts = []
         for stmt in stmts:
             if isinstance(stmt, ir.Op):
-                out = self.shape(stmt.layer.within(use.name), ())
-                texts.append(op_label(stmt.kind, self.attrs(stmt, use), out))
+                if stmt.kind == "identity" or self.builds(stmt, use):
+                    out = self.shape(stmt.layer.within(use.name), ())
+                    texts.append(op_label(stmt.kind, self.attrs(stmt, use), out))
             elif isinstance(stmt, ir.CallStmt):
                 body = self.program.function(stmt.block).body
                 texts += [t for inner in self.uses(stmt, use) for t in self.texts(body, inner)]
@@ -572,7 +580,7 @@ def _use_args(program: ir.Program, name: str) -> str:
 
 
 def render(source: str, fmt: str) -> bytes:
-    """DOT text as `fmt` (dot, svg or png); svg and png need Graphviz's `dot`."""
+    """DOT text as `fmt` (dot, svg, png or pdf); all but dot need Graphviz's `dot`."""
     if fmt == "dot":
         return source.encode("utf-8")
     try:
