@@ -163,8 +163,10 @@ def annotation_anchors(source: Source | None) -> dict[str, Span]:
     nearest file before it that is the user's own: where a GitHub annotation of a
     problem in the shipped spec can go (GitHub attaches none to `irc:irv2`)."""
     anchors: dict[str, Span] = {}
+    if source is None:
+        return anchors
     nearest = None
-    for name in source.chain if source is not None else ():
+    for name in source.chain:
         if is_shipped(name):
             if nearest is not None:
                 anchors[name] = nearest
