@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,23 @@ def pytest_configure_node(node: Any) -> None:
     """A worker parses the command line again, without the default set above; xdist
     tags its grouped tests only when told that the run is --dist loadgroup."""
     node.workerinput["irc_dist"] = node.config.option.dist
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Say so where xdist_group has no effect (pytest 9.2 with pytest-xdist 3.8 leave the
+    grouped tests untagged, tests/README.md): the suite passes, but slower."""
+    if getattr(config.option, "loadgroup", False) and any(
+        "@" not in item.nodeid for item in items if item.get_closest_marker("xdist_group")
+    ):
+        warnings.warn(
+            pytest.PytestWarning(
+                "xdist_group has no effect with this pytest and pytest-xdist "
+                "(pytest-dev/pytest-xdist#1386): whole networks are built once per worker; "
+                "install the test extra's pytest<9.2"
+            ),
+            stacklevel=1,
+        )
 
 
 def grouped(values: Iterable[Any], name: str, ids: Callable[[Any], str] = str) -> list:
