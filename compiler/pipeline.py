@@ -30,6 +30,7 @@ from .layering import (
     apply_set,
     deleted_block,
     load_layered,
+    replaced_list,
 )
 from .shipped import UnknownShippedSpec, is_shipped, shipped_file
 from .source import MAX_BYTES, Source, load, split_lines
@@ -118,9 +119,14 @@ def validate(source: Source) -> Result:
     except ValidationError as exc:
         found = from_pydantic(exc, source)
     result.diagnostics = _in_file_order(
-        _unique([_inherited(source, deleted_block(source, position(source, d))) for d in found])
+        _unique([_inherited(source, _explained(source, position(source, d))) for d in found])
     )
     return result
+
+
+def _explained(source: Source, diag: Diagnostic) -> Diagnostic:
+    """A diagnostic with what a variant did to cause it, where it did something."""
+    return replaced_list(source, deleted_block(source, diag))
 
 
 def _in_file_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -456,7 +456,7 @@ def _node_tag(value: Any) -> str | None:
             return key
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        if key in compact.OP_KINDS or key in ("concat", "residual", "gate", "aux"):
+        if key in compact.NODE_KINDS:
             return key
         return "use"
     return None
