@@ -32,6 +32,7 @@ from .layering import (
     load_layered,
     replaced_list,
 )
+from .references import unknown_blocks
 from .shipped import UnknownShippedSpec, is_shipped, shipped_file
 from .source import MAX_BYTES, Source, load, split_lines
 
@@ -118,6 +119,10 @@ def validate(source: Source) -> Result:
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
+        if not any(e["type"] == "irc_analysis" for e in exc.errors()):
+            # resolve did not run: check the block references on the raw data
+            reported = [source.locate(d.path)[0] for d in found if d.path]
+            found += unknown_blocks(source.data, reported)
     result.diagnostics = _in_file_order(
         _unique([_inherited(source, _explained(source, position(source, d))) for d in found])
     )

@@ -10,6 +10,7 @@ spec paths, so later stages can point at the line an op was written on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -140,16 +141,11 @@ class _Resolver:
         for path, use in self._uses():
             if use.block not in self.spec.blocks:
                 ok = False
-                self.error(
-                    "IRC401",
-                    f"unknown block or op {use.block!r}",
-                    path,
-                    hint=did_you_mean(
-                        use.block, [*self.spec.blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]
-                    )
-                    or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
-                )
-        if not ok:
+                self.diagnostics.append(unknown_block(use.block, self.spec.blocks, path))
+        if not ok:  # nothing is expanded; the uses of known blocks get their arguments checked
+            for path, use in self._uses():
+                if isinstance(use, Use) and use.block in self.spec.blocks:
+                    self.check_args(use, path)
             return False
         depth = self._depth()
         if depth > MAX_NESTING:
@@ -329,8 +325,26 @@ class _Resolver:
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
         block = self.spec.blocks[use.block]
+        self.check_args(use, path)
         env = {"classes": self.spec.classes}
         for arg, value in use.args.items():
+            if arg in block.params:
+                # An argument may name a parameter of the enclosing block, or compute on them.
+                if isinstance(value, str) and expr.is_expression(value):
+                    value = self.number(value, outer, (*path, use.block, arg), arg)
+                env[arg] = outer.get(value, value) if isinstance(value, str) else value
+        for param, default in block.params.items():
+            env.setdefault(param, default)  # a required one missing is reported: None
+        outer_base, self.base = self.base, name
+        try:
+            return self.seq(block.body, body_paths(use.block, block), name, env)
+        finally:
+            self.base = outer_base
+
+    def check_args(self, use: Use, path: SpecPath) -> None:
+        """Arguments the block does not declare, and required parameters not given."""
+        block = self.spec.blocks[use.block]
+        for arg in use.args:
             if arg not in block.params:
                 self.error(
                     "IRC403",
@@ -340,28 +354,14 @@ class _Resolver:
                     or f"a use takes `repeat` and the block's parameters: "
                     f"{', '.join(block.params) or 'it has none'}",
                 )
-            else:
-                # An argument may name a parameter of the enclosing block, or compute on them.
-                if isinstance(value, str) and expr.is_expression(value):
-                    value = self.number(value, outer, (*path, use.block, arg), arg)
-                env[arg] = outer.get(value, value) if isinstance(value, str) else value
         for param, default in block.params.items():
-            if param not in env:
-                if default is None:
-                    self.error(
-                        "IRC403",
-                        f"block {use.block!r} needs parameter {param!r}",
-                        path,
-                        hint=f"write `{use.block}: {{{', '.join(f'{p}: ...' for p in block.params)}}}`",
-                    )
-                    env[param] = None
-                else:
-                    env[param] = default
-        outer_base, self.base = self.base, name
-        try:
-            return self.seq(block.body, body_paths(use.block, block), name, env)
-        finally:
-            self.base = outer_base
+            if default is None and param not in use.args:
+                self.error(
+                    "IRC403",
+                    f"block {use.block!r} needs parameter {param!r}",
+                    path,
+                    hint=f"write `{use.block}: {{{', '.join(f'{p}: ...' for p in block.params)}}}`",
+                )
 
     def layer_name(self, node: Any, prefix: str, local: str, path: SpecPath) -> str:
         """The node's layer name: its override (relative to the block use) or its place."""
@@ -630,6 +630,18 @@ def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:
     resolver = _Resolver(spec)
     resolved = resolver.run()
     return resolved, resolver.diagnostics
+
+
+def unknown_block(name: str, blocks: Iterable[str], path: SpecPath) -> Diagnostic:
+    """IRC401 for a use of a block that `blocks:` does not define: resolve's check, and
+    compiler.references' on a spec whose schema failed, in the same words."""
+    return Diagnostic(
+        "IRC401",
+        f"unknown block or op {name!r}",
+        hint=did_you_mean(name, [*blocks, *compact.OP_KINDS, *compact.ACTIVATIONS])
+        or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
+        path=path,
+    )
 
 
 def _unknown_name_hint(name: str, env: dict) -> str:
