@@ -112,6 +112,7 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
 def validate(source: Source) -> Result:
     """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
     result = Result(source.file, source, lines=source.lines)
+    settings.fill_from_name(source)
     settings.fill_title(source)  # the title states the input, width and depth in force
     warnings: list[Diagnostic] = []
     try:
