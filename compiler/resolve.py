@@ -257,6 +257,12 @@ class _Resolver:
             value = getattr(node, "activation", None)
             if isinstance(value, str) and value not in compact.ACTIVATIONS and value not in params:
                 self.activation(value, {}, (*path, "activation"))
+        # A default is reported once, where it is written, not at every conv it reaches
+        # (`concrete` builds those without it).
+        for kind in compact.CONV_KINDS:
+            own = getattr(self.spec.defaults, kind)
+            if own is not None and own.activation not in compact.ACTIVATIONS:
+                self.activation(own.activation, {}, ("defaults", kind, "activation"))
 
     # -- expansion --------------------------------------------------------
 
@@ -540,7 +546,9 @@ class _Resolver:
                     widen(filters, self.spec.width) if isinstance(filters, int) else filters
                 )
             own = defaults.of(kind)
-            act = op.activation if op.activation is not None else own.activation
+            act = op.activation
+            if act is None and own.activation in compact.ACTIVATIONS:
+                act = own.activation
             update["activation"] = self.activation(act, env, (*path, "activation"))
             update["bias"] = own.bias if op.bias is None else op.bias
             update["bn"] = own.bn if op.bn is None else op.bn
