@@ -27,11 +27,12 @@ def unknown_blocks(data: Any, reported: list[SpecPath]) -> list[Diagnostic]:
     blocks = data.get("blocks", {})
     if not isinstance(blocks, dict):
         return []  # the schema says what `blocks` must be; every use would look unknown
-    out = []
-    for path, name in _uses(data, blocks):
-        if name not in blocks and not any(r[: len(path)] == path for r in reported):
-            out.append(unknown_block(name, blocks, path))
-    return out
+    around = {r[:n] for r in reported for n in range(len(r) + 1)}
+    return [
+        unknown_block(name, blocks, path)
+        for path, name in _uses(data, blocks)
+        if name not in blocks and path not in around
+    ]
 
 
 def _uses(data: dict, blocks: dict) -> Iterator[tuple[SpecPath, str]]:
