@@ -6,8 +6,9 @@ Merge rules (docs/spec-language.md, "Variants"):
 - lists and scalars replace what the base had, whole;
 - a value of `$delete` removes the key from the result;
 - a mapping where the base has a list edits the list: items named by index
-  or by what they use are deleted, replaced, changed field by field, or
-  get new items inserted before or after them.
+  or by what they use are deleted, replaced by a node, changed field by
+  field (`NAME.FIELD: v`, or `NAME: {FIELD: v}` where no key is a node's),
+  or get new items inserted before or after them.
 
 Every value keeps the position of the file (or `--set` argument) that set it,
 and each overridden path remembers what it replaced, so `irc explain` can show
