@@ -19,12 +19,11 @@ otherwise, as a YAML flow mapping after `irc:`:
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-
 from irc_cnn.compiler.pipeline import check_file
+
 from tests.conftest import ROOT, run_irc
 
 DOC = ROOT / "docs" / "spec-language.md"

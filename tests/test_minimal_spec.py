@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from irc_cnn.compiler.pipeline import check_file
 
 import irc_cnn
-from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import run_irc
 
 MINIMAL = "name: tiny\ninput: [32, 32, 3]\nnetwork: [conv 8 3x3, gap, dense classes softmax]\n"
