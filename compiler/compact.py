@@ -66,6 +66,9 @@ OP_KINDS = (
     "flatten",
     "dense",
 )
+# The mapping node keys that are not ops (schema._node_tag): every other key is a block's use.
+COMPOSITE_KINDS = ("concat", "residual", "gate", "aux")
+NODE_KINDS = (*OP_KINDS, *COMPOSITE_KINDS)
 # What an op takes after its word, for suggesting a fix to an unknown word: only
 # ops that take the same arguments are offered, so a suggestion never turns the
 # line into a different kind of layer that happens to parse.

@@ -17,7 +17,8 @@ line of this file changing:
 - wherever a value is: a deviation `{value, paper, seed, why}` or `$delete`;
 - a spec with `extends` need not repeat what its base says, so it is checked
   against a copy of the definitions without `required` keys, where a mapping
-  may also stand for a list, editing the base's list item by item.
+  may also stand for a list, editing the base's list item by item; a list
+  replaces the base's whole, so its items are checked as complete.
 
 What a schema cannot say (shapes, references between blocks, channel
 arithmetic, the full compact grammar) is `irc check`'s job.
@@ -32,7 +33,7 @@ from typing import Any, get_args
 
 from pydantic.json_schema import GenerateJsonSchema
 
-from . import compact, expr, schema
+from . import compact, expr, schema, settings
 from .layering import AFTER, BEFORE, DELETE
 from .shipped import SHIPPED_PREFIX
 from .schema import Op
@@ -340,7 +341,7 @@ def _list_edits(array: dict) -> dict:
 
 def _partial(node: Any, names: set[str]) -> Any:
     """The same schema with no `required` keys, referring to the partial definitions,
-    where a list may also be a mapping of edits."""
+    where a list may also be a mapping of edits; a list given whole is complete."""
     if isinstance(node, list):
         return [_partial(item, names) for item in node]
     if not isinstance(node, dict):
@@ -353,9 +354,23 @@ def _partial(node: Any, names: set[str]) -> Any:
     target = out.get("$ref", "").removeprefix("#/$defs/")
     if target in names:
         out["$ref"] = f"#/$defs/{PARTIAL}{target}"
-    if out.get("type") == "array":
-        return {"anyOf": [out, _list_edits(out)]}
+    if out.get("type") == "array":  # a list replaces the base's whole: its items are complete
+        return {"anyOf": [node, _list_edits(out)]}
     return out
+
+
+def _from_name(defs: dict) -> None:
+    """The keys a spec may leave out because its name says them (settings.FROM_NAME)
+    are not required; their descriptions say what they default to."""
+    spec, builder = defs["Spec"], defs["Builder"]
+    spec["required"] = [k for k in spec["required"] if k not in settings.FROM_NAME]
+    del builder["required"]  # `name` was its only required key
+    spec["properties"]["title"]["description"] = "default: the spec's name"
+    spec["properties"]["builder"]["description"] = (
+        "default: a function named after the spec, `{name: NAME}`"
+    )
+    builder["properties"]["name"]["description"] = "default: the spec's name"
+    spec["properties"]["classes"]["description"] = "default: 1000, as keras.applications"
 
 
 def build() -> dict:
@@ -363,6 +378,7 @@ def build() -> dict:
     generated = schema.Spec.model_json_schema(schema_generator=_Generator)
     defs = generated.pop("$defs")
     defs["Spec"] = generated
+    _from_name(defs)
     defs = _with_alternatives({"$defs": defs})["$defs"]
     partial = {f"{PARTIAL}{name}": _partial(value, set(defs)) for name, value in defs.items()}
     partial[f"{PARTIAL}Spec"]["properties"] = {

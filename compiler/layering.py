@@ -6,8 +6,9 @@ Merge rules (docs/spec-language.md, "Variants"):
 - lists and scalars replace what the base had, whole;
 - a value of `$delete` removes the key from the result;
 - a mapping where the base has a list edits the list: items named by index
-  or by what they use are deleted, replaced, changed field by field, or
-  get new items inserted before or after them.
+  or by what they use are deleted, replaced by a node, changed field by
+  field (`NAME.FIELD: v`, or `NAME: {FIELD: v}` where no key is a node's),
+  or get new items inserted before or after them.
 
 Every value keeps the position of the file (or `--set` argument) that set it,
 and each overridden path remembers what it replaced, so `irc explain` can show
@@ -136,27 +137,13 @@ class _Merger:
             if value == DELETE and not rest and self.lenient and _missing(out, head):
                 continue
             i = self.find(out, head, path, where)
-            if rest:  # a field inside the item: into a block use's or an op's mapping
-                item = _expand_use(out[i])
-                if not isinstance(item, dict):
-                    self.fail(
-                        f"{self.dotted((*path, head))} is a one-line op; its fields cannot be set one by one",
-                        where,
-                        f"replace it whole, e.g. `{head}: {item}` with the new values",
-                    )
-                inner: Any = {rest: value}
-                target = (*path, i)
-                if (
-                    isinstance(item, dict)
-                    and len(item) == 1
-                    and next(iter(item)) != rest.split(".")[0]
-                ):
-                    (only,) = item
-                    inner, target = {only: inner}, (*path, i, only)
-                    if item[only] is None:
-                        item = {only: {}}
-                self._take(where, (*target, rest))
-                out[i] = self.merge(item, inner, (*path, i))
+            if rest:
+                out[i] = self._set_field(out[i], head, rest, value, (*path, i), where)
+            elif isinstance(value, dict) and self._fields(value):  # `NAME.FIELD: v`, written nested
+                for name, inner in value.items():
+                    dotted = (*path, f"{key}.{name}")
+                    self._take((*where, name), dotted)
+                    out[i] = self._set_field(out[i], head, name, inner, (*path, i), dotted)
             elif value == DELETE:
                 del out[i]
                 for table in self._tables(result_only=True):
@@ -170,6 +157,42 @@ class _Merger:
                 self._replace((*path, i), out[i])
                 out[i] = value
         return out
+
+    def _set_field(
+        self, item: Any, head: str, rest: str, value: Any, path: Path_, where: Path_
+    ) -> Any:
+        """The list item at `path` with `rest` (a dotted field) set to `value`: into a
+        block use's or an op's mapping, through its one key."""
+        item = _expand_use(item)
+        if not isinstance(item, dict):
+            self.fail(
+                f"{self.dotted((*path[:-1], head))} is a one-line op; its fields cannot be set one by one",
+                where,
+                f"replace it whole, e.g. `{head}: {item}` with the new values",
+            )
+        inner: Any = {rest: value}
+        target = path
+        if len(item) == 1 and next(iter(item)) != rest.split(".")[0]:
+            (only,) = item
+            inner, target = {only: inner}, (*path, only)
+            if item[only] is None:
+                item = {only: {}}
+        self._take(where, (*target, rest))
+        return self.merge(item, inner, path)
+
+    def _fields(self, value: Any) -> bool:
+        """Whether an edit's mapping value holds fields of the item it names rather
+        than a node of its own: no key is an op kind, a composite (`concat`, ...) or a
+        block (docs/spec-language.md, "Editing lists")."""
+        if not isinstance(value, dict) or not value:
+            return False
+        blocks = {
+            name
+            for data in (self.result.data, self.layer.data)
+            if isinstance(data, dict) and isinstance(data.get("blocks"), dict)
+            for name in data["blocks"]
+        }
+        return not any(key in compact.NODE_KINDS or key in blocks for key in value)
 
     def find(self, items: list, name: str, path: Path_, where: Path_) -> int:
         try:
@@ -526,6 +549,41 @@ def deleted_block(source: Source, diag: Diagnostic) -> Diagnostic:
     return fixed.with_note(
         Note(f"block {name!r} is deleted here", source.spans.get(("blocks", name)))
     )
+
+
+def replaced_list(source: Source, diag: Diagnostic) -> Diagnostic:
+    """A key missing (IRC203) from an item of a list that a variant gave as a list:
+    the list replaced the base's whole, so an item meant as an edit of the base's
+    (`seq: [residual: {scale: 0.2}]`) lost every field it did not repeat. Say so,
+    and how to edit one field instead."""
+    if diag.code != "IRC203" or diag.hint is not None or not diag.path:
+        return diag
+    best, _ = source.locate(diag.path)
+    for n in range(len(best) - 1, 0, -1):
+        listed, index = best[:n], best[n]
+        history = source.overrides.get(listed)
+        if not history or not isinstance(index, int) or not isinstance(history[-1][1], list):
+            continue
+        item = _value_at(source.data, best[: n + 1])
+        name = _item_key(item)
+        if name is None or _missing(history[-1][1], name):
+            return diag
+        field, value = "FIELD", "VALUE"
+        inner = item.get(name) if isinstance(item, dict) else None
+        if isinstance(inner, dict) and inner:
+            field, value = next(iter(inner.items()))
+            value = value if isinstance(value, (int, float, str)) else "..."
+        key = listed[-1]
+        fixed = replace(
+            diag,
+            hint=(
+                f"this `{key}:` list replaces the base's whole, so its {name!r} item has only "
+                f"the fields written here; to change one field of the base's item write "
+                f"`{key}: {{{name}.{field}: {value}}}` (or `{key}: {{{name}: {{{field}: {value}}}}}`)"
+            ),
+        )
+        return fixed.with_note(Note("the base's list, replaced whole", history[-1][0]))
+    return diag
 
 
 # -- scales ----------------------------------------------------------------------

@@ -30,7 +30,9 @@ from .layering import (
     apply_set,
     deleted_block,
     load_layered,
+    replaced_list,
 )
+from .references import unknown_blocks
 from .shipped import UnknownShippedSpec, is_shipped, shipped_file
 from .source import MAX_BYTES, Source, load, split_lines
 
@@ -120,6 +122,7 @@ def check_bytes(raw: bytes, file: str, paper: bool = False) -> Result:
 def validate(source: Source) -> Result:
     """Schema, resolve and infer on loaded data; every diagnostic gets its position."""
     result = Result(source.file, source, lines=source.lines)
+    settings.fill_from_name(source)
     settings.fill_title(source)  # the title states the input, width and depth in force
     warnings: list[Diagnostic] = []
     try:
@@ -127,10 +130,19 @@ def validate(source: Source) -> Result:
         found = warnings
     except ValidationError as exc:
         found = from_pydantic(exc, source)
+        if not any(e["type"] == "irc_analysis" for e in exc.errors()):
+            # resolve did not run: check the block references on the raw data
+            reported = [source.locate(d.path)[0] for d in found if d.path]
+            found += unknown_blocks(source.data, reported)
     result.diagnostics = _in_file_order(
-        _unique([_inherited(source, deleted_block(source, position(source, d))) for d in found])
+        _unique([_inherited(source, _explained(source, position(source, d))) for d in found])
     )
     return result
+
+
+def _explained(source: Source, diag: Diagnostic) -> Diagnostic:
+    """A diagnostic with what a variant did to cause it, where it did something."""
+    return replaced_list(source, deleted_block(source, diag))
 
 
 def _in_file_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

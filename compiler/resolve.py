@@ -10,6 +10,7 @@ spec paths, so later stages can point at the line an op was written on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -153,20 +154,11 @@ class _Resolver:
         for path, use in self._uses():
             if use.block not in self.spec.blocks:
                 ok = False
-                self.error(
-                    "IRC401",
-                    f"unknown block or op {use.block!r}",
-                    path,
-                    hint=(
-                        compact.activation_hint(use.block)
-                        if use.block in compact.KERAS_ONLY_ACTIVATIONS
-                        else did_you_mean(
-                            use.block, [*self.spec.blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]
-                        )
-                    )
-                    or f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}",
-                )
-        if not ok:
+                self.diagnostics.append(unknown_block(use.block, self.spec.blocks, path))
+        if not ok:  # nothing is expanded; the uses of known blocks get their arguments checked
+            for path, use in self._uses():
+                if isinstance(use, Use) and use.block in self.spec.blocks:
+                    self.check_args(use, path)
             return False
         depth = self._depth()
         if depth > MAX_NESTING:
@@ -278,6 +270,12 @@ class _Resolver:
             value = getattr(node, "activation", None)
             if isinstance(value, str) and value not in compact.ACTIVATIONS and value not in params:
                 self.activation(value, {}, (*path, "activation"))
+        # A default is reported once, where it is written, not at every conv it reaches
+        # (`concrete` builds those without it).
+        for kind in compact.CONV_KINDS:
+            own = getattr(self.spec.defaults, kind)
+            if own is not None and own.activation not in compact.ACTIVATIONS:
+                self.activation(own.activation, {}, ("defaults", kind, "activation"))
 
     # -- expansion --------------------------------------------------------
 
@@ -346,8 +344,28 @@ class _Resolver:
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
         block = self.spec.blocks[use.block]
+        self.check_args(use, path)
         env: dict[str, Any] = {"classes": self.spec.classes}  # class count, parameter values
         for arg, value in use.args.items():
+            if arg in block.params:
+                # An argument may name a parameter of the enclosing block, or compute on them.
+                if isinstance(value, str) and expr.is_expression(value):
+                    value = self.number(value, outer, (*path, use.block, arg), arg)
+                if value is None and use.args[arg] is None:
+                    value = Null(use.block, arg, (*path, use.block, arg))
+                env[arg] = outer.get(value, value) if isinstance(value, str) else value
+        for param, default in block.params.items():
+            env.setdefault(param, default)  # a required one missing is reported: None
+        outer_base, self.base = self.base, name
+        try:
+            return self.seq(block.body, body_paths(use.block, block), name, env)
+        finally:
+            self.base = outer_base
+
+    def check_args(self, use: Use, path: SpecPath) -> None:
+        """Arguments the block does not declare, and required parameters not given."""
+        block = self.spec.blocks[use.block]
+        for arg in use.args:
             if arg not in block.params:
                 self.error(
                     "IRC403",
@@ -357,30 +375,14 @@ class _Resolver:
                     or f"a use takes `repeat` and the block's parameters: "
                     f"{', '.join(block.params) or 'it has none'}",
                 )
-            else:
-                # An argument may name a parameter of the enclosing block, or compute on them.
-                if isinstance(value, str) and expr.is_expression(value):
-                    value = self.number(value, outer, (*path, use.block, arg), arg)
-                if value is None and use.args[arg] is None:
-                    value = Null(use.block, arg, (*path, use.block, arg))
-                env[arg] = outer.get(value, value) if isinstance(value, str) else value
         for param, default in block.params.items():
-            if param not in env:
-                if default is None:
-                    self.error(
-                        "IRC403",
-                        f"block {use.block!r} needs parameter {param!r}",
-                        path,
-                        hint=f"write `{use.block}: {{{', '.join(f'{p}: ...' for p in block.params)}}}`",
-                    )
-                    env[param] = None
-                else:
-                    env[param] = default
-        outer_base, self.base = self.base, name
-        try:
-            return self.seq(block.body, body_paths(use.block, block), name, env)
-        finally:
-            self.base = outer_base
+            if default is None and param not in use.args:
+                self.error(
+                    "IRC403",
+                    f"block {use.block!r} needs parameter {param!r}",
+                    path,
+                    hint=f"write `{use.block}: {{{', '.join(f'{p}: ...' for p in block.params)}}}`",
+                )
 
     def layer_name(self, node: Any, prefix: str, local: str, path: SpecPath) -> str:
         """The node's layer name: its override (relative to the block use) or its place."""
@@ -559,7 +561,9 @@ class _Resolver:
                     widen(filters, self.spec.width) if isinstance(filters, int) else filters
                 )
             own = defaults.of(kind)
-            act = op.activation if op.activation is not None else own.activation
+            act = op.activation
+            if act is None and own.activation in compact.ACTIVATIONS:
+                act = own.activation
             update["activation"] = self.activation(act, env, (*path, "activation"))
             update["bias"] = own.bias if op.bias is None else op.bias
             update["bn"] = own.bn if op.bn is None else op.bn
@@ -664,6 +668,18 @@ def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:
     resolver = _Resolver(spec)
     resolved = resolver.run()
     return resolved, resolver.diagnostics
+
+
+def unknown_block(name: str, blocks: Iterable[str], path: SpecPath) -> Diagnostic:
+    """IRC401 for a use of a block that `blocks:` does not define: resolve's check, and
+    compiler.references' on a spec whose schema failed, in the same words."""
+    if name in compact.KERAS_ONLY_ACTIVATIONS:  # never "did you mean" another function
+        hint = compact.activation_hint(name)
+    else:
+        hint = did_you_mean(name, [*blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]) or (
+            f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}"
+        )
+    return Diagnostic("IRC401", f"unknown block or op {name!r}", hint=hint, path=path)
 
 
 def _unknown_name_hint(name: str, env: dict) -> str:

@@ -477,7 +477,7 @@ def _node_tag(value: Any) -> str | None:
             return key
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        if key in compact.OP_KINDS or key in ("concat", "residual", "gate", "aux"):
+        if key in compact.NODE_KINDS:
             return key
         return "use"
     return None
@@ -653,11 +653,11 @@ class Spec(Model):
     """A whole network: the root of the spec language."""
 
     name: Ident
-    title: str
+    title: str  # left out: the name (settings.fill_from_name)
     ref: str | None = None
     doc: str | None = None
     input: tuple[InputSide, InputSide, InputSide]
-    classes: PosInt
+    classes: PosInt = 1000  # keras.applications' default
     # Every conv's filter count times this, rounded (see compiler.resolve.widen).
     width: Annotated[FiniteFloat, Field(gt=0.0, le=16.0)] = 1.0
     # Every written repeat (`x N`, N > 1) times this, rounded (see deepened).
@@ -666,7 +666,7 @@ class Spec(Model):
     # (applied to the data by compiler.layering.apply_scale).
     scales: dict[Ident, Scale] = {}
     scale: Ident | None = None
-    builder: Builder
+    builder: Builder  # left out, or its name: a function named after the spec
     defaults: Defaults = Defaults()
     blocks: dict[Ident, Block] = {}
     network: Annotated[list[Node], Field(min_length=1)]

@@ -17,6 +17,9 @@ from .schema import Spec
 from .source import Source
 
 PLACEHOLDERS = ("input", "width", "depth", "scale")
+# What a spec may leave out because its name says it: the title is the name, the
+# builder a function named after the spec (docs/spec-language.md, "Top level").
+FROM_NAME = ("title", "builder")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -93,3 +96,25 @@ def fill_title(source: Source) -> None:
         if name not in named and found[name] and _set_after_title(source, name)
     ]
     data["title"] = f"{text} ({', '.join(extra)})" if extra else text
+
+
+def fill_from_name(source: Source) -> None:
+    """Put the title and builder name a spec left out into the loaded data, before
+    validation, at the position of its `name`, so an error in either points there."""
+    data = source.data
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return
+    name, filled = data["name"], []
+    if "title" not in data:
+        data["title"] = name
+        filled.append(("title",))
+    if "builder" not in data:
+        data["builder"] = {"name": name}
+        filled += [("builder",), ("builder", "name")]
+    elif isinstance(data["builder"], dict) and "name" not in data["builder"]:
+        data["builder"] = {"name": name, **data["builder"]}
+        filled.append(("builder", "name"))
+    where = source.spans.get(("name",))
+    if where is not None:
+        for path in filled:
+            source.spans.setdefault(path, where)

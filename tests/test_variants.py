@@ -815,3 +815,72 @@ def test_explain_of_a_missing_file_is_misuse(tmp_path):
     proc = run_irc("explain", "nope.yaml", "width", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr == "irc: error: no such file or folder: nope.yaml\n"
+
+
+def test_a_mapping_of_fields_edits_an_item_and_a_node_replaces_it(base, tmp_path):
+    """`NAME: {FIELD: v}` under a list is `NAME.FIELD: v`; a mapping whose key is an op
+    kind, a composite or a block is a node, and replaces the item whole."""
+    fields = write(
+        tmp_path,
+        "fields.yaml",
+        """\
+        extends: base.yaml
+        network:
+          unit: {repeat: 3, name: u}
+        blocks:
+          wide: {seq: [conv 32 1x1]}
+        """,
+    )
+    result = check_file(fields)
+    assert result.ok, result.diagnostics
+    unit = result.spec.network[1]
+    assert (unit.block, unit.repeat, unit.name) == ("unit", 3, "u")
+    assert result.source.spans[("network", 1, "unit", "repeat")].line == 3
+    # a one-line op has no fields to set, in either form
+    (diag,) = check_file(fields, sets=["head={gap: {keepdims: true}}"]).diagnostics
+    assert (diag.code, diag.message) == (
+        "IRC112",
+        "head.gap is a one-line op; its fields cannot be set one by one",
+    )
+    nodes = write(
+        tmp_path,
+        "nodes.yaml",
+        """\
+        extends: base.yaml
+        network:
+          conv: {conv: {filters: 16, kernel: 1}}
+          unit: wide
+        blocks:
+          wide: {seq: [conv 32 1x1]}
+        head:
+          gap: {gmp: {}}
+        """,
+    )
+    result = check_file(nodes)
+    assert result.ok, result.diagnostics
+    conv, wide = result.spec.network
+    assert (conv.filters, conv.kernel, wide.block, wide.repeat) == (16, (1, 1), "wide", 1)
+    assert result.spec.head[0].kind == "gmp"
+    by_block = write(
+        tmp_path, "by_block.yaml", "extends: nodes.yaml\nnetwork:\n  wide: {unit: {}}\n"
+    )
+    result = check_file(by_block)
+    assert result.ok and result.spec.network[1].block == "unit"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["seq: {residual: {scale: 0.2}}", "seq: {residual.scale: 0.2}"],
+    ids=["mapping", "dotted"],
+)
+def test_a_residual_scale_edited_either_way_keeps_the_base_residual(text, tmp_path):
+    """The newcomer's edit in a variant of irc:irv2: the mapping form sets the one
+    field, as the dotted key does; the branches and projection stay the base's."""
+    spec = f"extends: irc:irv2\nname: my_irv2\nblocks:\n  resnet_b:\n    {text}\n"
+    edited = check_file(write(tmp_path, "my_irv2.yaml", spec))
+    assert edited.ok, edited.diagnostics
+    residual = edited.spec.blocks["resnet_b"].seq[0]
+    assert residual.scale == 0.2
+    assert len(residual.branches) == 2 and residual.project.filters == 1152
+    assert edited.graph.params == check_file("irc:irv2").graph.params
+    assert edited.source.spans[("blocks", "resnet_b", "seq", 0, "residual", "scale")].line == 5
