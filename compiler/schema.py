@@ -419,18 +419,34 @@ class Gate(Model):
         return data
 
 
+class ResidualNames(Model):
+    """Names of a residual's own layers, relative to the block use as `@name` is
+    (`""`: the use's own name), where keras.applications names them otherwise
+    (`block35_1_mixed`, the sum `block35_1`, `block35_1_ac`)."""
+
+    concat: LayerName | None = None
+    scale: LayerName | None = None
+    add: LayerName | None = None
+    activation: LayerName | None = None
+
+
 class Residual(Model):
     """`shortcut(x) + scale * project(concat(branches))`, then an optional activation.
 
     No `shortcut` is the identity; no `project` adds the branches' output as it is.
+    `order` is the sum's operand order (`shortcut_last`: Keras' `add([x, shortcut])`),
+    which decides where a framework's topological sort puts the shortcut's layers,
+    so where a weights file loaded by order expects them.
     """
 
     kind: Literal["residual"] = "residual"
     branches: Annotated[list[Branch], Field(min_length=1)]
     project: Conv | None = None
     shortcut: Branch | None = None
+    order: Literal["shortcut_first", "shortcut_last"] = "shortcut_first"
     scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
     activation: str | None = None
+    names: ResidualNames | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -150,14 +150,24 @@ def residual_sum(
     scale: float | None,
     activation: str | None = None,
     name: str,
+    scale_name: str | None = None,
+    add_name: str | None = None,
+    activation_name: str | None = None,
+    shortcut_last: bool = False,
 ) -> KerasTensor:
-    """`x + scale * r`, then the activation; built-in layers only, so models load safely."""
+    """`x + scale * r`, then the activation; built-in layers only, so models load safely.
+
+    Layers are named `<name>_scale`, `<name>_add`, `<name>_<activation>` unless named
+    otherwise; `shortcut_last` adds `[r, x]`, the order that decides where Keras'
+    topological sort puts x's layers (and so where a file loaded by order has them).
+    """
     prefix = f"{name}_" if name else ""  # a residual directly in the network has no name
     if scale is not None and scale != 1:
-        r = layers.Rescaling(scale, name=f"{prefix}scale")(r)
-    x = layers.Add(name=f"{prefix}add")([x, r])
+        r = layers.Rescaling(scale, name=scale_name or f"{prefix}scale")(r)
+    operands = [r, x] if shortcut_last else [x, r]
+    x = layers.Add(name=add_name if add_name is not None else f"{prefix}add")(operands)
     if activation is not None:
-        x = layers.Activation(activation, name=f"{prefix}{activation}")(x)
+        x = layers.Activation(activation, name=activation_name or f"{prefix}{activation}")(x)
     return x
 
 

@@ -463,6 +463,9 @@ blocks:
       - residual:
           branches: [[conv 2*f 3x3, {conv: {filters: f+f, kernel: 1, name: last}}]]
           shortcut: [{conv: {filters: 2*f, kernel: 1, strides: 1, name: short}}]
+          order: shortcut_last
+          activation: relu
+          names: {add: "", activation: out}
 network:
   - conv 8 3x3 @stem
   - {unit: {f: 6, name: u}}

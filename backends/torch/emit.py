@@ -188,7 +188,8 @@ class _Printer(pycode.Printer):
         return init, forward
 
     def residual(self, stmt: ir.ResidualStmt) -> tuple[list[Any], list[Any]]:
-        init, forward = self.stmts(stmt.shortcut)
+        shortcut = self.stmts(stmt.shortcut)
+        init, forward = ([], []) if stmt.shortcut_last else shortcut
         i, f = self._branches(stmt)
         init += i
         forward += f
@@ -202,6 +203,9 @@ class _Printer(pycode.Printer):
             init += i
             forward += f
             r = stmt.residual
+        if stmt.shortcut_last:  # modules in the order Keras sorts its layers
+            init += shortcut[0]
+            forward += shortcut[1]
         if stmt.scale is not None:
             scale = self.attribute(stmt.part("scale"))
             init.append(
