@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from . import compact, naming
+from . import compact
 from .diagnostics import Diagnostic, Note
 from .graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
 from .resolve import (
