@@ -6,7 +6,12 @@ hashes are read back from keras.applications' own code here, never copied.
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+
 import pytest
+from irc_cnn.backends import published
 from irc_cnn.compiler.pipeline import check_bytes, check_file
 
 KERAS_SPECS = {
@@ -94,3 +99,73 @@ def test_a_variant_does_not_inherit_its_base_s_published_weights(tmp_path):
     variant.write_text("extends: irc:keras/xception\nname: xception_variant\n")
     assert check_file(variant).spec.weights == {}
     assert "imagenet" in check_file("specs/keras/xception.yaml").spec.weights
+
+
+# -- the download cache ------------------------------------------------------------
+
+
+def _published(tmp_path, content: bytes = b"weights"):
+    source = tmp_path / "served" / "net_weights.h5"
+    source.parent.mkdir()
+    source.write_bytes(content)
+    return source, {"url": source.as_uri(), "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def test_fetch_downloads_once_into_the_cache_and_checks_the_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv(published.CACHE_ENV, str(tmp_path / "cache"))
+    source, entry = _published(tmp_path)
+    path = published.fetch(entry)
+    assert path == tmp_path / "cache" / entry["sha256"] / "net_weights.h5"
+    assert path.read_bytes() == b"weights"
+    source.unlink()  # found again without the source
+    assert published.fetch(entry) == path
+
+
+def test_fetch_takes_keras_md5_hashes(tmp_path):
+    source, _ = _published(tmp_path)
+    entry = {"url": source.as_uri(), "md5": hashlib.md5(b"weights").hexdigest()}
+    assert published.fetch(entry, tmp_path / "c").read_bytes() == b"weights"
+
+
+def test_a_hash_mismatch_is_an_error_and_nothing_is_kept(tmp_path):
+    source, entry = _published(tmp_path)
+    source.write_bytes(b"tampered")
+    with pytest.raises(published.PublishedWeightsError, match="not the declared"):
+        published.fetch(entry, tmp_path / "cache")
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+
+
+def test_a_corrupt_cached_file_is_fetched_again(tmp_path):
+    source, entry = _published(tmp_path)
+    path = published.fetch(entry, tmp_path / "cache")
+    path.write_bytes(b"bitrot")
+    assert published.fetch(entry, tmp_path / "cache").read_bytes() == b"weights"
+
+
+def test_an_unreachable_url_is_an_error(tmp_path):
+    entry = {"url": (tmp_path / "missing.h5").as_uri(), "md5": "0" * 32}
+    with pytest.raises(published.PublishedWeightsError, match="cannot download"):
+        published.fetch(entry, tmp_path / "cache")
+
+
+def test_unknown_names_say_what_the_spec_publishes():
+    table = check_file("specs/keras/xception.yaml").spec.model_dump()["weights"]
+    with pytest.raises(published.PublishedWeightsError) as error:
+        published.choose("keras_xception", table, "imagenet21k", True)
+    assert str(error.value).startswith(
+        "keras_xception publishes no weights named 'imagenet21k' (it publishes: imagenet)"
+    )
+    with pytest.raises(published.PublishedWeightsError, match=r"it publishes: none"):
+        published.choose("inception_resnet_v2", {}, "imagenet", True)
+    assert published.choose("keras_xception", table, "imagenet", False)["md5"] == (
+        "b0042744bf5b25fce3cb969f33bebb97"
+    )
+
+
+def test_the_cache_module_imports_no_framework():
+    code = (
+        "import sys, irc_cnn.backends.published; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'h5py') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
