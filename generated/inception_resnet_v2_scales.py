@@ -54,6 +54,8 @@ Deviations (13; `irc deviations specs/variants/irv2_scales.yaml`):
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import KerasTensor, layers
 
@@ -63,6 +65,7 @@ MIN_INPUT_SIZE = 75
 MIN_INPUT_SIZE_NO_TOP = 75
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {}
 
 
 def conv2d(
@@ -335,6 +338,22 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a file; else the file the spec publishes under that name,
+    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
+    if os.path.exists(weights):
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "inception_resnet_v2_scales",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def create_inception_resnet_v2_scales(
     nb_classes: int = 1001,
     scale: bool = True,
@@ -354,7 +373,8 @@ def create_inception_resnet_v2_scales(
         nb_classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 8x8x2144 feature map at the
@@ -404,5 +424,5 @@ def create_inception_resnet_v2_scales(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="inception_resnet_v2_scales")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

@@ -74,6 +74,8 @@ Deviations (14; `irc deviations specs/keras/inception_resnet_v2.yaml`):
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import KerasTensor, layers
 
@@ -83,6 +85,20 @@ MIN_INPUT_SIZE = 75
 MIN_INPUT_SIZE_NO_TOP = 75
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {
+    "imagenet": {
+        "format": "keras-legacy-h5",
+        "ref": 'keras.applications.InceptionResNetV2(weights="imagenet") (keras/src/applications/inception_resnet_v2.py)',
+        "top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5",
+            "md5": "e693bd0210a403b3192acc6073ad2e96",
+        },
+        "no_top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "md5": "d19885ff4a710c122648d3b5c3b684e4",
+        },
+    },
+}
 
 
 def conv2d(
@@ -428,6 +444,22 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a file; else the file the spec publishes under that name,
+    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
+    if os.path.exists(weights):
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "keras_inception_resnet_v2",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def inception_resnet_v2(
     include_top: bool = True,
     weights: str | None = None,
@@ -447,7 +479,8 @@ def inception_resnet_v2(
         classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 8x8x1536 feature map at the
@@ -500,5 +533,5 @@ def inception_resnet_v2(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="keras_inception_resnet_v2")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

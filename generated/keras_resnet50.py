@@ -16,6 +16,8 @@ stage's first block sits on its first 1x1 convolution, as in the original Caffe 
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import KerasTensor, layers
 
@@ -25,6 +27,20 @@ MIN_INPUT_SIZE = 1
 MIN_INPUT_SIZE_NO_TOP = 1
 BN_EPSILON = 1.001e-05
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {
+    "imagenet": {
+        "format": "keras-legacy-h5",
+        "ref": 'keras.applications.ResNet50(weights="imagenet") (keras/src/applications/resnet.py)',
+        "top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+            "md5": "2cb95161c43110f7111970584f804107",
+        },
+        "no_top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "md5": "4d473c1dd8becc155b73f8504c6f6626",
+        },
+    },
+}
 
 
 def conv2d(
@@ -215,6 +231,22 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a file; else the file the spec publishes under that name,
+    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
+    if os.path.exists(weights):
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "keras_resnet50",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def resnet50(
     include_top: bool = True,
     weights: str | None = None,
@@ -231,7 +263,8 @@ def resnet50(
     Args:
         classes: number of classes of the classifier(s).
         include_top: include the classifier head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (224, 224, 3).
         pooling: without the top, None keeps the 7x7x2048 feature map at the
@@ -289,5 +322,5 @@ def resnet50(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="keras_resnet50")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

@@ -16,6 +16,8 @@ residual block is on the branch only, so the shortcut reads the unrectified sum.
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import KerasTensor, layers
 
@@ -25,6 +27,20 @@ MIN_INPUT_SIZE = 7
 MIN_INPUT_SIZE_NO_TOP = 7
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {
+    "imagenet": {
+        "format": "keras-legacy-h5",
+        "ref": 'keras.applications.Xception(weights="imagenet") (keras/src/applications/xception.py)',
+        "top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels.h5",
+            "md5": "0a58e3b7378bc2990ea3b43d5981f1f6",
+        },
+        "no_top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "md5": "b0042744bf5b25fce3cb969f33bebb97",
+        },
+    },
+}
 
 
 def conv2d(
@@ -225,6 +241,22 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a file; else the file the spec publishes under that name,
+    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
+    if os.path.exists(weights):
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "keras_xception",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def xception(
     include_top: bool = True,
     weights: str | None = None,
@@ -241,7 +273,8 @@ def xception(
     Args:
         classes: number of classes of the classifier(s).
         include_top: include the classifier head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 10x10x2048 feature map at the
@@ -296,5 +329,5 @@ def xception(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="keras_xception")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

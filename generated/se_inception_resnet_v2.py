@@ -68,6 +68,8 @@ Deviations (17; `irc deviations specs/variants/se_irv2.yaml`):
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import KerasTensor, layers
 
@@ -77,6 +79,7 @@ MIN_INPUT_SIZE = 299
 MIN_INPUT_SIZE_NO_TOP = 75
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {}
 
 
 def conv2d(
@@ -418,6 +421,22 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a file; else the file the spec publishes under that name,
+    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
+    if os.path.exists(weights):
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "se_inception_resnet_v2",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def create_se_inception_resnet_v2(
     nb_classes: int = 1001,
     scale: bool = True,
@@ -437,7 +456,8 @@ def create_se_inception_resnet_v2(
         nb_classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head and the auxiliary head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 8x8x2144 feature map at the
@@ -493,5 +513,5 @@ def create_se_inception_resnet_v2(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="se_inception_resnet_v2")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

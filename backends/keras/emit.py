@@ -225,6 +225,8 @@ def build_module(
         ("BN_EPSILON", pysafe.literal(bn["epsilon"])),
         ("BN_MOMENTUM", pysafe.literal(bn["momentum"])),
         *((("WIDTH", pysafe.literal(program.width)),) if program.width != 1.0 else ()),
+        # weights= names (`imagenet`): irc_cnn.backends.published downloads and checks them
+        ("PUBLISHED_WEIGHTS", pycode.published_weights(program)),
     )
     kind_defaults = {
         helper: {

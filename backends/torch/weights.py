@@ -29,12 +29,16 @@ built one): the layout comes from it, every value from the torch model.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
 from torch import nn
+
+from ..published import published_file
 
 
 class WeightsError(ValueError):
@@ -172,3 +176,92 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# -- Keras' legacy HDF5 layout (keras.applications' published files) ----------------
+
+
+def _attribute_list(group: h5py.Group, name: str) -> list[str]:
+    """A list attribute of a legacy file, which Keras splits into `name0`, `name1`, ...
+    when it is longer than HDF5's attribute limit."""
+    if name in group.attrs:
+        values = list(group.attrs[name])
+    else:
+        values, chunk = [], 0
+        while f"{name}{chunk}" in group.attrs:
+            values += list(group.attrs[f"{name}{chunk}"])
+            chunk += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def legacy_layers(path: str | Path) -> list[tuple[str, list[np.ndarray]]]:
+    """The weighted layers of a legacy HDF5 weights file, in the file's (Keras') order:
+    each layer's name in the file and its arrays in Keras' variable order."""
+    out: list[tuple[str, list[np.ndarray]]] = []
+    with h5py.File(path, "r") as file:
+        group = file["model_weights"] if "model_weights" in file else file
+        for name in _attribute_list(group, "layer_names"):
+            weights = _attribute_list(group[name], "weight_names")
+            if weights:
+                out.append((name, [np.asarray(group[name][w]) for w in weights]))
+    return out
+
+
+def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequence[str]) -> None:
+    """Copy a legacy HDF5 file's weights into the model by position, as Keras does: the
+    file's i-th weighted layer into the model's i-th in Keras' order (`order`, the
+    generated module's KERAS_WEIGHT_ORDER; layers the model lacks, a head built
+    without the top, are left out). Layer names in the file are not used: a file
+    written by another Keras version has other names for unnamed layers."""
+    if not order:
+        raise WeightsError(
+            "this network's generated module has no Keras layer order (its spec publishes "
+            "no legacy HDF5 weights); load a Keras 3 `.weights.h5` file, read by name"
+        )
+    layers = keras_layers(model)
+    wanted = [name for name in order if name in layers]
+    saved = legacy_layers(path)
+    if len(saved) != len(wanted):
+        raise WeightsError(
+            f"{path} holds {len(saved)} layers with weights, the model {len(wanted)}"
+            " (a file with the top for a model without it, or the reverse?)"
+        )
+    staged: list[tuple[torch.Tensor, np.ndarray]] = []
+    for k, ((saved_name, arrays), name) in enumerate(zip(saved, wanted)):
+        module = layers[name]
+        slots = _slots(module)
+        where = f"#{k} ({saved_name} in the file)"
+        if len(arrays) != len(slots):
+            raise WeightsError(
+                f"layer {name!r} {where}: the file holds {len(arrays)} array(s), "
+                f"the model's layer {len(slots)}"
+            )
+        for (what, tensor), array in zip(slots, arrays):
+            expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
+            _check(f"{name} {where}", what, tuple(array.shape), expected)
+            staged.append((tensor, _convert(module, what, array, to_torch=True)))
+    with torch.no_grad():
+        for tensor, array in staged:
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def load_weights_file(
+    model: nn.Module,
+    weights: str | Path,
+    *,
+    spec: str,
+    published: Mapping[str, Mapping[str, Any]],
+    order: Sequence[str],
+    include_top: bool,
+) -> None:
+    """What a generated builder's `weights=` does with a Keras file or a published name:
+    a name the spec publishes is downloaded once and checked (backends.published); a
+    `.weights.h5` is read by layer name, a legacy `.h5` by position."""
+    path = Path(weights)
+    if not path.exists():
+        path, _ = published_file(spec, published, str(weights), include_top)
+        load_keras_legacy_weights(model, path, order)  # the one published format
+    elif path.name.endswith(".weights.h5"):
+        load_keras_weights(model, path)
+    else:
+        load_keras_legacy_weights(model, path, order)

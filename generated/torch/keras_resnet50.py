@@ -20,6 +20,8 @@ stage's first block sits on its first 1x1 convolution, as in the original Caffe 
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,129 @@ from torch import nn
 INPUT_SHAPE = (224, 224, 3)  # height, width, channels
 BN_EPSILON = 1.001e-05
 BN_MOMENTUM = 0.01  # torch's convention: 1 - Keras' 0.99
+PUBLISHED_WEIGHTS = {
+    "imagenet": {
+        "format": "keras-legacy-h5",
+        "ref": 'keras.applications.ResNet50(weights="imagenet") (keras/src/applications/resnet.py)',
+        "top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+            "md5": "2cb95161c43110f7111970584f804107",
+        },
+        "no_top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "md5": "4d473c1dd8becc155b73f8504c6f6626",
+        },
+    },
+}  # weights= names
+KERAS_WEIGHT_ORDER = (
+    "conv1_conv",
+    "conv1_bn",
+    "conv2_block1_1_conv",
+    "conv2_block1_1_bn",
+    "conv2_block1_2_conv",
+    "conv2_block1_2_bn",
+    "conv2_block1_0_conv",
+    "conv2_block1_3_conv",
+    "conv2_block1_0_bn",
+    "conv2_block1_3_bn",
+    "conv2_block2_1_conv",
+    "conv2_block2_1_bn",
+    "conv2_block2_2_conv",
+    "conv2_block2_2_bn",
+    "conv2_block2_3_conv",
+    "conv2_block2_3_bn",
+    "conv2_block3_1_conv",
+    "conv2_block3_1_bn",
+    "conv2_block3_2_conv",
+    "conv2_block3_2_bn",
+    "conv2_block3_3_conv",
+    "conv2_block3_3_bn",
+    "conv3_block1_1_conv",
+    "conv3_block1_1_bn",
+    "conv3_block1_2_conv",
+    "conv3_block1_2_bn",
+    "conv3_block1_0_conv",
+    "conv3_block1_3_conv",
+    "conv3_block1_0_bn",
+    "conv3_block1_3_bn",
+    "conv3_block2_1_conv",
+    "conv3_block2_1_bn",
+    "conv3_block2_2_conv",
+    "conv3_block2_2_bn",
+    "conv3_block2_3_conv",
+    "conv3_block2_3_bn",
+    "conv3_block3_1_conv",
+    "conv3_block3_1_bn",
+    "conv3_block3_2_conv",
+    "conv3_block3_2_bn",
+    "conv3_block3_3_conv",
+    "conv3_block3_3_bn",
+    "conv3_block4_1_conv",
+    "conv3_block4_1_bn",
+    "conv3_block4_2_conv",
+    "conv3_block4_2_bn",
+    "conv3_block4_3_conv",
+    "conv3_block4_3_bn",
+    "conv4_block1_1_conv",
+    "conv4_block1_1_bn",
+    "conv4_block1_2_conv",
+    "conv4_block1_2_bn",
+    "conv4_block1_0_conv",
+    "conv4_block1_3_conv",
+    "conv4_block1_0_bn",
+    "conv4_block1_3_bn",
+    "conv4_block2_1_conv",
+    "conv4_block2_1_bn",
+    "conv4_block2_2_conv",
+    "conv4_block2_2_bn",
+    "conv4_block2_3_conv",
+    "conv4_block2_3_bn",
+    "conv4_block3_1_conv",
+    "conv4_block3_1_bn",
+    "conv4_block3_2_conv",
+    "conv4_block3_2_bn",
+    "conv4_block3_3_conv",
+    "conv4_block3_3_bn",
+    "conv4_block4_1_conv",
+    "conv4_block4_1_bn",
+    "conv4_block4_2_conv",
+    "conv4_block4_2_bn",
+    "conv4_block4_3_conv",
+    "conv4_block4_3_bn",
+    "conv4_block5_1_conv",
+    "conv4_block5_1_bn",
+    "conv4_block5_2_conv",
+    "conv4_block5_2_bn",
+    "conv4_block5_3_conv",
+    "conv4_block5_3_bn",
+    "conv4_block6_1_conv",
+    "conv4_block6_1_bn",
+    "conv4_block6_2_conv",
+    "conv4_block6_2_bn",
+    "conv4_block6_3_conv",
+    "conv4_block6_3_bn",
+    "conv5_block1_1_conv",
+    "conv5_block1_1_bn",
+    "conv5_block1_2_conv",
+    "conv5_block1_2_bn",
+    "conv5_block1_0_conv",
+    "conv5_block1_3_conv",
+    "conv5_block1_0_bn",
+    "conv5_block1_3_bn",
+    "conv5_block2_1_conv",
+    "conv5_block2_1_bn",
+    "conv5_block2_2_conv",
+    "conv5_block2_2_bn",
+    "conv5_block2_3_conv",
+    "conv5_block2_3_bn",
+    "conv5_block3_1_conv",
+    "conv5_block3_1_bn",
+    "conv5_block3_2_conv",
+    "conv5_block3_2_bn",
+    "conv5_block3_3_conv",
+    "conv5_block3_3_bn",
+    "predictions",
+)
 
 
 def activation_module(function: str | None) -> nn.Module:
@@ -380,6 +505,24 @@ class KerasResnet50(nn.Module):
         return x
 
 
+def load_weights(model: nn.Module, weights: str, include_top: bool) -> None:
+    """A torch state dict as it is; a Keras file or a published name through irc_cnn,
+    which converts Keras' layout (the only cases that need irc_cnn and h5py)."""
+    if os.path.exists(weights) and not weights.endswith((".h5", ".hdf5")):
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        return
+    from irc_cnn.backends.torch.weights import load_weights_file
+
+    load_weights_file(
+        model,
+        weights,
+        spec="keras_resnet50",
+        published=PUBLISHED_WEIGHTS,
+        order=KERAS_WEIGHT_ORDER,
+        include_top=include_top,
+    )
+
+
 def resnet50(
     include_top: bool = True,
     weights: str | None = None,
@@ -392,8 +535,10 @@ def resnet50(
     Args:
         classes: number of classes of the classifier(s).
         include_top: include the classifier head.
-        weights: path of a state dict saved by `torch.save`, or None for random
-            initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
+        weights: None for random initialisation, the path of a state dict saved by
+            `torch.save` or of a Keras weights file (`.weights.h5`, or the legacy `.h5`
+            of a spec that publishes such files), or the name of weights the spec
+            publishes (`PUBLISHED_WEIGHTS`), downloaded once and converted on load.
         pooling: without the top, None keeps the 7x7x2048 feature map at the
             spec's input size (NCHW), "avg" or "max" pools it to a vector.
         classifier_activation: activation of the classifier(s); None gives logits.
@@ -408,5 +553,5 @@ def resnet50(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        load_weights(model, weights, include_top)
     return model

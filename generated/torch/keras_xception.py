@@ -20,6 +20,8 @@ residual block is on the branch only, so the shortcut reads the unrectified sum.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,103 @@ from torch import nn
 INPUT_SHAPE = (299, 299, 3)  # height, width, channels
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.01  # torch's convention: 1 - Keras' 0.99
+PUBLISHED_WEIGHTS = {
+    "imagenet": {
+        "format": "keras-legacy-h5",
+        "ref": 'keras.applications.Xception(weights="imagenet") (keras/src/applications/xception.py)',
+        "top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels.h5",
+            "md5": "0a58e3b7378bc2990ea3b43d5981f1f6",
+        },
+        "no_top": {
+            "url": "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "md5": "b0042744bf5b25fce3cb969f33bebb97",
+        },
+    },
+}  # weights= names
+KERAS_WEIGHT_ORDER = (
+    "block1_conv1",
+    "block1_conv1_bn",
+    "block1_conv2",
+    "block1_conv2_bn",
+    "block2_sepconv1",
+    "block2_sepconv1_bn",
+    "block2_sepconv2",
+    "block2_sepconv2_bn",
+    "block2_shortcut_conv",
+    "block2_shortcut_bn",
+    "block3_sepconv1",
+    "block3_sepconv1_bn",
+    "block3_sepconv2",
+    "block3_sepconv2_bn",
+    "block3_shortcut_conv",
+    "block3_shortcut_bn",
+    "block4_sepconv1",
+    "block4_sepconv1_bn",
+    "block4_sepconv2",
+    "block4_sepconv2_bn",
+    "block4_shortcut_conv",
+    "block4_shortcut_bn",
+    "block5_sepconv1",
+    "block5_sepconv1_bn",
+    "block5_sepconv2",
+    "block5_sepconv2_bn",
+    "block5_sepconv3",
+    "block5_sepconv3_bn",
+    "block6_sepconv1",
+    "block6_sepconv1_bn",
+    "block6_sepconv2",
+    "block6_sepconv2_bn",
+    "block6_sepconv3",
+    "block6_sepconv3_bn",
+    "block7_sepconv1",
+    "block7_sepconv1_bn",
+    "block7_sepconv2",
+    "block7_sepconv2_bn",
+    "block7_sepconv3",
+    "block7_sepconv3_bn",
+    "block8_sepconv1",
+    "block8_sepconv1_bn",
+    "block8_sepconv2",
+    "block8_sepconv2_bn",
+    "block8_sepconv3",
+    "block8_sepconv3_bn",
+    "block9_sepconv1",
+    "block9_sepconv1_bn",
+    "block9_sepconv2",
+    "block9_sepconv2_bn",
+    "block9_sepconv3",
+    "block9_sepconv3_bn",
+    "block10_sepconv1",
+    "block10_sepconv1_bn",
+    "block10_sepconv2",
+    "block10_sepconv2_bn",
+    "block10_sepconv3",
+    "block10_sepconv3_bn",
+    "block11_sepconv1",
+    "block11_sepconv1_bn",
+    "block11_sepconv2",
+    "block11_sepconv2_bn",
+    "block11_sepconv3",
+    "block11_sepconv3_bn",
+    "block12_sepconv1",
+    "block12_sepconv1_bn",
+    "block12_sepconv2",
+    "block12_sepconv2_bn",
+    "block12_sepconv3",
+    "block12_sepconv3_bn",
+    "block13_sepconv1",
+    "block13_sepconv1_bn",
+    "block13_sepconv2",
+    "block13_sepconv2_bn",
+    "block13_shortcut_conv",
+    "block13_shortcut_bn",
+    "block14_sepconv1",
+    "block14_sepconv1_bn",
+    "block14_sepconv2",
+    "block14_sepconv2_bn",
+    "predictions",
+)
 
 
 def activation_module(function: str | None) -> nn.Module:
@@ -391,6 +490,24 @@ class KerasXception(nn.Module):
         return x
 
 
+def load_weights(model: nn.Module, weights: str, include_top: bool) -> None:
+    """A torch state dict as it is; a Keras file or a published name through irc_cnn,
+    which converts Keras' layout (the only cases that need irc_cnn and h5py)."""
+    if os.path.exists(weights) and not weights.endswith((".h5", ".hdf5")):
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        return
+    from irc_cnn.backends.torch.weights import load_weights_file
+
+    load_weights_file(
+        model,
+        weights,
+        spec="keras_xception",
+        published=PUBLISHED_WEIGHTS,
+        order=KERAS_WEIGHT_ORDER,
+        include_top=include_top,
+    )
+
+
 def xception(
     include_top: bool = True,
     weights: str | None = None,
@@ -403,8 +520,10 @@ def xception(
     Args:
         classes: number of classes of the classifier(s).
         include_top: include the classifier head.
-        weights: path of a state dict saved by `torch.save`, or None for random
-            initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
+        weights: None for random initialisation, the path of a state dict saved by
+            `torch.save` or of a Keras weights file (`.weights.h5`, or the legacy `.h5`
+            of a spec that publishes such files), or the name of weights the spec
+            publishes (`PUBLISHED_WEIGHTS`), downloaded once and converted on load.
         pooling: without the top, None keeps the 10x10x2048 feature map at the
             spec's input size (NCHW), "avg" or "max" pools it to a vector.
         classifier_activation: activation of the classifier(s); None gives logits.
@@ -419,5 +538,5 @@ def xception(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        load_weights(model, weights, include_top)
     return model
