@@ -584,6 +584,90 @@ def memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# -- irc transfer --------------------------------------------------------------------
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """Build SPEC's Keras model, copy SOURCE's weights into it by layer name, write them.
+
+    Keras is imported here only: every other command runs without a framework."""
+    out = Path(args.output)
+    if not out.name.endswith(".weights.h5"):
+        raise UsageError(f"-o {args.output}: the output is a Keras `.weights.h5` file")
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {args.output}: no folder {out.parent}")
+    from ..backends.published import PublishedWeightsError
+
+    try:
+        from ..backends.keras import transfer as tr
+    except ImportError as exc:
+        raise UsageError(f"irc transfer needs Keras ({exc.name} is not installed)") from None
+    try:
+        path = tr.spec_path(args.spec)
+    except tr.TransferError as exc:
+        raise UsageError(str(exc)) from None
+    result = checked(path, args, display=args.spec)
+    if not result.ok:
+        print_diagnostics([result], "text")
+        return EXIT_ERRORS
+    model = tr.build(result)
+    try:
+        report = tr.transfer(model, args.source)
+    except tr.TransferError as exc:
+        raise UsageError(str(exc)) from None
+    except PublishedWeightsError as exc:  # a download failed or was not the declared file
+        print(f"irc: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.to_text(), end="")
+    if args.strict and report.unexpected:
+        print(
+            f"irc: error: --strict: {len(report.unexpected)} layer(s) other than the "
+            f"classifier start untrained: {', '.join(report.unexpected[:8])}; nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+    partial = out.with_name(f".{out.name.removesuffix('.weights.h5')}.partial.weights.h5")
+    try:
+        model.save_weights(partial)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return EXIT_OK
+
+
+def add_transfer(sub) -> None:
+    transfer = sub.add_parser(
+        "transfer",
+        help="start SPEC from another network's weights: copy every layer that matches by name",
+        description=(
+            "Build SPEC's Keras model and copy into it every weight of SOURCE whose layer "
+            "name and shapes match (a base and its variants share the names of what they "
+            "share), then write OUT. SOURCE is a weights file saved from an irc model "
+            "(`.weights.h5` or the legacy `.h5`) or SPEC@NAME, weights a spec publishes "
+            "(irc:keras/inception_resnet_v2@imagenet), loaded first into that spec's own "
+            "model. A first convolution with another number of input channels is adapted "
+            "(summed or repeated, as timm does); a classifier of another number of classes "
+            "is re-initialised and reported as new. docs/weights.md has the details."
+        ),
+    )
+    transfer.add_argument("source", metavar="SOURCE", help="a weights file or SPEC@NAME")
+    transfer.add_argument("spec", metavar="SPEC", help="the spec to build (a path or irc:NAME)")
+    transfer.add_argument("-o", "--output", required=True, metavar="OUT.weights.h5")
+    transfer.add_argument("--format", choices=("text", "json"), default="text")
+    transfer.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, nothing written) when a layer other than the classifier is new",
+    )
+    transfer.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE", help="override SPEC"
+    )
+    transfer.set_defaults(run=cmd_transfer)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irc",
@@ -872,6 +956,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs.add_argument("topic", nargs="?", metavar="TOPIC", help="e.g. spec-language")
     docs.set_defaults(run=cmd_docs)
+    add_transfer(sub)
     return parser
 
 
