@@ -682,7 +682,8 @@ class PublishedWeights(Model):
         return self
 
 
-WeightsName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
+# One word, as builders tell a name (`weights="imagenet"`) from a path by it.
+WeightsName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 
 
 class Spec(Model):

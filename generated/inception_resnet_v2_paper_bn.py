@@ -28,8 +28,6 @@ Deviations (5; `irc deviations specs/variants/irv2_paper_bn.yaml`):
 
 from __future__ import annotations
 
-import os
-
 import keras
 from keras import KerasTensor, layers
 
@@ -351,9 +349,10 @@ def check_input_shape(
 
 
 def weights_file(weights: str, include_top: bool) -> str:
-    """`weights` when it is a file; else the file the spec publishes under that name,
-    downloaded once and checked by irc_cnn (the only case that needs irc_cnn)."""
-    if os.path.exists(weights):
+    """`weights` when it is a path; a name (one word: `imagenet`) is the file the spec
+    publishes under it, downloaded once and checked by irc_cnn (the only case that
+    needs irc_cnn)."""
+    if not weights.isidentifier():
         return weights
     from irc_cnn.backends.published import published_file
 

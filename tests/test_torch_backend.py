@@ -214,7 +214,7 @@ def test_generated_torch_is_formatted_and_imports_only_torch():
                 imports |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom):
                 imports.add(node.module)
-        assert imports <= {"__future__", "os", "torch", "torch.nn.functional"}, (path, imports)
+        assert imports <= {"__future__", "torch", "torch.nn.functional"}, (path, imports)
         # irc_cnn only where a Keras file or a published name is loaded, imported there
         (loader,) = [n for n in tree.body if getattr(n, "name", None) == "load_weights"]
         inner = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]

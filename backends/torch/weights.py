@@ -258,7 +258,7 @@ def load_weights_file(
     a name the spec publishes is downloaded once and checked (backends.published); a
     `.weights.h5` is read by layer name, a legacy `.h5` by position."""
     path = Path(weights)
-    if not path.exists():
+    if str(weights).isidentifier():  # a name: one word; a path has a suffix at least
         path, _ = published_file(spec, published, str(weights), include_top)
         load_keras_legacy_weights(model, path, order)  # the one published format
     elif path.name.endswith(".weights.h5"):

@@ -49,8 +49,6 @@ Deviations (9; `irc deviations specs/variants/irv2_small.yaml`):
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -626,7 +624,7 @@ class InceptionResnetV2Small(nn.Module):
 def load_weights(model: nn.Module, weights: str, include_top: bool) -> None:
     """A torch state dict as it is; a Keras file or a published name through irc_cnn,
     which converts Keras' layout (the only cases that need irc_cnn and h5py)."""
-    if os.path.exists(weights) and not weights.endswith((".h5", ".hdf5")):
+    if not weights.isidentifier() and not weights.endswith((".h5", ".hdf5")):
         model.load_state_dict(torch.load(weights, weights_only=True))
         return
     from irc_cnn.backends.torch.weights import load_weights_file
