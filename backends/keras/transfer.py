@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import keras
 import numpy as np
 
 from ...compiler.layering import SHIPPED, SHIPPED_PREFIX, shipped_names
 from ...compiler.pipeline import Result, check_file
+from ..h5weights import named_weights
 from . import emit
 
 
@@ -126,32 +126,6 @@ def _model_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
     return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
 
 
-def _file_weights(path: Path) -> dict[str, list[np.ndarray]]:
-    """A weights file's arrays by layer name: Keras 3's `.weights.h5` (each layer's
-    `vars` group names its layer) or the legacy `.h5` (`layer_names`, `weight_names`)."""
-    out: dict[str, list[np.ndarray]] = {}
-    with h5py.File(path, "r") as file:
-        if path.name.endswith(".weights.h5"):
-
-            def visit(name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Group) and name.endswith("/vars") and len(obj):
-                    layer = str(obj.attrs.get("name", name.split("/")[-2]))
-                    out[layer] = [np.asarray(obj[k]) for k in sorted(obj, key=int)]
-
-            file.visititems(visit)
-            return out
-        group = file.get("model_weights", file)
-        for name in _strings(group.attrs.get("layer_names", [])):
-            weights = _strings(group[name].attrs.get("weight_names", []))
-            if weights:
-                out[name] = [np.asarray(group[name][w]) for w in weights]
-    return out
-
-
-def _strings(values: Iterable[Any]) -> list[str]:
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
 def read_source(source: str | Path | keras.Model) -> tuple[str, dict[str, list[np.ndarray]]]:
     """The source's label and its weights by layer name.
 
@@ -164,7 +138,7 @@ def read_source(source: str | Path | keras.Model) -> tuple[str, dict[str, list[n
     if Path(text).is_file():
         if not text.endswith((".h5", ".hdf5")):
             raise TransferError(f"{text}: a source file is a Keras `.weights.h5` or `.h5` file")
-        return text, _file_weights(Path(text))
+        return text, named_weights(text)
     spec, at, name = text.rpartition("@")
     if not at:
         raise TransferError(

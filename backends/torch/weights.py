@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..h5weights import legacy_layers
 from ..published import published_file
 
 
@@ -179,32 +180,6 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
 
 
 # -- Keras' legacy HDF5 layout (keras.applications' published files) ----------------
-
-
-def _attribute_list(group: h5py.Group, name: str) -> list[str]:
-    """A list attribute of a legacy file, which Keras splits into `name0`, `name1`, ...
-    when it is longer than HDF5's attribute limit."""
-    if name in group.attrs:
-        values = list(group.attrs[name])
-    else:
-        values, chunk = [], 0
-        while f"{name}{chunk}" in group.attrs:
-            values += list(group.attrs[f"{name}{chunk}"])
-            chunk += 1
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def legacy_layers(path: str | Path) -> list[tuple[str, list[np.ndarray]]]:
-    """The weighted layers of a legacy HDF5 weights file, in the file's (Keras') order:
-    each layer's name in the file and its arrays in Keras' variable order."""
-    out: list[tuple[str, list[np.ndarray]]] = []
-    with h5py.File(path, "r") as file:
-        group = file["model_weights"] if "model_weights" in file else file
-        for name in _attribute_list(group, "layer_names"):
-            weights = _attribute_list(group[name], "weight_names")
-            if weights:
-                out.append((name, [np.asarray(group[name][w]) for w in weights]))
-    return out
 
 
 def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequence[str]) -> None:
