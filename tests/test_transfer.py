@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from irc_cnn.backends.keras import transfer as tr
 from irc_cnn.backends.keras.order import weighted_order
 from irc_cnn.compiler.pipeline import check_file
 
-from tests.conftest import run_irc
+from tests.conftest import ROOT, run_irc
 from tests.test_keras_applications import randomise
 
 VARIANT = """
@@ -174,3 +176,29 @@ def test_a_bad_source_is_misuse(tmp_path, source, words):
     proc = run_irc("transfer", source, str(_tiny(tmp_path)), "-o", str(tmp_path / "o.weights.h5"))
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_finetune_example_transfers_and_writes_its_plot(tmp_path):
+    """examples/finetune_variant.py, a few steps: the report and both results."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "curves.png"
+    script = ROOT / "examples" / "finetune_variant.py"
+    args = ["--steps", "3", "--batch-size", "8", "--plot", str(plot)]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "  new                   2  hidden, predictions\n" in proc.stdout
+    assert "  loaded               12\n" in proc.stdout
+    numbers = re.search(r"transferred: held out accuracy (\S+); random start: held out "
+                        r"accuracy (\S+); plot: ", proc.stdout)  # fmt: skip
+    assert numbers, proc.stdout
+    assert all(0 <= float(n) <= 1 for n in numbers.groups())
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
