@@ -20,6 +20,11 @@ layer's name as its `name` attribute. Conversions:
 A file whose layers or shapes do not fit the model is refused with a
 WeightsError naming the layer; nothing is loaded then.
 
+keras.applications' published files use Keras' legacy HDF5 layout, whose layer
+names are not reliable (auto-names of the Keras version that wrote them):
+`load_keras_legacy_weights` reads them by position, in the order Keras lists
+the layers, which the generated module carries (KERAS_WEIGHT_ORDER).
+
 Keras names the groups of a `.weights.h5` after its own internal layer order,
 which only Keras computes, so `save_keras_weights` writes into a copy of a
 file Keras wrote for the same model (`model.save_weights(...)` of a freshly
