@@ -198,6 +198,24 @@ def builder(program: ir.Program) -> dict[str, Any]:
     }
 
 
+def expanded(value: Any, indent: int = 0) -> str:
+    """A literal of nested dicts and tuples, one item a line with trailing commas: the
+    layout the formatter keeps, so a long table stays formatted as emitted."""
+    pad = "    " * (indent + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{pysafe.literal(k)}: {expanded(v, indent + 1)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + "    " * indent + "}"
+    if isinstance(value, (tuple, list)) and value:
+        items = [f"{pad}{expanded(v, indent + 1)}," for v in value]
+        return "(\n" + "\n".join(items) + "\n" + "    " * indent + ")"
+    return "{}" if isinstance(value, dict) else pysafe.literal(value)
+
+
+def published_weights(program: ir.Program) -> str:
+    """The spec's `weights:` table as the module's PUBLISHED_WEIGHTS literal."""
+    return expanded(program.spec.model_dump(exclude_none=True)["weights"])
+
+
 def paragraphs(program: ir.Program) -> tuple[str, ...]:
     """The module docstring's paragraphs made safe, each line of a list on its own."""
     return tuple(

@@ -667,6 +667,57 @@ def memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# -- irc transfer --------------------------------------------------------------------
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """Build SPEC's Keras model, copy SOURCE's weights into it by layer name, write them.
+
+    Keras is imported here only: every other command runs without a framework."""
+    out = Path(args.output)
+    if not out.name.endswith(".weights.h5"):
+        raise UsageError(f"-o {args.output}: the output is a Keras `.weights.h5` file")
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {args.output}: no folder {out.parent}")
+    from ..backends.published import PublishedWeightsError
+
+    try:
+        from ..backends.keras import transfer as tr
+    except ImportError as exc:
+        raise UsageError(f"irc transfer needs Keras ({exc.name} is not installed)") from None
+    spec = one_spec(args.spec, f"irc transfer builds one spec; {args.spec} is a folder")
+    result = checked(spec, args)
+    if not result.ok:
+        print_diagnostics([result], "text")
+        return EXIT_ERRORS
+    model = tr.build(result)
+    try:
+        report = tr.transfer(model, args.source)
+    except tr.TransferError as exc:
+        raise UsageError(str(exc)) from None
+    except PublishedWeightsError as exc:  # a download failed or was not the declared file
+        print(f"irc: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.to_text(), end="")
+    if args.strict and report.unexpected:
+        print(
+            f"irc: error: --strict: {len(report.unexpected)} layer(s) other than the "
+            f"classifier start untrained: {', '.join(report.unexpected[:8])}; nothing written",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+    partial = out.with_name(f".{out.name.removesuffix('.weights.h5')}.partial.weights.h5")
+    try:
+        model.save_weights(partial)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return EXIT_OK
+
+
 # -- the parser ----------------------------------------------------------------
 
 Argument = tuple[tuple[str, ...], dict[str, Any]]  # add_argument's flags and keywords
@@ -982,6 +1033,34 @@ COMMANDS: dict[str, Command] = {
         epilog=(
             "The format follows the file name. A .dot file needs nothing more; .svg, .png and "
             ".pdf are rendered by Graphviz's `dot` program (Debian/Ubuntu: apt-get install graphviz)."
+        ),
+    ),
+    "transfer": Command(
+        cmd_transfer,
+        [
+            arg(
+                "source", metavar="SOURCE", help="a weights file, or SPEC@NAME (published weights)"
+            ),
+            "spec",
+            arg("-o", "--output", required=True, metavar="OUT.weights.h5", help="where to write"),
+            formats("text", "json", help="the report: text for people, json for tools"),
+            arg(
+                "--strict",
+                action="store_true",
+                help="fail (exit 1, nothing written) when a layer other than the classifier is new",
+            ),
+            "--set",
+        ],
+        help="start SPEC from another network's weights: copy every layer that matches by name",
+        description=(
+            "Build SPEC's Keras model and copy into it every weight of SOURCE whose layer "
+            "name and shapes match (a base and its variants share the names of what they "
+            "share), then write OUT. SOURCE is a weights file saved from an irc model "
+            "(`.weights.h5` or the legacy `.h5`) or SPEC@NAME, weights a spec publishes "
+            "(irc:keras/inception_resnet_v2@imagenet), loaded first into that spec's own "
+            "model. A first convolution with another number of input channels is adapted "
+            "(summed or repeated, as timm does); a classifier of another number of classes "
+            "is re-initialised and reported as new. docs/weights.md has the details."
         ),
     ),
     "specs": Command(

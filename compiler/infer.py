@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import compact, naming
+from . import compact
 from .diagnostics import Diagnostic, Note
 from .graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
 from .resolve import (
@@ -275,17 +275,21 @@ class _Inferrer:
         return self.add(name, "concat", shape, path, tuple(outs), origin=Origin(text, path))
 
     def residual(self, node: RResidual, x: Tensor) -> Tensor:
-        s = self.seq(node.shortcut, x)
+        # Layers in the generated code's order: the shortcut's after the branches' when
+        # the sum reads the shortcut last.
+        s = x if node.shortcut_last else self.seq(node.shortcut, x)
         if len(node.branches) == 1:
             r = self.seq(node.branches[0], x)
         else:
-            r = self.concat(naming.join(node.prefix, "concat"), node.branches, x, node.path)
+            r = self.concat(node.part("concat"), node.branches, x, node.path)
         project = node.project
         if project is not None:
             if project.op.filters == INPUT_CHANNELS and x.shape is not None:
                 op = project.op.model_copy(update={"filters": x.shape[-1]})
                 project = ROp(op, project.name, project.path)
             r = self.op(project, r)
+        if node.shortcut_last:
+            s = self.seq(node.shortcut, x)
         if s.shape is None or r.shape is None:
             return Tensor(None)
         if len(s.shape) != 3 or len(r.shape) != 3:
@@ -294,10 +298,11 @@ class _Inferrer:
         self.sum_mismatch(node, s, r)
         shape = s.shape
         if node.scale is not None and node.scale != 1.0:
-            r = self.add(naming.join(node.prefix, "scale"), "rescale", shape, node.path, (r,))
-        out = self.add(naming.join(node.prefix, "add"), "add", shape, node.path, (s, r))
+            r = self.add(node.part("scale"), "rescale", shape, node.path, (r,))
+        operands = (r, s) if node.shortcut_last else (s, r)
+        out = self.add(node.part("add"), "add", shape, node.path, operands)
         if node.activation:
-            name = naming.join(node.prefix, node.activation)
+            name = node.part("activation")
             out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
         return out
 

@@ -332,6 +332,10 @@ def load_layered(path: Path, display: str, paper: bool = False, _chain: tuple = 
     del source.data["extends"]
     for table in (source.spans, source.key_spans, source.text_offsets):
         _drop(table, ("extends",))
+    # Published weights fit the network they were trained for, not a variant of it.
+    if isinstance(base.data, dict) and base.data.pop("weights", None) is not None:
+        for table in (base.spans, base.key_spans, base.text_offsets):
+            _drop(table, ("weights",))
     base.chain = (display, *base.chain)
     base.extends_spans[display] = where
     overlay(base, source, lenient=paper)

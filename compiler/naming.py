@@ -23,7 +23,7 @@ MODULE_NAMES = frozenset(
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
         "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate",
-        "check_input_shape",
+        "check_input_shape", "weights_file", "published_file", "PUBLISHED_WEIGHTS",
         "range", "tuple", "len", "ValueError",
     }
 )  # fmt: skip
@@ -151,6 +151,7 @@ TORCH_NAMES = CLASS_NAMES | frozenset(
     {
         "torch", "nn", "F", "same_padding", "padding_layer", "activation_module", "self",
         "super", "max", "float", "isinstance", "block", "channels", "in_channels",
+        "load_weights", "load_weights_file", "PUBLISHED_WEIGHTS", "KERAS_WEIGHT_ORDER",
     }
 )  # fmt: skip
 

@@ -267,9 +267,15 @@ class ResidualStmt:
     scale_attribute: str = ""  # class-based code's attributes for the scale and activation
     activation_attribute: str = ""
     stmt: str = "residual"
+    shortcut_last: bool = False  # `residual + shortcut`: the shortcut's layers come last
+    names: tuple[tuple[str, str], ...] = ()  # `names:` overrides, relative as `@name` is
 
     def part(self, what: str) -> LayerName:
         """The layer name of one part of the sum: `add`, `scale`, or its activation."""
+        key = what if what in ("add", "scale") else "activation"
+        override = dict(self.names).get(key)
+        if override is not None:
+            return LayerName(override, self.layer.relative)
         return LayerName(naming.join(self.layer.text, what), self.layer.relative)
 
 
@@ -414,8 +420,9 @@ def _ops(stmt: Stmt) -> list[Op]:
     if isinstance(stmt, (ConcatStmt, GateStmt, ResidualStmt)):
         inner = [op for branch in stmt.branches for s in branch for op in _ops(s)]
         if isinstance(stmt, ResidualStmt):
-            inner = [op for s in stmt.shortcut for op in _ops(s)] + inner
+            shortcut = [op for s in stmt.shortcut for op in _ops(s)]
             inner += [stmt.project] if stmt.project is not None else []
+            inner = inner + shortcut if stmt.shortcut_last else shortcut + inner
         return inner
     return []
 
@@ -705,13 +712,15 @@ class _Builder:
         activation = _linear_none(self.value(scope, node.activation))
         # the activation's module is named for it, or `act` where a parameter gives it
         word = "act" if isinstance(activation, Param) else activation
+        names = node.names.model_dump(exclude_none=True) if node.names else {}
+        concat = names.get("concat", naming.join(prefix, "concat"))
         return ResidualStmt(
             source,
             target,
             r,
             branches,
             tuple(variables),
-            LayerName(naming.join(prefix, "concat"), scope.relative) if several else None,
+            LayerName(concat, scope.relative) if several else None,
             project,
             scale,
             activation,
@@ -721,6 +730,8 @@ class _Builder:
             shortcut_var,
             "" if scale is None else scope.attribute(naming.join(prefix, "scale")),
             "" if activation is None else scope.attribute(naming.join(prefix, str(word))),
+            shortcut_last=node.order == "shortcut_last",
+            names=tuple(names.items()),
         )
 
     def use(self, scope, use: Use, layer: str, source, target, **kw) -> CallStmt:

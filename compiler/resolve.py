@@ -79,6 +79,13 @@ class RResidual:
     activation: str | None
     path: SpecPath
     shortcut: tuple[RNode, ...] = ()
+    shortcut_last: bool = False  # the sum is `residual + shortcut` (order: shortcut_last)
+    names: tuple[tuple[str, str], ...] = ()  # `names:` overrides: part -> whole layer name
+
+    def part(self, what: str) -> str:
+        """The layer name of `concat`, `scale`, `add` or `activation` (named after it)."""
+        default = self.activation if what == "activation" else what
+        return dict(self.names).get(what, naming.join(self.prefix, default or ""))
 
 
 @dataclass(frozen=True)
@@ -389,11 +396,15 @@ class _Resolver:
         override = getattr(node, "name", None)
         if override is None:
             return naming.join(prefix, local)
+        return self.named(override, (*path, "name"))
+
+    def named(self, override: str, path: SpecPath) -> str:
+        """The layer name `override` (written at `path`) gives inside the current block use."""
         if not override and not self.base:
             self.error(
                 "IRC403",
                 "an empty layer name means the block use's own name, but this op is in no block",
-                (*path, "name"),
+                path,
                 hint="write the whole name",
             )
         return naming.override(self.base, override)
@@ -489,6 +500,7 @@ class _Resolver:
         if not self.spec.builder.scale:
             scale = None  # the default build has residual scaling off
         activation = self.activation(node.activation, env, (*path, "residual", "activation"))
+        names = node.names.model_dump(exclude_none=True) if node.names else {}
         return RResidual(
             prefix,
             self.branches(node, path, prefix, env),
@@ -497,6 +509,11 @@ class _Resolver:
             activation,
             path,
             shortcut,
+            node.order == "shortcut_last",
+            tuple(
+                (part, self.named(name, (*path, "residual", "names", part)))
+                for part, name in names.items()
+            ),
         )
 
     # -- values -----------------------------------------------------------

@@ -440,18 +440,34 @@ class Gate(Model):
         return data
 
 
+class ResidualNames(Model):
+    """Names of a residual's own layers, relative to the block use as `@name` is
+    (`""`: the use's own name), where keras.applications names them otherwise
+    (`block35_1_mixed`, the sum `block35_1`, `block35_1_ac`)."""
+
+    concat: LayerName | None = None
+    scale: LayerName | None = None
+    add: LayerName | None = None
+    activation: LayerName | None = None
+
+
 class Residual(Model):
     """`shortcut(x) + scale * project(concat(branches))`, then an optional activation.
 
     No `shortcut` is the identity; no `project` adds the branches' output as it is.
+    `order` is the sum's operand order (`shortcut_last`: Keras' `add([x, shortcut])`),
+    which decides where a framework's topological sort puts the shortcut's layers,
+    so where a weights file loaded by order expects them.
     """
 
     kind: Literal["residual"] = "residual"
     branches: Annotated[list[Branch], Field(min_length=1)]
     project: Conv | None = None
     shortcut: Branch | None = None
+    order: Literal["shortcut_first", "shortcut_last"] = "shortcut_first"
     scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
     activation: str | None = None
+    names: ResidualNames | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -649,6 +665,48 @@ def deepened(nodes: list, depth: float) -> list:
     return out
 
 
+class WeightsFile(Model):
+    """One published file: where it is and the hash it must have (md5, as
+    keras.applications' `file_hash` is, or sha256)."""
+
+    url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$", max_length=2000)]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_hash(self) -> WeightsFile:
+        if (self.md5 is None) == (self.sha256 is None):
+            raise PydanticCustomError(
+                "irc_weights_hash", "a weights file needs exactly one of md5 and sha256"
+            )
+        return self
+
+
+class PublishedWeights(Model):
+    """Weights published for this network: the file with the top (`top`, the
+    classifier included) and the one without (`no_top`), in one `format`.
+
+    `keras-legacy-h5`: Keras' legacy HDF5 weights layout, loaded by the order of the
+    weighted layers (keras.applications' ImageNet files)."""
+
+    format: Literal["keras-legacy-h5"]
+    ref: str | None = None
+    top: WeightsFile | None = None
+    no_top: WeightsFile | None = None
+
+    @model_validator(mode="after")
+    def _a_file(self) -> PublishedWeights:
+        if self.top is None and self.no_top is None:
+            raise PydanticCustomError(
+                "irc_weights_file", "published weights need a `top` or a `no_top` file"
+            )
+        return self
+
+
+# One word, as builders tell a name (`weights="imagenet"`) from a path by it.
+WeightsName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+
+
 class Spec(Model):
     """A whole network: the root of the spec language."""
 
@@ -671,6 +729,9 @@ class Spec(Model):
     blocks: dict[Ident, Block] = {}
     network: Annotated[list[Node], Field(min_length=1)]
     head: list[Node] = []
+    # Weights published for exactly this network, by name (`imagenet`); not inherited
+    # by a spec that extends this one (compiler.layering).
+    weights: dict[WeightsName, PublishedWeights] = {}
 
     _graph: Any = PrivateAttr(default=None)
 

@@ -65,6 +65,7 @@ MIN_INPUT_SIZE = 299
 MIN_INPUT_SIZE_NO_TOP = 75
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {}
 
 
 def conv2d(
@@ -157,14 +158,24 @@ def residual_sum(
     scale: float | None,
     activation: str | None = None,
     name: str,
+    scale_name: str | None = None,
+    add_name: str | None = None,
+    activation_name: str | None = None,
+    shortcut_last: bool = False,
 ) -> KerasTensor:
-    """`x + scale * r`, then the activation; built-in layers only, so models load safely."""
+    """`x + scale * r`, then the activation; built-in layers only, so models load safely.
+
+    Layers are named `<name>_scale`, `<name>_add`, `<name>_<activation>` unless named
+    otherwise; `shortcut_last` adds `[r, x]`, the order that decides where Keras'
+    topological sort puts x's layers (and so where a file loaded by order has them).
+    """
     prefix = f"{name}_" if name else ""  # a residual directly in the network has no name
     if scale is not None and scale != 1:
-        r = layers.Rescaling(scale, name=f"{prefix}scale")(r)
-    x = layers.Add(name=f"{prefix}add")([x, r])
+        r = layers.Rescaling(scale, name=scale_name or f"{prefix}scale")(r)
+    operands = [r, x] if shortcut_last else [x, r]
+    x = layers.Add(name=add_name if add_name is not None else f"{prefix}add")(operands)
     if activation is not None:
-        x = layers.Activation(activation, name=f"{prefix}{activation}")(x)
+        x = layers.Activation(activation, name=activation_name or f"{prefix}{activation}")(x)
     return x
 
 
@@ -360,6 +371,23 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a path; a name (one word: `imagenet`) is the file the spec
+    publishes under it, downloaded once and checked by irc_cnn (the only case that
+    needs irc_cnn)."""
+    if not weights.isidentifier():
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "inception_resnet_v2",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def create_inception_resnet_v2(
     nb_classes: int = 1001,
     scale: bool = True,
@@ -379,7 +407,8 @@ def create_inception_resnet_v2(
         nb_classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head and the auxiliary head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 8x8x2144 feature map at the
@@ -435,5 +464,5 @@ def create_inception_resnet_v2(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="inception_resnet_v2")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

@@ -62,6 +62,7 @@ MIN_INPUT_SIZE = 299
 MIN_INPUT_SIZE_NO_TOP = 75
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.99
+PUBLISHED_WEIGHTS = {}
 
 
 def conv2d(
@@ -315,6 +316,23 @@ def check_input_shape(
     return tuple(input_shape)
 
 
+def weights_file(weights: str, include_top: bool) -> str:
+    """`weights` when it is a path; a name (one word: `imagenet`) is the file the spec
+    publishes under it, downloaded once and checked by irc_cnn (the only case that
+    needs irc_cnn)."""
+    if not weights.isidentifier():
+        return weights
+    from irc_cnn.backends.published import published_file
+
+    path, _ = published_file(
+        "inception_v4",
+        PUBLISHED_WEIGHTS,
+        weights,
+        include_top,
+    )
+    return str(path)
+
+
 def create_inception_v4(
     nb_classes: int = 1001,
     *,
@@ -332,7 +350,8 @@ def create_inception_v4(
     Args:
         nb_classes: number of classes of the classifier(s).
         include_top: include the classifier head.
-        weights: path of a weights file to load, or None for random initialisation.
+        weights: None for random initialisation, the path of a weights file, or the
+            name of weights the spec publishes (`PUBLISHED_WEIGHTS`), downloaded once.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: (height, width, channels); default (299, 299, 3).
         pooling: without the top, None keeps the 8x8x1536 feature map at the
@@ -383,5 +402,5 @@ def create_inception_v4(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="inception_v4")
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights_file(weights, include_top))
     return model

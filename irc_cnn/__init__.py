@@ -7,10 +7,11 @@
     model = irc_cnn.build("irc:variants/irv2_small", nb_classes=10)  # a keras.Model
     module = irc_cnn.build("my.yaml", "torch")  # an nn.Module
     irc_cnn.specs()  # the shipped specs
+    report = irc_cnn.transfer(model, "irc:keras/inception_resnet_v2@imagenet")  # by layer name
 
 docs/python.md (`irc docs python`) describes it. Importing this package imports
 nothing more: each name loads its module when first used, PyYAML and Pydantic
-with `load`, the framework with `build`.
+with `load`, the framework with `build` or `transfer`.
 
 The package's modules live in the repository's top-level folders (compiler/,
 backends/, specs/, docs/), mapped under irc_cnn by pyproject.toml; this
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .backends.build import build
+    from .backends.keras.transfer import transfer
     from .compiler.api import Spec, SpecError, load, specs
 
 _HOMES = {
@@ -34,8 +36,9 @@ _HOMES = {
     "build": "backends.build",
     "load": "compiler.api",
     "specs": "compiler.api",
+    "transfer": "backends.keras.transfer",
 }
-__all__ = ["Spec", "SpecError", "build", "load", "specs"]
+__all__ = ["Spec", "SpecError", "build", "load", "specs", "transfer"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,6 +26,8 @@ IMPORTS = {
     ("import", "keras", None),
     ("from", "keras", "KerasTensor"),
     ("from", "keras", "layers"),
+    # inside weights_file only: a published name is downloaded and checked by irc_cnn
+    ("from", "irc_cnn.backends.published", "published_file"),
 }
 
 # Module-level definitions of the templates: helpers and constants.
@@ -34,13 +36,13 @@ HELPERS = frozenset(
         "conv2d", "batch_norm", "activation", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum",
         "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
-        "zero_pad", "gate",
+        "zero_pad", "gate", "weights_file", "published_file",
     }
 )  # fmt: skip
 CONSTANTS = frozenset(
     {
         "CHANNEL_AXIS", "INPUT_SHAPE", "MIN_INPUT_SIZE", "MIN_INPUT_SIZE_NO_TOP", "BN_EPSILON",
-        "BN_MOMENTUM", "WIDTH",
+        "BN_MOMENTUM", "WIDTH", "PUBLISHED_WEIGHTS",
     }
 )  # fmt: skip
 # Arguments and locals of the templates' functions.
@@ -50,11 +52,12 @@ LOCALS = frozenset(
         "input_tensor", "include_top", "weights", "pooling", "classes", "classifier_activation",
         "scale", "scale_residuals", "minimum", "size", "filters", "kernel_size", "strides",
         "padding", "use_bias", "bn", "pool_size", "tensors", "rate", "units", "function",
-        "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype",
+        "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype", "path", "_",
+        "scale_name", "add_name", "activation_name", "shortcut_last", "operands",
     }
 )  # fmt: skip
 # Builtins: called by the templates, or named in annotations.
-BUILTIN_CALLS = frozenset({"ValueError", "tuple", "len", "range", "max", "int"})
+BUILTIN_CALLS = frozenset({"ValueError", "tuple", "len", "range", "max", "int", "str"})
 ANNOTATIONS = frozenset({"KerasTensor", "keras", "int", "float", "str", "bool", "tuple", "list"})
 # Attributes the templates read: keras.Model, layers.Conv2D, input_tensor.shape, ...
 ATTRIBUTES = frozenset(
@@ -63,7 +66,7 @@ ATTRIBUTES = frozenset(
         "Activation", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
         "GlobalMaxPooling2D", "Concatenate", "Dropout", "Flatten", "Dense", "Rescaling", "Add",
         "shape", "load_weights", "DepthwiseConv2D", "SeparableConv2D", "ZeroPadding2D",
-        "Multiply",
+        "Multiply", "isidentifier",
     }
 )  # fmt: skip
 MODULES = frozenset({"keras", "layers"})

@@ -126,13 +126,19 @@ def test_check_and_compile_a_users_variant_outside_the_repository(venv, tmp_path
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     module = (work / "models" / "my_irv2.py").read_text()
     assert "def create_my_irv2(" in module
+    tree = ast.parse(module)
     imported = {
         alias.name.split(".")[0]
-        for node in ast.walk(ast.parse(module))
+        for node in tree.body  # at module level: the framework only
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
     }
     assert imported == {"__future__", "keras"}
+    # irc_cnn only inside weights_file, for a published name (docs/weights.md)
+    lazy = [
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n not in tree.body
+    ]
+    assert lazy == ["irc_cnn.backends.published"]
     assert sorted(p.name for p in (work / "models").iterdir()) == ["__init__.py", "my_irv2.py"]
 
 

@@ -143,7 +143,8 @@ class _Printer(pycode.Printer):
 
     def residual(self, stmt: ir.ResidualStmt) -> list[Any]:
         self.helpers.add("residual_sum")
-        out = [*self.stmts(stmt.shortcut), *self._branches(stmt)]
+        shortcut = self.stmts(stmt.shortcut)
+        out = [*([] if stmt.shortcut_last else shortcut), *self._branches(stmt)]
         r = stmt.variables[0]
         if stmt.concat is not None:
             out.append(self._concat(stmt.variables, stmt.residual, stmt.concat))
@@ -151,14 +152,21 @@ class _Printer(pycode.Printer):
         if stmt.project is not None:
             out += self.op(stmt.project, residual_input=stmt.source)
             r = stmt.residual
+        out += shortcut if stmt.shortcut_last else []
         scale = "None"
         if stmt.scale is not None:
             scale = f"{self.value(stmt.scale)} if {self.scale_flag} else None"
         args = [stmt.shortcut_var or stmt.source, r, f"scale={scale}"]
         if stmt.activation is not None:
             args.append(f"activation={self.value(stmt.activation)}")
-        name = f"name={self.layer_name(stmt.layer)}"
-        return [*out, Statement(stmt.target, "residual_sum", (*args, name))]
+        args.append(f"name={self.layer_name(stmt.layer)}")
+        # Names keras.applications gives where irc's differ, and the operand order.
+        for part in ("scale", "add", "activation"):
+            if part in dict(stmt.names) and (part != "activation" or stmt.activation):
+                args.append(f"{part}_name={self.layer_name(stmt.part(part))}")
+        if stmt.shortcut_last:
+            args.append("shortcut_last=True")
+        return [*out, Statement(stmt.target, "residual_sum", tuple(args))]
 
     def call(self, stmt: ir.CallStmt) -> list[Any]:
         args = (stmt.source, *self.args(stmt))
@@ -217,6 +225,8 @@ def build_module(
         ("BN_EPSILON", pysafe.literal(bn["epsilon"])),
         ("BN_MOMENTUM", pysafe.literal(bn["momentum"])),
         *((("WIDTH", pysafe.literal(program.width)),) if program.width != 1.0 else ()),
+        # weights= names (`imagenet`): irc_cnn.backends.published downloads and checks them
+        ("PUBLISHED_WEIGHTS", pycode.published_weights(program)),
     )
     kind_defaults = {
         helper: {

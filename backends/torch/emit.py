@@ -25,6 +25,7 @@ from typing import Any
 from ...compiler import program as ir
 from ...compiler.pipeline import Result
 from .. import output, pycode, pysafe
+from ..keras import order
 from ..pycode import Assign, If, Loop, Statement
 
 OUT = output.TORCH_FOLDER  # the subpackage of the output folder: generated/torch/
@@ -174,7 +175,8 @@ class _Printer(pycode.Printer):
         return init, forward
 
     def residual(self, stmt: ir.ResidualStmt) -> tuple[list[Any], list[Any]]:
-        init, forward = self.stmts(stmt.shortcut)
+        shortcut = self.stmts(stmt.shortcut)
+        init, forward = ([], []) if stmt.shortcut_last else shortcut
         i, f = self._branches(stmt)
         init += i
         forward += f
@@ -188,6 +190,9 @@ class _Printer(pycode.Printer):
             init += i
             forward += f
             r = stmt.residual
+        if stmt.shortcut_last:  # modules in the order Keras sorts its layers
+            init += shortcut[0]
+            forward += shortcut[1]
         if stmt.scale is not None:
             scale = "self." + pysafe.identifier(stmt.scale_attribute)
             init.append(Assign(scale, f"{self.value(stmt.scale)} if {self.scale_flag} else 1.0"))
@@ -281,12 +286,17 @@ def build_module(
     ]
     if program.width != 1.0:
         constants.append(("WIDTH", pysafe.literal(program.width), None))
+    constants += [
+        ("PUBLISHED_WEIGHTS", pycode.published_weights(program), "weights= names"),
+        ("KERAS_WEIGHT_ORDER", pycode.expanded(keras_weight_order(result)), None),
+    ]
     return {
         "spec_path": pysafe.text(program.file),
         "regenerate": pysafe.text(regenerate),
         "out": pysafe.text(out.name),
         "sha256": program.sha256,
         "title": pysafe.text(program.spec.title),
+        "spec_name": pysafe.literal(program.spec.name),
         "docstring": pycode.paragraphs(program),
         "constants": constants,
         "helpers": helpers,
@@ -307,6 +317,23 @@ def build_module(
             "features_channels": printer.channels(program.features_channels),
         },
     }
+
+
+def keras_weight_order(result: Result) -> tuple[str, ...]:
+    """The Keras names of the weighted layers in the order a legacy HDF5 file holds
+    them, for a spec that publishes such files (empty otherwise: files saved by Keras
+    3 are `.weights.h5`, read by name). Without the top the file holds the same order
+    less the head's layers, which the loader drops as the model lacks them."""
+    if not any(w.format == "keras-legacy-h5" for w in result.valid_spec.weights.values()):
+        return ()
+    top = order.weighted_order(result.graph, include_top=True)
+    no_top = order.weighted_order(result.graph, include_top=False)
+    if [name for name in top if name in set(no_top)] != no_top:
+        raise ir.ProgramError(
+            "without the top, Keras orders this network's weighted layers otherwise than "
+            "with it; a published legacy HDF5 file cannot be read by the torch backend"
+        )
+    return tuple(top)
 
 
 def render(

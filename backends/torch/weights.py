@@ -20,6 +20,11 @@ layer's name as its `name` attribute. Conversions:
 A file whose layers or shapes do not fit the model is refused with a
 WeightsError naming the layer; nothing is loaded then.
 
+keras.applications' published files use Keras' legacy HDF5 layout, whose layer
+names are not reliable (auto-names of the Keras version that wrote them):
+`load_keras_legacy_weights` reads them by position, in the order Keras lists
+the layers, which the generated module carries (KERAS_WEIGHT_ORDER).
+
 Keras names the groups of a `.weights.h5` after its own internal layer order,
 which only Keras computes, so `save_keras_weights` writes into a copy of a
 file Keras wrote for the same model (`model.save_weights(...)` of a freshly
@@ -29,13 +34,17 @@ built one): the layout comes from it, every value from the torch model.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import h5py
 import numpy as np
 import torch
 from torch import nn
+
+from ..h5weights import legacy_layers
+from ..published import published_file
 
 
 class WeightsError(ValueError):
@@ -176,3 +185,66 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# -- Keras' legacy HDF5 layout (keras.applications' published files) ----------------
+
+
+def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequence[str]) -> None:
+    """Copy a legacy HDF5 file's weights into the model by position, as Keras does: the
+    file's i-th weighted layer into the model's i-th in Keras' order (`order`, the
+    generated module's KERAS_WEIGHT_ORDER; layers the model lacks, a head built
+    without the top, are left out). Layer names in the file are not used: a file
+    written by another Keras version has other names for unnamed layers."""
+    if not order:
+        raise WeightsError(
+            "this network's generated module has no Keras layer order (its spec publishes "
+            "no legacy HDF5 weights); load a Keras 3 `.weights.h5` file, read by name"
+        )
+    layers = keras_layers(model)
+    wanted = [name for name in order if name in layers]
+    saved = legacy_layers(path)
+    if len(saved) != len(wanted):
+        raise WeightsError(
+            f"{path} holds {len(saved)} layers with weights, the model {len(wanted)}"
+            " (a file with the top for a model without it, or the reverse?)"
+        )
+    staged: list[tuple[torch.Tensor, np.ndarray]] = []
+    for k, ((saved_name, arrays), name) in enumerate(zip(saved, wanted)):
+        module = layers[name]
+        slots = _slots(module)
+        where = f"#{k} ({saved_name} in the file)"
+        if len(arrays) != len(slots):
+            raise WeightsError(
+                f"layer {name!r} {where}: the file holds {len(arrays)} array(s), "
+                f"the model's layer {len(slots)}"
+            )
+        for (what, tensor), array in zip(slots, arrays):
+            expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
+            _check(f"{name} {where}", what, tuple(array.shape), expected)
+            staged.append((tensor, _convert(module, what, array, to_torch=True)))
+    with torch.no_grad():
+        for tensor, array in staged:
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def load_weights_file(
+    model: nn.Module,
+    weights: str | Path,
+    *,
+    spec: str,
+    published: Mapping[str, Mapping[str, Any]],
+    order: Sequence[str],
+    include_top: bool,
+) -> None:
+    """What a generated builder's `weights=` does with a Keras file or a published name:
+    a name the spec publishes is downloaded once and checked (backends.published); a
+    `.weights.h5` is read by layer name, a legacy `.h5` by position."""
+    path = Path(weights)
+    if str(weights).isidentifier():  # a name: one word; a path has a suffix at least
+        path, _ = published_file(spec, published, str(weights), include_top)
+        load_keras_legacy_weights(model, path, order)  # the one published format
+    elif path.name.endswith(".weights.h5"):
+        load_keras_weights(model, path)
+    else:
+        load_keras_legacy_weights(model, path, order)

@@ -66,6 +66,8 @@ INPUT_SHAPE = (331, 331, 3)  # height, width, channels
 BN_EPSILON = 0.001
 BN_MOMENTUM = 0.01  # torch's convention: 1 - Keras' 0.99
 WIDTH = 1.25
+PUBLISHED_WEIGHTS = {}  # weights= names
+KERAS_WEIGHT_ORDER = ()
 
 
 def widen(filters: int) -> int:
@@ -568,6 +570,24 @@ class InceptionResnetV2ScalesLarge(nn.Module):
         return x
 
 
+def load_weights(model: nn.Module, weights: str, include_top: bool) -> None:
+    """A torch state dict as it is; a Keras file or a published name through irc_cnn,
+    which converts Keras' layout (the only cases that need irc_cnn and h5py)."""
+    if not weights.isidentifier() and not weights.endswith((".h5", ".hdf5")):
+        model.load_state_dict(torch.load(weights, weights_only=True))
+        return
+    from irc_cnn.backends.torch.weights import load_weights_file
+
+    load_weights_file(
+        model,
+        weights,
+        spec="inception_resnet_v2_scales_large",
+        published=PUBLISHED_WEIGHTS,
+        order=KERAS_WEIGHT_ORDER,
+        include_top=include_top,
+    )
+
+
 def create_inception_resnet_v2_scales_large(
     nb_classes: int = 1001,
     scale: bool = True,
@@ -583,8 +603,10 @@ def create_inception_resnet_v2_scales_large(
         nb_classes: number of classes of the classifier(s).
         scale: multiply each residual branch by the spec's scale before the sum.
         include_top: include the classifier head.
-        weights: path of a state dict saved by `torch.save`, or None for random
-            initialisation (`irc_cnn.backends.torch.weights` converts Keras weights).
+        weights: None for random initialisation, the path of a state dict saved by
+            `torch.save` or of a Keras weights file (`.weights.h5`, or the legacy `.h5`
+            of a spec that publishes such files), or the name of weights the spec
+            publishes (`PUBLISHED_WEIGHTS`), downloaded once and converted on load.
         pooling: without the top, None keeps the 9x9x2680 feature map at the
             spec's input size (NCHW), "avg" or "max" pools it to a vector.
         classifier_activation: activation of the classifier(s); None gives logits.
@@ -600,5 +622,5 @@ def create_inception_resnet_v2_scales_large(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        load_weights(model, weights, include_top)
     return model
