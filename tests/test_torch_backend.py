@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,17 +295,11 @@ network:
 @pytest.mark.slow
 def test_one_block_in_two_inline_residuals_is_two_modules(tmp_path):
     pytest.importorskip("keras")
-    spec = tmp_path / "e.yaml"
-    spec.write_text(SHARED_USE_SPEC)
-    out = tmp_path / "epkg"
-    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    result = check_file(spec)
+    result, keras_module, module = compile_both(tmp_path, "e", SHARED_USE_SPEC)
     assert result.graph.params == 1746
-    module = load_module(out / "torch" / "e.py")
-    assert attributes_assigned_twice((out / "torch" / "e.py").read_text()) == []
+    assert attributes_assigned_twice(Path(module.__file__).read_text()) == []
     assert param_count(module.e()) == 1746
-    diff = assert_equal_to_keras(result, load_module(out / "e.py").e, module.e, tmp_path)
+    diff = assert_equal_to_keras(result, keras_module.e, module.e, tmp_path)
     assert diff < TOLERANCE
 
 
@@ -326,16 +321,12 @@ def test_a_conv_of_classes_filters_follows_the_builders_class_count(tmp_path):
     """`conv classes 1x1` passed the check, then the Keras module called
     conv2d(x, "classes", ...) and failed with a TypeError."""
     pytest.importorskip("keras")
-    spec = tmp_path / "c.yaml"
-    spec.write_text(CLASSES_CONV_SPEC)
-    out = tmp_path / "cpkg"
-    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    seven = check_file(spec, sets=["classes=7"]).graph.params
+    result, keras_module, torch_module = compile_both(tmp_path, "c", CLASSES_CONV_SPEC)
+    seven = check_file(result.file, sets=["classes=7"]).graph.params
     assert seven == 332
-    model = load_module(out / "c.py").c(nb_classes=7)
+    model = keras_module.c(nb_classes=7)
     assert tuple(model.output.shape) == (None, 7) and model.count_params() == seven
-    assert param_count(load_module(out / "torch" / "c.py").c(nb_classes=7)) == seven
+    assert param_count(torch_module.c(nb_classes=7)) == seven
 
 
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
@@ -599,13 +590,8 @@ head: [flatten, dense classes]  # not gap: images' averages alike give alike log
 @pytest.mark.slow
 def test_new_forms_equal_keras(tmp_path):
     pytest.importorskip("keras")
-    spec = tmp_path / "forms.yaml"
-    spec.write_text(FORMS_SPEC)
-    out = tmp_path / "formspkg"
-    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
-    assert proc.returncode == 0, proc.stderr
-    result = check_file(spec)
-    builds = [load_module(f).create_forms for f in (out / "forms.py", out / "torch" / "forms.py")]
+    result, keras_module, torch_module = compile_both(tmp_path, "forms", FORMS_SPEC)
+    builds = (keras_module.create_forms, torch_module.create_forms)
     diff = assert_equal_to_keras(result, *builds, tmp_path)
     assert diff < TOLERANCE
 
@@ -615,6 +601,21 @@ def load_module(path):
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     return module
+
+
+def compile_both(tmp_path, name: str, text: str):
+    """A spec written to tmp_path and compiled by `irc compile --backend all`: its check
+    result and its Keras and torch modules."""
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text)
+    out = tmp_path / f"{name}pkg"
+    proc = run_irc("compile", "--backend", "all", str(spec), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return (
+        check_file(spec),
+        load_module(out / f"{name}.py"),
+        load_module(out / "torch" / f"{name}.py"),
+    )
 
 
 def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:

@@ -118,8 +118,10 @@ def read_source(source: str | Path | keras.Model) -> tuple[str, dict[str, list[n
         )
     try:
         result = check(spec)
-    except SpecError as exc:
-        raise TransferError(f"{spec} has errors; `irc check {spec}` shows them") from exc
+    except SpecError as exc:  # a missing file, an unknown irc:NAME, an invalid spec
+        first, more = exc.diagnostics[0], len(exc.diagnostics) - 1
+        also = f" (and {more} more; `irc check {spec}` shows them)" if more else ""
+        raise TransferError(f"{spec}: {first.message}{also}") from exc
     published = result.valid_spec.weights.get(name)
     if published is None:
         raise TransferError(
