@@ -89,7 +89,7 @@ CODES: dict[str, Code] = {
     "IRC308": Code("network without layers", "network: [identity]"),
     "IRC309": Code(
         "tensor too large for a framework",
-        "dwconv 3x3 dm99999 on a 19x19x728 input (263 M elements per image, 2^31 - 1 at most)",
+        "conv 100000 3x3 on a 299x299 input (8.9 G elements per image, 2^31 - 1 at most)",
     ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
