@@ -464,5 +464,5 @@ def create_inception_resnet_v2(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="inception_resnet_v2")
     if weights is not None:
-        model.load_weights(weights_file(weights, include_top))
+        model.load_weights(weights_file(str(weights), include_top))
     return model

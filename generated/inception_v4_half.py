@@ -408,5 +408,5 @@ def create_inception_v4_half(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="inception_v4_half")
     if weights is not None:
-        model.load_weights(weights_file(weights, include_top))
+        model.load_weights(weights_file(str(weights), include_top))
     return model

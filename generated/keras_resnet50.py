@@ -321,5 +321,5 @@ def resnet50(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="keras_resnet50")
     if weights is not None:
-        model.load_weights(weights_file(weights, include_top))
+        model.load_weights(weights_file(str(weights), include_top))
     return model

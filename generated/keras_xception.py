@@ -328,5 +328,5 @@ def xception(
         inputs = keras.utils.get_source_inputs(input_tensor)
     model = keras.Model(inputs, outputs, name="keras_xception")
     if weights is not None:
-        model.load_weights(weights_file(weights, include_top))
+        model.load_weights(weights_file(str(weights), include_top))
     return model

@@ -672,5 +672,5 @@ def create_inception_resnet_v2(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        load_weights(model, weights, include_top)
+        load_weights(model, str(weights), include_top)
     return model

@@ -614,5 +614,5 @@ def create_inception_resnet_v2_scales_base(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        load_weights(model, weights, include_top)
+        load_weights(model, str(weights), include_top)
     return model

@@ -551,5 +551,5 @@ def resnet50(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        load_weights(model, weights, include_top)
+        load_weights(model, str(weights), include_top)
     return model

@@ -536,5 +536,5 @@ def xception(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        load_weights(model, weights, include_top)
+        load_weights(model, str(weights), include_top)
     return model

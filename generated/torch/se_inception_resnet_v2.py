@@ -741,5 +741,5 @@ def create_se_inception_resnet_v2(
         classifier_activation=classifier_activation,
     )
     if weights is not None:
-        load_weights(model, weights, include_top)
+        load_weights(model, str(weights), include_top)
     return model
