@@ -11,7 +11,9 @@ different places do not collide and a file is found again without the network.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -20,6 +22,7 @@ from typing import Any
 
 CACHE_ENV = "IRC_CACHE_DIR"
 CHUNK = 1 << 20
+TIMEOUT = 60  # seconds without a byte before a download is given up
 
 
 class PublishedWeightsError(ValueError):
@@ -72,9 +75,12 @@ def fetch(entry: Mapping[str, Any], cache: Path | None = None) -> Path:
     if target.is_file() and _digest(target, algorithm) == expected:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    # A partial file of this process's own: two processes fetching at once (training
+    # workers, test workers) each download whole, and the last rename wins.
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".part")
+    part = Path(partial)
     try:
-        with urllib.request.urlopen(url) as response, part.open("wb") as out:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(handle, "wb") as out:
             while block := response.read(CHUNK):
                 out.write(block)
         got = _digest(part, algorithm)
@@ -83,7 +89,7 @@ def fetch(entry: Mapping[str, Any], cache: Path | None = None) -> Path:
                 f"{url} has {algorithm} {got}, not the declared {expected}; the file was not kept"
             )
         part.replace(target)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # IncompleteRead is no OSError
         raise PublishedWeightsError(f"cannot download {url}: {exc}") from exc
     finally:
         part.unlink(missing_ok=True)
