@@ -673,46 +673,61 @@ def memory_size(text: str) -> int:
 def cmd_transfer(args: argparse.Namespace) -> int:
     """Build SPEC's Keras model, copy SOURCE's weights into it by layer name, write them.
 
-    Keras is imported here only: every other command runs without a framework."""
+    Keras is imported here only, after the checks that need none (the output, the
+    spec, a SOURCE file): every other command runs without a framework."""
     out = Path(args.output)
     if not out.name.endswith(".weights.h5"):
         raise UsageError(f"-o {args.output}: the output is a Keras `.weights.h5` file")
+    if out.is_dir():
+        raise UsageError(f"-o {args.output} is a folder; name the file to write")
     if not out.parent.is_dir():
         raise UsageError(f"-o {args.output}: no folder {out.parent}")
+    if "@" not in args.source and not Path(args.source).is_file():
+        raise UsageError(
+            f"no such file: {args.source} (a source is a weights file or SPEC@NAME, "
+            "e.g. irc:keras/inception_resnet_v2@imagenet)"
+        )
+    spec = one_spec(args.spec, f"irc transfer builds one spec; {args.spec} is a folder")
+    result = checked(spec, args)
+    if not result.ok:
+        print_diagnostics([result], "text")
+        return EXIT_ERRORS
     from ..backends.published import PublishedWeightsError
 
     try:
         from ..backends.keras import transfer as tr
     except ImportError as exc:
         raise UsageError(f"irc transfer needs Keras ({exc.name} is not installed)") from None
-    spec = one_spec(args.spec, f"irc transfer builds one spec; {args.spec} is a folder")
-    result = checked(spec, args)
-    if not result.ok:
-        print_diagnostics([result], "text")
-        return EXIT_ERRORS
     model = tr.build(result)
     try:
         report = tr.transfer(model, args.source)
     except tr.TransferError as exc:
         raise UsageError(str(exc)) from None
     except PublishedWeightsError as exc:  # a download failed or was not the declared file
-        print(f"irc: error: {exc}", file=sys.stderr)
+        print_error(f"irc: error: {exc}")
         return EXIT_ERRORS
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(report.to_text(), end="")
     if args.strict and report.unexpected:
-        print(
+        print_error(
             f"irc: error: --strict: {len(report.unexpected)} layer(s) other than the "
-            f"classifier start untrained: {', '.join(report.unexpected[:8])}; nothing written",
-            file=sys.stderr,
+            f"classifier start untrained: {', '.join(report.unexpected[:8])}; nothing written"
         )
         return EXIT_ERRORS
-    partial = out.with_name(f".{out.name.removesuffix('.weights.h5')}.partial.weights.h5")
+    import os
+    import tempfile
+
+    # A partial file of this run's own beside the output, renamed over it when whole.
+    handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".weights.h5")
+    os.close(handle)
+    partial = Path(name)
     try:
         model.save_weights(partial)
         partial.replace(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
         partial.unlink(missing_ok=True)
     return EXIT_OK

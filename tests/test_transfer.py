@@ -178,6 +178,25 @@ def test_a_bad_source_is_misuse(tmp_path, source, words):
     assert words in proc.stderr
 
 
+def test_an_output_that_is_a_folder_is_misuse_before_keras_starts(tmp_path):
+    """It printed the report, then an IsADirectoryError traceback at the rename."""
+    folder = tmp_path / "o.weights.h5"
+    folder.mkdir()
+    proc = run_irc("transfer", "missing.h5", str(_tiny(tmp_path)), "-o", str(folder))
+    assert proc.returncode == 2
+    assert proc.stderr == f"irc: error: -o {folder} is a folder; name the file to write\n"
+
+
+def test_a_source_that_is_not_hdf5_is_misuse_not_a_traceback(tmp_path):
+    source = tmp_path / "bad.h5"
+    source.write_text("not an HDF5 file\n")
+    out = tmp_path / "o.weights.h5"
+    proc = run_irc("transfer", str(source), str(_tiny(tmp_path)), "-o", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert f"{source}: not a readable Keras weights file" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
 @pytest.mark.slow
 @pytest.mark.training
 def test_finetune_example_transfers_and_writes_its_plot(tmp_path):

@@ -109,7 +109,10 @@ def read_source(source: str | Path | keras.Model) -> tuple[str, dict[str, list[n
     if Path(text).is_file():
         if not text.endswith((".h5", ".hdf5")):
             raise TransferError(f"{text}: a source file is a Keras `.weights.h5` or `.h5` file")
-        return text, named_weights(text)
+        try:
+            return text, named_weights(text)
+        except OSError as exc:  # h5py's word for a file that is not HDF5, or is cut short
+            raise TransferError(f"{text}: not a readable Keras weights file ({exc})") from exc
     spec, at, name = text.rpartition("@")
     if not at:
         raise TransferError(
