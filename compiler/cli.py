@@ -369,7 +369,10 @@ def check_generated(args: argparse.Namespace) -> tuple[int, list[Result], list[P
             print(finding_message(f, args))
     if not found and args.format == "text":
         print(f"{count} file(s) in {args.out} are up to date")
-    compared = [folder / name for folder, files in targets for name in files]
+    # Every module in the output folders, not only this run's: a stray file's header
+    # decides whether it is an orphan, so editing it must be a cache miss.
+    written = {folder / name for folder, files in targets for name in files}
+    compared = sorted(written | {path for folder, _ in targets for path in folder.glob("*.py")})
     root = Path(args.out).resolve().parent
     compared += [spec for folder, _ in targets for spec in output.header_specs(folder, root)]
     return (EXIT_ERRORS if found else EXIT_OK), results, compared
