@@ -274,6 +274,8 @@ def cmd_deviations(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    if args.check and args.prune:
+        raise UsageError("--check writes and deletes nothing; run --prune without --check")
     if args.check and not args.no_cache:
         from . import cache
 

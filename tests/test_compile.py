@@ -223,6 +223,15 @@ def test_a_run_at_one_scale_leaves_the_plain_module_alone(project):
     assert proc.stdout.count("orphaned") == 1
 
 
+def test_prune_with_check_is_misuse(project):
+    """--check --prune exited 0 and deleted nothing without a word."""
+    _break(project)
+    proc = run_irc("compile", "--check", "--prune", "specs", cwd=project)
+    assert proc.returncode == 2
+    assert "--check writes and deletes nothing; run --prune without --check" in proc.stderr
+    assert (project / "generated" / "b.py").exists()
+
+
 def test_prune_deletes_orphans_only_when_asked(project):
     _break(project)
     proc = run_irc("compile", "specs", "--backend", "all", cwd=project)
