@@ -47,17 +47,26 @@ def legacy_layers(path: str | Path) -> list[tuple[str, list[np.ndarray]]]:
     return out
 
 
+def vars_groups(file: h5py.File) -> dict[str, h5py.Group]:
+    """A Keras 3 `.weights.h5` file's `vars` groups by their layer's name (the group's
+    `name` attribute): the one reader of that layout, for transfer and for torch."""
+    out: dict[str, h5py.Group] = {}
+
+    def visit(path: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Group) and path.endswith("/vars") and "name" in obj.attrs:
+            out[str(obj.attrs["name"])] = obj
+
+    file.visititems(visit)
+    return out
+
+
 def named_weights(path: str | Path) -> dict[str, list[np.ndarray]]:
     """A weights file's arrays by layer name, in either layout (`.weights.h5`: Keras 3)."""
     if not str(path).endswith(".weights.h5"):
         return dict(legacy_layers(path))
-    out: dict[str, list[np.ndarray]] = {}
-
-    def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Group) and name.endswith("/vars") and len(obj):
-            layer = str(obj.attrs.get("name", name.split("/")[-2]))
-            out[layer] = [np.asarray(obj[k]) for k in sorted(obj, key=int)]
-
     with h5py.File(path, "r") as file:
-        file.visititems(visit)
-    return out
+        return {
+            name: [np.asarray(group[k]) for k in sorted(group, key=int)]
+            for name, group in vars_groups(file).items()
+            if len(group)
+        }

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..h5weights import legacy_layers
+from ..h5weights import legacy_layers, vars_groups
 from ..published import published_file
 
 
@@ -54,18 +54,6 @@ class WeightsError(ValueError):
 def keras_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The model's weighted layers by Keras layer name."""
     return {str(m.keras_name): m for m in model.modules() if hasattr(m, "keras_name")}
-
-
-def _groups(file: h5py.File) -> dict[str, h5py.Group]:
-    """Each layer's `vars` group, by the layer's name."""
-    out: dict[str, h5py.Group] = {}
-
-    def visit(path: str, obj) -> None:
-        if isinstance(obj, h5py.Group) and path.endswith("/vars") and "name" in obj.attrs:
-            out[str(obj.attrs["name"])] = obj
-
-    file.visititems(visit)
-    return out
 
 
 def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -138,7 +126,7 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
     layers = keras_layers(model)
     staged: list[tuple[torch.Tensor, np.ndarray]] = []
     with h5py.File(path, "r") as file:
-        groups = _groups(file)
+        groups = vars_groups(file)
         extra = sorted(n for n, g in groups.items() if len(g) and n not in layers)
         if extra:
             raise WeightsError(
@@ -167,7 +155,7 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
     """
     layers = keras_layers(model)
     with h5py.File(like, "r") as file:
-        names = set(_groups(file))
+        names = set(vars_groups(file))
     missing = sorted(set(layers) - names)
     if missing:
         raise WeightsError(f"layer {missing[0]!r} of the model is not in {like}")
@@ -175,7 +163,7 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
     shutil.copyfile(like, tmp)
     try:
         with h5py.File(tmp, "r+") as file:
-            groups = _groups(file)
+            groups = vars_groups(file)
             for name, module in layers.items():
                 slots = _slots(module)
                 for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
