@@ -146,8 +146,10 @@ class Printer:
         spec's `defaults:` for its kind)."""
         a = op.attrs
         out = self.window(a, stride)
-        if op.kind != "conv" and a["multiplier"] != 1:
+        if a.get("multiplier", 1) != 1:
             out.append(f"depth_multiplier={self.value(a['multiplier'])}")
+        if a.get("groups", 1) != 1:
+            out.append(f"groups={self.value(a['groups'])}")
         defaults = self.program.conv_defaults[op.kind]
         if a["activation"] != defaults["activation"]:
             out.append(f"activation={self.value(a['activation'])}")

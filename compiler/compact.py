@@ -5,12 +5,17 @@ same mapping the explicit form gives (`{conv: {filters: 160, kernel: [1, 7]}}`)
 so both validate through one Pydantic model, and remembers which characters
 each field came from, so an error can point at the `1154` inside
 `conv 1154 1x1 linear` rather than at the whole string.
+
+This module is the grammar; the vocabulary (each op's word, arguments and
+options, a `Syntax`) is in its definition under compiler.ops, which calls
+`parse` with all of them (`ops.parse`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import expr
@@ -51,38 +56,38 @@ def activation_hint(word: str) -> str:
     return f"did you mean {match!r}?" if match else known
 
 
-CONV_KINDS = ("conv", "dwconv", "sepconv")
-POOL_KINDS = ("maxpool", "avgpool")
-GLOBAL_POOL_KINDS = ("gap", "gmp")
-OP_KINDS = (
-    *CONV_KINDS,
-    *POOL_KINDS,
-    *GLOBAL_POOL_KINDS,
-    "pad",
-    "identity",
-    "bn",
-    "act",
-    "dropout",
-    "flatten",
-    "dense",
-)
 # The mapping node keys that are not ops (schema._node_tag): every other key is a block's use.
 COMPOSITE_KINDS = ("concat", "residual", "gate", "aux")
-NODE_KINDS = (*OP_KINDS, *COMPOSITE_KINDS)
-# What an op takes after its word, for suggesting a fix to an unknown word: only
-# ops that take the same arguments are offered, so a suggestion never turns the
-# line into a different kind of layer that happens to parse.
-ARGUMENTS = {
-    "conv": "count window",
-    "sepconv": "count window",
-    "dwconv": "window",
-    "maxpool": "window",
-    "avgpool": "window",
-    "pad": "window",
-    "dense": "count",
-    "dropout": "rate",
-    "act": "name",
-}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One positional argument after an op's word: the field it fills, its form
+    (`count`, `window`, `padding`, `rate` or `name`), what the error says is missing
+    (`a filter count`) and the field's name in messages (`pool size`)."""
+
+    field: str
+    form: str
+    what: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """An op's compact form: its word, positional arguments in order, then the
+    order-free options it takes (see `_options`); `example` is a whole line."""
+
+    word: str
+    args: tuple[Arg, ...] = ()
+    options: frozenset[str] = frozenset()
+    example: str = ""
+
+    @property
+    def shape(self) -> str:
+        """What the words after the op are, as `_argument_shapes` guesses them: an
+        unknown word is only corrected to an op taking the same (`count window`)."""
+        return " ".join("window" if a.form == "padding" else a.form for a in self.args)
+
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"-?[0-9]{1,12}\Z")  # negative counts parse, and fail as out of range
@@ -91,6 +96,7 @@ _WINDOW = re.compile(r"([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _STRIDE = re.compile(r"s([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _REPEAT = re.compile(r"x([0-9]{1,12})\Z")
 _MULTIPLIER = re.compile(r"dm([0-9]{1,12})\Z")
+_GROUPS = re.compile(r"g([0-9]{1,12})\Z")
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_]{0,64}\Z")  # `@name`: a layer name within its block use
 
 
@@ -118,8 +124,11 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group(), m.start()) for m in re.finditer(r"\S+", text)]
 
 
-def parse(text: str) -> tuple[str, dict, dict[str, tuple[int, int]]]:
-    """Parse one compact op: (kind, fields, field -> (start, end) in text)."""
+def parse(
+    text: str, syntaxes: Mapping[str, Syntax]
+) -> tuple[str, dict, dict[str, tuple[int, int]]]:
+    """Parse one compact op of the vocabulary `syntaxes` (by word; compiler.ops.SYNTAX):
+    (kind, fields, field -> (start, end) in text). A word that is no op is a block's use."""
     tokens = tokenize(text)
     if not tokens:
         raise CompactError("empty op", 0, max(len(text), 1), "write an op such as `conv 64 3x3`")
@@ -131,10 +140,10 @@ def parse(text: str) -> tuple[str, dict, dict[str, tuple[int, int]]]:
         _no_more(rest, word)
         spans["activation"] = (head.start, head.end)
         return "act", {"activation": word} | named, spans
-    parser = _PARSERS.get(word)
-    if parser is None:
-        return "use", _parse_use(head, rest, spans) | named, spans
-    return word, parser(word, head, rest, spans) | named, spans
+    syntax = syntaxes.get(word)
+    if syntax is None:
+        return "use", _parse_use(head, rest, spans, syntaxes) | named, spans
+    return word, _parse_op(syntax, head, rest, spans) | named, spans
 
 
 def _layer_name(rest: list[Token], spans: dict) -> dict[str, str]:
@@ -223,6 +232,8 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("keepdims", True, token)
         elif (multiplier := _MULTIPLIER.match(word)) and "multiplier" in allowed:
             put("multiplier", int(multiplier.group(1)), token)
+        elif (groups := _GROUPS.match(word)) and "groups" in allowed:
+            put("groups", int(groups.group(1)), token)
         else:
             raise _unexpected(word, token, kind, allowed)
     return fields
@@ -245,6 +256,7 @@ _OPTION_HELP = {
     "scale": "scale|noscale",
     "keepdims": "keepdims",
     "multiplier": "dm2 (a depth multiplier)",
+    "groups": "g32 (groups)",
 }
 
 
@@ -284,85 +296,41 @@ def _no_more(rest: list[Token], kind: str) -> None:
         )
 
 
-def _parse_conv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    filters = _take(rest, "a filter count", head, "conv 64 3x3")
-    kernel = _take(rest, "a kernel size", filters, f"conv {filters.text} 3x3")
-    spans["filters"] = (filters.start, filters.end)
-    spans["kernel"] = (kernel.start, kernel.end)
-    fields = {"filters": _number(filters, "filters"), "kernel": _window(kernel, "kernel")}
-    return fields | _options(kind, rest, spans, {"strides", "padding", "activation", "bias", "bn"})
+def _parse_op(syntax: Syntax, head: Token, rest: list[Token], spans: dict) -> dict:
+    """The positional arguments in order, then the options (or nothing more)."""
+    fields: dict[str, object] = {}
+    given = [head.text]
+    examples = syntax.example.split()
+    after = head
+    for i, arg in enumerate(syntax.args):
+        example = " ".join([*given, *examples[i + 1 :]])  # the arguments given so far
+        after = _take(rest, arg.what, after, example)
+        spans[arg.field] = (after.start, after.end)
+        fields[arg.field] = _argument(arg, after, syntax.word)
+        given.append(after.text)
+    if syntax.options:
+        return fields | _options(syntax.word, rest, spans, set(syntax.options))
+    _no_more(rest, syntax.word)
+    return fields
 
 
-def _parse_dwconv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    kernel = _take(rest, "a kernel size", head, "dwconv 3x3")
-    spans["kernel"] = (kernel.start, kernel.end)
-    allowed = {"strides", "padding", "activation", "bias", "bn", "multiplier"}
-    return {"kernel": _window(kernel, "kernel")} | _options(kind, rest, spans, allowed)
-
-
-def _parse_sepconv(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    filters = _take(rest, "a filter count", head, "sepconv 128 3x3")
-    kernel = _take(rest, "a kernel size", filters, f"sepconv {filters.text} 3x3")
-    spans["filters"] = (filters.start, filters.end)
-    spans["kernel"] = (kernel.start, kernel.end)
-    fields = {"filters": _number(filters, "filters"), "kernel": _window(kernel, "kernel")}
-    allowed = {"strides", "padding", "activation", "bias", "bn", "multiplier"}
-    return fields | _options(kind, rest, spans, allowed)
-
-
-def _parse_pad(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    """`pad 3` (3 on every side), `pad 1x2` (1 above and below, 2 left and right)."""
-    size = _take(rest, "a padding size", head, "pad 3")
-    spans["padding"] = (size.start, size.end)
-    _no_more(rest, kind)
-    h, w = _window(size, "padding", zero=True)
-    return {"padding": [h, h, w, w]}
-
-
-def _parse_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    size = _take(rest, "a window size", head, f"{kind} 3x3 s2 valid")
-    spans["pool"] = (size.start, size.end)
-    return {"pool": _window(size, "pool size")} | _options(
-        kind, rest, spans, {"strides", "padding"}
-    )
-
-
-def _parse_plain(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    _no_more(rest, kind)
-    return {}
-
-
-def _parse_global_pool(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    return _options(kind, rest, spans, {"keepdims"})
-
-
-def _parse_bn(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    return _options(kind, rest, spans, {"scale"})
-
-
-def _parse_act(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    name = _take(rest, "an activation name", head, "act relu")
-    spans["activation"] = (name.start, name.end)
-    _no_more(rest, kind)
-    return {"activation": name.text}
-
-
-def _parse_dropout(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    rate = _take(rest, "a rate", head, "dropout 0.2")
-    spans["rate"] = (rate.start, rate.end)
-    _no_more(rest, kind)
-    try:
-        return {"rate": float(rate.text[:64])}
-    except ValueError:
-        raise CompactError(
-            f"dropout rate must be a number, got {rate.text!r}", rate.start, rate.end
-        ) from None
-
-
-def _parse_dense(kind: str, head: Token, rest: list[Token], spans: dict) -> dict:
-    units = _take(rest, "a unit count", head, "dense 1000 softmax")
-    spans["units"] = (units.start, units.end)
-    return {"units": _number(units, "units")} | _options(kind, rest, spans, {"activation", "bias"})
+def _argument(arg: Arg, token: Token, kind: str) -> object:
+    label = arg.label or arg.field
+    if arg.form == "count":
+        return _number(token, label)
+    if arg.form == "window":
+        return _window(token, label)
+    if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
+        h, w = _window(token, label, zero=True)
+        return [h, h, w, w]
+    if arg.form == "rate":
+        try:
+            return float(token.text[:64])
+        except ValueError:
+            raise CompactError(
+                f"{kind} {label} must be a number, got {token.text!r}", token.start, token.end
+            ) from None
+    return token.text  # a name
 
 
 def _argument_shapes(rest: list[Token]) -> set[str]:
@@ -379,31 +347,31 @@ def _argument_shapes(rest: list[Token]) -> set[str]:
     return {"name", "count"}
 
 
-def suggest(word: str, rest: list[Token]) -> str | None:
+def suggest(word: str, rest: list[Token], syntaxes: Mapping[str, Syntax]) -> str | None:
     """`did you mean 'conv'?` for a near-typo of an op taking the same arguments, else None.
 
     A word is only suggested when it is one edit or so away (difflib ratio 0.8) and
-    takes what the line gives it: `sepconv 128 3x3` never gets `conv`, `dwconv 3x3`
-    never gets `conv` or `maxpool`, since either would build another network.
+    takes what the line gives it: `sepconv 128 3x3` never gets `conv`, `avgpool 3x3`
+    never gets `conv`, since either would build another network.
     """
     shapes = _argument_shapes(rest)
-    same = [kind for kind in OP_KINDS if ARGUMENTS.get(kind, "") in shapes]
+    same = [kind for kind, syntax in syntaxes.items() if syntax.shape in shapes]
     if "" in shapes:
         same += [a for a in ACTIVATIONS if a != "linear"]
     close = difflib.get_close_matches(word, same, 1, 0.8)
     return f"did you mean {close[0]!r}?" if close else None
 
 
-def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
+def _parse_use(head: Token, rest: list[Token], spans: dict, syntaxes: Mapping[str, Syntax]) -> dict:
     fields: dict[str, object] = {"block": head.text}
     spans["block"] = (head.start, head.end)
     if rest:
-        close = suggest(head.text, rest)
+        close = suggest(head.text, rest, syntaxes)
         shapes = _argument_shapes(rest)
         token = rest.pop(0)
         m = _REPEAT.match(token.text)
         if not m and not close and shapes & {"count window", "window"}:
-            alike = [k for k in OP_KINDS if ARGUMENTS.get(k) in shapes]
+            alike = [k for k, syntax in syntaxes.items() if syntax.shape in shapes]
             close = f"no op is named {head.text!r}; ops written like this: {', '.join(alike)}"
         if not m and close:
             raise CompactError(
@@ -420,69 +388,3 @@ def _parse_use(head: Token, rest: list[Token], spans: dict) -> dict:
         spans["repeat"] = (token.start, token.end)
         _no_more(rest, head.text)
     return fields
-
-
-_PARSERS = {
-    "conv": _parse_conv,
-    "dwconv": _parse_dwconv,
-    "sepconv": _parse_sepconv,
-    "pad": _parse_pad,
-    "identity": _parse_plain,
-    "maxpool": _parse_pool,
-    "avgpool": _parse_pool,
-    "gap": _parse_global_pool,
-    "gmp": _parse_global_pool,
-    "flatten": _parse_plain,
-    "bn": _parse_bn,
-    "act": _parse_act,
-    "dropout": _parse_dropout,
-    "dense": _parse_dense,
-}
-
-
-def unparse(op: dict) -> str:
-    """The compact form of an op's fields (a model dump), as a spec would write it."""
-    kind = op["kind"]
-    words = [kind]
-    if kind == "act":
-        return str(op["activation"])
-    if kind == "use":
-        return op["block"] + (f" x{op['repeat']}" if op.get("repeat", 1) != 1 else "")
-    if "filters" in op:
-        words.append(str(op["filters"]))
-    if "units" in op:
-        words.append(str(op["units"]))
-    if "rate" in op:
-        words.append(str(op["rate"]))
-    for field in ("kernel", "pool"):
-        if field in op:
-            h, w = op[field]
-            words.append(f"{h}x{w}")
-    if "strides" in op and tuple(op["strides"]) != (1, 1):
-        h, w = op["strides"]
-        words.append(f"s{h}" if h == w else f"s{h}x{w}")
-    if op.get("padding") == "valid":
-        words.append("valid")
-    if op.get("activation") not in (None, "linear") and kind != "act":
-        words.append(op["activation"])
-    elif op.get("activation") == "linear":
-        words.append("linear")
-    for flag, on, off in (("bias", "bias", "nobias"), ("bn", "bn", "nobn")):
-        if op.get(flag) is not None and kind in CONV_KINDS:
-            words.append(on if op[flag] else off)
-    if kind == "dense" and op.get("bias") is False:
-        words.append("nobias")
-    if kind == "bn" and op.get("scale") is False:
-        words.append("noscale")
-    if op.get("multiplier", 1) != 1:
-        words.append(f"dm{op['multiplier']}")
-    if kind == "pad":
-        top, bottom, left, right = op["padding"]
-        words.append(
-            f"{top}x{left}" if (top, left) == (bottom, right) else f"{top},{bottom},{left},{right}"
-        )
-    if op.get("keepdims"):
-        words.append("keepdims")
-    if op.get("name") is not None:
-        words.append(f"@{op['name']}")
-    return " ".join(words)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from . import compact, naming
+from . import naming, ops
 from .pipeline import Result
 
 
@@ -62,7 +62,7 @@ def _flat(nodes: list, prefix: str) -> dict[str, str]:
                 out |= _flat(branch, naming.branch(inner, j))
             if node.kind == "residual":
                 if node.project is not None:
-                    project = compact.unparse(node.project.model_dump())
+                    project = ops.unparse(node.project.model_dump())
                     out[naming.join(inner, "project")] = project
                 if node.shortcut:
                     out |= _flat(node.shortcut, naming.join(inner, "shortcut"))
@@ -70,7 +70,7 @@ def _flat(nodes: list, prefix: str) -> dict[str, str]:
             else:
                 out[naming.concat_layer(prefix, local, inner)] = "concat"
         else:
-            out[naming.join(prefix, local)] = compact.unparse(node.model_dump())
+            out[naming.join(prefix, local)] = ops.unparse(node.model_dump())
     return out
 
 
@@ -82,8 +82,8 @@ def _sum(scale: Any, activation: Any) -> str:
 
 def _ops(a: list, b: list) -> list[tuple[str, Any, Any]]:
     """Two op sequences (the head) compared as the compact ops a spec would write."""
-    old = [compact.unparse(n.model_dump()) for n in a]
-    new = [compact.unparse(n.model_dump()) for n in b]
+    old = [ops.unparse(n.model_dump()) for n in a]
+    new = [ops.unparse(n.model_dump()) for n in b]
     return [] if old == new else [("", old, new)]
 
 

@@ -10,6 +10,7 @@ convolutions and dense layers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +19,48 @@ SpecPath = tuple[str | int, ...]
 INPUT = "input"  # the network's input, as the producer named in Layer.inputs
 
 
+# -- values of the walk that builds it (compiler.infer and each op's rule) --------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a tensor's channel count was decided, for error notes."""
+
+    text: str
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class Tensor:
+    shape: Shape | None  # None: unknown after an earlier error
+    origin: Origin | None = None
+    layer: str = INPUT  # the layer that produced it
+
+    @property
+    def known_shape(self) -> Shape:
+        """The shape, where the caller has returned early on an unknown one."""
+        if self.shape is None:
+            raise AssertionError("the shape of a tensor after an error")
+        return self.shape
+
+
+def window_out(size: int, window: int, stride: int, padding: str) -> int:
+    """Keras' output length along one axis."""
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - window) // stride + 1
+
+
+# -- the graph --------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Layer:
     """One Keras layer the generated code creates, with the name it gets."""
 
     name: str
-    # conv, dwconv, sepconv, pad, maxpool, avgpool, gap, gmp, bn, act, dropout,
-    # flatten, dense, concat, rescale, add (a residual sum), multiply (a gate)
+    # an op's kind (compiler.ops; a conv's batch norm and activation are `bn` and
+    # `act`), or concat, rescale, add (a residual sum), multiply (a gate)
     kind: str
     shape: Shape
     params: int

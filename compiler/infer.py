@@ -14,12 +14,12 @@ be guessed becomes unknown and silences the checks that depend on it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from . import compact
+from . import ops
 from .diagnostics import Diagnostic, Note
-from .graph import INPUT, Graph, Layer, Shape, SpecPath, Stage
+from .graph import Graph, Layer, Origin, Shape, SpecPath, Stage, Tensor, window_out
 from .resolve import (
     RConcat,
     Resolved,
@@ -30,38 +30,9 @@ from .resolve import (
     RStage,
     resolve,
 )
-from .schema import INPUT_CHANNELS, MAX_WINDOW
+from .fields import INPUT_CHANNELS, MAX_WINDOW
 
 MAX_ELEMENTS = 2**31 - 1  # one tensor's elements: 32-bit indexing in TensorFlow and torch kernels
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a tensor's channel count was decided, for error notes."""
-
-    text: str
-    path: SpecPath
-
-
-@dataclass(frozen=True)
-class Tensor:
-    shape: Shape | None  # None: unknown after an earlier error
-    origin: Origin | None = None
-    layer: str = INPUT  # the layer that produced it
-
-    @property
-    def known_shape(self) -> Shape:
-        """The shape, where the caller has returned early on an unknown one."""
-        if self.shape is None:
-            raise AssertionError("the shape of a tensor after an error")
-        return self.shape
-
-
-def window_out(size: int, window: int, stride: int, padding: str) -> int:
-    """Keras' output length along one axis."""
-    if padding == "same":
-        return math.ceil(size / stride)
-    return (size - window) // stride + 1
 
 
 class _TooSmall(Exception):
@@ -317,7 +288,7 @@ class _Inferrer:
         written = written_op(self.spec, project.path)
         if written is None or not hasattr(written, "filters"):
             return f"use {channels} filters, or annotate the paper's value as a deviation"
-        fixed = "`" + compact.unparse(written.model_dump() | {"filters": INPUT_CHANNELS}) + "`"
+        fixed = "`" + ops.unparse(written.model_dump() | {"filters": INPUT_CHANNELS}) + "`"
         if self.spec.width != 1.0:
             return (
                 f"write {fixed}: as many filters as the residual's input at every width "
@@ -374,110 +345,23 @@ class _Inferrer:
             )
 
     def op(self, rop: ROp, x: Tensor) -> Tensor:
-        op, name, path = rop.op, rop.name, rop.path
+        op, path = rop.op, rop.path
         if x.shape is None:
             return x
-        kind = op.kind
-        if kind == "identity":
-            return x
-        if (
-            kind in ("conv", "dwconv", "sepconv", "pad", "maxpool", "avgpool", "gap", "gmp")
-            and len(x.shape) != 3
-        ):
+        definition = ops.REGISTRY[op.kind]
+        if definition.feature_map and len(x.shape) != 3:
             self.error(
                 "IRC306",
-                f"{kind} needs a feature map but gets a flat vector of {x.shape[0]}",
+                f"{op.kind} needs a feature map but gets a flat vector of {x.shape[0]}",
                 path,
                 hint="move it before `flatten`/`gap`",
             )
             return Tensor(None)
-        if kind in ("conv", "dwconv", "sepconv"):
-            return self.conv(op, name, path, x)
-        if kind == "pad":
-            top, bottom, left, right = op.padding
-            shape = (x.shape[0] + top + bottom, x.shape[1] + left + right, x.shape[2])
-            return self.add(name, kind, shape, path, (x,))
-        if kind in ("maxpool", "avgpool"):
-            shape = self.window(op.pool, op.strides, op.padding, x.shape, path, kind)
-            if shape is None:
-                return Tensor(None)
-            return self.add(name, kind, (*shape, x.shape[2]), path, (x,))
-        if kind in ("gap", "gmp"):
-            shape = (1, 1, x.shape[2]) if op.keepdims else (x.shape[2],)
-            return self.add(name, kind, shape, path, (x,))
-        if kind == "flatten":
-            origin = Origin(f"{name!r} (flattened {x.shape})", path)
-            return self.add(name, kind, (math.prod(x.shape),), path, (x,), origin=origin)
-        if kind == "bn":
-            params = x.shape[-1] * (4 if op.scale else 3)
-            return self.add(name, kind, x.shape, path, (x,), params=params)
-        if kind == "act":
-            if not op.activation:
-                return x
-            return self.add(name, kind, x.shape, path, (x,), activation=op.activation)
-        if kind == "dropout":
-            return self.add(name, kind, x.shape, path, (x,))
-        if kind == "dense":
-            if len(x.shape) != 1:
-                self.error(
-                    "IRC306",
-                    f"dense needs a flat input but gets a {'x'.join(map(str, x.shape))} feature map",
-                    path,
-                    hint="put `flatten` or `gap` before it",
-                )
-                return Tensor(None)
-            if op.units is None:
-                return Tensor(None)
-            cin = x.shape[0]
-            return self.add(
-                name,
-                kind,
-                (op.units,),
-                path,
-                (x,),
-                cin * op.units + (op.units if op.bias else 0),
-                cin * op.units,
-                Origin(f"{name!r} ({op.units} units)", path),
-                op.activation,
-            )
-        raise AssertionError(f"unhandled op kind {kind}")
+        return definition.infer(self, op, rop.name, path, x)
 
-    def conv(self, op, name: str, path: SpecPath, x: Tensor) -> Tensor:
-        """conv, dwconv and sepconv, with their batch norm and activation."""
-        spatial = self.window(op.kernel, op.strides, op.padding, x.shape, path, "conv kernel")
-        filters = getattr(op, "filters", None)
-        if spatial is None or (op.kind != "dwconv" and filters is None):
-            return Tensor(None)
-        cin = x.known_shape[2]
-        kh, kw = op.kernel
-        positions = spatial[0] * spatial[1]
-        inner = 0
-        if op.kind == "conv":
-            f = op.filters
-            weights = macs = kh * kw * cin * f
-        elif op.kind == "dwconv":
-            f = cin * op.multiplier
-            weights = macs = kh * kw * f
-        else:  # depthwise to cin * multiplier channels, then 1x1 to filters
-            f, depth = op.filters, cin * op.multiplier
-            weights = macs = kh * kw * depth + depth * f
-            inner = positions * depth
-        shape = (*spatial, f)
-        origin = Origin(f"{name!r} ({f} {'channels' if op.kind == 'dwconv' else 'filters'})", path)
-        params = weights + (f if op.bias else 0)
-        y = self.add(
-            name, op.kind, shape, path, (x,), params, positions * macs, origin, inner=inner
-        )
-        if op.bn:
-            scale = self.spec.defaults.bn.scale
-            y = self.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
-        if op.activation:
-            y = self.add(
-                f"{name}_{op.activation}", "act", shape, path, (y,), activation=op.activation
-            )
-        return y
-
-    def window(self, window, strides, padding, shape, path, what) -> tuple[int, int] | None:
+    def window(self, window, strides, padding, shape, path, what, field) -> tuple[int, int] | None:
+        """The output's height and width under a window (`field`: the op's field that
+        holds it, where a too-large window is reported)."""
         out = []
         for axis, size, k, s in zip(("height", "width"), shape[:2], window, strides):
             if padding == "valid" and k > size:
@@ -485,7 +369,7 @@ class _Inferrer:
                     "IRC304",
                     f"{what} {window[0]}x{window[1]} is larger than its "
                     f"{shape[0]}x{shape[1]} input under valid padding",
-                    (*path, "kernel" if "conv" in what else "pool"),
+                    (*path, field),
                     hint="use `same` padding, a smaller window, or a larger input",
                 )
                 return None

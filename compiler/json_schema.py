@@ -3,7 +3,7 @@
 Pydantic's own schema describes the models as they are validated; a spec file
 is written in a richer raw form, which the models accept through their
 before-validators. This module adds those forms, reading them off the same
-models, so a new op kind (a subclass of `schema.Op`) appears here without a
+models, so a new op kind (a subclass of `ops.Op`) appears here without a
 line of this file changing:
 
 - every op: its compact string (`conv 160 1x7`, described by a pattern on the
@@ -36,7 +36,18 @@ from pydantic.json_schema import GenerateJsonSchema
 from . import compact, expr, schema, settings
 from .layering import AFTER, BEFORE, DELETE
 from .shipped import SHIPPED_PREFIX
-from .schema import Op
+from .fields import (
+    MAX_COUNT,
+    MAX_WINDOW,
+    _count,
+    _dim,
+    _identifier,
+    _input_side,
+    _window,
+    pad_side,
+    padding_sides,
+)
+from .ops import Op
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 PARTIAL = "Partial"
@@ -73,7 +84,7 @@ def _one_key(key: str, value: dict) -> dict:
     }
 
 
-def _op_forms(model: type[schema.Op], fields: dict) -> dict:
+def _op_forms(model: type[Op], fields: dict) -> dict:
     kinds = get_args(model.model_fields["kind"].annotation)
     words = "|".join(_words(kinds))
     inner = {k: v for k, v in fields.items() if k not in ("title", "description")}
@@ -154,7 +165,7 @@ def _block_forms(model: type, fields: dict) -> dict:
     return {**fields, "oneOf": [{"required": [body]} for body in ("seq", "concat", "residual")]}
 
 
-# Models written in a form of their own; every `schema.Op` gets `_op_forms`.
+# Models written in a form of their own; every `ops.Op` gets `_op_forms`.
 _MODEL_FORMS = {
     schema.Block: _block_forms,
     schema.Use: _use_forms,
@@ -167,7 +178,7 @@ _MODEL_FORMS = {
 
 def _side(low: int) -> dict:
     """One side of a window, stride or padding (schema._dim): a number or arithmetic."""
-    number = {"type": "integer", "minimum": low, "maximum": schema.MAX_WINDOW}
+    number = {"type": "integer", "minimum": low, "maximum": MAX_WINDOW}
     return {"anyOf": [number, NAME_OR_EXPRESSION]}
 
 
@@ -183,7 +194,7 @@ def _size_forms(inner: dict) -> dict:
 
 
 def _input_side_forms(inner: dict) -> dict:
-    return {"type": "integer", "minimum": 1, "maximum": schema.MAX_WINDOW}
+    return {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW}
 
 
 def _pad_side_forms(inner: dict) -> dict:
@@ -206,7 +217,7 @@ def _params_forms(inner: dict) -> dict:
 
 
 def _count_forms(inner: dict) -> dict:
-    number = {"type": "integer", "minimum": 1, "maximum": schema.MAX_COUNT}
+    number = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
     return {
         "anyOf": [number, NAME_OR_EXPRESSION],
         "description": "a number, a parameter name, arithmetic on parameters (`4*f`) or `in`",
@@ -224,16 +235,16 @@ def _identifier_forms(inner: dict) -> dict:
 
 # Validators that accept more than their annotated type, by function.
 _VALIDATOR_FORMS = {
-    schema._window: _window_forms,
-    schema._dim: _size_forms,
-    schema._input_side: _input_side_forms,
-    schema._pad_side: _pad_side_forms,
-    schema._padding: _padding_forms,
+    _window: _window_forms,
+    _dim: _size_forms,
+    _input_side: _input_side_forms,
+    pad_side: _pad_side_forms,
+    padding_sides: _padding_forms,
     schema._as_branch: _branch_forms,
     schema._params: _params_forms,
-    schema._count: _count_forms,
+    _count: _count_forms,
     schema._scale: _scale_forms,
-    schema._identifier: _identifier_forms,
+    _identifier: _identifier_forms,
     schema._param_name: _identifier_forms,
 }
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import compact
+from . import compact, ops
 from .diagnostics import Diagnostic, DiagnosticError, Note, Span, did_you_mean
 from .shipped import SHIPPED_PREFIX, UnknownShippedSpec, shipped_display, shipped_file
 from .source import Path_, Source, load, read_source
@@ -192,7 +192,7 @@ class _Merger:
             if isinstance(data, dict) and isinstance(data.get("blocks"), dict)
             for name in data["blocks"]
         }
-        return not any(key in compact.NODE_KINDS or key in blocks for key in value)
+        return not any(key in ops.NODE_KINDS or key in blocks for key in value)
 
     def find(self, items: list, name: str, path: Path_, where: Path_) -> int:
         try:
@@ -524,7 +524,7 @@ def _expand_use(text: str) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        kind, fields, _ = compact.parse(text)
+        kind, fields, _ = ops.parse(text)
     except compact.CompactError:
         return text
     if kind != "use":

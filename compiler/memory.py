@@ -64,9 +64,9 @@ MASK_BYTES = 1  # a dropout mask: one boolean per element
 # and the one flowing out, counted as two tensors of the largest activation's size.
 TRANSIENT = 2
 
-_KEEPS_INPUTS = {"conv", "dwconv", "sepconv", "dense", "bn", "maxpool", "gmp", "multiply"}
-_KEEPS_OUTPUT = {"maxpool", "gmp"}
-_VIEWS = {"concat", "flatten"}  # outputs that are their inputs, side by side
+# What the layers of a network's forms keep (an op's own is its OpDef.saves): a gate's
+# product keeps both its inputs; a concat is a view of its inputs.
+_FORM_SAVES = {"multiply": frozenset({"input"}), "concat": frozenset({"view"})}
 FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
 
 
@@ -118,12 +118,24 @@ class TrainingMemory:
 
 def _trainable(layer: Layer) -> int:
     """A layer's weights that get gradients: all but batch norm's moving mean and variance."""
-    return layer.params - (2 * layer.shape[-1] if layer.kind == "bn" else 0)
+    moving = "moving_statistics" in _saves(layer)
+    return layer.params - (2 * layer.shape[-1] if moving else 0)
+
+
+def _saves(layer: Layer) -> frozenset[str]:
+    # Imported here: the command line imports this module for its tables on a path (a
+    # cached check) that must not load the op registry's pydantic models.
+    from . import ops
+
+    definition = ops.REGISTRY.get(layer.kind)
+    return definition.saves if definition else _FORM_SAVES.get(layer.kind, frozenset())
 
 
 def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
+    """Whether its input is a batch norm's output, which XLA recomputes from the norm's
+    input (kept) in the backward pass."""
     source = by_name.get(layer.inputs[0]) if layer.inputs else None
-    return source is not None and source.kind == "bn"
+    return source is not None and "recomputed" in _saves(source)
 
 
 def kept_elements(graph: Graph) -> tuple[int, int]:
@@ -134,7 +146,7 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
 
     def keep(name: str) -> None:
         layer = by_name.get(name)
-        if layer is not None and layer.kind in _VIEWS:
+        if layer is not None and "view" in _saves(layer):
             for source in layer.inputs:
                 keep(source)
         else:
@@ -142,17 +154,18 @@ def kept_elements(graph: Graph) -> tuple[int, int]:
 
     masks = 0
     for layer in graph.layers:
-        if layer.kind in _KEEPS_INPUTS:
+        saves = _saves(layer)
+        if "input" in saves:
             for source in layer.inputs:
                 keep(source)
-        if layer.kind in _KEEPS_OUTPUT or layer.activation in FROM_OUTPUT:
+        if "output" in saves or layer.activation in FROM_OUTPUT:
             keep(layer.name)
-        elif layer.kind == "dense" and layer.activation:
+        elif "fused_activation" in saves and layer.activation:
             keep(layer.name)
-        elif layer.kind == "act" and not _after_batch_norm(layer, by_name):
+        elif "activation" in saves and not _after_batch_norm(layer, by_name):
             for source in layer.inputs:
                 keep(source)
-        if layer.kind == "dropout":
+        if "mask" in saves:
             masks += math.prod(layer.shape)
     sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
     sizes[INPUT] = math.prod(graph.input)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from . import compact, schema, settings
+from . import compact, ops, schema, settings
 from .diagnostics import (
     Diagnostic,
     DiagnosticError,
@@ -356,7 +356,7 @@ def _describe(loc: tuple) -> str:
     return ".".join(map(str, kept))
 
 
-_UNION_TAGS = {*compact.OP_KINDS, "use", "aux", "concat", "residual", "gate"}
+_UNION_TAGS = {*ops.KINDS, "use", "aux", "concat", "residual", "gate"}
 
 
 def _unknown_key(loc: tuple) -> Diagnostic:
@@ -383,7 +383,7 @@ def _unknown_key(loc: tuple) -> Diagnostic:
 def _part(loc: tuple) -> str:
     """How a hint names the part at loc: `a bn op`, `builder`, `the spec`."""
     if len(loc) >= 2 and isinstance(loc[-2], int) and loc[-1] in _UNION_TAGS:
-        return f"a {loc[-1]} op" if loc[-1] in compact.OP_KINDS else f"`{loc[-1]}`"
+        return f"a {loc[-1]} op" if loc[-1] in ops.KINDS else f"`{loc[-1]}`"
     return f"`{_describe(loc)}`" if loc else "the spec"
 
 
@@ -472,7 +472,7 @@ def position(source: Source, diag: Diagnostic) -> Diagnostic:
     value = value_at(source.data, best)
     if not key and isinstance(value, str) and len(best) < len(diag.path):
         try:
-            _, _, spans = compact.parse(value)
+            _, _, spans = ops.parse(value)
         except compact.CompactError:
             spans = {}
         for segment in reversed(diag.path[len(best) :]):

@@ -39,15 +39,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import expr, naming, settings
+from . import expr, naming, ops, settings
 from .infer import minimum_input
-from .resolve import body_paths, branch_base, gate_paths, shortcut_paths, widen
-from .schema import INPUT_CHANNELS, Block, Concat, Gate, Residual, Spec, Use
+from .fields import CLASSES, INPUT_CHANNELS, widen
+from .resolve import body_paths, branch_base, gate_paths, shortcut_paths
+from .schema import Aux, Block, Concat, Gate, Residual, Spec, Use
 from .shipped import SHIPPED_PREFIX
 from .source import describe
 
 IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
-CLASSES = "classes"  # the symbol of the class count (a builder argument)
 # The class count inside arithmetic (`classes//2`): a name no parameter can have.
 CLASSES_NAME = "(classes)"
 
@@ -188,15 +188,11 @@ class LayerName:
 
 @dataclass(frozen=True)
 class Op:
-    """One spec op: `target = op(source)`. `attrs` hold resolved values by field:
-    conv: filters, kernel, strides, padding, activation, bias, bn, bn_scale;
-    dwconv: those but filters, and multiplier; sepconv: all of conv's and multiplier;
-    pad: padding (top, bottom, left, right); gap/gmp: keepdims;
-    maxpool/avgpool: pool, strides, padding; bn: scale; act: activation;
-    dropout: rate; dense: units (an int, Param, Arith or CLASSES), activation, bias;
-    identity: none (`target = source`). `attribute`: the op's module in class-based
-    code, unique in its class (_Scope.attribute), named by the op's place even where
-    `layer` is an override."""
+    """One spec op: `target = op(source)`. `attrs` hold its values by field, with the
+    spec's defaults applied, as its definition's `attrs` hook gives them (compiler.ops;
+    a conv's: filters, kernel, strides, padding, activation, bias, bn, bn_scale).
+    `attribute`: the op's module in class-based code, unique in its class
+    (_Scope.attribute), named by the op's place even where `layer` is an override."""
 
     kind: str
     attrs: dict[str, Value]
@@ -500,86 +496,11 @@ class _Builder:
         _, span = self.result.source.locate(path)
         return f"{relative(span.file, self.root)}:{span.line}" if span else self.file
 
-    def attrs(self, scope: _Scope, op: Any) -> dict[str, Value]:
-        """The op's fields with the spec's defaults applied (as resolve.concrete does)."""
-        defaults = self.spec.defaults
-        kind = op.kind
-        if kind in ("conv", "dwconv", "sepconv"):
-            conv = defaults.of(kind)
-            act = op.activation if op.activation is not None else conv.activation
-            attrs = {
-                "kernel": self.pair(scope, op.kernel),
-                "strides": self.pair(scope, op.strides),
-                "padding": op.padding,
-                "activation": _linear_none(self.value(scope, act)),
-                "bias": conv.bias if op.bias is None else op.bias,
-                "bn": conv.bn if op.bn is None else op.bn,
-                "bn_scale": defaults.bn.scale,
-            }
-            if kind != "conv":
-                attrs["multiplier"] = self.value(scope, op.multiplier)
-            if kind != "dwconv":
-                filters = op.filters
-                if filters != INPUT_CHANNELS:
-                    filters = self.value(scope, filters, widened=True)
-                if isinstance(filters, int):
-                    filters = widen(filters, self.spec.width)
-                attrs["filters"] = filters
-            return attrs
-        if kind == "pad":
-            return {"padding": self.pair(scope, op.padding)}
-        if kind in ("gap", "gmp"):
-            return {"keepdims": op.keepdims}
-        if kind in ("maxpool", "avgpool"):
-            return {
-                "pool": self.pair(scope, op.pool),
-                "strides": self.pair(scope, op.strides),
-                "padding": op.padding,
-            }
-        if kind == "bn":
-            return {"scale": defaults.bn.scale if op.scale is None else op.scale}
-        if kind == "act":
-            return {"activation": _linear_none(self.value(scope, op.activation))}
-        if kind == "dropout":
-            return {"rate": op.rate}
-        if kind == "dense":
-            if op.units == CLASSES:
-                scope.uses_classifier = True
-            units = op.units if op.units == CLASSES else self.value(scope, op.units)
-            return {
-                "units": units,
-                "activation": _linear_none(self.value(scope, op.activation)),
-                "bias": op.bias,
-            }
-        return {}
-
     def op(self, scope, node, path, layer: str, source, target, channels, residual_in=None) -> Op:
-        attrs = self.attrs(scope, node)
+        definition = ops.REGISTRY[node.kind]
+        attrs = definition.attrs(self, scope, node)
         kind = node.kind
-        out = channels
-        if kind in ("conv", "sepconv"):
-            out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
-            if out is None:  # the check allows `in` filters only in a residual's projection
-                raise ProgramError(f"{self.place(path)}: `in` filters outside a residual")
-        elif kind == "dwconv":
-            multiplier = attrs["multiplier"]
-            if not isinstance(multiplier, int):
-                raise ProgramError(
-                    f"{self.place(path)}: a dwconv's depth multiplier must be a "
-                    "number here (its output channel count is printed as in_channels times "
-                    "it), not a block parameter or an expression; write the number"
-                )
-            out = _scaled(channels, multiplier)
-        elif kind == "dense":
-            out = _symbol(attrs["units"])
-        elif kind == "flatten":
-            shapes = self.shapes.get((path, "flatten"), set())
-            if len(shapes) != 1:
-                raise ProgramError(
-                    f"flatten at {'.'.join(map(str, path))} is used at {len(shapes)} sizes; "
-                    "a code backend needs one"
-                )
-            out = Channels(next(iter(shapes))[0])
+        out = self.out_channels(definition, attrs, path, channels, residual_in)
         override = getattr(node, "name", None)
         return Op(
             kind,
@@ -594,6 +515,37 @@ class _Builder:
             scope.attribute(layer),
         )
 
+    def out_channels(
+        self, definition: ops.OpDef, attrs: dict, path: tuple, channels: Channels, residual_in
+    ) -> Channels:
+        """An op's output channels, by its definition's `channels` rule."""
+        rule = definition.channels
+        if rule == "filters":
+            out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
+            if out is None:  # the check allows `in` filters only in a residual's projection
+                raise ProgramError(f"{self.place(path)}: `in` filters outside a residual")
+            return out
+        if rule == "multiplier":
+            multiplier = attrs["multiplier"]
+            if not isinstance(multiplier, int):
+                raise ProgramError(
+                    f"{self.place(path)}: a {definition.kind}'s depth multiplier must be a "
+                    "number here (its output channel count is printed as in_channels times "
+                    "it), not a block parameter or an expression; write the number"
+                )
+            return _scaled(channels, multiplier)
+        if rule == "units":
+            return _symbol(attrs["units"])
+        if rule == "flat":
+            shapes = self.shapes.get((path, definition.kind), set())
+            if len(shapes) != 1:
+                raise ProgramError(
+                    f"{definition.kind} at {'.'.join(map(str, path))} is used at {len(shapes)} "
+                    "sizes; a code backend needs one"
+                )
+            return Channels(next(iter(shapes))[0])
+        return channels
+
     # -- sequences
 
     def seq(
@@ -607,7 +559,8 @@ class _Builder:
         current = source
         passed = None  # the last identity, which the sequence ends with if it is all identities
         for node, path, local in zip(nodes, paths, names):
-            if node.kind == "identity":  # reads and leaves `current`: nothing to print
+            definition = ops.REGISTRY.get(node.kind)
+            if definition is not None and not definition.builds:  # identity: nothing to print
                 passed = (node, path, local)
                 continue
             if isinstance(node, (Concat, Gate)):
@@ -822,7 +775,7 @@ class _Builder:
         shapes = {stage.path: stage.shape for stage in graph.stages}  # a repeat's last wins
         counts = Counter()
         for node in spec.network:
-            if node.kind == "use":
+            if isinstance(node, Use):
                 counts[node.block] += node.repeat
         numbers: Counter[str] = Counter()
         channels = Channels(spec.input[2])
@@ -830,7 +783,7 @@ class _Builder:
         names = naming.local_names(spec.network)
         for i, (node, local) in enumerate(zip(spec.network, names)):
             path = ("network", i)
-            if node.kind == "use":
+            if isinstance(node, Use):
                 first = numbers[node.block] + 1
                 numbers[node.block] += node.repeat
                 many = counts[node.block] > 1
@@ -852,7 +805,7 @@ class _Builder:
                 stmt = self.bind(stmt, channels)
                 channels = stmt.out_channels
                 out.append(stmt)
-            elif node.kind == "aux":
+            elif isinstance(node, Aux):
                 use = Use.model_construct(block=node.block, repeat=1, args={})
                 stmt = self.use(scope, use, node.block, "x", "aux", aux=True, looped=False)
                 out.append(self.bind(stmt, channels))
@@ -937,7 +890,7 @@ def build(result: Any, root: Path | None = None) -> Program:
     network, head, features = builder.network()
     functions = tuple(builder.functions[name] for name in spec.blocks if name in builder.functions)
     classifier = next(
-        (n for n in reversed(spec.head) if n.kind == "dense" and n.units == CLASSES), None
+        (n for n in reversed(spec.head) if getattr(n, "units", None) == CLASSES), None
     )
     uses_residual = any(f.uses_residual for f in functions) or builder.scope.uses_residual
     defaults = spec.defaults
@@ -971,7 +924,7 @@ def build(result: Any, root: Path | None = None) -> Program:
                 "bias": defaults.of(kind).bias,
                 "bn": defaults.of(kind).bn,
             }
-            for kind in ("conv", "dwconv", "sepconv")
+            for kind in ops.conv.DefaultsEntries.model_fields
         },
         bn_defaults={
             "scale": defaults.bn.scale,

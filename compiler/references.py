@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import compact
+from . import compact, ops
 from .diagnostics import Diagnostic
 from .graph import SpecPath
 from .resolve import unknown_block
@@ -58,7 +58,7 @@ def _in_list(nodes: Any, path: SpecPath) -> Iterator[tuple[SpecPath, str]]:
 def _in_node(node: Any, path: SpecPath) -> Iterator[tuple[SpecPath, str]]:
     if isinstance(node, str):
         try:
-            kind, fields, _ = compact.parse(node)
+            kind, fields, _ = ops.parse(node)
         except compact.CompactError:
             return  # the schema reports it
         if kind == "use":
@@ -71,7 +71,7 @@ def _in_node(node: Any, path: SpecPath) -> Iterator[tuple[SpecPath, str]]:
         if key == "aux" and isinstance(inner, str):
             yield path, inner
             return
-        if key not in compact.NODE_KINDS and isinstance(key, str):
+        if key not in ops.NODE_KINDS and isinstance(key, str):
             yield path, key
             return
     concat, residual = node.get("concat"), node.get("residual")

@@ -14,12 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Union
 
-from . import compact, expr, naming
+from . import compact, expr, naming, ops
 from .diagnostics import Diagnostic, did_you_mean
 from .graph import SpecPath
+from .fields import INPUT_CHANNELS, MAX_COUNT
 from .schema import (
-    INPUT_CHANNELS,
-    MAX_COUNT,
     Aux,
     Block,
     Concat,
@@ -279,7 +278,7 @@ class _Resolver:
                 self.activation(value, {}, (*path, "activation"))
         # A default is reported once, where it is written, not at every conv it reaches
         # (`concrete` builds those without it).
-        for kind in compact.CONV_KINDS:
+        for kind in ops.conv.DefaultsEntries.model_fields:
             own = getattr(self.spec.defaults, kind)
             if own is not None and own.activation not in compact.ACTIVATIONS:
                 self.activation(own.activation, {}, ("defaults", kind, "activation"))
@@ -292,10 +291,10 @@ class _Resolver:
             return Resolved(self.spec, ())
         spec = self.spec
         memo: dict[str, int] = {}
-        ops = 0
+        layers = 0
         for i, node in enumerate(spec.network):
-            ops += self.op_count([node], memo)
-            if ops > MAX_LAYERS:
+            layers += self.op_count([node], memo)
+            if layers > MAX_LAYERS:
                 self.error(
                     "IRC404",
                     f"the network unrolls to more than {MAX_LAYERS:,} ops by this entry",
@@ -548,49 +547,14 @@ class _Resolver:
 
     def concrete(self, op: Any, path: SpecPath, env: dict) -> Any:
         """The op with parameters substituted and the spec's defaults filled in."""
-        defaults = self.spec.defaults
         update: dict[str, Any] = {}
-        kind = op.kind
         for field, low in (("kernel", 1), ("pool", 1), ("strides", 1), ("padding", 0)):
             value = getattr(op, field, None)
             if isinstance(value, tuple):
                 update[field] = tuple(
                     self.number(v, env, (*path, field), field, low) for v in value
                 )
-        if kind in ("dwconv", "sepconv"):
-            update["multiplier"] = self.count(
-                op.multiplier, env, (*path, "multiplier"), "multiplier"
-            )
-        if kind in compact.CONV_KINDS:
-            if kind != "dwconv":
-                filters = self.count(op.filters, env, (*path, "filters"), "filters")
-                if filters == INPUT_CHANNELS and (
-                    kind != "conv" or path[-2:] != ("residual", "project")
-                ):
-                    self.error(
-                        "IRC403",
-                        "`in` filters (as many as the residual's input) only fit a residual's project",
-                        (*path, "filters"),
-                        hint="write a number or a parameter name",
-                    )
-                    filters = None
-                update["filters"] = (
-                    widen(filters, self.spec.width) if isinstance(filters, int) else filters
-                )
-            own = defaults.of(kind)
-            act = op.activation
-            if act is None and own.activation in compact.ACTIVATIONS:
-                act = own.activation
-            update["activation"] = self.activation(act, env, (*path, "activation"))
-            update["bias"] = own.bias if op.bias is None else op.bias
-            update["bn"] = own.bn if op.bn is None else op.bn
-        elif kind == "dense":
-            update["units"] = self.count(op.units, env, (*path, "units"), "units")
-            update["activation"] = self.activation(op.activation, env, (*path, "activation"))
-        elif kind == "act":
-            update["activation"] = self.activation(op.activation, env, (*path, "activation"))
-        elif kind == "bn":
-            update["scale"] = defaults.bn.scale if op.scale is None else op.scale
+        update |= ops.REGISTRY[op.kind].concrete(self, op, path, env)
         return op.model_copy(update=update)
 
     def number(self, value: Any, env: dict, path: SpecPath, field: str, low: int = 1) -> int | None:
@@ -673,14 +637,6 @@ def _walk(nodes, paths):
             yield from _walk(node.branch, gate_paths(node, path))
 
 
-def widen(filters: int, width: float) -> int:
-    """A filter count under a width multiplier: rounded half up, at least 1.
-
-    Every backend must use this same rule (the Keras backend does).
-    """
-    return max(1, int(filters * width + 0.5))
-
-
 def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:
     resolver = _Resolver(spec)
     resolved = resolver.run()
@@ -693,8 +649,8 @@ def unknown_block(name: str, blocks: Iterable[str], path: SpecPath) -> Diagnosti
     if name in compact.KERAS_ONLY_ACTIVATIONS:  # never "did you mean" another function
         hint = compact.activation_hint(name)
     else:
-        hint = did_you_mean(name, [*blocks, *compact.OP_KINDS, *compact.ACTIVATIONS]) or (
-            f"define it under `blocks:`; ops are {', '.join(compact.OP_KINDS)}"
+        hint = did_you_mean(name, [*blocks, *ops.KINDS, *compact.ACTIVATIONS]) or (
+            f"define it under `blocks:`; ops are {', '.join(ops.KINDS)}"
         )
     return Diagnostic("IRC401", f"unknown block or op {name!r}", hint=hint, path=path)
 

@@ -12,15 +12,13 @@ Models are frozen: later stages build new values and never edit these.
 
 from __future__ import annotations
 
-import keyword
 import re
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     FiniteFloat,
@@ -33,150 +31,24 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from . import compact, expr, naming
+from . import compact, naming, ops
+from .fields import (
+    MAX_REPEAT,
+    Ident,
+    InputSide,
+    LayerName,
+    Model,
+    PosInt,
+    _identifier,
+    widen,
+)
+from .ops import conv, norm
 
-MAX_COUNT = 1_000_000  # filters, units, repeats: anything larger is a typo
-MAX_REPEAT = 1_000
-MAX_WINDOW = 4_096
 
 # Names a block's generated function uses itself, so a parameter cannot take them.
 RESERVED = naming.MODULE_NAMES | naming.BLOCK_NAMES | naming.TORCH_NAMES | {"repeat"}
 # Variables of generated block functions: b1, b2_1, b2_r, r, scales, shortcut, b1_scales.
 _BRANCH_VARIABLE = re.compile(r"b\d+(_\d+)*(_r)?|.*_r\Z|(.*_)?(scales|shortcut)\Z")
-
-
-def _identifier(value: str) -> str:
-    if not value.isidentifier() or not value.isascii():
-        raise PydanticCustomError(
-            "irc_identifier",
-            "'{value}' is not a valid name: use letters, digits and underscores, not starting with a digit",
-            {"value": value},
-        )
-    if keyword.iskeyword(value) or (value.startswith("__") and value.endswith("__")):
-        raise PydanticCustomError(
-            "irc_identifier",
-            "'{value}' is reserved in Python and cannot name anything in a spec",
-            {"value": value},
-        )
-    return value
-
-
-def _expression(value: str) -> str:
-    """A parameter name or integer arithmetic on parameters (`4*f`, `f//2`), as written."""
-    if not expr.is_expression(value):
-        return _identifier(value)
-    try:
-        expr.parse(value)
-    except expr.ExprError as exc:
-        raise PydanticCustomError(
-            "irc_expression", "{value!r}: {message}", {"value": value, "message": exc.message}
-        ) from None
-    return value.strip()
-
-
-def _window(value: Any) -> Any:
-    """`3x3`, `3`, `[1, 7]`, `k` or `[1, k]` to a (height, width) pair."""
-    if isinstance(value, str):
-        if value[:1].isdigit() and not expr.is_expression(value):
-            try:
-                return compact._window(compact.Token(value, 0), "size")
-            except compact.CompactError as exc:
-                raise PydanticCustomError(
-                    "irc_window", "{message}", {"message": exc.message}
-                ) from None
-        return [value, value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value, value]
-    return value
-
-
-def _dim(value: Any, low: int = 1) -> int | str:
-    """One side of a window, stride or padding: a number, a parameter or arithmetic on one."""
-    if isinstance(value, str):
-        return _expression(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not low <= value <= MAX_WINDOW:
-            raise PydanticCustomError(
-                "irc_range",
-                "must be between {low} and {max}, got {value}",
-                {"low": low, "max": MAX_WINDOW, "value": value},
-            )
-        return value
-    raise PydanticCustomError(
-        "irc_type",
-        "must be a whole number or a parameter name, got {value}",
-        {"value": repr(value)},
-    )
-
-
-def _input_side(value: Any) -> int:
-    """One side of the network's input: a number (no block parameter is in scope there)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PydanticCustomError(
-            "irc_type", "must be a whole number, got {value}", {"value": repr(value)}
-        )
-    _dim(value)  # the range check
-    return value
-
-
-def _pad_side(value: Any) -> Any:
-    """One side of a zero padding: a window side that may be 0."""
-    return _dim(value, low=0)
-
-
-def _padding(value: Any) -> Any:
-    """`3` (every side), `1x2` (height, width), `[t, b, l, r]` to (top, bottom, left, right)."""
-    if isinstance(value, str) and value[:1].isdigit() and not expr.is_expression(value):
-        try:
-            h, w = compact._window(compact.Token(value, 0), "padding", zero=True)
-        except compact.CompactError as exc:
-            raise PydanticCustomError("irc_window", "{message}", {"message": exc.message}) from None
-        return [h, h, w, w]
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return [value] * 4
-    if isinstance(value, list) and len(value) == 2:
-        return [value[0], value[0], value[1], value[1]]
-    return value
-
-
-Ident = Annotated[str, Strict(), AfterValidator(_identifier)]
-PosInt = Annotated[int, Strict(), Field(gt=0, le=MAX_COUNT)]
-Size = Annotated[Union[int, str], PlainValidator(_dim)]
-Window = Annotated[tuple[Size, Size], BeforeValidator(_window)]
-PadSize = Annotated[Union[int, str], PlainValidator(_pad_side)]
-InputSide = Annotated[int, PlainValidator(_input_side)]
-LayerName = Annotated[
-    str,
-    Strict(),
-    Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64),
-]
-
-
-INPUT_CHANNELS = "in"  # a projection's filters: as many as the residual's input has
-
-
-def _count(value: Any) -> int | str:
-    """A count written as a number, the name of a block parameter, or `in`."""
-    if value == INPUT_CHANNELS:
-        return value
-    if isinstance(value, str):
-        return _expression(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not 0 < value <= MAX_COUNT:
-            raise PydanticCustomError(
-                "irc_range",
-                "must be between 1 and {max}, got {value}",
-                {"max": MAX_COUNT, "value": value},
-            )
-        return value
-    raise PydanticCustomError(
-        "irc_type",
-        "must be a whole number or a parameter name, got {value}",
-        {"value": repr(value)},
-    )
-
-
-Count = Annotated[Union[int, str], PlainValidator(_count)]
 
 
 def _scale(value: Any) -> float | str | None:
@@ -206,154 +78,6 @@ def _param_name(value: str) -> str:
 
 
 ParamName = Annotated[str, Strict(), AfterValidator(_param_name)]
-Padding = Literal["same", "valid"]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _from_raw(kind: str, data: Any) -> Any:
-    """Accept the compact string or `{kind: {fields}}` for one op kind."""
-    if isinstance(data, str):
-        try:
-            parsed_kind, fields, _ = compact.parse(data)
-        except compact.CompactError as exc:
-            raise PydanticCustomError(  # the message as a value: no user text as a template
-                "irc_compact",
-                "{message}",
-                {
-                    "message": exc.message,
-                    "start": exc.start,
-                    "end": exc.end,
-                    "hint": exc.hint,
-                    "code": exc.code,
-                },
-            ) from None
-        return {"kind": parsed_kind, **fields}
-    if isinstance(data, dict) and len(data) == 1 and kind in data:
-        fields = data[kind]
-        if fields is None:
-            return {"kind": kind}
-        if isinstance(fields, str):
-            raise PydanticCustomError(
-                "irc_form",
-                "write '{kind}' as one string (`{kind} {fields}`) or give a mapping of its fields",
-                {"kind": kind, "fields": fields},
-            )
-        if isinstance(fields, dict):
-            return {"kind": kind, **fields}
-    return data
-
-
-class Op(Model):
-    """Base of the leaf ops; `kind` names the op in specs and in layer names.
-
-    `name` overrides the layer's name within its block use (`@1_conv` in a use
-    named `conv2_block1` is `conv2_block1_1_conv`; `""` is the use's own name;
-    in `network` and `head` it is the whole name).
-    """
-
-    # Each op narrows `kind` to its Literal: sound, as models are frozen (model_config),
-    # which pyright does not read; hence the ignore on each subclass's `kind`.
-    kind: str
-    name: LayerName | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, data: Any) -> Any:
-        kinds = get_args(cls.model_fields["kind"].annotation)  # the Literal's values
-        key = next(iter(data)) if isinstance(data, dict) and len(data) == 1 else ""
-        return _from_raw(key if key in kinds else kinds[0], data)
-
-
-class Conv(Op):
-    kind: Literal["conv"] = "conv"  # pyright: ignore[reportIncompatibleVariableOverride]
-    filters: Count
-    kernel: Window
-    strides: Window = (1, 1)
-    padding: Padding = "same"
-    activation: str | None = None  # None: the spec's default
-    bias: bool | None = None
-    bn: bool | None = None
-
-
-class DepthwiseConv(Op):
-    """A depthwise convolution: each input channel convolved on its own, `multiplier` times."""
-
-    kind: Literal["dwconv"] = "dwconv"  # pyright: ignore[reportIncompatibleVariableOverride]
-    kernel: Window
-    strides: Window = (1, 1)
-    padding: Padding = "same"
-    multiplier: Count = 1  # channels out per channel in (Keras' depth_multiplier)
-    activation: str | None = None  # None: the spec's default (defaults.dwconv)
-    bias: bool | None = None
-    bn: bool | None = None
-
-
-class SeparableConv(Op):
-    """A depthwise convolution then a 1x1 convolution to `filters`, as one layer."""
-
-    kind: Literal["sepconv"] = "sepconv"  # pyright: ignore[reportIncompatibleVariableOverride]
-    filters: Count
-    kernel: Window
-    strides: Window = (1, 1)
-    padding: Padding = "same"
-    multiplier: Count = 1
-    activation: str | None = None  # None: the spec's default (defaults.sepconv)
-    bias: bool | None = None
-    bn: bool | None = None
-
-
-class Pad(Op):
-    """Zeros around the feature map: (top, bottom, left, right) rows and columns."""
-
-    kind: Literal["pad"] = "pad"  # pyright: ignore[reportIncompatibleVariableOverride]
-    padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(_padding)]
-
-
-class Identity(Op):
-    """The input unchanged: a concat's pass-through branch. Builds no layer."""
-
-    kind: Literal["identity"] = "identity"  # pyright: ignore[reportIncompatibleVariableOverride]
-
-
-class Pool(Op):
-    kind: Literal["maxpool", "avgpool"] = "maxpool"  # pyright: ignore[reportIncompatibleVariableOverride]
-    pool: Window
-    strides: Window = (1, 1)
-    padding: Padding = "same"
-
-
-class GlobalPool(Op):
-    kind: Literal["gap", "gmp"] = "gap"  # pyright: ignore[reportIncompatibleVariableOverride]
-    keepdims: bool = False  # 1x1xC (for a gate's convs) instead of a flat C
-
-
-class BatchNorm(Op):
-    kind: Literal["bn"] = "bn"  # pyright: ignore[reportIncompatibleVariableOverride]
-    scale: bool | None = None
-
-
-class Activation(Op):
-    kind: Literal["act"] = "act"  # pyright: ignore[reportIncompatibleVariableOverride]
-    activation: str
-
-
-class Dropout(Op):
-    kind: Literal["dropout"] = "dropout"  # pyright: ignore[reportIncompatibleVariableOverride]
-    rate: Annotated[FiniteFloat, Field(ge=0.0, lt=1.0)]
-
-
-class Flatten(Op):
-    kind: Literal["flatten"] = "flatten"  # pyright: ignore[reportIncompatibleVariableOverride]
-
-
-class Dense(Op):
-    kind: Literal["dense"] = "dense"  # pyright: ignore[reportIncompatibleVariableOverride]
-    units: Count
-    activation: str | None = None  # None: linear
-    bias: bool = True
 
 
 class Use(Model):
@@ -371,7 +95,7 @@ class Use(Model):
     @classmethod
     def _parse(cls, data: Any) -> Any:
         if isinstance(data, str):
-            return _from_raw("use", data)
+            return ops.base.from_raw("use", data)
         if isinstance(data, dict) and len(data) == 1:
             ((block, fields),) = data.items()
             if fields is None:
@@ -462,7 +186,7 @@ class Residual(Model):
 
     kind: Literal["residual"] = "residual"
     branches: Annotated[list[Branch], Field(min_length=1)]
-    project: Conv | None = None
+    project: conv.Conv | None = None
     shortcut: Branch | None = None
     order: Literal["shortcut_first", "shortcut_last"] = "shortcut_first"
     scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
@@ -486,50 +210,45 @@ def _node_tag(value: Any) -> str | None:
         word = tokens[0].text if tokens else ""
         if word in compact.ACTIVATIONS:
             return "act"
-        return word if word in compact.OP_KINDS else "use"
+        return word if word in ops.REGISTRY else "use"
     if isinstance(value, dict) and len(value) == 2 and "name" in value:
         key = next(k for k in value if k != "name")
         if key in ("concat", "gate"):
             return key
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
-        if key in compact.NODE_KINDS:
+        if key in ops.REGISTRY or key in compact.COMPOSITE_KINDS:
             return key
         return "use"
     return None
 
 
-Node = Annotated[
-    Union[
-        Annotated[Conv, Tag("conv")],
-        Annotated[DepthwiseConv, Tag("dwconv")],
-        Annotated[SeparableConv, Tag("sepconv")],
-        Annotated[Pad, Tag("pad")],
-        Annotated[Identity, Tag("identity")],
-        Annotated[Pool, Tag("maxpool")],
-        Annotated[Pool, Tag("avgpool")],
-        Annotated[GlobalPool, Tag("gap")],
-        Annotated[GlobalPool, Tag("gmp")],
-        Annotated[BatchNorm, Tag("bn")],
-        Annotated[Activation, Tag("act")],
-        Annotated[Dropout, Tag("dropout")],
-        Annotated[Flatten, Tag("flatten")],
-        Annotated[Dense, Tag("dense")],
-        Annotated[Concat, Tag("concat")],
-        Annotated[Residual, Tag("residual")],
-        Annotated[Gate, Tag("gate")],
-        Annotated[Aux, Tag("aux")],
-        Annotated[Use, Tag("use")],
-    ],
-    Discriminator(
-        _node_tag,
-        custom_error_type="irc_node",
-        custom_error_message=(
-            "expected an op (a string such as `conv 64 3x3`) or a mapping with one key "
-            "(an op kind, `concat`, `residual`, `gate`, `aux` or a block name)"
+if TYPE_CHECKING:  # what a node is; the union below is built from the op registry
+    Node = Union[ops.Op, Concat, Residual, Gate, Aux, Use]
+else:
+    _OP_MODELS = tuple(Annotated[d.model, Tag(kind)] for kind, d in ops.REGISTRY.items())
+    Node = Annotated[
+        Union[
+            (
+                *_OP_MODELS,
+                Annotated[Concat, Tag("concat")],
+                Annotated[Residual, Tag("residual")],
+                Annotated[Gate, Tag("gate")],
+                Annotated[Aux, Tag("aux")],
+                Annotated[Use, Tag("use")],
+            )
+        ],
+        Discriminator(
+            _node_tag,
+            custom_error_type="irc_node",
+            custom_error_message=(
+                "expected an op (a string such as `conv 64 3x3`) or a mapping with one key "
+                "(an op kind, `concat`, `residual`, `gate`, `aux` or a block name)"
+            ),
         ),
-    ),
-]
+    ]
+
+
 Branch = Annotated[list[Node], BeforeValidator(_as_branch), Field(min_length=1)]
 
 
@@ -573,32 +292,10 @@ class Block(Model):
         return [self.residual]
 
 
-class ConvDefaults(Model):
-    bias: bool = False
-    bn: bool = True
-    activation: str = "relu"
-
-
-class BatchNormDefaults(Model):
-    scale: bool = True
-    epsilon: Annotated[FiniteFloat, Field(gt=0.0)] = 1e-3
-    momentum: Annotated[FiniteFloat, Field(gt=0.0, lt=1.0)] = 0.99
-
-
-class Defaults(Model):
-    """How a plain `conv` or `bn` is built when the op does not say.
-
-    `dwconv` and `sepconv` follow `conv` unless given their own entry.
-    """
-
-    conv: ConvDefaults = ConvDefaults()
-    dwconv: ConvDefaults | None = None
-    sepconv: ConvDefaults | None = None
-    bn: BatchNormDefaults = BatchNormDefaults()
-
-    def of(self, kind: str) -> ConvDefaults:
-        """The bias, batch-norm and activation defaults of a conv kind."""
-        return getattr(self, kind, None) or self.conv
+class Defaults(norm.DefaultsEntries, conv.DefaultsEntries):
+    """How a plain `conv` or `bn` is built when the op does not say: one entry per
+    family that has defaults (compiler.ops.conv and .norm say which kinds, and which
+    follow another's entry)."""
 
 
 def _not_generated(value: str, allowed: frozenset = frozenset()) -> str:
@@ -648,8 +345,6 @@ def deepened(nodes: list, depth: float) -> list:
     Rounded half up and at least 1 (compiler.resolve.widen's rule); a block
     used once stays once, so stems and reductions are never repeated.
     """
-    from .resolve import widen
-
     out = []
     for node in nodes:
         if isinstance(node, Use) and node.repeat > 1:

@@ -66,8 +66,11 @@ def out_size(size: int, k: int, s: int, padding: str) -> int:
 class Gen:
     """Random nodes as YAML text (flow style, one line each), tracking (H, W, C)."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, new: random.Random | None = None):
         self.rng = rng
+        # Draws for forms added later (grouped conv, layer norm), apart from `rng` so
+        # the specs of every seed stay what they were but for those forms.
+        self.new = new or random.Random(0)
         self.blocks: dict[str, list[str]] = {}  # name -> YAML lines of its definition
 
     # ops ------------------------------------------------------------------------
@@ -99,6 +102,8 @@ class Gen:
         f = filters if filters is not None else rng.randint(1, 6)
         h, w = out_size(shape[0], kh, sh, padding), out_size(shape[1], kw, sw, padding)
         channels = f if isinstance(f, int) else None
+        # not a projection: its input is the branches' output, which `shape` is not
+        groups = 1 if linear else self.groups(shape[2], f)
         act = "linear" if linear else rng.choice([None, None, *ACTIVATIONS])
         bias = rng.choice([None, True, False])
         bn = rng.choice([None, True, False])
@@ -108,6 +113,8 @@ class Gen:
                 fields.append(f"strides: [{sh}, {sw}]")
             if padding != "same" or rng.random() < 0.2:
                 fields.append(f"padding: {padding}")
+            if groups != 1:
+                fields.append(f"groups: {groups}")
             if act:
                 fields.append(f"activation: {act}")
             if bias is not None:
@@ -120,6 +127,8 @@ class Gen:
             text += f" s{sh}" if sh == sw else f" s{sh}x{sw}"
         if padding != "same" or rng.random() < 0.2:
             text += f" {padding}"
+        if groups != 1:
+            text += f" g{groups}"
         if act:
             text += f" {act}"
         if bias is not None:
@@ -127,6 +136,13 @@ class Gen:
         if bn is not None:
             text += " bn" if bn else " nobn"
         return text, (h, w, channels)
+
+    def groups(self, channels, filters) -> int:
+        """Sometimes a number of groups (above 1) dividing the input channels and filters."""
+        if not isinstance(channels, int) or not isinstance(filters, int):
+            return 1
+        common = [g for g in range(2, min(channels, filters) + 1) if not channels % g + filters % g]
+        return self.new.choice(common) if common and self.new.random() < 0.15 else 1
 
     def pool(self, shape, keep=False):
         kind = self.rng.choice(["maxpool", "avgpool"])
@@ -169,6 +185,9 @@ class Gen:
 
     def simple(self, shape, keep=False):
         rng = self.rng
+        if self.new.random() < 0.03:
+            eps = self.new.choice([None, 1e-6, 0.01])
+            return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape
         r = rng.random()
         if r < 0.12:
             return self.separable(shape, keep)
@@ -324,7 +343,7 @@ TOP_LEVEL_COMPOSITES = True
 def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> str:
     """One random valid spec as YAML."""
     rng = random.Random(seed)
-    g = Gen(rng)
+    g = Gen(rng, random.Random(f"new forms {seed}"))
     h = rng.randint(16, 64)
     w = h if rng.random() < 0.6 else rng.randint(16, 64)
     channels = rng.randint(1, 4)

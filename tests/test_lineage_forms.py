@@ -9,7 +9,7 @@ test_differential.py, whose random specs use every form.
 from __future__ import annotations
 
 import pytest
-from irc_cnn.compiler import compact, expr
+from irc_cnn.compiler import compact, expr, ops
 from irc_cnn.compiler.pipeline import check_bytes
 
 HEAD = """\
@@ -294,7 +294,7 @@ def test_name_override_clash_is_reported():
 )
 def test_unknown_op_words_suggest_only_the_same_kind(line, suggestion):
     tokens = compact.tokenize(line)
-    hint = compact.suggest(tokens[0].text, tokens[1:])
+    hint = compact.suggest(tokens[0].text, tokens[1:], ops.SYNTAX)
     assert hint == (f"did you mean {suggestion!r}?" if suggestion else None)
 
 
@@ -353,10 +353,12 @@ def test_unparse_round_trips_the_new_words():
         "sepconv 64 3x3 dm2 @block2_sepconv1",
         "pad 1x2",
         "gap keepdims",
+        "conv 64 3x3 s2 g4 linear",
+        "layernorm @stem_ln",
     ):
-        kind, fields, _ = compact.parse(text)
-        again = compact.unparse({"kind": kind, **fields})
-        assert compact.parse(again)[:2] == (kind, fields), (text, again)
+        kind, fields, _ = ops.parse(text)
+        again = ops.unparse({"kind": kind, **fields})
+        assert ops.parse(again)[:2] == (kind, fields), (text, again)
 
 
 def test_the_parenthesis_limit_counts_nesting_not_tokens():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pydantic import TypeAdapter
 
-from irc_cnn.compiler import compact, schema
+from irc_cnn.compiler import ops, schema
 from irc_cnn.compiler.pipeline import Result, check_bytes, check_file
 from tests.conftest import ROOT, run_irc
 from tests.test_bad_specs import CASES, checked
@@ -236,4 +236,4 @@ def test_docs_show_a_mapping_form_for_every_op_kind_equal_to_its_compact_form():
         op = node.validate_python(compact_form)
         assert node.validate_python(yaml.safe_load(mapping_form)) == op, mapping_form
         kinds.add(op.kind)
-    assert kinds == set(compact.OP_KINDS)
+    assert kinds == set(ops.KINDS)

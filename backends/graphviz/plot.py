@@ -30,7 +30,7 @@ into SVG or PNG with Graphviz's `dot`; the DOT text itself needs no program.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,50 +108,84 @@ def _window_extras(strides: Any, padding: str) -> list[str]:
 
 def op_label(kind: str, attrs: dict[str, Any], out: Shape, parameter: str | None = None) -> str:
     """The paper's wording for one op (`attrs`: its concrete values, by program.Op's field
-    names): `3x3 Conv (384 stride 2 V)`, `Relu activation`."""
-    if kind == "conv":
-        filters = f"{parameter}={out[-1]}" if parameter else str(out[-1])
+    names): `3x3 Conv (384 stride 2 V)`, `Relu activation`. `parameter`: the block
+    parameter its filter count is, if any (`k=256`)."""
+    return OPS[kind][0](attrs, out, parameter)
+
+
+# -- one entry per op kind (compiler.ops): its label and its box's colour --------------
+
+Label = Callable[[dict[str, Any], Shape, "str | None"], str]
+
+
+def _conv(name: str) -> Label:
+    def label(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+        size = f"{parameter}={out[-1]}" if parameter and "filters" in attrs else str(out[-1])
         extras = _window_extras(attrs["strides"], attrs["padding"])
-        extras += _activation_extras(attrs["activation"])
-        return f"{_pair(attrs['kernel'])} Conv ({' '.join([filters, *extras])})"
-    if kind in ("dwconv", "sepconv"):
-        extras = _window_extras(attrs["strides"], attrs["padding"])
-        if attrs["multiplier"] != 1:
+        if attrs.get("multiplier", 1) != 1:
             extras.append(f"×{attrs['multiplier']}")
+        if attrs.get("groups", 1) != 1:
+            extras.append(f"{attrs['groups']} groups")
         extras += _activation_extras(attrs["activation"])
-        name = "Depthwise Conv" if kind == "dwconv" else "Separable Conv"
-        size = (
-            str(out[-1])
-            if kind == "dwconv"
-            else f"{parameter}={out[-1]}"
-            if parameter
-            else str(out[-1])
-        )
         return f"{_pair(attrs['kernel'])} {name} ({' '.join([size, *extras])})"
-    if kind == "pad":
-        top, bottom, left, right = attrs["padding"]
-        return f"Zero pad ({top}, {bottom}, {left}, {right})"
-    if kind == "identity":
-        return "Identity"
-    if kind in ("maxpool", "avgpool"):
+
+    return label
+
+
+def _pad(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    top, bottom, left, right = attrs["padding"]
+    return f"Zero pad ({top}, {bottom}, {left}, {right})"
+
+
+def _pool(name: str) -> Label:
+    def label(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
         extras = _window_extras(attrs["strides"], attrs["padding"])
-        name = "MaxPool" if kind == "maxpool" else "AvgPool"
         return f"{_pair(attrs['pool'])} {name}" + (f" ({' '.join(extras)})" if extras else "")
-    if kind in ("gap", "gmp"):
-        text = "Global AvgPool" if kind == "gap" else "Global MaxPool"
-        return text + (" (1x1)" if attrs["keepdims"] else "")
-    if kind == "bn":
-        return "BatchNorm"
-    if kind == "act":
-        return f"{(attrs['activation'] or 'linear').capitalize()} activation"
-    if kind == "dropout":
-        return f"Dropout (keep {1 - attrs['rate']:g})"
-    if kind == "flatten":
-        return "Flatten"
-    if kind == "dense":
-        activation = attrs["activation"]
-        return f"Dense ({out[-1]}{' ' + activation if activation else ''})"
-    raise AssertionError(f"unhandled op kind {kind}")
+
+    return label
+
+
+def _global_pool(name: str) -> Label:
+    def label(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+        return name + (" (1x1)" if attrs["keepdims"] else "")
+
+    return label
+
+
+def _fixed(text: str) -> Label:
+    return lambda attrs, out, parameter: text
+
+
+def _activation(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return f"{(attrs['activation'] or 'linear').capitalize()} activation"
+
+
+def _dropout(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return f"Dropout (keep {1 - attrs['rate']:g})"
+
+
+def _dense(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    activation = attrs["activation"]
+    return f"Dense ({out[-1]}{' ' + activation if activation else ''})"
+
+
+OPS: dict[str, tuple[Label, str]] = {
+    "conv": (_conv("Conv"), COLOURS["conv"]),
+    "dwconv": (_conv("Depthwise Conv"), COLOURS["conv"]),
+    "sepconv": (_conv("Separable Conv"), COLOURS["conv"]),
+    "pad": (_pad, COLOURS["other"]),
+    "identity": (_fixed("Identity"), COLOURS["other"]),
+    "flatten": (_fixed("Flatten"), COLOURS["other"]),
+    "maxpool": (_pool("MaxPool"), COLOURS["pool"]),
+    "avgpool": (_pool("AvgPool"), COLOURS["pool"]),
+    "gap": (_global_pool("Global AvgPool"), COLOURS["pool"]),
+    "gmp": (_global_pool("Global MaxPool"), COLOURS["pool"]),
+    "bn": (_fixed("BatchNorm"), COLOURS["other"]),
+    "layernorm": (_fixed("LayerNorm"), COLOURS["other"]),
+    "act": (_activation, COLOURS["other"]),
+    "dropout": (_dropout, COLOURS["other"]),
+    "dense": (_dense, COLOURS["dense"]),
+}
 
 
 def _activation_extras(activation: str | None) -> list[str]:
@@ -159,14 +193,6 @@ def _activation_extras(activation: str | None) -> list[str]:
     if activation is None:
         return ["Linear"]
     return [] if activation == "relu" else [activation]
-
-
-def _colour(kind: str) -> str:
-    if kind in ("dwconv", "sepconv"):
-        return COLOURS["conv"]
-    if kind in ("maxpool", "avgpool", "gap", "gmp"):
-        return COLOURS["pool"]
-    return COLOURS.get(kind, COLOURS["other"])
 
 
 def _escape(text: str) -> str:
@@ -313,7 +339,7 @@ class _Drawer:
         name = op.layer.within(use.name)
         out = self.shape(name, shape)
         label = op_label(op.kind, self.attrs(op, use), out, _parameter(op))
-        self.dot.node(name, _label(label), fillcolor=_colour(op.kind))
+        self.dot.node(name, _label(label), fillcolor=OPS[op.kind][1])
         self.edge(src, name, shape)
         return name, out
 

@@ -75,11 +75,15 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
         return [(what, conv.weight) for what, conv in slots] + (
             [("bias", bias)] if bias is not None else []
         )
+    if isinstance(module, nn.LayerNorm):
+        return [("gamma", module.weight), ("beta", module.bias)]
     if not isinstance(module, (nn.Conv2d, nn.Linear)):
         raise TypeError(f"no Keras layout for {type(module).__name__}")
     bias = [("bias", module.bias)] if module.bias is not None else []
-    grouped = isinstance(module, nn.Conv2d) and module.groups > 1
-    return [("depthwise_kernel" if grouped else "kernel", module.weight), *bias]
+    # A Keras DepthwiseConv2D (the generated DepthwiseConv marks its Conv2d), not a
+    # grouped Conv2D: the two store their kernels in different layouts.
+    depthwise = getattr(module, "keras_depthwise", False)
+    return [("depthwise_kernel" if depthwise else "kernel", module.weight), *bias]
 
 
 def _convert(module: nn.Module, what: str, array: np.ndarray, to_torch: bool) -> np.ndarray:

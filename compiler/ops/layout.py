@@ -1,0 +1,74 @@
+"""Ops that move values without weights: `pad` (zeros around the map), `identity`
+(the input as it is: a branch that passes through) and `flatten`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, PlainValidator
+
+from .. import compact
+from ..fields import padding_sides, pad_side
+from ..graph import Origin, SpecPath, Tensor
+from .base import Inferring, Lowering, Op, OpDef, register
+
+PadSize = Annotated[Union[int, str], PlainValidator(pad_side)]
+
+
+class Pad(Op):
+    """Zeros around the feature map: (top, bottom, left, right) rows and columns."""
+
+    kind: Literal["pad"] = "pad"  # pyright: ignore[reportIncompatibleVariableOverride]
+    padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
+
+
+class Identity(Op):
+    """The input unchanged: a concat's pass-through branch. Builds no layer."""
+
+    kind: Literal["identity"] = "identity"  # pyright: ignore[reportIncompatibleVariableOverride]
+
+
+class Flatten(Op):
+    kind: Literal["flatten"] = "flatten"  # pyright: ignore[reportIncompatibleVariableOverride]
+
+
+@dataclass(frozen=True)
+class PadDef(OpDef):
+    feature_map: bool = True
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        h, w, c = x.known_shape
+        top, bottom, left, right = op.padding
+        return i.add(name, self.kind, (h + top + bottom, w + left + right, c), path, (x,))
+
+    def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        return {"padding": b.pair(scope, op.padding)}
+
+
+@dataclass(frozen=True)
+class IdentityDef(OpDef):
+    builds: bool = False
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        return x
+
+
+@dataclass(frozen=True)
+class FlattenDef(OpDef):
+    saves: frozenset[str] = frozenset({"view"})  # its output is its input, reshaped
+    channels: str = "flat"
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        shape = x.known_shape
+        origin = Origin(f"{name!r} (flattened {shape})", path)
+        return i.add(name, self.kind, (math.prod(shape),), path, (x,), origin=origin)
+
+
+_SIZE = compact.Arg("padding", "padding", "a padding size")
+register(
+    PadDef("pad", Pad, compact.Syntax("pad", (_SIZE,), frozenset(), "pad 3")),
+    IdentityDef("identity", Identity, compact.Syntax("identity", example="identity")),
+    FlattenDef("flatten", Flatten, compact.Syntax("flatten", example="flatten")),
+)

@@ -1,0 +1,175 @@
+"""The op registry (compiler.ops): each op kind defined in one place, printed by one
+entry per backend; and the two ops added through it, grouped convolution and layer
+normalisation, equal to Keras' and torch's own layers."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tokenize
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from irc_cnn.backends.graphviz import plot
+from irc_cnn.backends.keras import emit as keras_emit
+from irc_cnn.backends.torch import emit as torch_emit
+from irc_cnn.compiler import ops
+from irc_cnn.compiler.pipeline import check_bytes
+from tests.conftest import ROOT
+from tests.test_torch_backend import compile_both, param_count
+
+PRINTERS = {
+    "backends/keras/emit.py": keras_emit.OPS,
+    "backends/torch/emit.py": torch_emit.OPS,
+    "backends/graphviz/plot.py": plot.OPS,
+}
+# Kinds whose word other modules use for something else, and why:
+ELSEWHERE = {
+    "bn": "a conv's `bn` field, and the batch-norm layer a conv adds",
+    "act": "the layer every activation builds (a conv's, a residual's), and `act NAME`",
+    # helper functions of generated Keras modules (compiler.naming.MODULE_NAMES)
+    "flatten": "a helper's name",
+    "dropout": "a helper's name",
+    "dense": "a helper's name",
+}
+
+
+def test_every_backend_prints_every_op_kind_and_nothing_else():
+    assert ops.KINDS[:3] == ("conv", "dwconv", "sepconv") and "layernorm" in ops.KINDS
+    for where, entries in PRINTERS.items():
+        assert set(entries) == set(ops.KINDS), where
+
+
+def _string_literals(path: Path) -> set[str]:
+    out = set()
+    with path.open("rb") as file:
+        for token in tokenize.tokenize(file.readline):
+            if token.type == tokenize.STRING and not token.string.lstrip("rbRB").startswith(
+                ("f", "F")
+            ):
+                value = ast.literal_eval(token.string)
+                if isinstance(value, str):
+                    out.add(value)
+    return out
+
+
+def test_an_op_kind_is_spelled_only_where_it_is_defined_and_printed():
+    """As code (a string literal that is the kind), an op's kind appears in its family's
+    module and in each backend's printing entry, nowhere else in compiler/ or backends/."""
+    sources = [p for folder in ("compiler", "backends") for p in (ROOT / folder).rglob("*.py")]
+    literals = {p.relative_to(ROOT).as_posix(): _string_literals(p) for p in sources}
+    for kind, definition in ops.REGISTRY.items():
+        home = f"compiler/ops/{type(definition).__module__.rsplit('.', 1)[-1]}.py"
+        spelled = {path for path, values in literals.items() if kind in values}
+        allowed = {home, *PRINTERS}
+        if kind in ELSEWHERE:
+            continue
+        assert spelled <= allowed, (kind, sorted(spelled - allowed))
+        assert home in spelled, kind
+
+
+def test_dwconv_is_written_in_at_most_five_files():
+    """The issue's measure: the word, anywhere (templates, docstrings), in <= 5 files."""
+    files = [p for folder in ("compiler", "backends") for p in (ROOT / folder).rglob("*.*")]
+    hits = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in files
+        if p.suffix in (".py", ".jinja") and re.search(r"\bdwconv\b", p.read_text())
+    )
+    assert len(hits) <= 5, hits
+
+
+def test_a_grouped_conv_counts_a_kth_of_the_weights():
+    text = BASE + "network:\n  - conv 32 3x3\n  - conv 64 3x3 bias g4\n"
+    result = check_bytes(text.encode(), "g.yaml")
+    assert result.ok, [d.message for d in result.diagnostics]
+    grouped = next(layer for layer in result.graph.layers if layer.name == "conv2")
+    assert grouped.params == 3 * 3 * (32 // 4) * 64 + 64
+    assert grouped.macs == 16 * 16 * 3 * 3 * (32 // 4) * 64
+    assert ops.unparse(result.spec.network[1].model_dump()) == "conv 64 3x3 g4 bias"
+
+
+def test_groups_may_be_a_block_parameter():
+    text = BASE + (
+        "blocks:\n  b: {params: [g], seq: ['conv 64 3x3 g', bn]}\n"
+        "network:\n  - conv 32 3x3\n  - {b: {g: 8}}\n"
+    )
+    text = text.replace("'conv 64 3x3 g'", "{conv: {filters: 64, kernel: 3, groups: g}}")
+    result = check_bytes(text.encode(), "g.yaml")
+    assert result.ok, [d.message for d in result.diagnostics]
+    conv = next(layer for layer in result.graph.layers if layer.name == "b_conv")
+    assert conv.params == 3 * 3 * 4 * 64
+
+
+BASE = """\
+name: n
+title: N
+input: [16, 16, 3]
+classes: 10
+builder: {name: n}
+defaults:
+  conv: {bias: false, bn: false, activation: linear}
+"""
+EQUAL_SPEC = (
+    BASE
+    + """\
+network:
+  - conv 12 3x3
+  - conv 24 3x3 s2 g4 bias
+  - {layernorm: {epsilon: 1.0e-6}}
+  - conv 24 1x1 g3
+  - layernorm
+head: [gap, layernorm]
+"""
+)
+
+
+@pytest.mark.slow
+def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
+    """The generated modules against a model built from Keras' own layers (nobody's
+    code here): the same parameters, the same weights, the same outputs; and the torch
+    module against both."""
+    keras = pytest.importorskip("keras")
+    import torch
+
+    from irc_cnn.backends.torch.weights import load_keras_weights
+
+    result, keras_module, torch_module = compile_both(tmp_path, "n", EQUAL_SPEC)
+    keras.utils.set_random_seed(1)
+    model = keras_module.n()
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(12, 3, padding="same", use_bias=False)(inputs)
+    x = layers.Conv2D(24, 3, strides=2, padding="same", groups=4)(x)
+    x = layers.LayerNormalization(epsilon=1e-6)(x)
+    x = layers.Conv2D(24, 1, groups=3, use_bias=False)(x)
+    x = layers.LayerNormalization()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    reference = keras.Model(inputs, layers.LayerNormalization()(x))
+    ours = [type(layer).__name__ for layer in model.layers[1:]]
+    assert ours == [type(layer).__name__ for layer in reference.layers[1:]]
+    grouped = [layer.groups for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    assert grouped == [1, 4, 3]
+    assert model.count_params() == reference.count_params() == result.graph.params
+    rng = np.random.default_rng(0)  # non-default gammas and betas too
+    weights = [rng.uniform(-0.5, 0.5, w.shape).astype("float32") for w in model.get_weights()]
+    model.set_weights(weights)
+    reference.set_weights(weights)
+    images = rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    expected = np.asarray(reference(images))
+    assert np.abs(np.asarray(model(images)) - expected).max() < 1e-6
+
+    net = torch_module.n()
+    assert param_count(net) == result.graph.params
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.groups for m in convs] == [1, 4, 3]
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert [m.eps for m in norms] == [1e-6, 1e-3, 1e-3]
+    model.save_weights(tmp_path / "k.weights.h5")
+    load_keras_weights(net, tmp_path / "k.weights.h5")
+    net.eval()
+    with torch.no_grad():
+        got = net(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    assert np.abs(got - expected).max() < 1e-4
