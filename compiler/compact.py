@@ -226,6 +226,8 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("bias", word == "bias", token)
         elif word in ("bn", "nobn") and "bn" in allowed:
             put("bn", word == "bn", token)
+        elif word in ("fused", "unfused") and "fused" in allowed:
+            put("fused", word == "fused", token)
         elif word in ("scale", "noscale") and "scale" in allowed:
             put("scale", word == "scale", token)
         elif word == "keepdims" and "keepdims" in allowed:
@@ -245,6 +247,7 @@ _OPTION_WORDS = {
     "bias": ("bias", "nobias"),
     "bn": ("bn", "nobn"),
     "scale": ("scale", "noscale"),
+    "fused": ("fused", "unfused"),
     "keepdims": ("keepdims",),
 }
 _OPTION_HELP = {
@@ -254,6 +257,7 @@ _OPTION_HELP = {
     "bias": "bias|nobias",
     "bn": "bn|nobn",
     "scale": "scale|noscale",
+    "fused": "fused|unfused (the activation inside the layer)",
     "keepdims": "keepdims",
     "multiplier": "dm2 (a depth multiplier)",
     "groups": "g32 (groups)",

@@ -22,7 +22,7 @@ MODULE_NAMES = frozenset(
         "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
-        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate",
+        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm",
         "check_input_shape", "weights_file", "published_file", "PUBLISHED_WEIGHTS",
         "range", "tuple", "len", "ValueError",
     }
@@ -145,7 +145,12 @@ def camel(name: str) -> str:
 
 
 # Class names a generated class-based module (the torch backend) defines itself.
-CLASS_NAMES = frozenset({"Conv", "MaxPool", "AvgPool", "SamePad", "GlobalPool", "Flatten", "Dense"})
+CLASS_NAMES = frozenset(
+    {
+        "Conv", "DepthwiseConv", "SeparableConv", "MaxPool", "AvgPool", "SamePad", "GlobalPool",
+        "Flatten", "Dense", "LayerNorm",
+    }
+)  # fmt: skip
 # Other names the torch module uses: imports, helpers, builtins, constructor variables.
 TORCH_NAMES = CLASS_NAMES | frozenset(
     {

@@ -923,6 +923,7 @@ def build(result: Any, root: Path | None = None) -> Program:
                 "activation": _linear_none(defaults.of(kind).activation),
                 "bias": defaults.of(kind).bias,
                 "bn": defaults.of(kind).bn,
+                "fused": defaults.of(kind).fused,
             }
             for kind in ops.conv.DefaultsEntries.model_fields
         },

@@ -1,6 +1,6 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, Xception and ResNet50: same parameter count with and
+InceptionResNetV2, Xception, ResNet50, VGG16 and VGG19: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -37,10 +37,12 @@ keras = pytest.importorskip("keras")
 
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import check_file
-from keras.applications import InceptionResNetV2, ResNet50, Xception
+from keras.applications import VGG16, VGG19, InceptionResNetV2, ResNet50, Xception
 
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_resnet50 import resnet50
+from generated.keras_vgg16 import vgg16
+from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
 from tests.conftest import grouped
 
@@ -141,6 +143,48 @@ NETWORKS = {
             "predictions",
         ),
     ),
+    "vgg16": Network(
+        "specs/keras/vgg16.yaml",
+        VGG16,
+        vgg16,
+        138_357_544,
+        14_714_688,
+        224,
+        512,
+        16,  # 13 convs, 3 dense
+        32,
+        (
+            "block1_conv1",
+            "block1_pool",
+            "block3_conv3",
+            "block5_pool",
+            "flatten",
+            "fc1",
+            "fc2",
+            "predictions",
+        ),
+    ),
+    "vgg19": Network(
+        "specs/keras/vgg19.yaml",
+        VGG19,
+        vgg19,
+        143_667_240,
+        20_024_384,
+        224,
+        512,
+        19,  # 16 convs, 3 dense
+        32,
+        (
+            "block1_conv1",
+            "block1_pool",
+            "block3_conv4",
+            "block5_pool",
+            "flatten",
+            "fc1",
+            "fc2",
+            "predictions",
+        ),
+    ),
 }
 
 
@@ -202,6 +246,8 @@ def _signature(layer) -> tuple:
         return ("concat", layer.axis % 4)
     if kind == "Dense":
         return ("dense", layer.units, layer.use_bias, _activation(layer))
+    if kind == "Flatten":
+        return ("flatten", layer.data_format)
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
         return ("sum", float(layer.scale))
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
@@ -411,9 +457,9 @@ def test_outputs_agree_with_top(network, top):
     copy_weights(reference, generated)
     shape = (network.size, network.size, 3)
     assert max_difference(reference, generated, shape) <= TOLERANCE
-    # Random weights give a nearly flat softmax, so compare the pooled features too.
+    # Random weights give a nearly flat softmax, so compare the classifier's input too.
     classifiers = [[layer for layer in m.layers if type(layer).__name__ == "Dense"] for m in top]
-    features = [keras.Model(m.input, dense.input) for m, (dense,) in zip(top, classifiers)]
+    features = [keras.Model(m.input, dense[-1].input) for m, dense in zip(top, classifiers)]
     assert max_difference(*features, shape) <= TOLERANCE
 
 
@@ -467,7 +513,8 @@ def test_minimum_input_is_refused_below(name):
     network = NETWORKS[name]
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
-    assert smallest == {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1}[name]
+    expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
+    assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:
         with pytest.raises(ValueError, match=f"at least {smallest} "):

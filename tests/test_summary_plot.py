@@ -237,7 +237,9 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
             check_arithmetic(kind, text, layers[name].shape[-1])
             assert f"{kind} {text}" in dot
             checked += 1
-    assert checked >= 3
+    # at least three where the network sums or concatenates at all (VGG does neither)
+    sums = [layer for layer in graph.layers if layer.kind in ("concat", "add", "multiply")]
+    assert checked >= min(3, len(sums))
     for stage in graph.stages:  # the shape every stage hands on labels an edge
         assert f'label=" {plot.shape_text(stage.shape)}"' in dot
 

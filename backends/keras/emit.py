@@ -149,7 +149,13 @@ def _conv(helper: str) -> OpEntry:
                 args.append(p.value(a["filters"]))
         if a.get("groups", 1) != 1:
             p.helpers.add("groups")  # conv2d takes a groups argument
-        return p.helper(op, helper, [*args, p.value(a["kernel"]), *p.conv_options(op, "strides")])
+        options = p.conv_options(op, "strides")
+        fused = p.program.conv_defaults[op.kind]["fused"]
+        if a["fused"] or fused:
+            p.helpers.add("fused")  # the conv helpers take a fused argument
+        if a["fused"] != fused:
+            options.append(f"fused={pysafe.literal(a['fused'])}")
+        return p.helper(op, helper, [*args, p.value(a["kernel"]), *options])
 
     return entry
 
@@ -295,6 +301,7 @@ def build_module(
             "activation": pysafe.literal(program.conv_defaults[kind]["activation"]),
             "use_bias": pysafe.literal(program.conv_defaults[kind]["bias"]),
             "batch_norm": pysafe.literal(program.conv_defaults[kind]["bn"]),
+            "fused": pysafe.literal(program.conv_defaults[kind]["fused"]),
         }
         for kind, (helper, _) in CONV_HELPERS.items()
     }

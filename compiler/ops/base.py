@@ -198,7 +198,12 @@ def from_raw(kind: str, data: Any) -> Any:
     return data
 
 
-_FLAGS = (("bias", "bias", "nobias"), ("bn", "bn", "nobn"), ("scale", "scale", "noscale"))
+_FLAGS = (
+    ("bias", "bias", "nobias"),
+    ("bn", "bn", "nobn"),
+    ("scale", "scale", "noscale"),
+    ("fused", "fused", "unfused"),
+)
 
 
 def unparse(op: Mapping[str, Any]) -> str:

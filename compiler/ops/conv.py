@@ -18,7 +18,7 @@ from .base import Inferring, Lowering, Op, OpDef, Resolving, register
 
 _KERNEL = compact.Arg("kernel", "window", "a kernel size")
 _FILTERS = compact.Arg("filters", "count", "a filter count")
-_OPTIONS = frozenset({"strides", "padding", "activation", "bias", "bn"})
+_OPTIONS = frozenset({"strides", "padding", "activation", "bias", "bn", "fused"})
 
 
 class Conv(Op):
@@ -34,6 +34,7 @@ class Conv(Op):
     activation: str | None = None  # None: the spec's default
     bias: bool | None = None
     bn: bool | None = None
+    fused: bool | None = None  # the activation inside the conv layer (Conv2D(activation=))
 
 
 class DepthwiseConv(Op):
@@ -47,6 +48,7 @@ class DepthwiseConv(Op):
     activation: str | None = None  # None: the spec's default (defaults.dwconv)
     bias: bool | None = None
     bn: bool | None = None
+    fused: bool | None = None  # the activation inside the conv layer (Conv2D(activation=))
 
 
 class SeparableConv(Op):
@@ -61,12 +63,16 @@ class SeparableConv(Op):
     activation: str | None = None  # None: the spec's default (defaults.sepconv)
     bias: bool | None = None
     bn: bool | None = None
+    fused: bool | None = None  # the activation inside the conv layer (Conv2D(activation=))
 
 
 class ConvDefaults(Model):
     bias: bool = False
     bn: bool = True
     activation: str = "relu"
+    # The activation as the conv layer's own argument (keras.applications' VGG writes
+    # Conv2D(64, 3, activation="relu")), not a layer of its own; needs bn off.
+    fused: bool = False
 
 
 class DefaultsEntries(Model):
@@ -86,7 +92,7 @@ class ConvDef(OpDef):
     """The three kinds differ in which of filters, depth multiplier and groups they have."""
 
     feature_map: bool = True
-    saves: frozenset[str] = frozenset({"input"})
+    saves: frozenset[str] = frozenset({"input", "fused_activation"})
 
     def has(self, field: str) -> bool:
         return field in self.model.model_fields
@@ -118,6 +124,15 @@ class ConvDef(OpDef):
         update["activation"] = r.activation(act, env, (*path, "activation"))
         update["bias"] = own.bias if op.bias is None else op.bias
         update["bn"] = own.bn if op.bn is None else op.bn
+        update["fused"] = own.fused if op.fused is None else op.fused
+        if update["fused"] and update["bn"] and update["activation"]:
+            r.error(
+                "IRC208",
+                "a fused activation cannot follow batch norm: the conv layer applies it "
+                "before the batch norm would",
+                (*path, "fused") if op.fused is not None else path,
+                hint="write `nobn`, or `unfused` to keep the activation a layer of its own",
+            )
         return update
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
@@ -146,11 +161,14 @@ class ConvDef(OpDef):
         shape = (*spatial, f)
         origin = Origin(f"{name!r} ({f} {'filters' if self.has('filters') else 'channels'})", path)
         params = weights + (f if op.bias else 0)
-        y = i.add(name, self.kind, shape, path, (x,), params, positions * macs, origin, inner=inner)
+        fused = op.activation if op.fused else None
+        y = i.add(
+            name, self.kind, shape, path, (x,), params, positions * macs, origin, fused, inner
+        )
         if op.bn:
             scale = i.spec.defaults.bn.scale
             y = i.add(name + "_bn", "bn", shape, path, (y,), f * (4 if scale else 3))
-        if op.activation:
+        if op.activation and not op.fused:
             y = i.add(f"{name}_{op.activation}", "act", shape, path, (y,), activation=op.activation)
         return y
 
@@ -181,6 +199,7 @@ class ConvDef(OpDef):
             "activation": None if value == "linear" else value,
             "bias": conv.bias if op.bias is None else op.bias,
             "bn": conv.bn if op.bn is None else op.bn,
+            "fused": conv.fused if op.fused is None else op.fused,
             "bn_scale": spec.defaults.bn.scale,
         }
         for field in ("multiplier", "groups"):
