@@ -78,7 +78,7 @@ def measure(entry: str, batch: int) -> dict:
                 -(y * p.clamp_min(1e-7).log()).sum(-1).mean() for y, p in zip(labels, outputs)
             )
         with record_function("backward"):
-            loss.backward()  # pyright: ignore[reportAttributeAccessIssue]  # a tensor
+            loss.backward()
         optimizer.step()
 
     step()
@@ -89,7 +89,7 @@ def measure(entry: str, batch: int) -> dict:
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     seconds = time.perf_counter() - start
-    tree = prof.profiler.kineto_results.experimental_event_tree()  # pyright: ignore
+    tree = prof.profiler.kineto_results.experimental_event_tree()
     events = sorted(allocations(tree))
     backward = min(n.start_time_ns for n in tree if n.name == "backward")
     live, peak, at_backward = 0, 0, 0
