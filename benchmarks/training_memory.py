@@ -27,6 +27,11 @@ XLA is asked for less LLVM optimisation of the generated machine code
 (`--xla_backend_optimization_level=0`): that runs after buffer assignment,
 so the memory figures are the same (checked on inception_v4_half at batch
 8: identical bytes) and the compile is faster.
+
+`--framework torch` measures the generated torch module instead: one real
+step on the CPU under torch's profiler (benchmarks/torch_step_memory.py says
+how), beside `training_memory(..., framework="torch")`; its figures go to
+benchmarks/training_memory_torch.json.
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "training_memory.json"
+HERE = Path(__file__).resolve().parent
 BATCHES = (8, 32)
 LOW, HIGH = 0.75, 1.25  # the band the estimate must stay in
 
@@ -107,15 +114,45 @@ def measure(spec: str, batch: int) -> dict:
     }
 
 
-def measure_in_child(spec: str, batch: int) -> dict:
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_backend_optimization_level=0",
-    }
+@dataclass(frozen=True)
+class Framework:
+    """How one framework's step is measured: the module whose `measure` runs in the
+    child, the child's environment, where the figures are kept, and what of them
+    is the measure."""
+
+    module: str
+    env: dict[str, str]
+    results: Path
+    measured: Callable[[dict], int]
+    heading: str
+
+
+FRAMEWORKS = {
+    "jax": Framework(
+        "benchmarks.training_memory",
+        {
+            "KERAS_BACKEND": "jax",
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": "--xla_backend_optimization_level=0",
+        },
+        HERE / "training_memory.json",
+        lambda r: r["temp_bytes"] + r["argument_bytes"],
+        "XLA temp + arguments",
+    ),
+    "torch": Framework(
+        "benchmarks.torch_step_memory",
+        {},
+        HERE / "training_memory_torch.json",
+        lambda r: r["before_bytes"] + r["peak_bytes"],
+        "torch peak + weights and momenta",
+    ),
+}
+
+
+def measure_in_child(framework: Framework, spec: str, batch: int) -> dict:
+    env = {**os.environ, **framework.env}
     code = (
-        "import json, sys; from benchmarks.training_memory import measure; "
+        f"import json, sys; from {framework.module} import measure; "
         f"print(json.dumps(measure({spec!r}, {batch})))"
     )
     done = subprocess.run(
@@ -126,14 +163,13 @@ def measure_in_child(spec: str, batch: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def estimate(spec: str, batch: int) -> dict:
+def estimate(spec: str, batch: int, framework: str) -> dict:
     from irc_cnn.compiler.memory import Training, training_memory
     from irc_cnn.compiler.pipeline import check_file
 
     result = check_file(*split(spec))
-    return training_memory(
-        result.graph, Training(batch=batch, dtype="float32", optimizer="momentum")
-    ).to_json()
+    setup = Training(batch=batch, dtype="float32", optimizer="momentum", framework=framework)
+    return training_memory(result.graph, setup).to_json()
 
 
 def split(entry: str) -> tuple[str, bool, None, tuple, None, str | None]:
@@ -160,27 +196,37 @@ def mib(count: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", help="default: every spec under specs/")
-    parser.add_argument("--reuse", action="store_true", help="XLA figures from the JSON file")
+    parser.add_argument("--framework", choices=tuple(FRAMEWORKS), default="jax")
+    parser.add_argument("--reuse", action="store_true", help="figures from the JSON file")
     args = parser.parse_args()
+    framework = FRAMEWORKS[args.framework]
     specs = args.specs or all_specs()
-    recorded = {(r["spec"], r["batch"]): r for r in json.loads(RESULTS.read_text())}
+    results = framework.results
+    rows = json.loads(results.read_text()) if results.exists() else []
+    recorded = {(r["spec"], r["batch"]): r for r in rows}
+    (other,) = set(FRAMEWORKS) - {args.framework}  # whose estimate would be misread here
     outside = []
-    print("| spec | batch | XLA temp + arguments (MiB) | estimate (MiB) | estimate / XLA |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| spec | batch | {framework.heading} (MiB) | estimate (MiB) | estimate / measured "
+        f"| {other}'s estimate / measured |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for spec in specs:
         for batch in BATCHES:
-            xla = recorded.get((spec, batch)) if args.reuse else None
-            if xla is None:
-                xla = recorded[spec, batch] = measure_in_child(spec, batch)
+            figures = recorded.get((spec, batch)) if args.reuse else None
+            if figures is None:
+                figures = recorded[spec, batch] = measure_in_child(framework, spec, batch)
                 rows = sorted(recorded.values(), key=lambda r: (r["spec"], r["batch"]))
-                RESULTS.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-            measured = xla["temp_bytes"] + xla["argument_bytes"]
-            total = estimate(spec, batch)["total"]
+                results.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+            measured = framework.measured(figures)
+            total = estimate(spec, batch, args.framework)["total"]
             ratio = total / measured
             if not LOW <= ratio <= HIGH:
                 outside.append(f"{spec} at {batch}")
+            misread = estimate(spec, batch, other)["total"] / measured
             print(
-                f"| `{spec}` | {batch} | {mib(measured)} | {mib(total)} | {ratio:.2f} |",
+                f"| `{spec}` | {batch} | {mib(measured)} | {mib(total)} | {ratio:.2f} "
+                f"| {misread:.2f} |",
                 flush=True,
             )
     print(f"\noutside {LOW}-{HIGH}: {', '.join(outside) or 'none'}")

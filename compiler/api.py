@@ -63,17 +63,24 @@ class Spec:
         return 2 * self.macs
 
     def training_memory(
-        self, batch: int = 1, dtype: str = "float32", optimizer: str = "momentum"
+        self,
+        batch: int = 1,
+        dtype: str = "float32",
+        optimizer: str = "momentum",
+        framework: str = "jax",
     ) -> TrainingMemory:
         """Bytes one training step needs (`irc summary --batch`): weights, gradients,
-        optimizer state, activations; `.total`, `.largest_batch(memory)`."""
-        from .memory import DTYPES, OPTIMIZER_SLOTS, Training, training_memory
+        optimizer state, activations; `.total`, `.largest_batch(memory)`. `framework`:
+        whose step, jax (Keras under XLA) or torch (PyTorch)."""
+        from .memory import DTYPES, FRAMEWORKS, OPTIMIZER_SLOTS, Training, training_memory
 
         _choose("dtype", dtype, DTYPES)
         _choose("optimizer", optimizer, OPTIMIZER_SLOTS)
+        _choose("framework", framework, FRAMEWORKS)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive whole number, got {batch!r}")
-        return training_memory(self.result.graph, Training(batch, dtype, optimizer))
+        setup = Training(batch, dtype, optimizer, framework)
+        return training_memory(self.result.graph, setup)
 
     def table(self, expand: bool = False) -> str:
         """The table `irc summary` prints (`expand`: one row per block use)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .memory import DTYPES, OPTIMIZER_SLOTS, Training, parse_bytes
+from .memory import DTYPES, FRAMEWORKS, OPTIMIZER_SLOTS, Training, parse_bytes
 
 # The pipeline (Pydantic, PyYAML), the backends (Jinja2, graphviz) and even
 # the diagnostics are imported by the commands that use them, so `irc --help`
@@ -504,7 +504,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         raise UsageError("--expand shows the stages of one spec; several specs make one table")
     training = None
     if args.batch is not None or args.memory is not None:
-        training = Training(args.batch or 1, args.dtype, args.optimizer)
+        training = Training(args.batch or 1, args.dtype, args.optimizer, args.framework)
     tables = [
         summary.summarize(r.graph, r.file, args.expand, training, args.memory) for r in results
     ]
@@ -787,6 +787,14 @@ SHARED: dict[str, Argument] = {
             "--set 'input=[H, W, C]'"
         ),
     ),
+    "--framework": arg(
+        "--framework",
+        choices=FRAMEWORKS,
+        default=FRAMEWORKS[0],
+        help="whose training step --batch estimates: jax (default; Keras under XLA, which "
+        "frees each gradient once applied) or torch (PyTorch, which keeps every .grad and "
+        "saves what each op's backward reads)",
+    ),
     "--scale": arg(
         "--scale",
         metavar="NAME",
@@ -994,6 +1002,7 @@ COMMANDS: dict[str, Command] = {
                 default="momentum",
                 help="sgd keeps no state, momentum one slot per weight, adam two (default: momentum)",
             ),
+            "--framework",
             arg(
                 "--memory",
                 type=memory_size,

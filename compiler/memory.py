@@ -2,12 +2,15 @@
 
 The answer to "what batch fits my 16 GB GPU": weights, their gradients, the
 optimizer's state, and the activations that backpropagation must keep from
-the forward pass, at a batch size. docs/summary-and-plot.md says how each
+the forward pass, at a batch size, for one framework's training step: `jax`
+(Keras on JAX, compiled by XLA) or `torch` (PyTorch, eager). The two keep
+different gradients and activations. docs/summary-and-plot.md says how each
 part is counted; benchmarks/training_memory.py compares the total with XLA's
-own memory analysis of a compiled Keras training step.
+own memory analysis of a compiled Keras training step and with torch's
+profiler on a real step of the generated torch module.
 
-Which tensors the forward pass keeps for the backward pass follows from what
-each layer's gradient needs:
+Under XLA, which tensors the forward pass keeps for the backward pass follows
+from what each layer's gradient needs:
 
 - a convolution (depthwise and separable ones too) or dense layer needs its
   input (for the weight gradient); a separable convolution also keeps its
@@ -39,6 +42,19 @@ counts the largest layer's. A framework that holds every gradient until
 the optimizer runs (PyTorch's `.grad`, eager TensorFlow) needs the
 trainable weights' size again.
 
+PyTorch (`_kept_by_torch`, `_RULES["torch"]`, each op's `saves.torch`) saves
+what each op's derivative formula names, and nothing is fused or recomputed: ReLU's backward reads its
+result, so every ReLU output is kept (and a conv's output under a ReLU
+without batch norm is not); `torch.cat` writes a new tensor, kept where a
+later op keeps it; an average pool keeps its input; a max pool keeps its
+input and int64 indices (8 bytes per output element) instead of its output;
+dropout on the CPU keeps a noise tensor of the activation dtype. Every
+`.grad` exists once the backward pass ends, so the gradients are all the
+trainable weights. No transient gradients are added: torch's peak comes as
+the backward pass begins, when the gradients flowing are the head's, small.
+The total sums the parts; the measured peak is lower by up to the
+gradients, which fill as the saved activations are freed.
+
 No framework is imported.
 """
 
@@ -46,6 +62,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .graph import INPUT, Graph, Layer
@@ -64,9 +81,13 @@ MASK_BYTES = 1  # a dropout mask: one boolean per element
 # and the one flowing out, counted as two tensors of the largest activation's size.
 TRANSIENT = 2
 
-# What the layers of a network's forms keep (an op's own is its OpDef.saves): a gate's
-# product keeps both its inputs; a concat is a view of its inputs.
-_FORM_SAVES = {"multiply": frozenset({"input"}), "concat": frozenset({"view"})}
+# What the layers of a network's forms keep, by framework (an op's own is its
+# OpDef.saves): a gate's product keeps both its inputs; a concat is a view of its
+# inputs under XLA, a new tensor in torch (torch.cat copies).
+_FORM_SAVES = {
+    "jax": {"multiply": frozenset({"input"}), "concat": frozenset({"view"})},
+    "torch": {"multiply": frozenset({"input"})},
+}
 FROM_OUTPUT = {"sigmoid", "tanh", "softmax"}  # activations whose gradient reads the output
 
 
@@ -77,6 +98,7 @@ class Training:
     batch: int = 1
     dtype: str = "float32"
     optimizer: str = "momentum"
+    framework: str = "jax"
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,7 @@ class TrainingMemory:
             "batch": batch,
             "dtype": self.training.dtype,
             "optimizer": self.training.optimizer,
+            "framework": self.training.framework,
             "weights": self.weights,
             "gradients": self.gradients,
             "optimizer_state": self.optimizer_state,
@@ -118,73 +141,123 @@ class TrainingMemory:
 
 def _trainable(layer: Layer) -> int:
     """A layer's weights that get gradients: all but batch norm's moving mean and variance."""
-    moving = "moving_statistics" in _saves(layer)
+    moving = "moving_statistics" in _saves(layer, "jax")
     return layer.params - (2 * layer.shape[-1] if moving else 0)
 
 
-def _saves(layer: Layer) -> frozenset[str]:
+def _saves(layer: Layer, framework: str) -> frozenset[str]:
     # Imported here: the command line imports this module for its tables on a path (a
     # cached check) that must not load the op registry's pydantic models.
     from . import ops
 
     definition = ops.REGISTRY.get(layer.kind)
-    return definition.saves if definition else _FORM_SAVES.get(layer.kind, frozenset())
+    if definition is not None:
+        return definition.saves[framework]
+    return _FORM_SAVES[framework].get(layer.kind, frozenset())
 
 
-def _after_batch_norm(layer: Layer, by_name: dict[str, Layer]) -> bool:
-    """Whether its input is a batch norm's output, which XLA recomputes from the norm's
-    input (kept) in the backward pass."""
+def _after_recomputed(layer: Layer, by_name: dict[str, Layer]) -> bool:
+    """Whether its input is an output XLA recomputes from a kept input in the backward
+    pass (batch norm's)."""
     source = by_name.get(layer.inputs[0]) if layer.inputs else None
-    return source is not None and "recomputed" in _saves(source)
+    return source is not None and "recomputed" in _saves(source, "jax")
 
 
-def kept_elements(graph: Graph) -> tuple[int, int]:
+def _kept_by_xla(layer: Layer, saves: frozenset[str], by_name: dict[str, Layer]) -> Iterator[str]:
+    """The tensors a layer's gradient reads, as XLA keeps them (module docstring)."""
+    if "input" in saves:
+        yield from layer.inputs
+    if "output" in saves or layer.activation in FROM_OUTPUT:
+        yield layer.name
+    elif "fused_activation" in saves and layer.activation:
+        yield layer.name
+    elif "activation" in saves and not _after_recomputed(layer, by_name):
+        yield from layer.inputs
+
+
+def _kept_by_torch(layer: Layer, saves: frozenset[str], by_name: dict[str, Layer]) -> Iterator[str]:
+    """The tensors PyTorch's autograd saves for a layer's gradient: what the op's derivative
+    formula names (torch's derivatives.yaml), nothing fused or recomputed."""
+    if "input" in saves:
+        yield from layer.inputs
+    if "output" in saves or layer.activation in _TORCH_FROM_OUTPUT:
+        yield layer.name
+    elif "fused_activation" in saves and layer.activation:
+        yield layer.name
+    elif "activation" in saves:
+        yield from layer.inputs
+
+
+@dataclass(frozen=True)
+class _Autograd:
+    """What one framework's training step keeps beyond each op's `saves`: the tensors a
+    layer's gradient reads (`keeps`), what a layer stores besides graph tensors per element
+    of its output (`extra`: by `saves` word, elements of the activation dtype and bytes),
+    how many tensors of the largest activation's size the backward pass adds at the peak,
+    and whether every gradient is alive at once."""
+
+    keeps: Callable[[Layer, frozenset[str], dict[str, Layer]], Iterator[str]]
+    extra: dict[str, tuple[int, int]]
+    transient: int
+    all_gradients: bool
+
+    def extras(self, saves: frozenset[str]) -> tuple[int, int]:
+        sizes = [self.extra[word] for word in saves if word in self.extra]
+        return sum(e for e, _ in sizes), sum(b for _, b in sizes)
+
+
+_TORCH_FROM_OUTPUT = FROM_OUTPUT | {"relu"}  # threshold_backward reads ReLU's result
+_RULES = {
+    "jax": _Autograd(_kept_by_xla, {"mask": (0, MASK_BYTES)}, TRANSIENT, False),
+    # max pool keeps int64 argmax indices (8 bytes per output element); dropout on the
+    # CPU multiplies by a noise tensor of the activation dtype
+    "torch": _Autograd(_kept_by_torch, {"noise": (1, 0), "indices": (0, 8)}, 0, True),
+}
+FRAMEWORKS = tuple(_RULES)
+
+
+def kept_elements(graph: Graph, framework: str = "jax") -> tuple[int, int]:
     """Elements per image of every tensor the backward pass keeps (each once, a separable
-    conv's depthwise output included), plus its transient gradients; and of dropout masks."""
+    conv's depthwise output included), plus its transient gradients; and bytes per image of
+    what has a size of its own whatever the dtype (dropout masks, max pool indices)."""
+    rules = _RULES[framework]
     by_name = {layer.name: layer for layer in graph.layers}
     kept: set[str] = set()
 
     def keep(name: str) -> None:
         layer = by_name.get(name)
-        if layer is not None and "view" in _saves(layer):
+        if layer is not None and "view" in _saves(layer, framework):
             for source in layer.inputs:
                 keep(source)
         else:
             kept.add(name)
 
-    masks = 0
+    extra_elements = extra_bytes = 0
     for layer in graph.layers:
-        saves = _saves(layer)
-        if "input" in saves:
-            for source in layer.inputs:
-                keep(source)
-        if "output" in saves or layer.activation in FROM_OUTPUT:
-            keep(layer.name)
-        elif "fused_activation" in saves and layer.activation:
-            keep(layer.name)
-        elif "activation" in saves and not _after_batch_norm(layer, by_name):
-            for source in layer.inputs:
-                keep(source)
-        if "mask" in saves:
-            masks += math.prod(layer.shape)
+        saves = _saves(layer, framework)
+        for name in rules.keeps(layer, saves, by_name):
+            keep(name)
+        elements, size = rules.extras(saves)
+        extra_elements += elements * math.prod(layer.shape)
+        extra_bytes += size * math.prod(layer.shape)
     sizes = {name: math.prod(layer.shape) for name, layer in by_name.items()}
     sizes[INPUT] = math.prod(graph.input)
     inner = sum(layer.inner for layer in graph.layers)
-    transient = TRANSIENT * max(sizes.values())
-    return sum(sizes[name] for name in kept) + inner + transient, masks
+    transient = rules.transient * max(sizes.values())
+    return sum(sizes[name] for name in kept) + inner + extra_elements + transient, extra_bytes
 
 
 def training_memory(graph: Graph, training: Training) -> TrainingMemory:
     weight, gradient, slot, activation = DTYPES[training.dtype]
     trainable = sum(_trainable(layer) for layer in graph.layers)
     largest = max(_trainable(layer) for layer in graph.layers)
-    elements, masks = kept_elements(graph)
+    elements, extra = kept_elements(graph, training.framework)
     return TrainingMemory(
         training=training,
         weights=graph.params * weight,
-        gradients=largest * gradient,
+        gradients=(trainable if _RULES[training.framework].all_gradients else largest) * gradient,
         optimizer_state=trainable * OPTIMIZER_SLOTS[training.optimizer] * slot,
-        activations_per_image=elements * activation + masks * MASK_BYTES,
+        activations_per_image=elements * activation + extra,
     )
 
 

@@ -219,6 +219,17 @@ def gib(count: int) -> str:
     return f"{count / 2**30:,.2f} GiB" if count >= 2**30 else mib(count)
 
 
+# What the training-memory figure follows, printed under it: the two frameworks keep
+# different gradients and activations (compiler/memory.py)
+COUNTED_FOR = {
+    "jax": "counted for Keras on JAX under XLA, which applies each weight's update as soon as "
+    "its gradient exists (one layer's gradient alive at a time); --framework torch counts "
+    "PyTorch's step",
+    "torch": "counted for PyTorch, which keeps every weight's .grad until the optimizer steps "
+    "and saves what each op's backward reads; --framework jax counts Keras under XLA",
+}
+
+
 def _training_lines(summary: Summary) -> list[str]:
     memory = summary.training
     if memory is None:
@@ -227,11 +238,13 @@ def _training_lines(summary: Summary) -> list[str]:
     parts = memory.to_json()
     lines = [
         (
-            f"training memory at batch {setup.batch} ({setup.dtype}, {setup.optimizer}): "
-            f"{gib(memory.total)} = weights {gib(parts['weights'])} + gradients "
-            f"{gib(parts['gradients'])} + optimizer state {gib(parts['optimizer_state'])} + "
-            f"activations kept for backward {gib(parts['activations'])}"
-        )
+            f"training memory at batch {setup.batch} ({setup.dtype}, {setup.optimizer}, "
+            f"{setup.framework}): {gib(memory.total)} = weights {gib(parts['weights'])} + "
+            f"gradients {gib(parts['gradients'])} + optimizer state "
+            f"{gib(parts['optimizer_state'])} + activations kept for backward "
+            f"{gib(parts['activations'])}"
+        ),
+        COUNTED_FOR[setup.framework],
     ]
     if summary.memory_limit is not None:
         largest = memory.largest_batch(summary.memory_limit)
@@ -443,7 +456,7 @@ def _comparison_notes(summaries: list[Summary]) -> list[str]:
         setup = first.training.training
         notes.append(
             f"training: one step's memory at batch {setup.batch} ({setup.dtype}, "
-            f"{setup.optimizer}), counted as docs/summary-and-plot.md says"
+            f"{setup.optimizer}, {setup.framework}), counted as docs/summary-and-plot.md says"
         )
     if first.memory_limit is not None:
         fits = ", ".join(

@@ -100,10 +100,14 @@ def test_load_reports_what_irc_summary_prints(tmp_path):
     assert spec.table(expand=True) == run_irc("summary", SMALL, "--expand", cwd=tmp_path).stdout
 
 
-@pytest.mark.parametrize("dtype, optimizer", [("float32", "momentum"), ("mixed", "adam")])
-def test_training_memory_is_irc_summarys(dtype, optimizer, tmp_path):
-    memory = irc_cnn.load(SMALL).training_memory(32, dtype=dtype, optimizer=optimizer)
+@pytest.mark.parametrize(
+    "dtype, optimizer, framework", [("float32", "momentum", "jax"), ("mixed", "adam", "torch")]
+)
+def test_training_memory_is_irc_summarys(dtype, optimizer, framework, tmp_path):
+    spec = irc_cnn.load(SMALL)
+    memory = spec.training_memory(32, dtype=dtype, optimizer=optimizer, framework=framework)
     words = ["--batch", "32", "--dtype", dtype, "--optimizer", optimizer, "--format", "json"]
+    words += ["--framework", framework]
     (table,) = json.loads(run_irc("summary", SMALL, *words, cwd=tmp_path).stdout)
     assert memory.to_json() == table["training_memory_bytes"]
     assert memory.total > memory.fixed > 0
@@ -115,6 +119,7 @@ def test_training_memory_is_irc_summarys(dtype, optimizer, tmp_path):
         ({"batch": 0}, "batch must be a positive whole number, got 0"),
         ({"dtype": "float16"}, "dtype must be one of float32, bfloat16, mixed; got 'float16'"),
         ({"optimizer": "adamw"}, "optimizer must be one of sgd, momentum, adam; got 'adamw'"),
+        ({"framework": "tf"}, "framework must be one of jax, torch; got 'tf'"),
     ],
 )
 def test_training_memory_refuses_an_unknown_setup(kwargs, message):

@@ -3,7 +3,8 @@
 A tiny network is counted by hand, tensor by tensor, from the rules in
 docs/summary-and-plot.md; the real specs are checked for the parts' sums
 and through the command line. benchmarks/training_memory.py compares the
-totals with XLA's own memory analysis.
+totals with XLA's own memory analysis and (`--framework torch`) with torch's
+profiler; a test here runs the latter on a small spec.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def test_parts_by_dtype_and_optimizer(tiny):
         "batch": 2,
         "dtype": "float32",
         "optimizer": "momentum",
+        "framework": "jax",
         "weights": 222 * 4,
         "gradients": 108 * 4,  # the largest layer's: conv1, 3x3x3x4
         "optimizer_state": trainable * 4,
@@ -178,9 +180,95 @@ def test_summary_text_says_the_largest_batch_that_fits():
     memory = training_memory(check_file("specs/inception_v4.yaml").graph, Training(32, "mixed"))
     largest = memory.largest_batch(16 * 2**30)
     assert f"largest batch that fits 16.00 GiB: {largest}\n" in proc.stdout
-    assert "training memory at batch 32 (mixed, momentum)" in proc.stdout
+    assert "training memory at batch 32 (mixed, momentum, jax)" in proc.stdout
+    assert "counted for Keras on JAX under XLA" in proc.stdout
     for bad in (["--memory", "lots"], ["--batch", "0"], ["--optimizer", "rmsprop"]):
         assert run_irc("summary", "specs/inception_v4.yaml", *bad).returncode == 2
+
+
+# -- the framework whose step is estimated --------------------------------------------
+
+
+def test_torch_keeps_what_autograd_saves_counted_by_hand(tiny):
+    elements, extra = kept_elements(tiny, "torch")
+    # the input 8x8x3; conv1's output (bn1's input) 8x8x4; relu1's output (ReLU's backward
+    # reads its result, whatever comes before) 8x8x4; the branch convs' outputs and their
+    # relus' outputs, 4 x 8x8x2; the concat, a copy in torch, which the max pool keeps
+    # 8x8x4; the max pool's output (conv3's input) 4x4x4; relu3's output 4x4x4 (conv3's
+    # own output is not kept: relu3 reads its result); the dropout's noise and output 2 x 4;
+    # the softmax's output 10; no transient gradients (torch's peak comes as the backward
+    # pass starts, at the head).
+    assert elements == 192 + 256 + 256 + 4 * 128 + 256 + 64 + 64 + 2 * 4 + 10
+    assert extra == 8 * 64  # the max pool's int64 indices, one per output element
+    assert kept_elements(tiny) != kept_elements(tiny, "torch")
+
+
+def test_torch_counts_every_gradient(tiny):
+    trainable = 222 - 2 * (4 + 2 + 2)
+    jax = training_memory(tiny, Training(2, "float32", "momentum", "jax"))
+    torch = training_memory(tiny, Training(2, "float32", "momentum", "torch"))
+    assert (jax.gradients, torch.gradients) == (108 * 4, trainable * 4)  # conv1's; all of them
+    assert torch.weights == jax.weights and torch.optimizer_state == jax.optimizer_state
+    assert torch.activations_per_image == 1618 * 4 + 8 * 64
+    assert torch.to_json()["framework"] == "torch"
+
+
+def test_torch_estimate_is_what_autograd_saves(tiny):
+    """The torch rules against torch itself: every tensor the generated module's forward
+    pass saves for backward, per image (first dimension the batch), byte for byte."""
+    torch = pytest.importorskip("torch")
+    from irc_cnn.backends.build import generated_builder
+
+    result = check_bytes(TINY, "tiny.yaml")
+    model = generated_builder(result, "torch", ())().train()
+    batch, saved = 3, {}
+
+    def pack(tensor):
+        if tensor.shape[:1] == (batch,):  # not a weight or a channel's statistics
+            saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(torch.randn(batch, 3, 8, 8))
+    memory = training_memory(result.graph, Training(batch, "float32", framework="torch"))
+    assert sum(saved.values()) == batch * memory.activations_per_image
+
+
+def test_summary_names_the_framework_and_refuses_an_unknown_one():
+    words = ("summary", "specs/inception_v4.yaml", "--batch", "8")
+    proc = run_irc(*words, "--framework", "torch", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (data,) = json.loads(proc.stdout)
+    memory = data["training_memory_bytes"]
+    assert memory["framework"] == "torch"
+    graph = check_file("specs/inception_v4.yaml").graph
+    assert memory == training_memory(graph, Training(8, framework="torch")).to_json()
+    assert memory["gradients"] == memory["optimizer_state"]  # every trainable weight's
+    (jax,) = json.loads(run_irc(*words, "--format", "json").stdout)
+    assert jax["training_memory_bytes"]["framework"] == "jax"  # the default
+    assert jax["training_memory_bytes"]["gradients"] < memory["gradients"] / 20  # one layer's
+    text = run_irc(*words, "--framework", "torch").stdout
+    assert "training memory at batch 8 (float32, momentum, torch)" in text
+    assert "counted for PyTorch, which keeps every weight's .grad" in text
+    bad = run_irc(*words, "--framework", "tensorflow")
+    assert bad.returncode == 2
+    assert "--framework: invalid choice: 'tensorflow' (choose from 'jax', 'torch')" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.training
+def test_torch_estimate_is_within_the_band_of_a_profiled_step():
+    """One real training step of irv2_small's torch module at batch 8 on the CPU, under
+    torch's profiler (benchmarks/torch_step_memory.py): the estimate is within 0.75-1.25."""
+    pytest.importorskip("torch")
+    from benchmarks.training_memory import FRAMEWORKS, HIGH, LOW, estimate, measure_in_child
+
+    spec = "specs/variants/irv2_small.yaml"
+    figures = measure_in_child(FRAMEWORKS["torch"], spec, 8)
+    counted = estimate(spec, 8, "torch")
+    assert figures["gradient_bytes"] == counted["gradients"]  # every .grad, as counted
+    assert LOW <= counted["total"] / FRAMEWORKS["torch"].measured(figures) <= HIGH
 
 
 # -- several specs: one table -----------------------------------------------------------

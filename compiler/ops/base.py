@@ -110,18 +110,35 @@ class Lowering(Protocol):
 
 
 @dataclass(frozen=True)
+class Saves:
+    """What backpropagation keeps of an op's layer, per framework (compiler.memory):
+    `input`, `output`, `view` (the output is its inputs side by side), `activation`
+    (what its activation function needs), `fused_activation` (an activation inside the
+    layer, whose output is kept), `recomputed` (XLA recomputes its output from its kept
+    input, so an activation right after it keeps nothing), `moving_statistics` (two
+    weights per channel that get no gradient: batch norm's mean and variance), and what
+    a layer stores of its own: `mask` (XLA's dropout, a byte per element), `noise`
+    (torch's dropout, an activation per element), `indices` (torch's max pool, int64)."""
+
+    jax: frozenset[str] = frozenset()
+    torch: frozenset[str] = frozenset()
+
+    def __getitem__(self, framework: str) -> frozenset[str]:
+        return self.jax if framework == "jax" else self.torch
+
+
+def saves(*words: str, jax: tuple[str, ...] = (), torch: tuple[str, ...] = ()) -> Saves:
+    """`words` under every framework, plus each framework's own."""
+    return Saves(frozenset((*words, *jax)), frozenset((*words, *torch)))
+
+
+@dataclass(frozen=True)
 class OpDef:
     """One op kind. Subclasses override the hooks their kinds need.
 
     `feature_map`: the op needs an HxWxC input (a flat vector is an error).
     `builds`: it makes a layer (`identity` makes none: its output is its input).
-    `saves`: what backpropagation keeps of its layer (compiler.memory): `input`,
-    `output`, `mask` (dropout's), `view` (the output is its inputs side by side),
-    `activation` (what its activation function needs), `fused_activation` (an
-    activation inside the layer, whose output is kept), `recomputed` (its output is
-    recomputed from its kept input in the backward pass, so an activation right after
-    it keeps nothing) and `moving_statistics` (two weights per channel that get no
-    gradient: batch norm's mean and variance).
+    `saves`: what backpropagation keeps of its layer, per framework (see Saves).
     `channels`: how the IR counts its output channels from its attributes: `same`
     as its input, `filters`, `units`, `multiplier` (input times it) or `flat`.
     """
@@ -131,7 +148,7 @@ class OpDef:
     syntax: compact.Syntax
     feature_map: bool = False
     builds: bool = True
-    saves: frozenset[str] = frozenset()
+    saves: Saves = Saves()
     channels: str = "same"
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from .. import compact
 from ..fields import INPUT_CHANNELS, Count, Model, Padding, Window, widen
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, register
+from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
 _KERNEL = compact.Arg("kernel", "window", "a kernel size")
 _FILTERS = compact.Arg("filters", "count", "a filter count")
@@ -92,7 +92,7 @@ class ConvDef(OpDef):
     """The three kinds differ in which of filters, depth multiplier and groups they have."""
 
     feature_map: bool = True
-    saves: frozenset[str] = frozenset({"input", "fused_activation"})
+    saves: Saves = saves("input", "fused_activation")
 
     def has(self, field: str) -> bool:
         return field in self.model.model_fields

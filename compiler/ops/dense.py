@@ -8,7 +8,7 @@ from typing import Any, Literal
 from .. import compact
 from ..fields import CLASSES, Count
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, register
+from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
 
 class Dense(Op):
@@ -20,7 +20,7 @@ class Dense(Op):
 
 @dataclass(frozen=True)
 class DenseDef(OpDef):
-    saves: frozenset[str] = frozenset({"input", "fused_activation"})
+    saves: Saves = saves("input", "fused_activation")
     channels: str = "units"
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:

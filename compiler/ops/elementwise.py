@@ -10,7 +10,7 @@ from pydantic import Field, FiniteFloat
 
 from .. import compact
 from ..graph import SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, register
+from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
 
 class Activation(Op):
@@ -25,7 +25,7 @@ class Dropout(Op):
 
 @dataclass(frozen=True)
 class ActivationDef(OpDef):
-    saves: frozenset[str] = frozenset({"activation"})
+    saves: Saves = saves("activation")
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         return {"activation": r.activation(op.activation, env, (*path, "activation"))}
@@ -42,7 +42,7 @@ class ActivationDef(OpDef):
 
 @dataclass(frozen=True)
 class DropoutDef(OpDef):
-    saves: frozenset[str] = frozenset({"mask"})
+    saves: Saves = saves(jax=("mask",), torch=("noise",))
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
         return {"rate": op.rate}

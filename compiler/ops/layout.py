@@ -12,7 +12,7 @@ from pydantic import BeforeValidator, PlainValidator
 from .. import compact
 from ..fields import padding_sides, pad_side
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, register
+from .base import Inferring, Lowering, Op, OpDef, Saves, register, saves
 
 PadSize = Annotated[Union[int, str], PlainValidator(pad_side)]
 
@@ -57,7 +57,7 @@ class IdentityDef(OpDef):
 
 @dataclass(frozen=True)
 class FlattenDef(OpDef):
-    saves: frozenset[str] = frozenset({"view"})  # its output is its input, reshaped
+    saves: Saves = saves("view")  # its output is its input, reshaped
     channels: str = "flat"
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from pydantic import Field, FiniteFloat
 from .. import compact
 from ..fields import Model
 from ..graph import SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, register
+from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
 Epsilon = Annotated[FiniteFloat, Field(gt=0.0)]
 
@@ -45,7 +45,7 @@ class DefaultsEntries(Model):
 class BatchNormDef(OpDef):
     # Its input, from which XLA recomputes its output (so an activation right after it
     # keeps nothing more); its moving mean and variance are weights without gradients.
-    saves: frozenset[str] = frozenset({"input", "recomputed", "moving_statistics"})
+    saves: Saves = saves("input", "moving_statistics", jax=("recomputed",))
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         return {"scale": r.spec.defaults.bn.scale if op.scale is None else op.scale}
@@ -60,7 +60,7 @@ class BatchNormDef(OpDef):
 
 @dataclass(frozen=True)
 class LayerNormDef(OpDef):
-    saves: frozenset[str] = frozenset({"input"})
+    saves: Saves = saves("input")
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         shape = x.known_shape  # gamma and beta

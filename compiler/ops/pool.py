@@ -8,7 +8,7 @@ from typing import Any, Literal
 from .. import compact
 from ..fields import Padding, Window
 from ..graph import SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, register
+from .base import Inferring, Lowering, Op, OpDef, Saves, register, saves
 
 
 class Pool(Op):
@@ -55,19 +55,24 @@ class GlobalPoolDef(OpDef):
         return {"keepdims": op.keepdims}
 
 
-def _pool(kind: str, saves: frozenset[str] = frozenset()) -> PoolDef:
+def _pool(kind: str, keeps: Saves) -> PoolDef:
     size = compact.Arg("pool", "window", "a window size", "pool size")
     syntax = compact.Syntax(
         kind, (size,), frozenset({"strides", "padding"}), f"{kind} 3x3 s2 valid"
     )
-    return PoolDef(kind, Pool, syntax, saves=saves)
+    return PoolDef(kind, Pool, syntax, saves=keeps)
 
 
-def _global(kind: str, saves: frozenset[str] = frozenset()) -> GlobalPoolDef:
+def _global(kind: str, keeps: Saves = Saves()) -> GlobalPoolDef:
     syntax = compact.Syntax(kind, (), frozenset({"keepdims"}), f"{kind} keepdims")
-    return GlobalPoolDef(kind, GlobalPool, syntax, saves=saves)
+    return GlobalPoolDef(kind, GlobalPool, syntax, saves=keeps)
 
 
-# A max pool's gradient goes where the maximum was: it keeps its input and output.
-_MAX = frozenset({"input", "output"})
-register(_pool("maxpool", _MAX), _pool("avgpool"), _global("gap"), _global("gmp", _MAX))
+# A max pool's gradient goes where the maximum was: XLA finds it again from its input
+# and output, torch keeps the argmax's indices. torch's average pool keeps its input.
+register(
+    _pool("maxpool", saves("input", jax=("output",), torch=("indices",))),
+    _pool("avgpool", saves(torch=("input",))),
+    _global("gap"),
+    _global("gmp", saves("input", "output")),
+)
