@@ -34,13 +34,16 @@ ACTIVATIONS = (
     "tanh",
     "softmax",
     "softplus",
+    "hard_sigmoid",
+    "hard_swish",
+    "hard_silu",
 )
 # Keras 3's other activations (keras.activations): irc has no op for them yet, so
 # an unknown one of these is named as such, never "did you mean" a different function
-# (`hard_sigmoid` is not `sigmoid`).
+# (`log_sigmoid` is not `sigmoid`).
 KERAS_ONLY_ACTIVATIONS = frozenset(
     {
-        "celu", "exponential", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+        "celu", "exponential", "glu", "hard_shrink",
         "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax", "mish", "soft_shrink",
         "softsign", "sparse_plus", "sparsemax", "squareplus", "tanh_shrink", "threshold",
     }

@@ -200,7 +200,8 @@ class Gen:
         if r < 0.92:
             return rng.choice(["bn", "bn noscale", "bn scale"]), shape
         if r < 0.96:
-            return rng.choice(ACTIVATIONS[2:]), shape
+            activation = rng.choice(ACTIVATIONS[2:])
+            return self.new.choice([activation] * 4 + ["hard_sigmoid", "hard_swish"]), shape
         return f"dropout {rng.choice([0.1, 0.25, 0.5])}", shape
 
     # composites -------------------------------------------------------------------

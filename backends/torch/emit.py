@@ -44,6 +44,9 @@ ACTIVATIONS = {
     "tanh": "nn.Tanh()",
     "softmax": "nn.Softmax(dim=1)",
     "softplus": "nn.Softplus()",
+    "hard_sigmoid": "nn.Hardsigmoid()",  # relu6(x + 3) / 6 in both
+    "hard_swish": "nn.Hardswish()",  # x * relu6(x + 3) / 6 in both
+    "hard_silu": "nn.Hardswish()",
     "linear": "nn.Identity()",  # a block parameter's value may name it
 }
 
