@@ -1,6 +1,6 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, Xception, ResNet50, VGG16 and VGG19: same parameter count with and
+InceptionResNetV2, Xception, ResNet50, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -37,8 +37,16 @@ keras = pytest.importorskip("keras")
 
 from irc_cnn.compiler.infer import minimum_input, without_top
 from irc_cnn.compiler.pipeline import check_file
-from keras.applications import VGG16, VGG19, InceptionResNetV2, ResNet50, Xception
+from keras.applications import (
+    VGG16,
+    VGG19,
+    DenseNet121,
+    InceptionResNetV2,
+    ResNet50,
+    Xception,
+)
 
+from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_vgg16 import vgg16
@@ -139,6 +147,34 @@ NETWORKS = {
             "conv2_block1_out",
             "conv4_block6_out",
             "conv5_block3_out",
+            "avg_pool",
+            "predictions",
+        ),
+    ),
+    "densenet121": Network(
+        "specs/keras/densenet121.yaml",
+        DenseNet121,
+        densenet121,
+        8_062_504,
+        7_037_504,
+        224,
+        1024,
+        242,  # 120 convs, 121 batch norms, 1 dense
+        32,
+        (
+            "conv1_conv",
+            "conv1_bn",
+            "conv1_relu",
+            "pool1",
+            "conv2_block1_0_bn",
+            "conv2_block1_1_conv",
+            "conv2_block1_2_conv",
+            "conv2_block1_concat",
+            "pool2_conv",
+            "pool2_pool",
+            "conv5_block16_concat",
+            "bn",
+            "relu",
             "avg_pool",
             "predictions",
         ),
@@ -514,6 +550,7 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
+    expected["densenet121"] = 29
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:
