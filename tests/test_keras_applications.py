@@ -1,6 +1,6 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, Xception, ResNet50, VGG16, VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -43,12 +43,14 @@ from keras.applications import (
     DenseNet121,
     InceptionResNetV2,
     ResNet50,
+    ResNet50V2,
     Xception,
 )
 
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_resnet50 import resnet50
+from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
 from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
@@ -147,6 +149,32 @@ NETWORKS = {
             "conv2_block1_out",
             "conv4_block6_out",
             "conv5_block3_out",
+            "avg_pool",
+            "predictions",
+        ),
+    ),
+    "resnet50v2": Network(
+        "specs/keras/resnet50v2.yaml",
+        ResNet50V2,
+        resnet50v2,
+        25_613_800,
+        23_564_800,
+        224,
+        2048,
+        103,  # 53 convs, 49 batch norms (3 per block and post_bn), 1 dense
+        32,
+        (
+            "conv1_pad",
+            "conv1_conv",
+            "pool1_pool",
+            "conv2_block1_preact_bn",
+            "conv2_block1_0_conv",
+            "conv2_block1_2_pad",
+            "conv2_block1_out",
+            "conv2_block3_3_conv",
+            "conv4_block6_out",
+            "post_bn",
+            "post_relu",
             "avg_pool",
             "predictions",
         ),
@@ -550,7 +578,7 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
-    expected["densenet121"] = 29
+    expected |= {"densenet121": 29, "resnet50v2": 1}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:
