@@ -1,6 +1,6 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, InceptionV3, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -42,6 +42,7 @@ from keras.applications import (
     VGG19,
     DenseNet121,
     InceptionResNetV2,
+    InceptionV3,
     ResNet50,
     ResNet50V2,
     Xception,
@@ -49,6 +50,7 @@ from keras.applications import (
 
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
+from generated.keras_inception_v3 import inception_v3
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
@@ -152,6 +154,18 @@ NETWORKS = {
             "avg_pool",
             "predictions",
         ),
+    ),
+    "inception_v3": Network(
+        "specs/keras/inception_v3.yaml",
+        InceptionV3,
+        inception_v3,
+        23_851_784,
+        21_802_784,
+        299,
+        2048,
+        189,  # 94 convs, 94 batch norms, 1 dense
+        75,
+        ("mixed0", "mixed3", "mixed7", "mixed8", "mixed9_0", "mixed9_1", "mixed10", "avg_pool"),
     ),
     "resnet50v2": Network(
         "specs/keras/resnet50v2.yaml",
@@ -578,7 +592,7 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
-    expected |= {"densenet121": 29, "resnet50v2": 1}
+    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:
