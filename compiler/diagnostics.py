@@ -69,6 +69,9 @@ CODES: dict[str, Code] = {
     "IRC206": Code("invalid identifier", "name: inception-resnet-v2   (not a Python name)"),
     "IRC207": Code("number out of range", "conv 0 1x1"),
     "IRC208": Code("fused activation after batch norm", "conv 64 3x3 relu bn fused"),
+    "IRC209": Code(
+        "activation a ReLU layer cannot compute", "{act: {activation: elu, layer: ReLU}}"
+    ),
     "IRC301": Code(
         "residual sum of unequal channels",
         "project: conv 1154 1x1 linear, summed with a 1152-channel input",

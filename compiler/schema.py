@@ -42,7 +42,7 @@ from .fields import (
     _identifier,
     widen,
 )
-from .ops import conv, norm
+from .ops import conv, elementwise, norm
 
 
 # Names a block's generated function uses itself, so a parameter cannot take them.
@@ -292,7 +292,7 @@ class Block(Model):
         return [self.residual]
 
 
-class Defaults(norm.DefaultsEntries, conv.DefaultsEntries):
+class Defaults(elementwise.DefaultsEntries, norm.DefaultsEntries, conv.DefaultsEntries):
     """How a plain `conv` or `bn` is built when the op does not say: one entry per
     family that has defaults (compiler.ops.conv and .norm say which kinds, and which
     follow another's entry)."""

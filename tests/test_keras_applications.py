@@ -1,6 +1,6 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, InceptionV3, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, InceptionV3, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -43,6 +43,7 @@ from keras.applications import (
     DenseNet121,
     InceptionResNetV2,
     InceptionV3,
+    MobileNetV2,
     ResNet50,
     ResNet50V2,
     Xception,
@@ -51,6 +52,7 @@ from keras.applications import (
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
+from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
@@ -166,6 +168,32 @@ NETWORKS = {
         189,  # 94 convs, 94 batch norms, 1 dense
         75,
         ("mixed0", "mixed3", "mixed7", "mixed8", "mixed9_0", "mixed9_1", "mixed10", "avg_pool"),
+    ),
+    "mobilenet_v2": Network(
+        "specs/keras/mobilenet_v2.yaml",
+        MobileNetV2,
+        mobilenet_v2,
+        3_538_984,
+        2_257_984,
+        224,
+        1280,
+        105,  # 35 convs (17 depthwise), 52 batch norms, 1 dense
+        32,
+        (
+            "Conv1",
+            "bn_Conv1",
+            "Conv1_relu",
+            "expanded_conv_depthwise",
+            "expanded_conv_project_BN",
+            "block_1_expand",
+            "block_1_pad",
+            "block_2_add",
+            "block_16_project_BN",
+            "Conv_1",
+            "Conv_1_bn",
+            "out_relu",
+            "predictions",
+        ),
     ),
     "resnet50v2": Network(
         "specs/keras/resnet50v2.yaml",
@@ -310,6 +338,19 @@ def _signature(layer) -> tuple:
             layer.use_bias,
             _activation(layer),
         )
+    if kind == "DepthwiseConv2D":
+        return (
+            "dwconv",
+            tuple(layer.kernel_size),
+            tuple(layer.strides),
+            layer.padding,
+            layer.depth_multiplier,
+            layer.use_bias,
+            _activation(layer),
+        )
+    if kind == "ReLU":
+        max_value = None if layer.max_value is None else float(layer.max_value)
+        return ("relu", max_value, float(layer.negative_slope), float(layer.threshold))
     if kind == "ZeroPadding2D":
         return ("pad", tuple(map(tuple, layer.padding)))
     if kind == "BatchNormalization":
@@ -592,7 +633,7 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
-    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75}
+    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 31}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:

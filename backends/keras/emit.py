@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...compiler import ops
+from ...compiler.ops.elementwise import RELU_LAYER
 from ...compiler import program as ir
 from ...compiler import settings
 from ...compiler.pipeline import Result
@@ -200,7 +201,10 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
-    return p.helper(op, "activation_layer", [op.source, p.value(op.attrs["activation"])])
+    a = op.attrs
+    if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER:
+        return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
+    return p.helper(op, "activation_layer", [op.source, p.value(a["activation"])])
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:

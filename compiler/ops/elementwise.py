@@ -9,13 +9,31 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, FiniteFloat
 
 from .. import compact
+from ..fields import Model
 from ..graph import SpecPath, Tensor
 from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
+
+
+# The Keras layer an activation op builds: Activation(name), or ReLU(max_value) as
+# keras.applications' MobileNetV2 writes ReLU(6.0) (relu and relu6 only).
+LayerClass = Literal["Activation", "ReLU"]
+RELU_LAYER = {"relu": None, "relu6": 6.0}  # what ReLU(max_value) computes
 
 
 class Activation(Op):
     kind: Literal["act"] = "act"  # pyright: ignore[reportIncompatibleVariableOverride]
     activation: str
+    layer: LayerClass | None = None  # None: defaults.act.layer
+
+
+class ActivationDefaults(Model):
+    layer: LayerClass = "Activation"
+
+
+class DefaultsEntries(Model):
+    """The activation op's entry of `defaults:` (compiler.schema.Defaults)."""
+
+    act: ActivationDefaults = ActivationDefaults()
 
 
 class Dropout(Op):
@@ -28,7 +46,16 @@ class ActivationDef(OpDef):
     saves: Saves = saves("activation")
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
-        return {"activation": r.activation(op.activation, env, (*path, "activation"))}
+        activation = r.activation(op.activation, env, (*path, "activation"))
+        layer = op.layer or r.spec.defaults.act.layer
+        if layer == "ReLU" and activation is not None and activation not in RELU_LAYER:
+            r.error(
+                "IRC209",
+                f"a ReLU layer computes relu or relu6, not {activation!r}",
+                (*path, "layer") if op.layer else path,
+                hint="use `layer: Activation` for this activation",
+            )
+        return {"activation": activation, "layer": layer}
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         if not op.activation:  # linear: no layer
@@ -37,7 +64,8 @@ class ActivationDef(OpDef):
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
         value = b.value(scope, op.activation)
-        return {"activation": None if value == "linear" else value}
+        layer = op.layer or b.spec.defaults.act.layer
+        return {"activation": None if value == "linear" else value, "layer": layer}
 
 
 @dataclass(frozen=True)
