@@ -2,7 +2,7 @@
 
     python benchmarks/keras_applications.py [--builds 7] [--rounds 15] [--network NAME ...]
 
-For each network (InceptionResNetV2, Xception, ResNet50; all by default):
+For each network (every spec under specs/keras/; all by default):
 build time: each model built `--builds` times, alternating which goes first
 in each pair, after one unmeasured warm-up build of each; the Keras session
 is cleared before every build. Inference: both models hold the same weights
@@ -35,10 +35,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras
 import numpy as np
-from keras.applications import InceptionResNetV2, ResNet50, Xception
+from keras.applications import (
+    VGG16,
+    VGG19,
+    DenseNet121,
+    InceptionResNetV2,
+    InceptionV3,
+    MobileNetV2,
+    ResNet50,
+    ResNet50V2,
+    Xception,
+)
 
+from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
+from generated.keras_inception_v3 import inception_v3
+from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_resnet50 import resnet50
+from generated.keras_resnet50v2 import resnet50v2
+from generated.keras_vgg16 import vgg16
+from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
 
 BATCH = 8
@@ -47,6 +63,12 @@ NETWORKS = {
     "InceptionResNetV2": (InceptionResNetV2, inception_resnet_v2, 299),
     "Xception": (Xception, xception, 299),
     "ResNet50": (ResNet50, resnet50, 224),
+    "ResNet50V2": (ResNet50V2, resnet50v2, 224),
+    "InceptionV3": (InceptionV3, inception_v3, 299),
+    "VGG16": (VGG16, vgg16, 224),
+    "VGG19": (VGG19, vgg19, 224),
+    "DenseNet121": (DenseNet121, densenet121, 224),
+    "MobileNetV2": (MobileNetV2, mobilenet_v2, 224),
 }
 
 

@@ -54,6 +54,12 @@ def activation_module(function: str | None) -> nn.Module:
         return nn.Softmax(dim=1)
     if function == "softplus":
         return nn.Softplus()
+    if function == "hard_sigmoid":
+        return nn.Hardsigmoid()
+    if function == "hard_swish":
+        return nn.Hardswish()
+    if function == "hard_silu":
+        return nn.Hardswish()
     if function == "linear":
         return nn.Identity()
     if function is None:
