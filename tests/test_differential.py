@@ -107,6 +107,8 @@ class Gen:
         act = "linear" if linear else rng.choice([None, None, *ACTIVATIONS])
         bias = rng.choice([None, True, False])
         bn = rng.choice([None, True, False])
+        # the activation inside the Conv2D: only without batch norm (IRC208)
+        fused = bn is False and act not in (None, "linear") and self.new.random() < 0.3
         if rng.random() < 0.25:  # the mapping form
             fields = [f"filters: {f}", f"kernel: [{kh}, {kw}]"]
             if (sh, sw) != (1, 1) or rng.random() < 0.2:
@@ -121,6 +123,8 @@ class Gen:
                 fields.append(f"bias: {str(bias).lower()}")
             if bn is not None:
                 fields.append(f"bn: {str(bn).lower()}")
+            if fused:
+                fields.append("fused: true")
             return "{conv: {" + ", ".join(fields) + "}}", (h, w, channels)
         text = f"conv {f} {kh}x{kw}" if kh != kw or rng.random() < 0.5 else f"conv {f} {kh}"
         if (sh, sw) != (1, 1):
@@ -135,6 +139,8 @@ class Gen:
             text += " bias" if bias else " nobias"
         if bn is not None:
             text += " bn" if bn else " nobn"
+        if fused:
+            text += " fused"
         return text, (h, w, channels)
 
     def groups(self, channels, filters) -> int:
@@ -185,6 +191,11 @@ class Gen:
 
     def simple(self, shape, keep=False):
         rng = self.rng
+        if self.new.random() < 0.02:  # Keras' ReLU layer
+            return (
+                f"{{act: {{activation: {self.new.choice(['relu', 'relu6'])}, layer: ReLU}}}}",
+                shape,
+            )
         if self.new.random() < 0.03:
             eps = self.new.choice([None, 1e-6, 0.01])
             return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape

@@ -354,6 +354,7 @@ def test_unparse_round_trips_the_new_words():
         "pad 1x2",
         "gap keepdims",
         "conv 64 3x3 s2 g4 linear",
+        "conv 8 3x3 relu nobn fused",
         "layernorm @stem_ln",
     ):
         kind, fields, _ = ops.parse(text)
