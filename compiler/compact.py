@@ -330,7 +330,9 @@ def _argument(arg: Arg, token: Token, kind: str) -> object:
     if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
         h, w = _window(token, label, zero=True)
         return [h, h, w, w]
-    if arg.form == "rate":
+    if arg.form == "rate":  # a number, or a block parameter's name
+        if _IDENT.match(token.text):
+            return token.text
         try:
             return float(token.text[:64])
         except ValueError:

@@ -163,6 +163,24 @@ def _count(value: Any) -> int | str:
 Count = Annotated[Union[int, str], PlainValidator(_count)]
 
 
+def _rate(value: Any) -> float | str:
+    """A fraction in [0, 1) (a dropout rate), or the name of a block parameter."""
+    if isinstance(value, str):
+        return _identifier(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 <= value < 1:  # also false for nan
+            raise PydanticCustomError(
+                "irc_range", "must be a number in [0, 1), got {value}", {"value": value}
+            )
+        return float(value)
+    raise PydanticCustomError(
+        "irc_type", "must be a number or a parameter name, got {value}", {"value": repr(value)}
+    )
+
+
+Rate = Annotated[Union[float, str], PlainValidator(_rate)]
+
+
 Padding = Literal["same", "valid"]
 
 

@@ -40,6 +40,7 @@ from .fields import (
     MAX_COUNT,
     MAX_WINDOW,
     _count,
+    _rate,
     _dim,
     _identifier,
     _input_side,
@@ -229,6 +230,10 @@ def _scale_forms(inner: dict) -> dict:
     return {"anyOf": [number, IDENTIFIER, {"type": "null"}]}
 
 
+def _rate_forms(inner: dict) -> dict:
+    return {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, IDENTIFIER]}
+
+
 def _identifier_forms(inner: dict) -> dict:
     return {**inner, **IDENTIFIER}
 
@@ -243,6 +248,7 @@ _VALIDATOR_FORMS = {
     schema._as_branch: _branch_forms,
     schema._params: _params_forms,
     _count: _count_forms,
+    _rate: _rate_forms,
     schema._scale: _scale_forms,
     _identifier: _identifier_forms,
     schema._param_name: _identifier_forms,

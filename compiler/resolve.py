@@ -530,6 +530,25 @@ class _Resolver:
         )
         return None
 
+    def fraction(self, value: Any, env: dict, path: SpecPath, field: str) -> float | None:
+        """A number in [0, 1) (a dropout rate): a literal or a block parameter's value."""
+        value = self.param(value, env, path, field)
+        if isinstance(value, Null):
+            self.error(
+                "IRC403",
+                f"block {value.block!r} parameter {value.param!r} is null where {field} "
+                "needs a number",
+                value.path,
+                hint=f"give {value.param!r} a number in [0, 1)",
+            )
+            return None
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            self.error("IRC207", f"{field} must be a number in [0, 1), got {value!r}", path)
+            return None
+        return float(value)
+
     def activation(self, value: Any, env: dict, path: SpecPath) -> str | None:
         if isinstance(value, str) and value not in compact.ACTIVATIONS and value in env:
             value = env[value]

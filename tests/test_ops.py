@@ -173,3 +173,32 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     with torch.no_grad():
         got = net(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
     assert np.abs(got - expected).max() < 1e-4
+
+
+DROPOUT_SPEC = """\
+name: dp
+title: DP
+input: [8, 8, 3]
+classes: 10
+builder: {name: dp}
+blocks:
+  top:
+    params: {p: 0.2}
+    seq: [gap, dropout p, dense classes softmax]
+network: [conv 8 3x3]
+head:
+  - {top: {p: 0.5}}
+"""
+
+
+@pytest.mark.slow
+def test_a_dropout_rate_may_be_a_block_parameter(tmp_path):
+    """The rate is the block function's argument in both backends: 0.5 at this use."""
+    keras = pytest.importorskip("keras")
+    import torch
+
+    result, keras_module, torch_module = compile_both(tmp_path, "dp", DROPOUT_SPEC)
+    assert result.ok
+    rates = [l.rate for l in keras_module.dp().layers if isinstance(l, keras.layers.Dropout)]
+    drops = [m.p for m in torch_module.dp().modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates == drops == [0.5]

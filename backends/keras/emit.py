@@ -208,7 +208,7 @@ def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
-    return p.helper(op, "dropout", [op.source, pysafe.literal(op.attrs["rate"])])
+    return p.helper(op, "dropout", [op.source, p.value(op.attrs["rate"])])
 
 
 def _flatten(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:

@@ -265,7 +265,7 @@ def _activation(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
 
 
 def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
-    return p.module(op, None, "nn.Dropout", [pysafe.literal(op.attrs["rate"])])
+    return p.module(op, None, "nn.Dropout", [p.value(op.attrs["rate"])])
 
 
 def _flatten(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:

@@ -4,12 +4,11 @@ name is the same op) and `dropout`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, FiniteFloat
 
 from .. import compact
-from ..fields import Model
+from ..fields import Model, Rate
 from ..graph import SpecPath, Tensor
 from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
@@ -38,7 +37,7 @@ class DefaultsEntries(Model):
 
 class Dropout(Op):
     kind: Literal["dropout"] = "dropout"  # pyright: ignore[reportIncompatibleVariableOverride]
-    rate: Annotated[FiniteFloat, Field(ge=0.0, lt=1.0)]
+    rate: Rate  # a number, or a block parameter's name (`dropout p`)
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,11 @@ class ActivationDef(OpDef):
 class DropoutDef(OpDef):
     saves: Saves = saves(jax=("mask",), torch=("noise",))
 
+    def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
+        return {"rate": r.fraction(op.rate, env, (*path, "rate"), "rate")}
+
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
-        return {"rate": op.rate}
+        return {"rate": b.value(scope, op.rate)}
 
 
 _NAME = compact.Arg("activation", "name", "an activation name")
