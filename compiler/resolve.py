@@ -567,7 +567,8 @@ class _Resolver:
     def concrete(self, op: Any, path: SpecPath, env: dict) -> Any:
         """The op with parameters substituted and the spec's defaults filled in."""
         update: dict[str, Any] = {}
-        for field, low in (("kernel", 1), ("pool", 1), ("strides", 1), ("padding", 0)):
+        windows = (("kernel", 1), ("pool", 1), ("strides", 1), ("padding", 0), ("cropping", 0))
+        for field, low in windows:
             value = getattr(op, field, None)
             if isinstance(value, tuple):
                 update[field] = tuple(

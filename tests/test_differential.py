@@ -179,6 +179,13 @@ class Gen:
         text = f"{kind}{filters} {kh}x{kw} s{sh}x{sw} {padding} dm{m}{extras}"
         return text, (h, w, channels)
 
+    def crop(self, shape):
+        """Rows and columns cut off, leaving at least one of each."""
+        t, b = (self.new.randint(0, max(0, (shape[0] - 1) // 2)) for _ in range(2))
+        l, r = (self.new.randint(0, max(0, (shape[1] - 1) // 2)) for _ in range(2))
+        text = f"{{crop: {{cropping: [{t}, {b}, {l}, {r}]}}}}"
+        return text, (shape[0] - t - b, shape[1] - l - r, shape[2])
+
     def pad(self, shape):
         t, b, l, r = (self.rng.randint(0, 2) for _ in range(4))
         if self.rng.random() < 0.5:
@@ -189,13 +196,15 @@ class Gen:
             shape[2],
         )
 
-    def simple(self, shape, keep=False):
+    def simple(self, shape, keep=False, top=False):
         rng = self.rng
-        if self.new.random() < 0.02:  # Keras' ReLU layer
-            return (
-                f"{{act: {{activation: {self.new.choice(['relu', 'relu6'])}, layer: ReLU}}}}",
-                shape,
-            )
+        if not keep and self.new.random() < 0.03:
+            return self.crop(shape)
+        # Keras' ReLU layer; not at the top level, where it would be named like a top-level
+        # residual's activation layer (IRC405: a spec irc rightly refuses)
+        if not top and self.new.random() < 0.02:
+            activation = self.new.choice(["relu", "relu6"])
+            return f"{{act: {{activation: {activation}, layer: ReLU}}}}", shape
         if self.new.random() < 0.03:
             eps = self.new.choice([None, 1e-6, 0.01])
             return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape
@@ -364,7 +373,7 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
     for _ in range(rng.randint(2, 6)):
         r = rng.random()
         if r < 0.3:
-            node, shape = g.simple(shape)
+            node, shape = g.simple(shape, top=True)
         elif r < 0.7:
             if r < 0.45:
                 node, shape = g.concat(shape)

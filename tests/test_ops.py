@@ -1,6 +1,6 @@
 """The op registry (compiler.ops): each op kind defined in one place, printed by one
-entry per backend; and the two ops added through it, grouped convolution and layer
-normalisation, equal to Keras' and torch's own layers."""
+entry per backend; and the ops added through it (grouped convolution, layer
+normalisation, cropping) equal to Keras' and torch's own layers."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ ELSEWHERE = {
     "flatten": "a helper's name",
     "dropout": "a helper's name",
     "dense": "a helper's name",
+    "crop": "a helper's name",
 }
 
 
@@ -120,6 +121,7 @@ network:
   - conv 24 3x3 s2 g4 bias
   - {layernorm: {epsilon: 1.0e-6}}
   - conv 24 1x1 g3
+  - {crop: {cropping: [1, 0, 0, 2]}}
   - layernorm
 head: [gap, layernorm]
 """
@@ -145,6 +147,7 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     x = layers.Conv2D(24, 3, strides=2, padding="same", groups=4)(x)
     x = layers.LayerNormalization(epsilon=1e-6)(x)
     x = layers.Conv2D(24, 1, groups=3, use_bias=False)(x)
+    x = layers.Cropping2D(((1, 0), (0, 2)))(x)
     x = layers.LayerNormalization()(x)
     x = layers.GlobalAveragePooling2D()(x)
     reference = keras.Model(inputs, layers.LayerNormalization()(x))

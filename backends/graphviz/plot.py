@@ -137,6 +137,11 @@ def _pad(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     return f"Zero pad ({top}, {bottom}, {left}, {right})"
 
 
+def _crop(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    top, bottom, left, right = attrs["cropping"]
+    return f"Crop ({top}, {bottom}, {left}, {right})"
+
+
 def _pool(name: str) -> Label:
     def label(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
         extras = _window_extras(attrs["strides"], attrs["padding"])
@@ -174,6 +179,7 @@ OPS: dict[str, tuple[Label, str]] = {
     "dwconv": (_conv("Depthwise Conv"), COLOURS["conv"]),
     "sepconv": (_conv("Separable Conv"), COLOURS["conv"]),
     "pad": (_pad, COLOURS["other"]),
+    "crop": (_crop, COLOURS["other"]),
     "identity": (_fixed("Identity"), COLOURS["other"]),
     "flatten": (_fixed("Flatten"), COLOURS["other"]),
     "maxpool": (_pool("MaxPool"), COLOURS["pool"]),

@@ -166,6 +166,11 @@ def _pad(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "zero_pad", [op.source, f"(({top}, {bottom}), ({left}, {right}))"])
 
 
+def _crop(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    top, bottom, left, right = (p.value(v) for v in op.attrs["cropping"])
+    return p.helper(op, "crop", [op.source, f"(({top}, {bottom}), ({left}, {right}))"])
+
+
 def _pool(helper: str) -> OpEntry:
     def entry(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
         return p.helper(
@@ -239,6 +244,7 @@ CONV_HELPERS = {
 OPS: dict[str, OpEntry] = {
     **{kind: _conv(helper) for kind, (helper, _) in CONV_HELPERS.items()},
     "pad": _pad,
+    "crop": _crop,
     "identity": _identity,
     "flatten": _flatten,
     "maxpool": _pool("max_pool"),

@@ -230,6 +230,11 @@ def _pad(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, None, "nn.ZeroPad2d", [f"({left}, {right}, {top}, {bottom})"])
 
 
+def _crop(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    top, bottom, left, right = (p.value(v) for v in op.attrs["cropping"])
+    return p.module(op, "Crop", "Crop", [f"({top}, {bottom}, {left}, {right})"])
+
+
 def _pool(helper: str) -> OpEntry:
     def entry(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
         args = [p.value(op.attrs["pool"]), *p.window(op.attrs, "stride")]
@@ -289,6 +294,7 @@ CONV_CLASSES = {"conv": "Conv", "dwconv": "DepthwiseConv", "sepconv": "Separable
 OPS: dict[str, OpEntry] = {
     **{kind: _conv(helper) for kind, helper in CONV_CLASSES.items()},
     "pad": _pad,
+    "crop": _crop,
     "identity": _identity,
     "flatten": _flatten,
     "maxpool": _pool("MaxPool"),

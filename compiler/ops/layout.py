@@ -1,5 +1,6 @@
-"""Ops that move values without weights: `pad` (zeros around the map), `identity`
-(the input as it is: a branch that passes through) and `flatten`."""
+"""Ops that move values without weights: `pad` (zeros around the map), `crop` (rows
+and columns cut off its edges), `identity` (the input as it is: a branch that passes
+through) and `flatten`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ class Pad(Op):
 
     kind: Literal["pad"] = "pad"  # pyright: ignore[reportIncompatibleVariableOverride]
     padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
+
+
+class Crop(Op):
+    """Rows and columns cut off the feature map's edges: (top, bottom, left, right)."""
+
+    kind: Literal["crop"] = "crop"  # pyright: ignore[reportIncompatibleVariableOverride]
+    cropping: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
 
 
 class Identity(Op):
@@ -48,6 +56,27 @@ class PadDef(OpDef):
 
 
 @dataclass(frozen=True)
+class CropDef(OpDef):
+    feature_map: bool = True
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        h, w, c = x.known_shape
+        top, bottom, left, right = op.cropping
+        if top + bottom >= h or left + right >= w:
+            i.error(
+                "IRC305",
+                f"cropping ({top}, {bottom}, {left}, {right}) leaves nothing of a {h}x{w} input",
+                (*path, "cropping"),
+                hint="crop less, or move the crop before the map shrinks",
+            )
+            return Tensor(None)
+        return i.add(name, self.kind, (h - top - bottom, w - left - right, c), path, (x,))
+
+    def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        return {"cropping": b.pair(scope, op.cropping)}
+
+
+@dataclass(frozen=True)
 class IdentityDef(OpDef):
     builds: bool = False
 
@@ -69,6 +98,11 @@ class FlattenDef(OpDef):
 _SIZE = compact.Arg("padding", "padding", "a padding size")
 register(
     PadDef("pad", Pad, compact.Syntax("pad", (_SIZE,), frozenset(), "pad 3")),
+    CropDef(
+        "crop",
+        Crop,
+        compact.Syntax("crop", (compact.Arg("cropping", "padding", "a size"),), example="crop 1"),
+    ),
     IdentityDef("identity", Identity, compact.Syntax("identity", example="identity")),
     FlattenDef("flatten", Flatten, compact.Syntax("flatten", example="flatten")),
 )
