@@ -66,7 +66,7 @@ COMPOSITE_KINDS = ("concat", "residual", "gate", "aux")
 @dataclass(frozen=True)
 class Arg:
     """One positional argument after an op's word: the field it fills, its form
-    (`count`, `window`, `padding`, `rate` or `name`), what the error says is missing
+    (`count`, `window`, `padding`, `rate`, `number` or `name`), what the error says is missing
     (`a filter count`) and the field's name in messages (`pool size`)."""
 
     field: str
@@ -89,7 +89,8 @@ class Syntax:
     def shape(self) -> str:
         """What the words after the op are, as `_argument_shapes` guesses them: an
         unknown word is only corrected to an op taking the same (`count window`)."""
-        return " ".join("window" if a.form == "padding" else a.form for a in self.args)
+        shapes = {"padding": "window", "number": "rate"}
+        return " ".join(shapes.get(a.form, a.form) for a in self.args)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -330,6 +331,13 @@ def _argument(arg: Arg, token: Token, kind: str) -> object:
     if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
         h, w = _window(token, label, zero=True)
         return [h, h, w, w]
+    if arg.form == "number":
+        try:
+            return float(token.text[:64])
+        except ValueError:
+            raise CompactError(
+                f"{kind} {label} must be a number, got {token.text!r}", token.start, token.end
+            ) from None
     if arg.form == "rate":  # a number, or a block parameter's name
         if _IDENT.match(token.text):
             return token.text

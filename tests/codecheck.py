@@ -36,7 +36,7 @@ HELPERS = frozenset(
         "conv2d", "batch_norm", "activation", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum",
         "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
-        "zero_pad", "gate", "weights_file", "published_file", "layer_norm", "relu_layer", "crop",
+        "zero_pad", "gate", "weights_file", "published_file", "layer_norm", "relu_layer", "crop", "rescaling",
     }
 )  # fmt: skip
 CONSTANTS = frozenset(
@@ -54,7 +54,7 @@ LOCALS = frozenset(
         "padding", "use_bias", "bn", "pool_size", "tensors", "rate", "units", "function",
         "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype", "path", "_",
         "scale_name", "add_name", "activation_name", "shortcut_last", "operands", "groups",
-        "fused", "epsilon", "max_value", "cropping",
+        "fused", "epsilon", "max_value", "cropping", "offset",
     }
 )  # fmt: skip
 # Builtins: called by the templates, or named in annotations.

@@ -200,6 +200,9 @@ class Gen:
         rng = self.rng
         if not keep and self.new.random() < 0.03:
             return self.crop(shape)
+        if self.new.random() < 0.02:
+            scale, offset = self.new.choice([(0.5, -1.0), (1 / 127.5, -1.0), (2.0, 0.0)])
+            return f"{{rescaling: {{scale: {scale!r}, offset: {offset!r}}}}}", shape
         # Keras' ReLU layer; not at the top level, where it would be named like a top-level
         # residual's activation layer (IRC405: a spec irc rightly refuses)
         if not top and self.new.random() < 0.02:

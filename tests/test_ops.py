@@ -1,6 +1,6 @@
 """The op registry (compiler.ops): each op kind defined in one place, printed by one
 entry per backend; and the ops added through it (grouped convolution, layer
-normalisation, cropping) equal to Keras' and torch's own layers."""
+normalisation, cropping, rescaling) equal to Keras' and torch's own layers."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ ELSEWHERE = {
     "dropout": "a helper's name",
     "dense": "a helper's name",
     "crop": "a helper's name",
+    "rescaling": "a helper's name",
 }
 
 
@@ -117,6 +118,7 @@ EQUAL_SPEC = (
     BASE
     + """\
 network:
+  - {rescaling: {scale: 0.5, offset: -1.0}}
   - conv 12 3x3
   - conv 24 3x3 s2 g4 bias
   - {layernorm: {epsilon: 1.0e-6}}
@@ -143,7 +145,8 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     model = keras_module.n()
     layers = keras.layers
     inputs = keras.Input((16, 16, 3))
-    x = layers.Conv2D(12, 3, padding="same", use_bias=False)(inputs)
+    x = layers.Rescaling(0.5, -1.0)(inputs)
+    x = layers.Conv2D(12, 3, padding="same", use_bias=False)(x)
     x = layers.Conv2D(24, 3, strides=2, padding="same", groups=4)(x)
     x = layers.LayerNormalization(epsilon=1e-6)(x)
     x = layers.Conv2D(24, 1, groups=3, use_bias=False)(x)

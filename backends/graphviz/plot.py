@@ -169,6 +169,10 @@ def _dropout(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     return f"Dropout (keep {1 - attrs['rate']:g})"
 
 
+def _rescaling(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return f"Rescale (×{attrs['scale']:g} + {attrs['offset']:g})"
+
+
 def _dense(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     activation = attrs["activation"]
     return f"Dense ({out[-1]}{' ' + activation if activation else ''})"
@@ -190,6 +194,7 @@ OPS: dict[str, tuple[Label, str]] = {
     "layernorm": (_fixed("LayerNorm"), COLOURS["other"]),
     "act": (_activation, COLOURS["other"]),
     "dropout": (_dropout, COLOURS["other"]),
+    "rescaling": (_rescaling, COLOURS["other"]),
     "dense": (_dense, COLOURS["dense"]),
 }
 

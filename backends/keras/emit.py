@@ -216,6 +216,13 @@ def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "dropout", [op.source, p.value(op.attrs["rate"])])
 
 
+def _rescaling(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    args = [op.source, pysafe.literal(op.attrs["scale"])]
+    if op.attrs["offset"]:
+        args.append(f"offset={pysafe.literal(op.attrs['offset'])}")
+    return p.helper(op, "rescaling", args)
+
+
 def _flatten(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "flatten", [op.source])
 
@@ -255,6 +262,7 @@ OPS: dict[str, OpEntry] = {
     "layernorm": _layer_norm,
     "act": _activation,
     "dropout": _dropout,
+    "rescaling": _rescaling,
     "dense": _dense,
 }
 LAYER_NORM_EPSILON = 1e-3  # the layer_norm helper's default: Keras'

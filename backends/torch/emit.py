@@ -273,6 +273,13 @@ def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, None, "nn.Dropout", [p.value(op.attrs["rate"])])
 
 
+def _rescaling(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    args = [pysafe.literal(op.attrs["scale"])]
+    if op.attrs["offset"]:
+        args.append(f"offset={pysafe.literal(op.attrs['offset'])}")
+    return p.module(op, "Rescaling", "Rescaling", args)
+
+
 def _flatten(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "Flatten", "Flatten", [])
 
@@ -305,6 +312,7 @@ OPS: dict[str, OpEntry] = {
     "layernorm": _layer_norm,
     "act": _activation,
     "dropout": _dropout,
+    "rescaling": _rescaling,
     "dense": _dense,
 }
 

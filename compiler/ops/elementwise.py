@@ -1,11 +1,14 @@
 """Ops applied to each value on its own: `act` (an activation; a bare activation
-name is the same op) and `dropout`."""
+name is the same op), `dropout` and `rescaling` (`x * scale + offset`, the
+preprocessing inside keras.applications' newer models)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
 
+
+from pydantic import FiniteFloat
 
 from .. import compact
 from ..fields import Model, Rate
@@ -38,6 +41,20 @@ class DefaultsEntries(Model):
 class Dropout(Op):
     kind: Literal["dropout"] = "dropout"  # pyright: ignore[reportIncompatibleVariableOverride]
     rate: Rate  # a number, or a block parameter's name (`dropout p`)
+
+
+class Rescaling(Op):
+    """Keras' Rescaling layer: every value times `scale`, plus `offset`."""
+
+    kind: Literal["rescaling"] = "rescaling"  # pyright: ignore[reportIncompatibleVariableOverride]
+    scale: FiniteFloat
+    offset: FiniteFloat = 0.0
+
+
+@dataclass(frozen=True)
+class RescalingDef(OpDef):
+    def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        return {"scale": op.scale, "offset": op.offset}
 
 
 @dataclass(frozen=True)
@@ -85,5 +102,12 @@ register(
         "dropout",
         Dropout,
         compact.Syntax("dropout", (compact.Arg("rate", "rate", "a rate"),), example="dropout 0.2"),
+    ),
+    RescalingDef(
+        "rescaling",
+        Rescaling,
+        compact.Syntax(
+            "rescaling", (compact.Arg("scale", "number", "a scale"),), example="rescaling 0.5"
+        ),
     ),
 )
