@@ -104,6 +104,16 @@ _GROUPS = re.compile(r"g([0-9]{1,12})\Z")
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_]{0,64}\Z")  # `@name`: a layer name within its block use
 
 
+# Yes/no options: the field and its two words (the word for true first).
+FLAGS = {
+    "bias": ("bias", "nobias"),
+    "bn": ("bn", "nobn"),
+    "scale": ("scale", "noscale"),
+    "fused": ("fused", "unfused"),
+}
+_FLAG_OF = {word: flag for flag, words in FLAGS.items() for word in words}
+
+
 class CompactError(ValueError):
     """A malformed compact op; start/end are character offsets in the string."""
 
@@ -226,14 +236,8 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("padding", word, token)
         elif word in ACTIVATIONS and "activation" in allowed:
             put("activation", word, token)
-        elif word in ("bias", "nobias") and "bias" in allowed:
-            put("bias", word == "bias", token)
-        elif word in ("bn", "nobn") and "bn" in allowed:
-            put("bn", word == "bn", token)
-        elif word in ("fused", "unfused") and "fused" in allowed:
-            put("fused", word == "fused", token)
-        elif word in ("scale", "noscale") and "scale" in allowed:
-            put("scale", word == "scale", token)
+        elif (flag := _FLAG_OF.get(word)) and flag in allowed:
+            put(flag, word == FLAGS[flag][0], token)
         elif word == "keepdims" and "keepdims" in allowed:
             put("keepdims", True, token)
         elif (multiplier := _MULTIPLIER.match(word)) and "multiplier" in allowed:
@@ -248,10 +252,7 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
 _OPTION_WORDS = {
     "padding": ("same", "valid"),
     "activation": ACTIVATIONS,
-    "bias": ("bias", "nobias"),
-    "bn": ("bn", "nobn"),
-    "scale": ("scale", "noscale"),
-    "fused": ("fused", "unfused"),
+    **FLAGS,
     "keepdims": ("keepdims",),
 }
 _OPTION_HELP = {
@@ -331,15 +332,8 @@ def _argument(arg: Arg, token: Token, kind: str) -> object:
     if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
         h, w = _window(token, label, zero=True)
         return [h, h, w, w]
-    if arg.form == "number":
-        try:
-            return float(token.text[:64])
-        except ValueError:
-            raise CompactError(
-                f"{kind} {label} must be a number, got {token.text!r}", token.start, token.end
-            ) from None
-    if arg.form == "rate":  # a number, or a block parameter's name
-        if _IDENT.match(token.text):
+    if arg.form in ("rate", "number"):  # a rate may also be a block parameter's name
+        if arg.form == "rate" and _IDENT.match(token.text):
             return token.text
         try:
             return float(token.text[:64])

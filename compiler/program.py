@@ -662,7 +662,7 @@ class _Builder:
                 residual_in=channels,
             )
         scale = self.value(scope, node.scale)
-        activation = _linear_none(self.value(scope, node.activation))
+        activation = ops.base.linear_none(self.value(scope, node.activation))
         # the activation's module is named for it, or `act` where a parameter gives it
         word = "act" if isinstance(activation, Param) else activation
         names = node.names.model_dump(exclude_none=True) if node.names else {}
@@ -831,10 +831,6 @@ def _named(call: CallStmt, name: str) -> CallStmt:
     return replace(call, layer=replace(call.layer, text=stem), first=number, separator="")
 
 
-def _linear_none(value: Value) -> Value:
-    return None if value == "linear" else value
-
-
 def _branch_vars(target: str, count: int) -> list[str]:
     base = "b" if target == "x" else f"{target}_"
     return [f"{base}{j + 1}" for j in range(count)]
@@ -920,7 +916,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         width=spec.width,
         conv_defaults={
             kind: {
-                "activation": _linear_none(defaults.of(kind).activation),
+                "activation": ops.base.linear_none(defaults.of(kind).activation),
                 "bias": defaults.of(kind).bias,
                 "bn": defaults.of(kind).bn,
                 "fused": defaults.of(kind).fused,

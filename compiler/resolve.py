@@ -534,14 +534,7 @@ class _Resolver:
         """A number in [0, 1) (a dropout rate): a literal or a block parameter's value."""
         value = self.param(value, env, path, field)
         if isinstance(value, Null):
-            self.error(
-                "IRC403",
-                f"block {value.block!r} parameter {value.param!r} is null where {field} "
-                "needs a number",
-                value.path,
-                hint=f"give {value.param!r} a number in [0, 1)",
-            )
-            return None
+            return self.null(value, field, "a number in [0, 1)")
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -624,12 +617,11 @@ class _Resolver:
             return None
         return value
 
-    def null(self, value: Null, field: str) -> None:
+    def null(self, value: Null, field: str, needs: str = "a whole number") -> None:
         """A null argument where a number is needed: the error is at the argument."""
         self.error(
             "IRC403",
-            f"block {value.block!r} parameter {value.param!r} is null where {field} "
-            "needs a whole number",
+            f"block {value.block!r} parameter {value.param!r} is null where {field} needs {needs}",
             value.path,
             hint=f"give {value.param!r} a number, or leave it out to take the block's default",
         )

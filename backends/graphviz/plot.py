@@ -36,6 +36,7 @@ from typing import Any
 
 import graphviz
 
+from ...compiler import ops
 from ...compiler import program as ir
 from ...compiler.graph import Shape, Stage
 from ...compiler.pipeline import Result
@@ -340,7 +341,7 @@ class _Drawer:
     def builds(self, op: ir.Op, use: _Use) -> bool:
         """Whether the op makes a layer at this use: an identity never does, nor an `act`
         whose activation is linear here (the generated code skips it)."""
-        if op.kind == "identity":
+        if not ops.REGISTRY[op.kind].builds:
             return False
         return op.kind != "act" or self.attrs(op, use)["activation"] is not None
 

@@ -166,6 +166,11 @@ class OpDef:
         return {}
 
 
+def linear_none(value: Any) -> Any:
+    """An activation as the IR keeps it: `linear` (none) is None."""
+    return None if value == "linear" else value
+
+
 REGISTRY: dict[str, OpDef] = {}  # by kind, in the order the families register them
 SYNTAX: dict[str, compact.Syntax] = {}  # by word: the compact forms
 
@@ -216,14 +221,6 @@ def from_raw(kind: str, data: Any) -> Any:
     return data
 
 
-_FLAGS = (
-    ("bias", "bias", "nobias"),
-    ("bn", "bn", "nobn"),
-    ("scale", "scale", "noscale"),
-    ("fused", "fused", "unfused"),
-)
-
-
 def unparse(op: Mapping[str, Any]) -> str:
     """The compact form of an op's fields (a model dump), as a spec would write it:
     its positional arguments, then each option that differs from the model's default."""
@@ -258,7 +255,7 @@ def unparse(op: Mapping[str, Any]) -> str:
         words.append(f"g{op['groups']}")
     if "activation" in options and op["activation"] is not None:
         words.append(op["activation"])
-    for flag, on, off in _FLAGS:
+    for flag, (on, off) in compact.FLAGS.items():
         if flag in options and op[flag] != default[flag]:
             words.append(on if op[flag] else off)
     if "multiplier" in options and op["multiplier"] != 1:

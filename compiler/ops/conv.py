@@ -9,16 +9,30 @@ follow `conv` unless given an entry of their own).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import compact
 from ..fields import INPUT_CHANNELS, Count, Model, Padding, Window, widen
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
+from .base import (
+    Inferring,
+    Lowering,
+    Op,
+    OpDef,
+    Resolving,
+    Saves,
+    linear_none,
+    register,
+    saves,
+)
+
+if TYPE_CHECKING:
+    from ..schema import Spec
 
 _KERNEL = compact.Arg("kernel", "window", "a kernel size")
 _FILTERS = compact.Arg("filters", "count", "a filter count")
-_OPTIONS = frozenset({"strides", "padding", "activation", "bias", "bn", "fused"})
+_FLAGS = ("bias", "bn", "fused")
+_OPTIONS = frozenset({"strides", "padding", "activation", *_FLAGS})
 
 
 class Conv(Op):
@@ -97,6 +111,11 @@ class ConvDef(OpDef):
     def has(self, field: str) -> bool:
         return field in self.model.model_fields
 
+    def flags(self, op: Any, spec: Spec) -> dict[str, bool]:
+        """Bias, batch norm and fused, the spec's defaults for this kind where not written."""
+        own = spec.defaults.of(self.kind)
+        return {f: getattr(own, f) if getattr(op, f) is None else getattr(op, f) for f in _FLAGS}
+
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         update: dict[str, Any] = {}
         for field in ("multiplier", "groups"):
@@ -122,9 +141,7 @@ class ConvDef(OpDef):
         if act is None and own.activation in compact.ACTIVATIONS:
             act = own.activation
         update["activation"] = r.activation(act, env, (*path, "activation"))
-        update["bias"] = own.bias if op.bias is None else op.bias
-        update["bn"] = own.bn if op.bn is None else op.bn
-        update["fused"] = own.fused if op.fused is None else op.fused
+        update |= self.flags(op, r.spec)
         if update["fused"] and update["bn"] and update["activation"]:
             r.error(
                 "IRC208",
@@ -191,15 +208,12 @@ class ConvDef(OpDef):
         spec = b.spec
         conv = spec.defaults.of(self.kind)
         act = op.activation if op.activation is not None else conv.activation
-        value = b.value(scope, act)
         attrs = {
             "kernel": b.pair(scope, op.kernel),
             "strides": b.pair(scope, op.strides),
             "padding": op.padding,
-            "activation": None if value == "linear" else value,
-            "bias": conv.bias if op.bias is None else op.bias,
-            "bn": conv.bn if op.bn is None else op.bn,
-            "fused": conv.fused if op.fused is None else op.fused,
+            "activation": linear_none(b.value(scope, act)),
+            **self.flags(op, spec),
             "bn_scale": spec.defaults.bn.scale,
         }
         for field in ("multiplier", "groups"):

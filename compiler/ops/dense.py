@@ -8,7 +8,17 @@ from typing import Any, Literal
 from .. import compact
 from ..fields import CLASSES, Count
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
+from .base import (
+    Inferring,
+    Lowering,
+    Op,
+    OpDef,
+    Resolving,
+    Saves,
+    linear_none,
+    register,
+    saves,
+)
 
 
 class Dense(Op):
@@ -57,10 +67,9 @@ class DenseDef(OpDef):
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
         if op.units == CLASSES:  # the builder's class count: a classifier
             scope.uses_classifier = True
-        value = b.value(scope, op.activation)
         return {
             "units": op.units if op.units == CLASSES else b.value(scope, op.units),
-            "activation": None if value == "linear" else value,
+            "activation": linear_none(b.value(scope, op.activation)),
             "bias": op.bias,
         }
 

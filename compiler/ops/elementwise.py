@@ -13,7 +13,17 @@ from pydantic import FiniteFloat
 from .. import compact
 from ..fields import Model, Rate
 from ..graph import SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
+from .base import (
+    Inferring,
+    Lowering,
+    Op,
+    OpDef,
+    Resolving,
+    Saves,
+    linear_none,
+    register,
+    saves,
+)
 
 
 # The Keras layer an activation op builds: Activation(name), or ReLU(max_value) as
@@ -79,9 +89,8 @@ class ActivationDef(OpDef):
         return i.add(name, self.kind, x.known_shape, path, (x,), activation=op.activation)
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
-        value = b.value(scope, op.activation)
         layer = op.layer or b.spec.defaults.act.layer
-        return {"activation": None if value == "linear" else value, "layer": layer}
+        return {"activation": linear_none(b.value(scope, op.activation)), "layer": layer}
 
 
 @dataclass(frozen=True)
