@@ -42,7 +42,7 @@ counts the largest layer's. A framework that holds every gradient until
 the optimizer runs (PyTorch's `.grad`, eager TensorFlow) needs the
 trainable weights' size again.
 
-PyTorch (`_kept_by_torch`, `_RULES["torch"]`, each op's `saves.torch`) saves
+PyTorch (`_RULES["torch"]`, each op's `saves.torch`) saves
 what each op's derivative formula names, and nothing is fused or recomputed: ReLU's backward reads its
 result, so every ReLU output is kept (and a conv's output under a ReLU
 without batch norm is not); `torch.cat` writes a new tensor, kept where a
@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .graph import INPUT, Graph, Layer
@@ -156,62 +156,54 @@ def _saves(layer: Layer, framework: str) -> frozenset[str]:
     return _FORM_SAVES[framework].get(layer.kind, frozenset())
 
 
-def _after_recomputed(layer: Layer, by_name: dict[str, Layer]) -> bool:
-    """Whether its input is an output XLA recomputes from a kept input in the backward
-    pass (batch norm's)."""
+def _after_recomputed(layer: Layer, by_name: dict[str, Layer], framework: str) -> bool:
+    """Whether its input is an output the framework recomputes from a kept input in the
+    backward pass (batch norm's, under XLA)."""
     source = by_name.get(layer.inputs[0]) if layer.inputs else None
-    return source is not None and "recomputed" in _saves(source, "jax")
-
-
-def _kept_by_xla(layer: Layer, saves: frozenset[str], by_name: dict[str, Layer]) -> Iterator[str]:
-    """The tensors a layer's gradient reads, as XLA keeps them (module docstring)."""
-    if "input" in saves:
-        yield from layer.inputs
-    if "output" in saves or layer.activation in FROM_OUTPUT:
-        yield layer.name
-    elif "fused_activation" in saves and layer.activation:
-        yield layer.name
-    elif "activation" in saves and not _after_recomputed(layer, by_name):
-        yield from layer.inputs
-
-
-def _kept_by_torch(layer: Layer, saves: frozenset[str], by_name: dict[str, Layer]) -> Iterator[str]:
-    """The tensors PyTorch's autograd saves for a layer's gradient: what the op's derivative
-    formula names (torch's derivatives.yaml), nothing fused or recomputed."""
-    if "input" in saves:
-        yield from layer.inputs
-    if "output" in saves or layer.activation in _TORCH_FROM_OUTPUT:
-        yield layer.name
-    elif "fused_activation" in saves and layer.activation:
-        yield layer.name
-    elif "activation" in saves:
-        yield from layer.inputs
+    return source is not None and "recomputed" in _saves(source, framework)
 
 
 @dataclass(frozen=True)
 class _Autograd:
-    """What one framework's training step keeps beyond each op's `saves`: the tensors a
-    layer's gradient reads (`keeps`), what a layer stores besides graph tensors per element
-    of its output (`extra`: by `saves` word, elements of the activation dtype and bytes),
-    how many tensors of the largest activation's size the backward pass adds at the peak,
-    and whether every gradient is alive at once."""
+    """What one framework's training step keeps beyond each op's `saves`: which
+    activations' gradients read their output (`from_output`), what a layer stores besides
+    graph tensors per element of its output (`extra`: by `saves` word, elements of the
+    activation dtype and bytes), how many tensors of the largest activation's size the
+    backward pass adds at the peak, and whether every gradient is alive at once."""
 
-    keeps: Callable[[Layer, frozenset[str], dict[str, Layer]], Iterator[str]]
+    framework: str
+    from_output: frozenset[str]
     extra: dict[str, tuple[int, int]]
     transient: int
     all_gradients: bool
+
+    def keeps(
+        self, layer: Layer, saves: frozenset[str], by_name: dict[str, Layer]
+    ) -> Iterator[str]:
+        """The tensors a layer's gradient reads, as this framework keeps them (module
+        docstring): torch keeps what each derivative formula names, nothing recomputed."""
+        if "input" in saves:
+            yield from layer.inputs
+        if "output" in saves or layer.activation in self.from_output:
+            yield layer.name
+        elif "fused_activation" in saves and layer.activation:
+            yield layer.name
+        elif "activation" in saves and not _after_recomputed(layer, by_name, self.framework):
+            yield from layer.inputs
 
     def extras(self, saves: frozenset[str]) -> tuple[int, int]:
         sizes = [self.extra[word] for word in saves if word in self.extra]
         return sum(e for e, _ in sizes), sum(b for _, b in sizes)
 
 
-_TORCH_FROM_OUTPUT = FROM_OUTPUT | {"relu"}  # threshold_backward reads ReLU's result
 _RULES = {
-    "jax": _Autograd(_kept_by_xla, {"mask": (0, MASK_BYTES)}, TRANSIENT, False),
-    # max pool keeps int64 argmax indices (8 bytes per output element); dropout on the
-    # CPU multiplies by a noise tensor of the activation dtype
-    "torch": _Autograd(_kept_by_torch, {"noise": (1, 0), "indices": (0, 8)}, 0, True),
+    "jax": _Autograd("jax", frozenset(FROM_OUTPUT), {"mask": (0, MASK_BYTES)}, TRANSIENT, False),
+    # threshold_backward reads ReLU's result; max pool keeps int64 argmax indices (8 bytes
+    # per output element); dropout on the CPU multiplies by a noise tensor of the
+    # activation dtype
+    "torch": _Autograd(
+        "torch", frozenset(FROM_OUTPUT | {"relu"}), {"noise": (1, 0), "indices": (0, 8)}, 0, True
+    ),
 }
 FRAMEWORKS = tuple(_RULES)
 
