@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from ..compiler import naming
 from ..compiler import program as ir
 from . import pysafe
 
@@ -121,14 +122,13 @@ class Printer:
             return pysafe.literal(layer.text)
         if not layer.text:
             return "name"
-        return 'f"{name}_' + pysafe.name_part(layer.text) + '"'
+        return 'f"' + _within_use(layer.text) + '"'
 
     def looped_name(self, call: ir.CallStmt) -> str:
         """The layer name of a loop's i-th use: the base name, the separator, `{i}`."""
         tail = call.separator + '{i}"'
         if call.layer.relative:
-            base = "{name}" + (f"_{pysafe.name_part(call.layer.text)}" if call.layer.text else "")
-            return 'f"' + base + tail
+            return 'f"' + _within_use(call.layer.text) + tail
         return 'f"' + pysafe.name_part(call.layer.text) + tail
 
     def window(self, attrs: dict[str, ir.Value], stride: str) -> list[str]:
@@ -141,6 +141,12 @@ class Printer:
             out.append(f"padding={pysafe.literal(attrs['padding'])}")
         return out
 
+    def activation(self, attrs: dict[str, ir.Value]) -> str:
+        """An op's activation: the builder's `classifier_activation` for the class scores."""
+        return (
+            "classifier_activation" if attrs.get("classifier") else self.value(attrs["activation"])
+        )
+
     def conv_options(self, op: ir.Op, stride: str) -> list[str]:
         """A conv's keyword arguments where they differ from its helper's defaults (the
         spec's `defaults:` for its kind)."""
@@ -151,8 +157,8 @@ class Printer:
         if a.get("groups", 1) != 1:
             out.append(f"groups={self.value(a['groups'])}")
         defaults = self.program.conv_defaults[op.kind]
-        if a["activation"] != defaults["activation"]:
-            out.append(f"activation={self.value(a['activation'])}")
+        if a["activation"] != defaults["activation"] or a.get("classifier"):
+            out.append(f"activation={self.activation(a)}")
         if a["bias"] != defaults["bias"]:
             out.append(f"use_bias={pysafe.literal(a['bias'])}")
         if a["bn"] != defaults["bn"]:
@@ -265,3 +271,11 @@ def wrap(text: str, indent: int = 0, width: int = 88) -> str:
             break_long_words=False,
         ) or [""]
     return "\n".join(out)
+
+
+def _within_use(text: str) -> str:
+    """The f-string body of a name relative to the block use (`{name}` in the code):
+    `{name}_b1_conv`, `{name}` for "", and the use's name where a `*` stands."""
+    if naming.USE in text:
+        return "{name}".join(pysafe.name_part(part) for part in text.split(naming.USE))
+    return "{name}" + (f"_{pysafe.name_part(text)}" if text else "")

@@ -101,7 +101,7 @@ _STRIDE = re.compile(r"s([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _REPEAT = re.compile(r"x([0-9]{1,12})\Z")
 _MULTIPLIER = re.compile(r"dm([0-9]{1,12})\Z")
 _GROUPS = re.compile(r"g([0-9]{1,12})\Z")
-_LAYER_NAME = re.compile(r"[A-Za-z0-9_]{0,64}\Z")  # `@name`: a layer name within its block use
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_*]{0,64}\Z")  # `@name` within its block use (`*`: its name)
 
 
 # Yes/no options: the field and its two words (the word for true first).
@@ -167,7 +167,7 @@ def _layer_name(rest: list[Token], spans: dict) -> dict[str, str]:
     token = rest.pop()
     if not _LAYER_NAME.match(token.text[1:]):
         raise CompactError(
-            f"a layer name takes letters, digits and underscores, got {token.text!r}",
+            f"a layer name takes letters, digits, underscores and `*` (the block use's name), got {token.text!r}",
             token.start,
             token.end,
             "for example `conv 64 3x3 @block1_conv1`",

@@ -131,7 +131,7 @@ InputSide = Annotated[int, PlainValidator(_input_side)]
 LayerName = Annotated[
     str,
     Strict(),
-    Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64),
+    Field(pattern=r"^[A-Za-z0-9_*]*$", max_length=64),  # `*`: the block use's name
 ]
 
 

@@ -22,7 +22,7 @@ MODULE_NAMES = frozenset(
         "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
-        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm", "relu_layer", "crop", "rescaling",
+        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm", "relu_layer", "crop", "rescaling", "reshape",
         "check_input_shape", "weights_file", "published_file", "PUBLISHED_WEIGHTS",
         "range", "tuple", "len", "ValueError",
     }
@@ -105,12 +105,19 @@ def branch(prefix: str, index: int) -> str:
     return join(prefix, f"b{index + 1}")
 
 
+USE = "*"  # in a layer name, the block use's name (`conv_dw_*_bn`)
+
+
 def override(base: str, name: str) -> str:
     """A layer's name given as `name:`/`@name` inside the block use named `base`.
 
     Relative to the use (`conv2_block1` + `1_conv`); `""` is the use's own name;
-    outside any use (`network`, `head`) the override is the whole name.
+    a `*` stands for the use's name where the name puts it (`conv_dw_*_bn` in the
+    use `3` is `conv_dw_3_bn`, keras.applications' MobileNet); outside any use
+    (`network`, `head`) the override is the whole name.
     """
+    if USE in name:
+        return name.replace(USE, base)
     return join(base, name) if name else base
 
 
@@ -127,9 +134,9 @@ def numbered(name: str, index: int, count: int) -> str:
 
 
 def split_number(name: str) -> tuple[str, int | None]:
-    """`block5` -> ("block", 5); `block` -> ("block", None)."""
+    """`block5` -> ("block", 5); `7` -> ("", 7); `block` -> ("block", None)."""
     digits = len(name) - len(name.rstrip("0123456789"))
-    if digits == 0 or digits == len(name) or digits > 9:
+    if digits == 0 or digits > 9:
         return name, None
     return name[:-digits], int(name[-digits:])
 
@@ -148,7 +155,7 @@ def camel(name: str) -> str:
 CLASS_NAMES = frozenset(
     {
         "Conv", "DepthwiseConv", "SeparableConv", "MaxPool", "AvgPool", "SamePad", "GlobalPool",
-        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling",
+        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling", "Reshape",
     }
 )  # fmt: skip
 # Other names the torch module uses: imports, helpers, builtins, constructor variables.

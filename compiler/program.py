@@ -162,6 +162,16 @@ def _widen_channels(count: Channels, width: float) -> Channels:
     raise ProgramError("a width multiplier applies only to a number or a parameter")
 
 
+def _class_scores(count: Channels) -> bool:
+    """Whether a channel count is the builder's class count, as `dense classes` or
+    `conv classes 1x1` give it (and the ops after them keep it)."""
+    if count.const or len(count.terms) != 1:
+        return False
+    symbol, coef = count.terms[0]
+    written = isinstance(symbol, Arith) and symbol.expr == expr.Expr("name", CLASSES_NAME)
+    return coef == 1 and (symbol == CLASSES or written)
+
+
 def _symbol(value: Value) -> Channels:
     """The channel count a conv's filters or a dense's units give."""
     if isinstance(value, (Param, Arith)):
@@ -501,6 +511,11 @@ class _Builder:
         attrs = definition.attrs(self, scope, node)
         kind = node.kind
         out = self.out_channels(definition, attrs, path, channels, residual_in)
+        if _class_scores(out) and attrs.get("activation") is not None:
+            # An activation of the class scores is the classifier's: the builder's
+            # classifier_activation, the written one its default (Program).
+            attrs = {**attrs, "classifier": True}
+            scope.uses_classifier = True
         override = getattr(node, "name", None)
         return Op(
             kind,
@@ -886,7 +901,7 @@ def build(result: Any, root: Path | None = None) -> Program:
     network, head, features = builder.network()
     functions = tuple(builder.functions[name] for name in spec.blocks if name in builder.functions)
     classifier = next(
-        (n for n in reversed(spec.head) if getattr(n, "units", None) == CLASSES), None
+        (s for s in reversed(head) if isinstance(s, Op) and s.attrs.get("classifier")), None
     )
     uses_residual = any(f.uses_residual for f in functions) or builder.scope.uses_residual
     defaults = spec.defaults
@@ -907,7 +922,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         classes=spec.classes,
         scale_switch=uses_residual,
         scale_default=spec.builder.scale,
-        classifier_activation=classifier.activation if classifier else None,
+        classifier_activation=classifier.attrs["activation"] if classifier else None,
         has_aux=any(isinstance(s, CallStmt) and s.aux for s in network),
         input_shape=tuple(spec.input),
         features_shape=tuple(result.graph.features),

@@ -399,10 +399,11 @@ class _Resolver:
 
     def named(self, override: str, path: SpecPath) -> str:
         """The layer name `override` (written at `path`) gives inside the current block use."""
-        if not override and not self.base:
+        if not self.base and (not override or naming.USE in override):
+            what = "a `*` in a layer name stands for" if override else "an empty layer name means"
             self.error(
                 "IRC403",
-                "an empty layer name means the block use's own name, but this op is in no block",
+                f"{what} the block use's own name, but this op is in no block",
                 path,
                 hint="write the whole name",
             )

@@ -83,10 +83,17 @@ def _op_names(program: ir.Program, stmts, instance: str, out: dict[str, str]) ->
 
 
 @pytest.mark.parametrize(
-    "path", ["specs/irv2.yaml", "specs/keras/resnet50.yaml", "specs/variants/se_irv2.yaml"]
+    "path",
+    [
+        "specs/irv2.yaml",
+        "specs/keras/resnet50.yaml",
+        "specs/variants/se_irv2.yaml",
+        "specs/keras/mobilenet.yaml",
+    ],
 )
 def test_names_within_uses_are_infers_layer_and_stage_names(path):
-    """Nested uses (resnet50's bottleneck, se_irv2's se), loops, named uses."""
+    """Nested uses (resnet50's bottleneck, se_irv2's se), loops, named uses, and the
+    use's name inside a layer name (mobilenet's `conv_dw_*_bn`)."""
     result = check_file(ROOT / path)
     program = ir.build(result)
     ops: dict[str, str] = {}
@@ -103,7 +110,33 @@ def test_names_within_uses_are_infers_layer_and_stage_names(path):
 
 
 OP_KINDS = {"conv", "dwconv", "sepconv", "pad", "maxpool", "avgpool", "gap", "gmp", "bn"}
-OP_KINDS |= {"dropout", "flatten", "dense"}
+OP_KINDS |= {"dropout", "flatten", "dense", "reshape"}
+
+
+def test_a_star_in_a_layer_name_is_the_uses_name_and_numbered_uses_count_up():
+    result = check_file(ROOT / "specs/keras/mobilenet.yaml")
+    names = [layer.name for layer in result.graph.layers]
+    # `{separable: {repeat: 5, name: "7"}}`: the uses 7 ... 11, each name in its place
+    assert [n for n in names if n.startswith("conv_dw_") and n.endswith("_bn")] == [
+        f"conv_dw_{i}_bn" for i in range(1, 14)
+    ]
+    assert [n for n in names if n.startswith("conv_pad_")] == [
+        f"conv_pad_{i}" for i in (2, 4, 6, 12)
+    ]
+
+
+def test_an_activation_of_the_class_scores_is_the_classifiers():
+    """MobileNet's `conv classes 1x1`, `reshape flat`, `softmax`: the softmax is the
+    builder's classifier_activation (default: the one written); no other act is."""
+    program = ir.build(check_file(ROOT / "specs/keras/mobilenet.yaml"))
+    flagged = [
+        s.layer.text for s in program.head if isinstance(s, ir.Op) and s.attrs.get("classifier")
+    ]
+    assert flagged == ["predictions"]
+    assert program.classifier_activation == "softmax"
+    inner = [op for f in program.functions for op in f.body if isinstance(op, ir.Op)]
+    assert [op for op in inner if op.attrs.get("classifier")] == []
+    assert {op.kind for op in inner} >= {"act", "conv"}
 
 
 UNUSED = b"""\

@@ -138,6 +138,10 @@ def _pad(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     return f"Zero pad ({top}, {bottom}, {left}, {right})"
 
 
+def _reshape(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return f"Reshape {shape_text(out)}"
+
+
 def _crop(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     top, bottom, left, right = attrs["cropping"]
     return f"Crop ({top}, {bottom}, {left}, {right})"
@@ -187,6 +191,7 @@ OPS: dict[str, tuple[Label, str]] = {
     "crop": (_crop, COLOURS["other"]),
     "identity": (_fixed("Identity"), COLOURS["other"]),
     "flatten": (_fixed("Flatten"), COLOURS["other"]),
+    "reshape": (_reshape, COLOURS["other"]),
     "maxpool": (_pool("MaxPool"), COLOURS["pool"]),
     "avgpool": (_pool("AvgPool"), COLOURS["pool"]),
     "gap": (_global_pool("Global AvgPool"), COLOURS["pool"]),

@@ -207,9 +207,9 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
-    if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER:
+    if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER and not a.get("classifier"):
         return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
-    return p.helper(op, "activation_layer", [op.source, p.value(a["activation"])])
+    return p.helper(op, "activation_layer", [op.source, p.activation(a)])
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
@@ -225,6 +225,11 @@ def _rescaling(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
 
 def _flatten(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "flatten", [op.source])
+
+
+def _reshape(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    spatial = {"1x1": "(1, 1)", "flat": "()"}[op.attrs["to"]]
+    return p.helper(op, "reshape", [op.source, spatial])
 
 
 def _dense(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
@@ -254,6 +259,7 @@ OPS: dict[str, OpEntry] = {
     "crop": _crop,
     "identity": _identity,
     "flatten": _flatten,
+    "reshape": _reshape,
     "maxpool": _pool("max_pool"),
     "avgpool": _pool("avg_pool"),
     "gap": _global_pool("global_avg_pool"),

@@ -266,7 +266,7 @@ def _layer_norm(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
 
 
 def _activation(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
-    return p.module(op, "activation", "activation_module", [p.value(op.attrs["activation"])])
+    return p.module(op, "activation", "activation_module", [p.activation(op.attrs)])
 
 
 def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
@@ -282,6 +282,11 @@ def _rescaling(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
 
 def _flatten(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "Flatten", "Flatten", [])
+
+
+def _reshape(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    spatial = {"1x1": "(1, 1)", "flat": "()"}[op.attrs["to"]]
+    return p.module(op, "Reshape", "Reshape", [spatial])
 
 
 def _dense(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
@@ -304,6 +309,7 @@ OPS: dict[str, OpEntry] = {
     "crop": _crop,
     "identity": _identity,
     "flatten": _flatten,
+    "reshape": _reshape,
     "maxpool": _pool("MaxPool"),
     "avgpool": _pool("AvgPool"),
     "gap": _global_pool("avg"),

@@ -73,15 +73,14 @@ class ActivationDef(OpDef):
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         activation = r.activation(op.activation, env, (*path, "activation"))
-        layer = op.layer or r.spec.defaults.act.layer
-        if layer == "ReLU" and activation is not None and activation not in RELU_LAYER:
+        if op.layer == "ReLU" and activation is not None and activation not in RELU_LAYER:
             r.error(
                 "IRC209",
                 f"a ReLU layer computes relu or relu6, not {activation!r}",
-                (*path, "layer") if op.layer else path,
+                (*path, "layer"),
                 hint="use `layer: Activation` for this activation",
             )
-        return {"activation": activation, "layer": layer}
+        return {"activation": activation, "layer": _layer(op, r.spec, activation)}
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         if not op.activation:  # linear: no layer
@@ -89,8 +88,18 @@ class ActivationDef(OpDef):
         return i.add(name, self.kind, x.known_shape, path, (x,), activation=op.activation)
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
-        layer = op.layer or b.spec.defaults.act.layer
-        return {"activation": linear_none(b.value(scope, op.activation)), "layer": layer}
+        activation = b.value(scope, op.activation)
+        return {"activation": linear_none(activation), "layer": _layer(op, b.spec, activation)}
+
+
+def _layer(op: Activation, spec: Any, activation: Any) -> LayerClass:
+    """The layer class an act builds: its own `layer`, else `defaults.act.layer` where
+    that can compute the activation (a ReLU default leaves softmax an Activation)."""
+    if op.layer is not None:
+        return op.layer
+    default = spec.defaults.act.layer
+    computable = not isinstance(activation, str) or activation in RELU_LAYER
+    return default if default != "ReLU" or computable else "Activation"
 
 
 @dataclass(frozen=True)

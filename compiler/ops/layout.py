@@ -1,6 +1,6 @@
 """Ops that move values without weights: `pad` (zeros around the map), `crop` (rows
 and columns cut off its edges), `identity` (the input as it is: a branch that passes
-through) and `flatten`."""
+through), `flatten` and `reshape` (a vector as a 1x1 map, and back)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ class Identity(Op):
 
 class Flatten(Op):
     kind: Literal["flatten"] = "flatten"  # pyright: ignore[reportIncompatibleVariableOverride]
+
+
+class Reshape(Op):
+    """Keras' Reshape between a vector of c values and a 1x1xc map, the two that
+    keras.applications writes: `1x1` makes the map (an SE block's squeeze,
+    `Reshape((1, 1, c))`), `flat` the vector (MobileNet's classifier, `Reshape((c,))`).
+    Any other map becomes a vector through `flatten`."""
+
+    kind: Literal["reshape"] = "reshape"  # pyright: ignore[reportIncompatibleVariableOverride]
+    to: Literal["1x1", "flat"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,33 @@ class FlattenDef(OpDef):
         return i.add(name, self.kind, (math.prod(shape),), path, (x,), origin=origin)
 
 
+@dataclass(frozen=True)
+class ReshapeDef(OpDef):
+    saves: Saves = saves("view")
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        shape = x.known_shape
+        channels = shape[-1]
+        wanted, out = {
+            "1x1": ((channels,), (1, 1, channels)),
+            "flat": ((1, 1, channels), (channels,)),
+        }[op.to]
+        if shape != wanted:
+            given = "x".join(map(str, shape))
+            i.error(
+                "IRC306",
+                f"reshape {op.to} takes a {'x'.join(map(str, wanted))} input, got {given}",
+                (*path, "to"),
+                hint="reshape turns c values into a 1x1xc map (`1x1`) or back (`flat`); "
+                "use `flatten` for a larger map, `gap` to pool one",
+            )
+            return Tensor(None)
+        return i.add(name, self.kind, out, path, (x,))
+
+    def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        return {"to": op.to}
+
+
 _SIZE = compact.Arg("padding", "padding", "a padding size")
 register(
     PadDef("pad", Pad, compact.Syntax("pad", (_SIZE,), frozenset(), "pad 3")),
@@ -105,4 +142,11 @@ register(
     ),
     IdentityDef("identity", Identity, compact.Syntax("identity", example="identity")),
     FlattenDef("flatten", Flatten, compact.Syntax("flatten", example="flatten")),
+    ReshapeDef(
+        "reshape",
+        Reshape,
+        compact.Syntax(
+            "reshape", (compact.Arg("to", "name", "`1x1` or `flat`"),), example="reshape 1x1"
+        ),
+    ),
 )
