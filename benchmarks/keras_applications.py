@@ -41,6 +41,7 @@ from keras.applications import (
     DenseNet121,
     InceptionResNetV2,
     InceptionV3,
+    MobileNet,
     MobileNetV2,
     ResNet50,
     ResNet50V2,
@@ -50,6 +51,7 @@ from keras.applications import (
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
+from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
@@ -68,6 +70,7 @@ NETWORKS = {
     "VGG16": (VGG16, vgg16, 224),
     "VGG19": (VGG19, vgg19, 224),
     "DenseNet121": (DenseNet121, densenet121, 224),
+    "MobileNet": (MobileNet, mobilenet, 224),
     "MobileNetV2": (MobileNetV2, mobilenet_v2, 224),
 }
 

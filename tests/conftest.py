@@ -142,3 +142,43 @@ def copy_worktree(dest: Path) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     return dest
+
+
+def calibrate_batch_norm(model: Any, rng: Any, shape: tuple[int, ...] = ()) -> None:
+    """Batch-norm moving statistics near those of the data each layer sees, perturbed
+    at random (variance x0.5-1.5, mean off by up to 0.2 standard deviations).
+
+    The initial statistics (0 and 1) leave a deep network without residuals, such as
+    MobileNet, shrinking its signal layer by layer until two images give the same
+    output to 1e-7, and then a misplaced weight would not show in any comparison.
+    Statistics taken from the data keep every layer's output near unit scale.
+    `shape`: the images' (height, width, channels) where the model takes any size.
+    """
+    import keras
+    import numpy as np
+
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # one training step sets the moving statistics to the batch's
+    shape = model.input_shape[1:] if None not in model.input_shape[1:] else shape
+    images = rng.uniform(-1.0, 1.0, (4, *shape)).astype("float32")
+    model(images, training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+        values = dict(zip((v.name for v in layer.weights), layer.get_weights()))
+        std = np.sqrt(values["moving_variance"])
+        values["moving_mean"] += 0.2 * std * rng.uniform(-1.0, 1.0, std.shape)
+        values["moving_variance"] *= rng.uniform(0.5, 1.5, std.shape)
+        layer.set_weights([values[v.name].astype("float32") for v in layer.weights])
+
+
+def scaled_difference(got: Any, expected: Any) -> float:
+    """The largest difference between two frameworks' outputs, relative to the outputs'
+    scale where that is above 1: float32 keeps about 7 digits, so logits in the hundreds
+    (Inception-v4's, with batch-norm statistics taken from the data) differ between
+    TensorFlow and torch by more than 1e-4 in absolute terms at a relative 1e-6."""
+    import numpy as np
+
+    scale = max(1.0, float(np.abs(expected).max()))
+    return float(np.abs(np.asarray(got) - np.asarray(expected)).max()) / scale

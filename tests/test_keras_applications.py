@@ -1,6 +1,7 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, InceptionV3, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16,
+VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -43,6 +44,7 @@ from keras.applications import (
     DenseNet121,
     InceptionResNetV2,
     InceptionV3,
+    MobileNet,
     MobileNetV2,
     ResNet50,
     ResNet50V2,
@@ -52,13 +54,14 @@ from keras.applications import (
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
+from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
 from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
-from tests.conftest import grouped
+from tests.conftest import calibrate_batch_norm, grouped
 
 TOLERANCE = 1e-4
 BATCH = 2
@@ -76,6 +79,7 @@ class Network:
     weighted: int  # layers with weights
     keras_minimum: int  # the smallest input keras.applications accepts without the top
     names: tuple[str, ...]  # layers keras.applications names explicitly
+    classifier: str = "predictions"  # the layer whose input is the features compared
 
 
 NETWORKS = {
@@ -194,6 +198,35 @@ NETWORKS = {
             "out_relu",
             "predictions",
         ),
+    ),
+    "mobilenet": Network(
+        "specs/keras/mobilenet.yaml",
+        MobileNet,
+        mobilenet,
+        4_253_864,
+        3_228_864,
+        224,
+        1024,
+        55,  # 28 convs (13 depthwise, the classifier), 27 batch norms
+        32,
+        (
+            "conv1",
+            "conv1_bn",
+            "conv1_relu",
+            "conv_dw_1",
+            "conv_dw_1_bn",
+            "conv_pw_1_relu",
+            "conv_pad_2",
+            "conv_dw_7",
+            "conv_pw_11_relu",
+            "conv_pad_12",
+            "conv_pw_13_relu",
+            "dropout",
+            "conv_preds",
+            "reshape_2",
+            "predictions",
+        ),
+        classifier="conv_preds",
     ),
     "resnet50v2": Network(
         "specs/keras/resnet50v2.yaml",
@@ -367,6 +400,10 @@ def _signature(layer) -> tuple:
         return ("dense", layer.units, layer.use_bias, _activation(layer))
     if kind == "Flatten":
         return ("flatten", layer.data_format)
+    if kind == "Reshape":
+        return ("reshape", tuple(layer.target_shape))
+    if kind == "Dropout":
+        return ("dropout", float(layer.rate), layer.noise_shape, layer.seed)
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
         return ("sum", float(layer.scale))
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
@@ -448,20 +485,21 @@ def pair_weighted_layers(reference, generated) -> list[tuple]:
     return pairs
 
 
-def randomise(model, seed: int) -> None:
-    """Random batch-norm statistics and offsets, random biases; kernels keep their init."""
+def randomise(model, seed: int, size: int | None = None) -> None:
+    """Random biases and batch-norm offsets, then batch-norm statistics from the data
+    each layer sees, perturbed (conftest.calibrate_batch_norm); kernels keep their init.
+    `size`: the input's side, where the model's input takes any."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if not layer.weights:
             continue
         values = []
         for variable, value in zip(layer.weights, layer.get_weights()):
-            if variable.name == "moving_variance":
-                value = rng.uniform(0.5, 1.5, value.shape)
-            elif variable.name in ("moving_mean", "beta", "bias"):
+            if variable.name in ("beta", "bias"):
                 value = rng.normal(0.0, 0.1, value.shape)
             values.append(value.astype("float32"))
         layer.set_weights(values)
+    calibrate_batch_norm(model, rng, (size, size, 3))
 
 
 def copy_weights(reference, generated) -> int:
@@ -488,7 +526,7 @@ def max_difference(a, b, shape) -> float:
 def _pair(network: Network, seed: int, **kwargs):
     keras.backend.clear_session()
     reference = network.reference(weights=None, **kwargs)
-    randomise(reference, seed)
+    randomise(reference, seed, network.size)
     return reference, network.generated(**kwargs)
 
 
@@ -577,8 +615,7 @@ def test_outputs_agree_with_top(network, top):
     shape = (network.size, network.size, 3)
     assert max_difference(reference, generated, shape) <= TOLERANCE
     # Random weights give a nearly flat softmax, so compare the classifier's input too.
-    classifiers = [[layer for layer in m.layers if type(layer).__name__ == "Dense"] for m in top]
-    features = [keras.Model(m.input, dense[-1].input) for m, dense in zip(top, classifiers)]
+    features = [keras.Model(m.input, m.get_layer(network.classifier).input) for m in top]
     assert max_difference(*features, shape) <= TOLERANCE
 
 
@@ -634,6 +671,7 @@ def test_minimum_input_is_refused_below(name):
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
     expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 31}
+    expected |= {"mobilenet": 31}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:

@@ -25,7 +25,13 @@ from irc_cnn.compiler import program as ir
 from irc_cnn.compiler.pipeline import check_file
 
 from tests.codecheck import attributes_assigned_twice, executable_dump
-from tests.conftest import ROOT, run_irc, run_without_frameworks
+from tests.conftest import (
+    ROOT,
+    calibrate_batch_norm,
+    run_irc,
+    run_without_frameworks,
+    scaled_difference,
+)
 from tests.test_injection import HOSTILE_TEXTS, TEXT_PLACES
 from tests.test_injection import check as check_text
 
@@ -329,6 +335,51 @@ def test_a_conv_of_classes_filters_follows_the_builders_class_count(tmp_path):
     assert param_count(torch_module.c(nb_classes=7)) == seven
 
 
+CONV_CLASSIFIER_SPEC = """\
+name: cc
+title: cc
+input: [16, 16, 3]
+classes: 10
+builder: {name: cc}
+defaults: {conv: {bn: false, bias: true}}
+network:
+  - conv 8 3x3 s2
+  - gate: [gap, reshape 1x1, conv 8 1x1 sigmoid]
+head:
+  - gap keepdims
+  - conv classes 1x1 linear
+  - reshape flat
+  - softmax @predictions
+"""
+
+
+@pytest.mark.slow
+def test_an_activation_after_a_conv_classifier_is_the_builders(tmp_path):
+    """MobileNet's classifier (`conv classes 1x1`, `reshape flat`, `softmax`) follows
+    `classes` and `classifier_activation` in Keras and torch; `reshape 1x1` squeezes."""
+    keras = pytest.importorskip("keras")
+    result, keras_module, torch_module = compile_both(tmp_path, "cc", CONV_CLASSIFIER_SPEC)
+    model = keras_module.cc(nb_classes=7, classifier_activation="sigmoid")
+    assert tuple(model.output.shape) == (None, 7)
+    predictions = model.get_layer("predictions")
+    assert keras.activations.serialize(predictions.activation) == "sigmoid"
+    assert [type(layer).__name__ for layer in model.layers][-3:] == [
+        "Conv2D",
+        "Reshape",
+        "Activation",
+    ]
+    assert model.count_params() == check_file(result.file, sets=["classes=7"]).graph.params
+    diff = assert_equal_to_keras(result, keras_module.cc, torch_module.cc, tmp_path)
+    assert diff < TOLERANCE
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    for activation, sums in (("softmax", True), ("sigmoid", False)):
+        torch_model = torch_module.cc(nb_classes=7, classifier_activation=activation).eval()
+        with torch.no_grad():
+            out = torch_model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+        assert out.shape == (2, 7) and np.all((out > 0) & (out < 1))
+        assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5) == sums
+
+
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
 @pytest.mark.parametrize("place", sorted(TEXT_PLACES))
 def test_free_text_is_inert_in_torch_modules(place, how):
@@ -523,7 +574,8 @@ def test_tf_same_padding_is_uneven_under_a_stride(tiny):
 
 
 def randomise_batch_norm(model, seed: int) -> None:
-    """Non-default statistics (and gamma, beta), so a swapped mean and variance would show."""
+    """Non-default statistics (and gamma, beta), so a swapped mean and variance would show:
+    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -534,6 +586,7 @@ def randomise_batch_norm(model, seed: int) -> None:
                 low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
                 values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
             layer.set_weights(values)
+    calibrate_batch_norm(model, rng)
 
 
 @pytest.mark.slow
@@ -620,7 +673,7 @@ def compile_both(tmp_path, name: str, text: str):
 
 def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
     """Build both, give torch the Keras weights (random batch-norm statistics), compare
-    the outputs; the largest absolute difference."""
+    the outputs; the largest difference, relative to outputs above 1 (scaled_difference)."""
     import keras
 
     keras.backend.clear_session()
@@ -642,8 +695,8 @@ def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
     assert [e.shape for e in expected] == [tuple(g.shape) for g in got]
     for e, g in zip(expected, got):
         assert not np.allclose(e[0], e[1])  # a degenerate network would agree trivially
-        np.testing.assert_allclose(g.numpy(), e, atol=TOLERANCE, rtol=0)
-    return max(float(np.abs(g.numpy() - e).max()) for e, g in zip(expected, got))
+        assert scaled_difference(g.numpy(), e) <= TOLERANCE
+    return max(scaled_difference(g.numpy(), e) for e, g in zip(expected, got))
 
 
 @pytest.mark.slow
