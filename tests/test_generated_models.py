@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 
 from irc_cnn.compiler.pipeline import check_file
-from tests.conftest import ROOT, grouped
+from tests.conftest import BUILT_WHOLE, ROOT, grouped
 
 keras = pytest.importorskip("keras")
 
 pytestmark = pytest.mark.slow
 
 PAPER_NETWORKS = {"inception_v4", "inception_resnet_v1", "inception_resnet_v2"}
-SPEC_FILES = sorted((ROOT / "specs").rglob("*.yaml"))
 
 
 def builder(result):
@@ -29,10 +28,11 @@ def builder(result):
 
 @pytest.fixture(
     scope="module",
-    params=grouped(SPEC_FILES, "generated_models", lambda p: str(p.relative_to(ROOT / "specs"))),
+    params=grouped(BUILT_WHOLE, "generated_models", lambda p: str(p.relative_to(ROOT / "specs"))),
 )
 def built(request):
-    """Every spec, the variants included, built once with its defaults."""
+    """Every spec, the variants included, built once with its defaults (keras.applications'
+    deeper presets at 64x64 in tests/test_keras_applications.py: conftest.KERAS_PRESETS)."""
     result = check_file(request.param.relative_to(ROOT))
     assert result.ok, result.diagnostics
     keras.backend.clear_session()

@@ -6,6 +6,13 @@ without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
 
+ResNet101, ResNet152, DenseNet169 and DenseNet201, whose specs extend
+resnet50.yaml and densenet121.yaml with other repeat counts (the generated
+code is the base's with other loop bounds), are built once each at 64x64 with
+the top: the parameter count (irc's at 224 too), the layer classes and names
+in model.layers order, the graph op for op, the outputs with copied weights,
+irc's inferred shape of every layer, and the torch module within 1e-4.
+
 The generated model and keras.applications' are paired layer by layer by the
 structure of their graphs, never by layer names or creation order: both are
 walked from the output back to the input, each layer's inputs in order
@@ -28,6 +35,7 @@ misplaced or missing weight changes the output.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,26 +50,35 @@ from keras.applications import (
     VGG16,
     VGG19,
     DenseNet121,
+    DenseNet169,
+    DenseNet201,
     InceptionResNetV2,
     InceptionV3,
     MobileNet,
     MobileNetV2,
     ResNet50,
     ResNet50V2,
+    ResNet101,
+    ResNet152,
     Xception,
 )
+from keras.src.utils.naming import to_snake_case
 
 from generated.keras_densenet121 import densenet121
+from generated.keras_densenet169 import densenet169
+from generated.keras_densenet201 import densenet201
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
 from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
+from generated.keras_resnet101 import resnet101
+from generated.keras_resnet152 import resnet152
 from generated.keras_vgg16 import vgg16
 from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
-from tests.conftest import calibrate_batch_norm, grouped
+from tests.conftest import KERAS_PRESETS, ROOT, calibrate_batch_norm, grouped
 
 TOLERANCE = 1e-4
 BATCH = 2
@@ -327,6 +344,24 @@ NETWORKS = {
 }
 
 
+@dataclass(frozen=True)
+class Preset:
+    spec: str
+    reference: Callable
+    generated: Callable
+    params: int  # keras.applications' documented count; the built model's is compared too
+
+
+# keras.applications' deeper networks: specs that extend resnet50.yaml and densenet121.yaml
+PRESETS = {
+    "resnet101": Preset("specs/keras/resnet101.yaml", ResNet101, resnet101, 44_707_176),
+    "resnet152": Preset("specs/keras/resnet152.yaml", ResNet152, resnet152, 60_419_944),
+    "densenet169": Preset("specs/keras/densenet169.yaml", DenseNet169, densenet169, 14_307_880),
+    "densenet201": Preset("specs/keras/densenet201.yaml", DenseNet201, densenet201, 20_242_984),
+}
+PRESET_SHAPE = (64, 64, 3)  # keras.applications takes the top at any size >= 32 without weights
+
+
 # -- the structural walk -----------------------------------------------------------
 
 
@@ -552,9 +587,9 @@ def test_irc_counts_what_keras_applications_has(name):
     assert result.graph.params_without_top() == network.params_no_top
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(NETWORKS) + sorted(PRESETS))
 def test_signature_is_keras_applications(name):
-    network = NETWORKS[name]
+    network = NETWORKS.get(name) or PRESETS[name]
     ours = inspect.signature(network.generated).parameters
     theirs = inspect.signature(network.reference).parameters
     names = [
@@ -694,3 +729,75 @@ def test_74_is_refused_like_keras_applications():
         inception_resnet_v2(include_top=False, input_shape=(74, 74, 3))
     with pytest.raises(ValueError, match="75"):
         InceptionResNetV2(weights=None, include_top=False, input_shape=(74, 74, 3))
+
+
+# -- the deeper presets, built once each at a small input --------------------------
+
+
+def test_presets_are_the_ones_other_tests_leave_out():
+    """conftest.KERAS_PRESETS are left out of the tests that build every spec whole."""
+    assert {ROOT / preset.spec for preset in PRESETS.values()} == KERAS_PRESETS
+
+
+@pytest.fixture(scope="module", params=grouped(sorted(PRESETS), "keras_applications"))
+def preset(request):
+    """keras.applications' model (randomised as above) and the generated one, both at
+    PRESET_SHAPE and giving logits; built once per module."""
+    network = PRESETS[request.param]
+    keras.backend.clear_session()
+    kwargs = {"input_shape": PRESET_SHAPE, "classifier_activation": None}
+    reference = network.reference(weights=None, **kwargs)
+    randomise(reference, 4)
+    return network, reference, network.generated(**kwargs)
+
+
+@pytest.mark.slow
+def test_preset_parameter_counts(preset):
+    network, reference, generated = preset
+    expected = reference.count_params()  # the same at every input: the top pools globally
+    assert expected == network.params
+    assert check_file(network.spec).graph.params == expected  # irc's, at the spec's 224
+    assert generated.count_params() == expected
+
+
+def _named_by_keras(layer) -> bool:
+    """A name Keras made up from the class (zero_padding2d_1), where the builder gave none."""
+    return re.fullmatch(rf"{to_snake_case(type(layer).__name__)}(_\d+)?", layer.name) is not None
+
+
+@pytest.mark.slow
+def test_preset_layers_are_keras_applications_in_order(preset):
+    """Classes and names in model.layers order, the input aside; DenseNet's two stem
+    paddings, which keras.applications leaves unnamed, are named conv1_pad and pool1_pad."""
+    _, reference, generated = preset
+    theirs, ours = (
+        [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+        for model in (reference, generated)
+    )
+    assert [type(layer) for layer in ours] == [type(layer) for layer in theirs]
+    named = [(a.name, b.name) for a, b in zip(ours, theirs) if not _named_by_keras(b)]
+    assert [a for a, _ in named] == [b for _, b in named]
+    assert {type(b).__name__ for b in theirs if _named_by_keras(b)} <= {"ZeroPadding2D"}
+
+
+@pytest.mark.slow
+def test_preset_outputs_and_shapes(preset):
+    network, reference, generated = preset
+    copy_weights(reference, generated)  # the graphs equal op for op, every weight paired
+    assert max_difference(reference, generated, PRESET_SHAPE) <= TOLERANCE
+    graph = check_file(network.spec, input_size=PRESET_SHAPE[:2]).graph
+    for layer in graph.layers:
+        assert tuple(generated.get_layer(layer.name).output.shape[1:]) == layer.shape, layer.name
+    assert len(graph.layers) == len(generated.layers) - 1  # every layer but the input
+
+
+@pytest.mark.slow
+def test_preset_torch_module_equals_keras(preset, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("h5py")
+    from tests.test_torch_backend import assert_torch_equals_keras, torch_builder
+
+    network, _, generated = preset
+    randomise(generated, 5)
+    model = torch_builder(check_file(network.spec))(classifier_activation=None)
+    assert assert_torch_equals_keras(generated, model, PRESET_SHAPE, tmp_path) <= TOLERANCE

@@ -23,9 +23,10 @@ from irc_cnn.backends.graphviz import gallery, plot
 from irc_cnn.compiler import summary
 from irc_cnn.compiler.cli import main
 from irc_cnn.compiler.pipeline import check_bytes, check_file
-from tests.conftest import ROOT, grouped, run_irc, run_without_frameworks
+from tests.conftest import KERAS_PRESETS, ROOT, grouped, run_irc, run_without_frameworks
 
 SPECS = [path.as_posix() for path in gallery.spec_files(ROOT)]
+BUILT_WHOLE = [path for path in SPECS if ROOT / path not in KERAS_PRESETS]  # conftest.py
 KERAS_SPEC = "specs/keras/inception_resnet_v2.yaml"
 SEED_IRV2 = "specs/irv2.yaml"
 HAVE_DOT = shutil.which("dot") is not None
@@ -484,7 +485,7 @@ def module_of(result):
     return importlib.import_module(f"generated.{name}")
 
 
-@pytest.fixture(scope="module", params=grouped(SPECS, "summary_plot"))
+@pytest.fixture(scope="module", params=grouped(BUILT_WHOLE, "summary_plot"))
 def built(request, results, summaries):
     pytest.importorskip("keras")
     path = request.param

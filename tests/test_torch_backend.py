@@ -26,7 +26,9 @@ from irc_cnn.compiler.pipeline import check_file
 
 from tests.codecheck import attributes_assigned_twice, executable_dump
 from tests.conftest import (
+    BUILT_WHOLE,
     ROOT,
+    SPEC_FILES,
     calibrate_batch_norm,
     run_irc,
     run_without_frameworks,
@@ -46,7 +48,6 @@ from irc_cnn.backends.torch.weights import (
     save_keras_weights,
 )
 
-SPEC_FILES = sorted((ROOT / "specs").rglob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
 TOLERANCE = 1e-4
 
@@ -590,7 +591,7 @@ def randomise_batch_norm(model, seed: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SPEC_FILES, ids=spec_id)
+@pytest.mark.parametrize("path", BUILT_WHOLE, ids=spec_id)
 def test_outputs_equal_keras_with_its_weights(path, tmp_path):
     keras = pytest.importorskip("keras")
     result = check_file(path.relative_to(ROOT))
@@ -680,12 +681,20 @@ def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
     keras.utils.set_random_seed(0)  # the same initial weights every run: no flaky case
     reference = keras_build(classifier_activation=None)
     randomise_batch_norm(reference, 0)
-    reference.save_weights(tmp_path / "k.weights.h5")
+    assert reference.count_params() == result.graph.params
     model = torch_build(classifier_activation=None)
-    assert param_count(model) == reference.count_params() == result.graph.params
+    return assert_torch_equals_keras(reference, model, result.graph.input, tmp_path)
+
+
+def assert_torch_equals_keras(reference, model, input_shape, tmp_path) -> float:
+    """Give the torch module the Keras model's weights (through a .weights.h5 file) and
+    compare the outputs on two images of input_shape; the largest difference, relative
+    to outputs above 1 (scaled_difference)."""
+    reference.save_weights(tmp_path / "k.weights.h5")
+    assert param_count(model) == reference.count_params()
     load_keras_weights(model, tmp_path / "k.weights.h5")
     model.eval()
-    images = np.random.default_rng(1).uniform(-1, 1, (2, *result.graph.input)).astype("float32")
+    images = np.random.default_rng(1).uniform(-1, 1, (2, *input_shape)).astype("float32")
     expected = reference(images, training=False)  # eager: predict would trace the graph first
     expected = [np.asarray(e) for e in expected] if isinstance(expected, list) else expected
     with torch.no_grad():
