@@ -155,7 +155,7 @@ def camel(name: str) -> str:
 CLASS_NAMES = frozenset(
     {
         "Conv", "DepthwiseConv", "SeparableConv", "MaxPool", "AvgPool", "SamePad", "GlobalPool",
-        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling", "Reshape",
+        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling", "Reshape", "SharedDropout",
     }
 )  # fmt: skip
 # Other names the torch module uses: imports, helpers, builtins, constructor variables.

@@ -205,3 +205,49 @@ def test_a_dropout_rate_may_be_a_block_parameter(tmp_path):
     rates = [l.rate for l in keras_module.dp().layers if isinstance(l, keras.layers.Dropout)]
     drops = [m.p for m in torch_module.dp().modules() if isinstance(m, torch.nn.Dropout)]
     assert rates == drops == [0.5]
+
+
+SHARED_DROPOUT_SPEC = (
+    BASE
+    + """\
+network:
+  - conv 4 3x3
+  - {dropout: {rate: 0.5, noise_shape: [1, 1, 1]}}
+  - {dropout: {rate: 0.5, noise_shape: [1, 1, null]}}
+"""
+)
+
+
+@pytest.mark.slow
+def test_a_dropout_noise_shape_shares_one_draw_along_its_axes(tmp_path):
+    """EfficientNet's Dropout(noise_shape=(None, 1, 1, 1)): a whole sample's map is kept
+    or dropped; [1, 1, null] draws per channel. Keras' layer and torch's module alike."""
+    keras = pytest.importorskip("keras")
+    import torch
+
+    result, keras_module, torch_module = compile_both(tmp_path, "n", SHARED_DROPOUT_SPEC)
+    model = keras_module.n()
+    drops = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [tuple(d.noise_shape) for d in drops] == [(None, 1, 1, 1), (None, 1, 1, None)]
+    images = np.random.default_rng(0).uniform(-1, 1, (64, 16, 16, 3)).astype("float32")
+    features = keras.Model(model.input, model.layers[1].output)(images)
+    for layer, per_sample in zip(drops, (True, False)):
+        out = np.asarray(layer(features, training=True))
+        dropped = out == 0
+        # whole channels at once (one draw per sample and channel) ...
+        channels = dropped.reshape(64, -1, 4).all(axis=1)
+        assert dropped.any()
+        assert np.array_equal(dropped, np.broadcast_to(channels[:, None, None, :], dropped.shape))
+        # ... and per sample, all of a sample's channels together
+        whole = channels.all(axis=1) | ~channels.any(axis=1)
+        assert bool(whole.all()) == per_sample
+    net = torch_module.n().train()
+    x = torch.ones(64, 4, 16, 16)
+    for module, per_sample in zip((net.dropout1, net.dropout2), (True, False)):
+        out = module(x)
+        assert set(out.unique().tolist()) == {0.0, 2.0}
+        zero = out == 0
+        assert torch.equal(zero, zero[:, :, :1, :1].expand_as(zero))  # shared over the map
+        whole = zero.flatten(1).all(dim=1) | (~zero).flatten(1).all(dim=1)
+        assert bool(whole.all()) == per_sample
+    assert not net.eval().dropout1(x).eq(0).any()

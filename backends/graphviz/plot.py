@@ -171,7 +171,8 @@ def _activation(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str
 
 
 def _dropout(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
-    return f"Dropout (keep {1 - attrs['rate']:g})"
+    shared = " per sample" if attrs["noise_shape"] == (1, 1, 1) else ""
+    return f"Dropout{shared} (keep {1 - attrs['rate']:g})"
 
 
 def _rescaling(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:

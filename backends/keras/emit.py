@@ -213,7 +213,11 @@ def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
-    return p.helper(op, "dropout", [op.source, p.value(op.attrs["rate"])])
+    args = [op.source, p.value(op.attrs["rate"])]
+    if op.attrs["noise_shape"] is not None:
+        p.helpers.add("noise_shape")  # the dropout helper takes a noise_shape argument
+        args.append(f"noise_shape={pysafe.literal((None, *op.attrs['noise_shape']))}")
+    return p.helper(op, "dropout", args)
 
 
 def _rescaling(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:

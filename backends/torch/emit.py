@@ -270,7 +270,13 @@ def _activation(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
 
 
 def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
-    return p.module(op, None, "nn.Dropout", [p.value(op.attrs["rate"])])
+    noise_shape = op.attrs["noise_shape"]
+    if noise_shape is None:
+        return p.module(op, None, "nn.Dropout", [p.value(op.attrs["rate"])])
+    # Keras' (height, width, channels) as torch's (channels, height, width)
+    height, width, channels = noise_shape
+    args = [p.value(op.attrs["rate"]), pysafe.literal((channels, height, width))]
+    return p.module(op, "SharedDropout", "SharedDropout", args)
 
 
 def _rescaling(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:

@@ -48,9 +48,17 @@ class DefaultsEntries(Model):
     act: ActivationDefaults = ActivationDefaults()
 
 
+# A dropout's noise_shape entry: 1 shares one draw along the axis, None draws per position.
+NoiseAxis = Literal[1] | None
+
+
 class Dropout(Op):
+    """Keras' Dropout; `noise_shape` (height, width, channels) as Keras' without the
+    batch: `[1, 1, 1]` drops a whole sample's map at once (EfficientNet's drop connect)."""
+
     kind: Literal["dropout"] = "dropout"  # pyright: ignore[reportIncompatibleVariableOverride]
     rate: Rate  # a number, or a block parameter's name (`dropout p`)
+    noise_shape: tuple[NoiseAxis, NoiseAxis, NoiseAxis] | None = None
 
 
 class Rescaling(Op):
@@ -109,8 +117,20 @@ class DropoutDef(OpDef):
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         return {"rate": r.fraction(op.rate, env, (*path, "rate"), "rate")}
 
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        if op.noise_shape is not None and len(x.known_shape) != 3:
+            i.error(
+                "IRC306",
+                "a dropout's noise_shape is (height, width, channels), for a feature map; "
+                f"this input is flat ({x.known_shape[0]} values)",
+                (*path, "noise_shape"),
+                hint="leave noise_shape out on a flat input",
+            )
+            return Tensor(None)
+        return i.add(name, self.kind, x.known_shape, path, (x,))
+
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
-        return {"rate": b.value(scope, op.rate)}
+        return {"rate": b.value(scope, op.rate), "noise_shape": op.noise_shape}
 
 
 _NAME = compact.Arg("activation", "name", "an activation name")
