@@ -64,7 +64,7 @@ class Loop:
     """`for i in range(start, stop):` around statements."""
 
     start: int
-    stop: int
+    stop: int | str  # a number, or an expression on the block's parameters
     body: tuple[object, ...]
     comment: str | None = None
     kind: str = "loop"
@@ -130,6 +130,13 @@ class Printer:
         if call.layer.relative:
             return 'f"' + _within_use(call.layer.text) + tail
         return 'f"' + pysafe.name_part(call.layer.text) + tail
+
+    def loop(self, call: ir.CallStmt, body: tuple[object, ...], comment: str | None = None) -> Loop:
+        """The loop over a repeated use's numbers, `first` on; a parameter's count
+        ends it at `n + first`."""
+        if isinstance(call.repeat, int):
+            return Loop(call.first, call.first + call.repeat, body, comment)
+        return Loop(call.first, f"{self.value(call.repeat)} + {call.first}", body, comment)
 
     def window(self, attrs: dict[str, ir.Value], stride: str) -> list[str]:
         """A window op's keyword arguments where they differ from stride 1 and `same`

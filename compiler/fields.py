@@ -163,6 +163,23 @@ def _count(value: Any) -> int | str:
 Count = Annotated[Union[int, str], PlainValidator(_count)]
 
 
+def _repeat(value: Any) -> int | str:
+    """A repeat count: a whole number up to MAX_REPEAT, or a block parameter's name
+    or arithmetic on parameters (`n`, `n-1`)."""
+    if isinstance(value, str):
+        return _expression(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_REPEAT:
+        return value
+    raise PydanticCustomError(
+        "irc_range",
+        "must be a whole number between 1 and {max} or a parameter name, got {value}",
+        {"max": MAX_REPEAT, "value": repr(value)},
+    )
+
+
+Repeat = Annotated[Union[int, str], PlainValidator(_repeat)]
+
+
 def _rate(value: Any) -> float | str:
     """A fraction in [0, 1) (a dropout rate), or the name of a block parameter."""
     if isinstance(value, str):

@@ -38,9 +38,11 @@ from .layering import AFTER, BEFORE, DELETE
 from .shipped import SHIPPED_PREFIX
 from .fields import (
     MAX_COUNT,
+    MAX_REPEAT,
     MAX_WINDOW,
     _count,
     _rate,
+    _repeat,
     _dim,
     _identifier,
     _input_side,
@@ -225,6 +227,14 @@ def _count_forms(inner: dict) -> dict:
     }
 
 
+def _repeat_forms(inner: dict) -> dict:
+    number = {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}
+    return {
+        "anyOf": [number, NAME_OR_EXPRESSION],
+        "description": "a number, or inside a block a parameter name or arithmetic (`n-1`)",
+    }
+
+
 def _scale_forms(inner: dict) -> dict:
     number = {"type": "number", "exclusiveMinimum": 0, "maximum": 1000}
     return {"anyOf": [number, IDENTIFIER, {"type": "null"}]}
@@ -249,6 +259,7 @@ _VALIDATOR_FORMS = {
     schema._params: _params_forms,
     _count: _count_forms,
     _rate: _rate_forms,
+    _repeat: _repeat_forms,
     schema._scale: _scale_forms,
     _identifier: _identifier_forms,
     schema._param_name: _identifier_forms,

@@ -121,13 +121,14 @@ def override(base: str, name: str) -> str:
     return join(base, name) if name else base
 
 
-def numbered(name: str, index: int, count: int) -> str:
-    """The index-th (0-based) of `count` repeats of a use named `name`.
+def numbered(name: str, index: int, looped: bool) -> str:
+    """The index-th (0-based) repeat of a use named `name`; `looped`: repeated (more
+    than once, or a parameter's count, which the code loops over even when it is 1).
 
     A trailing number counts up (`block5` x8: block5 ... block12); otherwise the
     repeats are `name_1`, `name_2`, ... like unnamed ones.
     """
-    if count == 1:
+    if not looped:
         return name
     stem, first = split_number(name)
     return f"{stem}{first + index}" if first is not None else f"{name}_{index + 1}"

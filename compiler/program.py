@@ -162,6 +162,10 @@ def _widen_channels(count: Channels, width: float) -> Channels:
     raise ProgramError("a width multiplier applies only to a number or a parameter")
 
 
+# The input of a block repeated a parameter's count of times, as a symbol (Builder.repeated).
+_REPEATED_INPUT = "(repeated input)"
+
+
 def _class_scores(count: Channels) -> bool:
     """Whether a channel count is the builder's class count, as `dense classes` or
     `conv classes 1x1` give it (and the ops after them keep it)."""
@@ -300,7 +304,7 @@ class CallStmt:
     layer: LayerName  # the instance name, or the loop's base name
     attribute: str  # the instance's (or the loop's) module in class-based code, unique
     first: int
-    repeat: int
+    repeat: Value  # a number, or the enclosing block's parameter (`repeat: n`)
     looped: bool  # names `<layer><separator><i>`
     aux: bool  # an auxiliary head, built only with the top
     in_channels: Channels
@@ -309,13 +313,15 @@ class CallStmt:
     stmt: str = "call"
     separator: str = "_"  # "" where a named use's repeats count on from its number
 
-    def instances(self, instance: str) -> list[str]:
+    def instances(self, instance: str, env: Mapping[str, Any] | None = None) -> list[str]:
         """The names of the block uses this call makes inside the use named `instance`
-        (`""` at network level): one, or a loop's `<layer><separator><i>` for each i."""
+        (`""` at network level): one, or a loop's `<layer><separator><i>` for each i;
+        `env`: the enclosing use's parameters, where the repeat is one of them."""
         base = self.layer.within(instance)
         if not self.looped:
             return [base]
-        return [f"{base}{self.separator}{i}" for i in range(self.first, self.first + self.repeat)]
+        repeat = evaluate(self.repeat, env or {})
+        return [f"{base}{self.separator}{i}" for i in range(self.first, self.first + repeat)]
 
 
 Stmt = Op | ConcatStmt | GateStmt | ResidualStmt | CallStmt
@@ -718,8 +724,8 @@ class _Builder:
             LayerName(layer, scope.relative),
             scope.attribute(kw.get("attribute", layer)),
             kw.get("first", 1),
-            use.repeat,
-            kw.get("looped", use.repeat > 1),
+            self.value(scope, use.repeat),
+            kw.get("looped", not isinstance(use.repeat, int) or use.repeat > 1),
             kw.get("aux", False),
             Channels(),
             Channels(),
@@ -737,10 +743,48 @@ class _Builder:
                 binding[param.name] = Channels(0, ((replace(value, widened=False), 1),))
             elif isinstance(value, int) and not isinstance(value, bool):
                 binding[param.name] = Channels(value)
+        if not isinstance(call.repeat, int):
+            out = self.repeated(function, binding, channels, call)
+            return replace(call, in_channels=channels, out_channels=out)
         out = channels
         for _ in range(call.repeat):  # each repeat takes what the one before gave
             out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
         return replace(call, in_channels=channels, out_channels=out)
+
+    def repeated(self, function: Function, binding: dict, channels: Channels, call) -> Channels:
+        """The channels after a parameter's count `n` of uses: the block's own output
+        where it does not depend on its input (`conv f`), else the input plus n times
+        what one use adds (a DenseNet layer's `in + k`: `in + n*k`)."""
+        marked = function.out_channels.substitute(
+            {**binding, IN_CHANNELS: Channels(0, ((_REPEATED_INPUT, 1),))}, self.spec.width
+        )
+        grows = dict(marked.terms).get(_REPEATED_INPUT, 0)
+        added = Channels(marked.const, tuple(t for t in marked.terms if t[0] != _REPEATED_INPUT))
+        if grows == 0:
+            return added
+        count = (
+            call.repeat.expr
+            if isinstance(call.repeat, Arith)
+            else expr.Expr("name", call.repeat.name)
+        )
+        terms = [(expr.Expr("num", added.const), 1)] if added.const else []
+        for symbol, coef in added.terms:
+            if isinstance(symbol, str) or symbol.widened:
+                grows = 0  # `classes` or a widened count: not as arithmetic, refused below
+                break
+            terms.append(
+                (symbol.expr if isinstance(symbol, Arith) else expr.Expr("name", symbol.name), coef)
+            )
+        if grows != 1:
+            raise ProgramError(
+                f"block {call.block!r} repeated `{call.repeat}` times changes its input's "
+                "channels in a way a code backend cannot write as arithmetic on the "
+                "parameters; write the repeat as a number"
+            )
+        out = channels
+        for term, coef in terms:
+            out = out + Channels(0, ((Arith(expr.Expr("*", left=count, right=term)), coef),))
+        return out
 
     # -- blocks and the network
 

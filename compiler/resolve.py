@@ -17,7 +17,7 @@ from typing import Any, Union
 from . import compact, expr, naming, ops
 from .diagnostics import Diagnostic, did_you_mean
 from .graph import SpecPath
-from .fields import INPUT_CHANNELS, MAX_COUNT
+from .fields import INPUT_CHANNELS, MAX_COUNT, MAX_REPEAT
 from .schema import (
     Aux,
     Block,
@@ -148,6 +148,9 @@ class _Resolver:
         self.spec = spec
         self.diagnostics: list[Diagnostic] = []
         self.base = ""  # the block use being expanded: name overrides are relative to it
+        # Ops `run`'s count leaves for the repeats parameters give (see `repeat`).
+        self.budget = MAX_LAYERS
+        self.memo: dict[str, int] = {}  # op_count's, per block
 
     def error(self, code: str, message: str, path: SpecPath, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, hint=hint, path=path))
@@ -238,7 +241,9 @@ class _Resolver:
             if isinstance(node, (Use, Aux)):
                 if node.block not in memo:
                     memo[node.block] = self.op_count(self.spec.blocks[node.block].body, memo)
-                total += memo[node.block] * getattr(node, "repeat", 1)
+                # A parameter's repeat is known only per use: `unrolled` bounds those.
+                repeat = getattr(node, "repeat", 1)
+                total += memo[node.block] * (repeat if isinstance(repeat, int) else 1)
             elif isinstance(node, (Concat, Residual)):
                 total += sum(self.op_count(branch, memo) for branch in node.branches)
                 if isinstance(node, Residual):
@@ -290,7 +295,7 @@ class _Resolver:
         if not self.check_block_graph():
             return Resolved(self.spec, ())
         spec = self.spec
-        memo: dict[str, int] = {}
+        memo = self.memo
         layers = 0
         for i, node in enumerate(spec.network):
             layers += self.op_count([node], memo)
@@ -300,6 +305,16 @@ class _Resolver:
                     f"the network unrolls to more than {MAX_LAYERS:,} ops by this entry",
                     ("network", i),
                     hint="lower the repeat counts",
+                )
+                return Resolved(spec, ())
+        self.budget = MAX_LAYERS - layers
+        for i, node in enumerate(spec.network):
+            if isinstance(node, Use) and isinstance(node.repeat, str):
+                self.error(
+                    "IRC403",
+                    f"repeat {node.repeat!r} names a parameter, but this use is in no block",
+                    ("network", i, node.block, "repeat"),
+                    hint="write the number, or move the use into a block that takes it",
                 )
                 return Resolved(spec, ())
         counts = Counter()
@@ -318,7 +333,7 @@ class _Resolver:
                     many = counts[node.block] > 1
                     name = naming.instance(node.block, numbers[node.block] if many else None)
                     if node.name:
-                        name = naming.numbered(node.name, r, node.repeat)
+                        name = naming.numbered(node.name, r, node.repeat > 1)
                     body = self.use(node, name, path, env)
                     stages.append(
                         RStage(
@@ -436,12 +451,13 @@ class _Resolver:
             elif isinstance(node, Residual):
                 out.append(self.residual(node, path, naming.scope(prefix, local, siblings), env))
             elif isinstance(node, Use):
-                for r in range(node.repeat):
-                    name = naming.join(prefix, local if node.repeat == 1 else f"{local}_{r + 1}")
+                repeat = self.repeat(node, path, env)
+                # A parameter's repeat is a loop in the code, numbered even when it is 1.
+                looped = repeat > 1 or isinstance(node.repeat, str)
+                for r in range(repeat):
+                    name = naming.join(prefix, f"{local}_{r + 1}" if looped else local)
                     if node.name is not None:
-                        name = naming.override(
-                            self.base, naming.numbered(node.name, r, node.repeat)
-                        )
+                        name = naming.override(self.base, naming.numbered(node.name, r, looped))
                     out.extend(self.use(node, name, path, env))
             elif isinstance(node, Aux):
                 self.error(
@@ -454,6 +470,37 @@ class _Resolver:
                 name = self.layer_name(node, prefix, local, path)
                 out.append(ROp(self.concrete(node, path, env), name, path))
         return tuple(out)
+
+    def repeat(self, node: Use, path: SpecPath, env: dict) -> int:
+        """How many times a use repeats here: its number, or its parameter's value (0
+        after an error). `op_count` counted a parameter's repeat once; the others
+        come out of `budget`, so nested ones cannot unroll past MAX_LAYERS."""
+        if isinstance(node.repeat, int):
+            return node.repeat
+        where = (*path, node.block, "repeat")
+        repeat = self.number(node.repeat, env, where, "repeat") or 0
+        if self.budget < 0:  # past MAX_LAYERS already, and said so
+            return 0
+        if repeat > MAX_REPEAT:
+            self.error(
+                "IRC403",
+                f"repeat {node.repeat!r} is {repeat:,} at this use, more than {MAX_REPEAT:,}",
+                where,
+                hint="pass a smaller count",
+            )
+            return 0
+        extra = (repeat - 1) * self.op_count(self.spec.blocks[node.block].body, self.memo)
+        if extra > self.budget:
+            self.error(
+                "IRC404",
+                f"the network unrolls to more than {MAX_LAYERS:,} ops by this use",
+                where,
+                hint="lower the repeat counts",
+            )
+            self.budget = -1  # every later parameter's repeat stops too
+            return 0
+        self.budget -= extra
+        return repeat
 
     def branches(self, node, path: SpecPath, prefix: str, env: dict):
         base = branch_base(node, path)

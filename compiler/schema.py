@@ -33,12 +33,12 @@ from pydantic_core import PydanticCustomError
 
 from . import compact, naming, ops
 from .fields import (
-    MAX_REPEAT,
     Ident,
     InputSide,
     LayerName,
     Model,
     PosInt,
+    Repeat,
     _identifier,
     widen,
 )
@@ -85,7 +85,7 @@ class Use(Model):
 
     kind: Literal["use"] = "use"
     block: Ident
-    repeat: Annotated[int, Strict(), Field(gt=0, le=MAX_REPEAT)] = 1
+    repeat: Repeat = 1  # a number, or inside a block a parameter (`repeat: n`)
     args: dict[Ident, Union[bool, int, FiniteFloat, str, None]] = {}
     # The use's name (see Op.name); repeated, a trailing number counts up:
     # `block5` x8 is block5 ... block12.
@@ -343,11 +343,12 @@ def deepened(nodes: list, depth: float) -> list:
     """Nodes with every written repeat (`x N`, N > 1) under a depth multiplier.
 
     Rounded half up and at least 1 (compiler.resolve.widen's rule); a block
-    used once stays once, so stems and reductions are never repeated.
+    used once stays once, so stems and reductions are never repeated. A repeat
+    given by a block parameter is the argument's, unscaled.
     """
     out = []
     for node in nodes:
-        if isinstance(node, Use) and node.repeat > 1:
+        if isinstance(node, Use) and isinstance(node.repeat, int) and node.repeat > 1:
             node = node.model_copy(update={"repeat": widen(node.repeat, depth)})
         elif isinstance(node, (Concat, Residual)):
             update: dict[str, Any] = {"branches": [deepened(b, depth) for b in node.branches]}

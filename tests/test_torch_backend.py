@@ -381,6 +381,61 @@ def test_an_activation_after_a_conv_classifier_is_the_builders(tmp_path):
         assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5) == sums
 
 
+REPEAT_SPEC = """\
+name: rep
+title: Rep
+input: [32, 32, 3]
+classes: 10
+builder: {name: rep}
+blocks:
+  unit:
+    params: [f]
+    seq:
+      - residual:
+          branches: [[conv f 1x1, conv f 3x3 linear]]
+  grow:
+    params: [k]
+    seq:
+      - concat: [identity, conv k 3x3]
+  stage:
+    params: [f, n, k]
+    seq:
+      - conv f 3x3 s2
+      - {unit: {f: f, repeat: n}}
+      - {grow: {k: k, repeat: n}}
+      - {unit: {f: f+n*k, repeat: n-1, name: tail1}}
+network:
+  - conv 8 3x3
+  - {stage: {f: 16, n: 3, k: 4, name: s1}}
+  - {stage: {f: 32, n: 2, k: 8, name: s2}}
+head: [gap, dense classes softmax]
+"""
+
+
+@pytest.mark.slow
+def test_a_repeat_may_be_a_block_parameter(tmp_path):
+    """`repeat: n` and `repeat: n-1` loop over the argument in both backends; a block
+    that keeps its channels and one that adds k each time (`in + n*k` after it)."""
+    pytest.importorskip("keras")
+    result, keras_module, torch_module = compile_both(tmp_path, "rep", REPEAT_SPEC)
+    source = (tmp_path / "reppkg" / "rep.py").read_text()
+    assert "for i in range(1, n + 1):" in source and "for i in range(1, n - 1 + 1):" in source
+    model = keras_module.rep()
+    names = {layer.name for layer in model.layers[1:]}
+    assert names == {layer.name for layer in result.graph.layers}
+    # s1 repeats unit 3 times, grow 3 times and the tail twice; s2 twice, twice, once
+    units = sorted(n for n in names if n.endswith("_add"))
+    assert units == [
+        *(f"s1_tail{i}_add" for i in (1, 2)),
+        *(f"s1_unit1_{i}_add" for i in (1, 2, 3)),
+        "s2_tail1_add",
+        *(f"s2_unit1_{i}_add" for i in (1, 2)),
+    ]
+    assert model.get_layer("s1_tail2_add").output.shape[-1] == 16 + 3 * 4
+    assert model.count_params() == result.graph.params == 86_210
+    assert assert_equal_to_keras(result, keras_module.rep, torch_module.rep, tmp_path) < TOLERANCE
+
+
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
 @pytest.mark.parametrize("place", sorted(TEXT_PLACES))
 def test_free_text_is_inert_in_torch_modules(place, how):

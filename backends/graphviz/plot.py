@@ -337,7 +337,7 @@ class _Drawer:
     def uses(self, call: ir.CallStmt, use: _Use) -> list[_Use]:
         """The block uses a call makes: each repeat's name, the parameters' values."""
         env = self.program.arguments(call, use.env)
-        return [_Use(name, env) for name in call.instances(use.name)]
+        return [_Use(name, env) for name in call.instances(use.name, use.env)]
 
     def seq(self, stmts: Iterable[ir.Stmt], use: _Use, src: str, shape: Shape):
         for stmt in stmts:
