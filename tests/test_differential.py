@@ -208,6 +208,11 @@ class Gen:
         if not top and self.new.random() < 0.02:
             activation = self.new.choice(["relu", "relu6"])
             return f"{{act: {{activation: {activation}, layer: ReLU}}}}", shape
+        if self.new.random() < 0.02:  # EfficientNet's drop connect: whole samples
+            return (
+                f"{{dropout: {{rate: 0.2, noise_shape: [1, 1, {self.new.choice([1, 'null'])}]}}}}",
+                shape,
+            )
         if self.new.random() < 0.03:
             eps = self.new.choice([None, 1e-6, 0.01])
             return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape
@@ -297,6 +302,8 @@ class Gen:
     def gate_text(self, channels: int) -> str:
         squeeze = max(1, channels // 2)
         pool = self.rng.choice(["gap keepdims", "gmp keepdims"])
+        if self.new.random() < 0.3:  # EfficientNet's squeeze: a flat pool, reshaped
+            pool = pool.replace(" keepdims", ", reshape 1x1")
         return (
             f"{{gate: [{pool}, conv {squeeze} 1x1 relu nobn bias, "
             f"conv {channels} 1x1 sigmoid nobn bias]}}"
@@ -330,6 +337,14 @@ class Gen:
                 use = f"{{{name}: {{scale: {rng.choice([0.2, 1.0])}, repeat: {repeat}}}}}"
             else:
                 use = f"{name} x{repeat}" if repeat > 1 else name
+            if not scale and self.new.random() < 0.3:  # the repeat as a stage's parameter
+                stage = f"stage{len(self.blocks) + 1}"
+                self.blocks[stage] = [
+                    f"  {stage}:",
+                    "    params: [n]",
+                    f"    seq: [{{{name}: {{repeat: n}}}}, {{{name}: {{repeat: n-1+1}}}}]",
+                ]
+                use = f"{{{stage}: {{n: {repeat}}}}}"
             return use, out
         if rng.random() < 0.3:  # parameters in strides and arithmetic, a named use
             f, s = rng.randint(1, 3), rng.choice([1, 2]) if min(shape[:2]) > 2 else 1
@@ -337,7 +352,8 @@ class Gen:
                 f"  {name}:",
                 "    params: {f: 1, s: 1}",
                 "    seq: [{conv: {filters: 2*f + 1, kernel: 3, strides: s}},"
-                " {sepconv: {filters: f, kernel: [1, s + 1]}}, conv f//2+1 1x1 @last]",
+                " {sepconv: {filters: f, kernel: [1, s + 1]}}, "
+                f"conv f//2+1 1x1 {self.new.choice(['@last', '@last_*_x'])}]",
             ]
             h, w = out_size(shape[0], 3, s, "same"), out_size(shape[1], 3, s, "same")
             return f"{{{name}: {{f: {f}, s: {s}, name: named{len(self.blocks)}}}}}", (
@@ -403,6 +419,8 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
     )
     if head and head[0] == "flatten" and shape[0] * shape[1] * shape[2] > 20_000:
         head = ["gap", "dense classes softmax"]
+    if g.new.random() < 0.1:  # MobileNet's classifier: a conv, reshaped, its activation
+        head = ["gap keepdims", "conv classes 1x1 linear bias nobn", "reshape flat", "softmax"]
     aux = rng.random() < 0.15 and len(network) > 1
     if aux:
         g.blocks["side"] = ["  side:", "    seq: [gap, dense classes softmax]"]
@@ -465,6 +483,7 @@ def torch_mismatches(result, model, package: Path) -> list[str]:
     from irc_cnn.backends.torch import emit as torch_emit
     from irc_cnn.backends.torch.weights import load_keras_weights
 
+    from tests.conftest import scaled_difference
     from tests.test_torch_backend import TOLERANCE, param_count, randomise_batch_norm
 
     source = torch_emit.render(result)[f"{result.spec.name}.py"]
@@ -490,7 +509,7 @@ def torch_mismatches(result, model, package: Path) -> list[str]:
     got = [g.transpose(0, 2, 3, 1) if g.ndim == 4 else g for g in got]  # feature maps: NCHW
     if [e.shape for e in expected] != [g.shape for g in got]:
         return [f"outputs: Keras {[e.shape for e in expected]}, torch {[g.shape for g in got]}"]
-    worst = max(float(np.abs(e - g).max()) for e, g in zip(expected, got))
+    worst = max(scaled_difference(g, e) for e, g in zip(expected, got))
     return [f"torch outputs differ from Keras by {worst:.3g}"] if worst > TOLERANCE else []
 
 
