@@ -72,6 +72,10 @@ CODES: dict[str, Code] = {
     "IRC209": Code(
         "activation a ReLU layer cannot compute", "{act: {activation: elu, layer: ReLU}}"
     ),
+    "IRC210": Code(
+        "`correct` padding without its kernel, or a kernel without it",
+        "{pad: {padding: correct}}   (write `pad correct 3x3`)",
+    ),
     "IRC301": Code(
         "residual sum of unequal channels",
         "project: conv 1154 1x1 linear, summed with a 1152-channel input",

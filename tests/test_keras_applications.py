@@ -674,6 +674,39 @@ def test_outputs_agree_at_keras_minimum(network):
     assert max_difference(reference, generated, (size, size, 3)) <= TOLERANCE
 
 
+# Inputs at which keras' correct_pad pads some map on both sides (an odd side on the way).
+UNEVEN_SIZES = {"mobilenet_v2": 200}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(UNEVEN_SIZES))
+def test_input_dependent_padding_equals_keras(name):
+    """keras.applications' correct_pad pads by the size of the map it pads: at an input
+    whose sides are not multiples of 32, `pad correct` pads as keras does at every
+    ZeroPadding2D (irc's shapes too), ends at keras' size (7x7 at 200, where a fixed
+    padding ends at 6x6) and computes the same. Built with no input size, keras pads as
+    at an even side whatever the size; the generated model does the same."""
+    network, size = NETWORKS[name], UNEVEN_SIZES[name]
+    shape = (size, size, 3)
+    reference, generated = _pair(network, 6, include_top=False, input_shape=shape)
+    copy_weights(reference, generated)
+    pads = [layer for layer in reference.layers if type(layer).__name__ == "ZeroPadding2D"]
+    assert {layer.padding[0] for layer in pads} == {(0, 1), (1, 1)}
+    graph = check_file(network.spec, input_size=(size, size)).graph
+    shapes = {layer.name: layer.shape for layer in graph.layers}
+    for layer in pads:
+        ours = generated.get_layer(layer.name)
+        assert ours.padding == layer.padding, layer.name
+        assert ours.output.shape == layer.output.shape, layer.name
+        assert shapes[layer.name] == tuple(layer.output.shape[1:]), layer.name
+    assert generated.output_shape == reference.output_shape
+    assert shapes[generated.layers[-1].name] == reference.output_shape[1:]
+    assert max_difference(reference, generated, shape) <= TOLERANCE
+    reference, generated = _pair(network, 7, include_top=False)
+    copy_weights(reference, generated)
+    assert max_difference(reference, generated, shape) <= TOLERANCE
+
+
 @pytest.mark.slow
 def test_keras_weights_file_loads_through_weights_argument(network, top, tmp_path):
     """Keras 3 matches a .weights.h5 file by layer class and position in model.layers.
@@ -705,7 +738,7 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
-    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 31}
+    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 1}
     expected |= {"mobilenet": 31}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum

@@ -19,6 +19,7 @@ from typing import Any
 
 from ...compiler import ops
 from ...compiler.ops.elementwise import RELU_LAYER
+from ...compiler.ops.layout import CORRECT
 from ...compiler import program as ir
 from ...compiler import settings
 from ...compiler.pipeline import Result
@@ -162,6 +163,12 @@ def _conv(helper: str) -> OpEntry:
 
 
 def _pad(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    if op.attrs["padding"] == CORRECT:  # from the tensor's static shape, as keras does
+        p.helpers.add("correct_pad")
+        height, width = (p.value(v) for v in op.attrs["kernel"])
+        return p.helper(
+            op, "zero_pad", [op.source, f"correct_pad({op.source}, ({height}, {width}))"]
+        )
     top, bottom, left, right = (p.value(v) for v in op.attrs["padding"])
     return p.helper(op, "zero_pad", [op.source, f"(({top}, {bottom}), ({left}, {right}))"])
 
@@ -209,6 +216,8 @@ def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
     a = op.attrs
     if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER and not a.get("classifier"):
         return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
+    if a["layer"] == "ReLU" and a["activation"] == "hard_sigmoid" and not a.get("classifier"):
+        return p.helper(op, "relu_hard_sigmoid", [op.source])
     return p.helper(op, "activation_layer", [op.source, p.activation(a)])
 
 

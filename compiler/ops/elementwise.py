@@ -27,9 +27,12 @@ from .base import (
 
 
 # The Keras layer an activation op builds: Activation(name), or ReLU(max_value) as
-# keras.applications' MobileNetV2 writes ReLU(6.0) (relu and relu6 only).
+# keras.applications' MobileNetV2 writes ReLU(6.0) (relu and relu6), and hard_sigmoid
+# as its MobileNetV3 writes it: `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`, one ReLU layer
+# between two Keras operations (no layers).
 LayerClass = Literal["Activation", "ReLU"]
 RELU_LAYER = {"relu": None, "relu6": 6.0}  # what ReLU(max_value) computes
+RELU_FORMS = frozenset({*RELU_LAYER, "hard_sigmoid"})  # what a ReLU layer can build
 
 
 class Activation(Op):
@@ -73,10 +76,10 @@ class ActivationDef(OpDef):
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         activation = r.activation(op.activation, env, (*path, "activation"))
-        if op.layer == "ReLU" and activation is not None and activation not in RELU_LAYER:
+        if op.layer == "ReLU" and activation is not None and activation not in RELU_FORMS:
             r.error(
                 "IRC209",
-                f"a ReLU layer computes relu or relu6, not {activation!r}",
+                f"a ReLU layer computes relu, relu6 or hard_sigmoid, not {activation!r}",
                 (*path, "layer"),
                 hint="use `layer: Activation` for this activation",
             )
@@ -98,7 +101,7 @@ def _layer(op: Activation, spec: Any, activation: Any) -> LayerClass:
     if op.layer is not None:
         return op.layer
     default = spec.defaults.act.layer
-    computable = not isinstance(activation, str) or activation in RELU_LAYER
+    computable = not isinstance(activation, str) or activation in RELU_FORMS
     return default if default != "ReLU" or computable else "Activation"
 
 
