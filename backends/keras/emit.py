@@ -214,11 +214,15 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
-    if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER and not a.get("classifier"):
-        return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
-    if a["layer"] == "ReLU" and a["activation"] == "hard_sigmoid" and not a.get("classifier"):
+    function = a["activation"]
+    if a["layer"] != "ReLU" or a.get("classifier"):
+        return p.helper(op, "activation_layer", [op.source, p.activation(a)])
+    if isinstance(function, (ir.Param, ir.Arith)):  # a block parameter: chosen when built
+        p.helpers |= {"relu_layer", "relu_hard_sigmoid", "activation_layer"}
+        return p.helper(op, "relu_form", [op.source, p.value(function)])
+    if function == "hard_sigmoid":
         return p.helper(op, "relu_hard_sigmoid", [op.source])
-    return p.helper(op, "activation_layer", [op.source, p.activation(a)])
+    return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[function])])
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:

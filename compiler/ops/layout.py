@@ -82,14 +82,9 @@ class PadDef(OpDef):
                 hint="write `padding: correct` to pad as keras' correct_pad does, "
                 "or leave the kernel out",
             )
-        elif op.kernel is not None and min(op.kernel) < 2:
-            r.error(
-                "IRC207",
-                f"a `correct` padding's kernel must be at least 2, got {op.kernel[0]}x{op.kernel[1]}",
-                (*path, "kernel"),
-                hint="correct_pad pads one less above than below an even side: "
-                "a 1-wide kernel needs no padding",
-            )
+        elif op.kernel is not None:  # at least 2: correct_pad leaves 1 below for a 1x1 kernel
+            path = (*path, "kernel")
+            return {"kernel": tuple(r.number(v, env, path, "kernel", 2) for v in op.kernel)}
         return {}
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
