@@ -574,9 +574,10 @@ def test_tf_same_padding_is_uneven_under_a_stride(tiny):
 # -- equality with the Keras model, every spec (slow) ---------------------------------
 
 
-def randomise_batch_norm(model, seed: int) -> None:
+def randomise_batch_norm(model, seed: int, shape: tuple[int, ...] = ()) -> None:
     """Non-default statistics (and gamma, beta), so a swapped mean and variance would show:
-    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm)."""
+    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm;
+    `shape`: the images' where the model takes any size)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -587,7 +588,7 @@ def randomise_batch_norm(model, seed: int) -> None:
                 low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
                 values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
             layer.set_weights(values)
-    calibrate_batch_norm(model, rng)
+    calibrate_batch_norm(model, rng, shape)
 
 
 @pytest.mark.slow
@@ -680,7 +681,7 @@ def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)  # the same initial weights every run: no flaky case
     reference = keras_build(classifier_activation=None)
-    randomise_batch_norm(reference, 0)
+    randomise_batch_norm(reference, 0, tuple(result.graph.input))
     assert reference.count_params() == result.graph.params
     model = torch_build(classifier_activation=None)
     return assert_torch_equals_keras(reference, model, result.graph.input, tmp_path)
