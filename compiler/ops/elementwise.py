@@ -4,6 +4,7 @@ preprocessing inside keras.applications' newer models)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,6 +94,20 @@ class ActivationDef(OpDef):
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
         activation = b.value(scope, op.activation)
         return {"activation": linear_none(activation), "layer": _layer(op, b.spec, activation)}
+
+
+# The names Keras gives the operations of hard_sigmoid's ReLU form (`x + 3.0`, `* (1/6)`),
+# which no layer of the same model may take.
+KERAS_OPERATION_NAMES = re.compile(r"(add|multiply)(_[0-9]+)?")
+
+
+def builds_operations(op: Any, spec: Any, activation: str | None) -> bool:
+    """Whether an op builds Keras operations besides its layer: hard_sigmoid's ReLU form."""
+    return (
+        isinstance(op, Activation)
+        and activation == "hard_sigmoid"
+        and _layer(op, spec, activation) == "ReLU"
+    )
 
 
 def _layer(op: Activation, spec: Any, activation: Any) -> LayerClass:
