@@ -1,7 +1,7 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16,
-VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large,
+Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
