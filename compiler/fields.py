@@ -124,15 +124,8 @@ def padding_sides(value: Any) -> Any:
     return value
 
 
-PadSides = Annotated[
-    tuple[
-        Annotated[Union[int, str], PlainValidator(pad_side)],
-        Annotated[Union[int, str], PlainValidator(pad_side)],
-        Annotated[Union[int, str], PlainValidator(pad_side)],
-        Annotated[Union[int, str], PlainValidator(pad_side)],
-    ],
-    BeforeValidator(padding_sides),
-]
+PadSize = Annotated[Union[int, str], PlainValidator(pad_side)]
+PadSides = Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
 CORRECT = "correct"  # a pad's padding as keras' correct_pad computes it (ops.layout)
 _PAD_SIDES = TypeAdapter(PadSides)
 
