@@ -97,11 +97,14 @@ def batch_norm(x: KerasTensor, *, scale: bool = True, name: str) -> KerasTensor:
     )(x)
 
 
-def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
-    """An Activation layer; none for `linear` (a block parameter may say so)."""
+def activation_layer(
+    x: KerasTensor, function: str | None, *, name: str, dtype: str | None = None
+) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so). The class
+    scores' is float32, so it returns float32 under mixed precision."""
     if function == "linear":
         return x
-    return layers.Activation(function, name=name)(x)
+    return layers.Activation(function, name=name, dtype=dtype)(x)
 
 
 def max_pool(

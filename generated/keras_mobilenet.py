@@ -91,11 +91,14 @@ def relu_layer(x: KerasTensor, max_value: float | None, *, name: str) -> KerasTe
     return layers.ReLU(max_value, name=name)(x)
 
 
-def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
-    """An Activation layer; none for `linear` (a block parameter may say so)."""
+def activation_layer(
+    x: KerasTensor, function: str | None, *, name: str, dtype: str | None = None
+) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so). The class
+    scores' is float32, so it returns float32 under mixed precision."""
     if function == "linear":
         return x
-    return layers.Activation(function, name=name)(x)
+    return layers.Activation(function, name=name, dtype=dtype)(x)
 
 
 def global_avg_pool(x: KerasTensor, *, keepdims: bool = False, name: str) -> KerasTensor:
@@ -261,7 +264,7 @@ def mobilenet(
         x = dropout(x, 0.001, name="dropout")
         x = conv2d(x, classes, (1, 1), use_bias=True, name="conv_preds")
         x = reshape(x, (), name="reshape_2")
-        x = activation_layer(x, classifier_activation, name="predictions")
+        x = activation_layer(x, classifier_activation, dtype="float32", name="predictions")
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

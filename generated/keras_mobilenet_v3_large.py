@@ -108,11 +108,14 @@ def relu_form(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
     return activation_layer(x, function, name=name)
 
 
-def activation_layer(x: KerasTensor, function: str, *, name: str) -> KerasTensor:
-    """An Activation layer; none for `linear` (a block parameter may say so)."""
+def activation_layer(
+    x: KerasTensor, function: str | None, *, name: str, dtype: str | None = None
+) -> KerasTensor:
+    """An Activation layer; none for `linear` (a block parameter may say so). The class
+    scores' is float32, so it returns float32 under mixed precision."""
     if function == "linear":
         return x
-    return layers.Activation(function, name=name)(x)
+    return layers.Activation(function, name=name, dtype=dtype)(x)
 
 
 def global_avg_pool(x: KerasTensor, *, keepdims: bool = False, name: str) -> KerasTensor:
@@ -462,7 +465,7 @@ def mobilenet_v3_large(
         x = dropout(x, 0.2, name="head_dropout")
         x = conv2d(x, classes, (1, 1), use_bias=True, name="logits")
         x = flatten(x, name="head_flatten")
-        x = activation_layer(x, classifier_activation, name="predictions")
+        x = activation_layer(x, classifier_activation, dtype="float32", name="predictions")
         outputs = x
     elif pooling == "avg":
         outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

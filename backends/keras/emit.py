@@ -215,7 +215,9 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
     function = a["activation"]
-    if a["layer"] != "ReLU" or a.get("classifier"):
+    if a.get("classifier"):  # float32 under mixed precision, as a dense classifier
+        return p.helper(op, "activation_layer", [op.source, p.activation(a), 'dtype="float32"'])
+    if a["layer"] != "ReLU":
         return p.helper(op, "activation_layer", [op.source, p.activation(a)])
     if isinstance(function, (ir.Param, ir.Arith)):  # a block parameter: chosen when built
         p.helpers |= {"relu_layer", "relu_hard_sigmoid", "activation_layer"}
