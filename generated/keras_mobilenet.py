@@ -118,7 +118,7 @@ def dropout(x: KerasTensor, rate: float, *, name: str) -> KerasTensor:
 
 def reshape(x: KerasTensor, spatial: tuple[int, ...], *, name: str) -> KerasTensor:
     """The same values as a 1x1 map (`spatial` (1, 1)) or a vector (`()`), channels kept."""
-    return layers.Reshape((*spatial, x.shape[CHANNEL_AXIS]), name=name)(x)
+    return layers.Reshape(spatial + (x.shape[CHANNEL_AXIS],), name=name)(x)
 
 
 def separable(
