@@ -497,8 +497,10 @@ def _size_independent_top(spec: Spec, graph: Any) -> None:
     h, w, c = spec.input
     other = spec.model_copy(update={"input": [2 * h + 1, 2 * w + 1, c]})
     bigger, diagnostics = infer(resolve(other))
-    same = not any(d.severity == "error" for d in diagnostics) and (
-        (bigger.params, bigger.outputs) == (graph.params, graph.outputs)
+    same = (
+        bigger is not None
+        and not any(d.severity == "error" for d in diagnostics)
+        and (bigger.params, bigger.outputs) == (graph.params, graph.outputs)
     )
     if not same:
         diagnostic = Diagnostic(
