@@ -25,7 +25,9 @@ CustomScaleLayer, `x + scale * r`; the generated code builds the same sum
 from built-in layers, Rescaling(scale) on `r` then Add (no Rescaling when
 the scale is 1). The walk reads both as one op `sum(scale)` and checks that
 the two graphs are the same graph op for op, edge for edge; the weighted
-layers are then paired by their place in it.
+layers are then paired by their place in it. Keras operations that are no
+layers (MobileNetV3's hard sigmoid, `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`) are
+nodes too, by type and constant operand.
 
 keras.applications' model is randomly initialised and its batch-norm
 statistics and zero-initialised biases are randomised too, so that a
