@@ -43,6 +43,8 @@ from keras.applications import (
     InceptionV3,
     MobileNet,
     MobileNetV2,
+    MobileNetV3Large,
+    MobileNetV3Small,
     ResNet50,
     ResNet50V2,
     Xception,
@@ -53,6 +55,8 @@ from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
 from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
+from generated.keras_mobilenet_v3_large import mobilenet_v3_large
+from generated.keras_mobilenet_v3_small import mobilenet_v3_small
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
@@ -72,6 +76,8 @@ NETWORKS = {
     "DenseNet121": (DenseNet121, densenet121, 224),
     "MobileNet": (MobileNet, mobilenet, 224),
     "MobileNetV2": (MobileNetV2, mobilenet_v2, 224),
+    "MobileNetV3Small": (MobileNetV3Small, mobilenet_v3_small, 224),
+    "MobileNetV3Large": (MobileNetV3Large, mobilenet_v3_large, 224),
 }
 
 

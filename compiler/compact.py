@@ -244,6 +244,8 @@ def _options(kind: str, rest: list[Token], spans: dict, allowed: set[str]) -> di
             put("multiplier", int(multiplier.group(1)), token)
         elif (groups := _GROUPS.match(word)) and "groups" in allowed:
             put("groups", int(groups.group(1)), token)
+        elif _WINDOW.match(word) and "kernel" in allowed:  # `pad correct 3x3`
+            put("kernel", _window(token, "kernel"), token)
         else:
             raise _unexpected(word, token, kind, allowed)
     return fields
@@ -266,6 +268,7 @@ _OPTION_HELP = {
     "keepdims": "keepdims",
     "multiplier": "dm2 (a depth multiplier)",
     "groups": "g32 (groups)",
+    "kernel": "3x3 (the kernel a `correct` padding is for)",
 }
 
 
@@ -329,6 +332,8 @@ def _argument(arg: Arg, token: Token, kind: str) -> object:
         return _number(token, label)
     if arg.form == "window":
         return _window(token, label)
+    if arg.form == "padding" and token.text == "correct":  # keras' correct_pad (ops.layout)
+        return token.text
     if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
         h, w = _window(token, label, zero=True)
         return [h, h, w, w]

@@ -72,6 +72,10 @@ CODES: dict[str, Code] = {
     "IRC209": Code(
         "activation a ReLU layer cannot compute", "{act: {activation: elu, layer: ReLU}}"
     ),
+    "IRC210": Code(
+        "`correct` padding without its kernel, or a kernel without it",
+        "{pad: {padding: correct}}   (write `pad correct 3x3`)",
+    ),
     "IRC301": Code(
         "residual sum of unequal channels",
         "project: conv 1154 1x1 linear, summed with a 1152-channel input",
@@ -96,6 +100,10 @@ CODES: dict[str, Code] = {
         "conv 100000 3x3 on a 299x299 input (8.9 G elements per image, 2^31 - 1 at most)",
     ),
     "IRC310": Code("groups do not divide the channels", "conv 64 3x3 g3 on a 32-channel input"),
+    "IRC311": Code(
+        "builder.any_size with a top that depends on the input's size",
+        "builder: {any_size: true} with a head of flatten, dense classes",
+    ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PlainValidator,
     Strict,
+    TypeAdapter,
 )
 from pydantic_core import PydanticCustomError
 
@@ -121,6 +122,18 @@ def padding_sides(value: Any) -> Any:
     if isinstance(value, list) and len(value) == 2:
         return [value[0], value[0], value[1], value[1]]
     return value
+
+
+PadSize = Annotated[Union[int, str], PlainValidator(pad_side)]
+PadSides = Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
+CORRECT = "correct"  # a pad's padding as keras' correct_pad computes it (ops.layout)
+_PAD_SIDES = TypeAdapter(PadSides)
+
+
+def pad_padding(value: Any) -> Any:
+    """A pad's padding: `correct`, or sides as `padding_sides` reads them. One validator
+    rather than a union, so that a wrong size is one error at its own position."""
+    return value if value == CORRECT else _PAD_SIDES.validate_python(value)
 
 
 Ident = Annotated[str, Strict(), AfterValidator(_identifier)]

@@ -31,6 +31,7 @@ from .resolve import (
     resolve,
 )
 from .fields import INPUT_CHANNELS, MAX_WINDOW
+from .ops.elementwise import KERAS_OPERATION_NAMES, builds_operations
 
 MAX_ELEMENTS = 2**31 - 1  # one tensor's elements: 32-bit indexing in TensorFlow and torch kernels
 
@@ -387,7 +388,22 @@ class _Inferrer:
 
     def check_names(self) -> None:
         seen: dict[str, Layer] = {}
+        operations = any(
+            builds_operations(written_op(self.spec, layer.path), self.spec, layer.activation)
+            for layer in self.layers
+        )
         for layer in self.layers:
+            if operations and KERAS_OPERATION_NAMES.fullmatch(layer.name):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "IRC405",
+                        f"a layer named {layer.name!r} would take the name Keras gives the "
+                        "operations of hard_sigmoid's ReLU form (add, add_1, ..., multiply, ...)",
+                        hint="name the layer otherwise (`@...`), or give the hard_sigmoid "
+                        "`layer: Activation`",
+                        path=layer.path,
+                    )
+                )
             if layer.name in seen:
                 self.diagnostics.append(
                     Diagnostic(

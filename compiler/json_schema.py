@@ -37,6 +37,7 @@ from . import compact, expr, schema, settings
 from .layering import AFTER, BEFORE, DELETE
 from .shipped import SHIPPED_PREFIX
 from .fields import (
+    CORRECT,
     MAX_COUNT,
     MAX_REPEAT,
     MAX_WINDOW,
@@ -47,6 +48,7 @@ from .fields import (
     _identifier,
     _input_side,
     _window,
+    pad_padding,
     pad_side,
     padding_sides,
 )
@@ -211,6 +213,12 @@ def _padding_forms(inner: dict) -> dict:
     return {"anyOf": [_WINDOW_TEXT, side, two, inner]}
 
 
+def _pad_padding_forms(inner: dict) -> dict:
+    """A pad's padding: `correct` (keras' correct_pad), or the sides as `_padding_forms`."""
+    four = {"type": "array", "prefixItems": [_side(0)] * 4, "minItems": 4, "maxItems": 4}
+    return {"anyOf": [{"const": CORRECT}, *_padding_forms(four)["anyOf"]]}
+
+
 def _branch_forms(inner: dict) -> dict:
     return {"anyOf": [inner["items"], inner]}
 
@@ -255,6 +263,7 @@ _VALIDATOR_FORMS = {
     _input_side: _input_side_forms,
     pad_side: _pad_side_forms,
     padding_sides: _padding_forms,
+    pad_padding: _pad_padding_forms,
     schema._as_branch: _branch_forms,
     schema._params: _params_forms,
     _count: _count_forms,

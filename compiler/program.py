@@ -564,7 +564,10 @@ class _Builder:
                     f"{definition.kind} at {'.'.join(map(str, path))} is used at {len(shapes)} "
                     "sizes; a code backend needs one"
                 )
-            return Channels(next(iter(shapes))[0])
+            size = next(iter(shapes))[0]
+            if _class_scores(channels) and size == self.result.spec.classes:
+                return channels  # a 1x1 map of class scores, flattened: still the scores
+            return Channels(size)
         return channels
 
     # -- sequences

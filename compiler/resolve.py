@@ -652,8 +652,9 @@ class _Resolver:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            least = "positive" if low == 1 else "non-negative"
-            self.error("IRC207", f"{field} must be a {least} whole number, got {value!r}", path)
+            least = {0: "a non-negative whole number", 1: "a positive whole number"}
+            wanted = least.get(low, f"a whole number of at least {low}")
+            self.error("IRC207", f"{field} must be {wanted}, got {value!r}", path)
             return None
         if value > MAX_COUNT:  # the schema's bound on literals, for computed values too
             self.error(

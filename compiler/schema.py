@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from . import compact, naming, ops
+from .diagnostics import Diagnostic
 from .fields import (
     Ident,
     InputSide,
@@ -318,6 +319,9 @@ class Builder(Model):
     style: Literal["seed", "keras"] = "seed"
     classes_arg: Annotated[Ident, AfterValidator(_not_generated)] = "nb_classes"
     scale: bool = True  # default of the flag that turns residual scaling on
+    # The default input takes any height and width with the top too, as keras.applications'
+    # MobileNetV3 builds it (its top pools globally before any weight depends on the size).
+    any_size: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> Builder:
@@ -472,6 +476,8 @@ class Spec(Model):
                     "diagnostics": errors,
                 },
             )
+        if self.builder.any_size:
+            _size_independent_top(self, graph)
         if "diagnostics" in context:
             context["diagnostics"].extend(diagnostics)
         self._graph = graph
@@ -481,6 +487,35 @@ class Spec(Model):
     def graph(self) -> Any:
         """The inferred graph (compiler.graph.Graph) built during validation."""
         return self._graph
+
+
+def _size_independent_top(spec: Spec, graph: Any) -> None:
+    """`builder.any_size` holds only where the outputs and the parameters are the same at
+    another input size (twice as high and wide, and one more): an error otherwise."""
+    from .infer import infer
+    from .resolve import resolve
+
+    h, w, c = spec.input
+    other = spec.model_copy(update={"input": [2 * h + 1, 2 * w + 1, c]})
+    bigger, diagnostics = infer(resolve(other))
+    same = (
+        bigger is not None
+        and not any(d.severity == "error" for d in diagnostics)
+        and (bigger.params, bigger.outputs) == (graph.params, graph.outputs)
+    )
+    if not same:
+        diagnostic = Diagnostic(
+            "IRC311",
+            "builder.any_size: the top's outputs or parameters depend on the input's size",
+            path=("builder", "any_size"),
+            hint="pool globally before any weight that sees the whole map (`gap`), "
+            "or leave any_size out",
+        )
+        raise PydanticCustomError(
+            "irc_analysis",
+            "{summary}",
+            {"summary": diagnostic.message, "diagnostics": [diagnostic]},
+        )
 
 
 for _model in (Concat, Gate, Residual, Block, Spec):

@@ -37,7 +37,7 @@ HELPERS = frozenset(
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum",
         "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
         "zero_pad", "gate", "weights_file", "published_file", "layer_norm", "relu_layer", "crop", "rescaling",
-        "reshape",
+        "reshape", "correct_pad", "relu_hard_sigmoid", "relu_form",
     }
 )  # fmt: skip
 CONSTANTS = frozenset(
@@ -55,7 +55,7 @@ LOCALS = frozenset(
         "padding", "use_bias", "bn", "pool_size", "tensors", "rate", "units", "function",
         "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype", "path", "_",
         "scale_name", "add_name", "activation_name", "shortcut_last", "operands", "groups",
-        "fused", "epsilon", "max_value", "cropping", "offset", "spatial", "noise_shape",
+        "fused", "epsilon", "max_value", "cropping", "offset", "spatial", "adjust", "correct", "noise_shape",
     }
 )  # fmt: skip
 # Builtins: called by the templates, or named in annotations.

@@ -6,7 +6,8 @@ kernels of 1 to 5 (non-square too), strides of 1 to 3 (non-square too),
 inside branches), residual sums whose projection has as many filters as
 the sum's input has channels, residuals `shortcut(x) + f(x)` with a strided
 conv shortcut or none, squeeze-and-excitation gates, depthwise and separable
-convolutions, zero padding, identity branches in concats, block templates
+convolutions, zero padding (fixed, and keras' correct_pad by the size), identity
+branches in concats, block templates
 with parameters (in strides too, and arithmetic on them), named uses and
 repeats, one template used in the branches of several composites (network-level
 and nested, and inside other blocks), batch norm, activations, dropout, auxiliary
@@ -57,6 +58,8 @@ ACTIVATIONS = ["relu", "linear", "relu6", "elu", "selu", "gelu", "silu", "swish"
 
 
 # -- the generator ----------------------------------------------------------------------
+
+RELU = "layer: ReLU"
 
 
 def out_size(size: int, k: int, s: int, padding: str) -> int:
@@ -187,6 +190,18 @@ class Gen:
         return text, (shape[0] - t - b, shape[1] - l - r, shape[2])
 
     def pad(self, shape):
+        if self.new.random() < 0.5:  # keras' correct_pad: by the size of the map
+            kh, kw = (self.new.randint(2, 5) for _ in range(2))
+            h, w = (
+                (kh // 2 * 2 - 1 + shape[0] % 2) + shape[0],
+                (kw // 2 * 2 - 1 + shape[1] % 2) + shape[1],
+            )
+            text = (
+                f"pad correct {kh}x{kw}"
+                if self.new.random() < 0.5
+                else (f"{{pad: {{padding: correct, kernel: [{kh}, {kw}]}}}}")
+            )
+            return text, (h, w, shape[2])
         t, b, l, r = (self.rng.randint(0, 2) for _ in range(4))
         if self.rng.random() < 0.5:
             return f"pad {t}x{l}", (shape[0] + 2 * t, shape[1] + 2 * l, shape[2])
@@ -206,8 +221,8 @@ class Gen:
         # Keras' ReLU layer; not at the top level, where it would be named like a top-level
         # residual's activation layer (IRC405: a spec irc rightly refuses)
         if not top and self.new.random() < 0.02:
-            activation = self.new.choice(["relu", "relu6"])
-            return f"{{act: {{activation: {activation}, layer: ReLU}}}}", shape
+            activation = self.new.choice(["relu", "relu6", "hard_sigmoid"])
+            return f"{{act: {{activation: {activation}, {RELU}}}}}", shape
         if self.new.random() < 0.02:  # EfficientNet's drop connect: whole samples
             return (
                 f"{{dropout: {{rate: 0.2, noise_shape: [1, 1, {self.new.choice([1, 'null'])}]}}}}",
@@ -447,7 +462,12 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
     lines += [f"  - {node}" for node in network]
     if head:
         lines.append(f"head: [{', '.join(head)}]")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if any(not node.startswith("{concat") and node.startswith("{") for node in network):
+        # A top-level sum's layer is `add`, which Keras gives the operations of
+        # hard_sigmoid's ReLU form (IRC405): relu6 there instead.
+        text = text.replace(f"activation: hard_sigmoid, {RELU}", f"activation: relu6, {RELU}")
+    return text
 
 
 # -- the comparison --------------------------------------------------------------------

@@ -32,11 +32,17 @@ def builder(result):
 )
 def built(request):
     """Every spec, the variants included, built once with its defaults (keras.applications'
-    deeper presets at 64x64 in tests/test_keras_applications.py: conftest.KERAS_PRESETS)."""
+    deeper presets at 64x64 in tests/test_keras_applications.py: conftest.KERAS_PRESETS),
+    at the spec's input where its builder takes any size by default (`builder.any_size`)."""
     result = check_file(request.param.relative_to(ROOT))
     assert result.ok, result.diagnostics
     keras.backend.clear_session()
-    return result.spec.name, builder(result)(), result.graph
+    model = builder(result)()
+    if result.spec.builder.any_size:
+        assert model.input_shape == (None, None, None, result.spec.input[2])
+        keras.backend.clear_session()
+        model = builder(result)(input_shape=tuple(result.spec.input))
+    return result.spec.name, model, result.graph
 
 
 def test_parameter_count_equals_static_count(built):

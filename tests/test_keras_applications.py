@@ -1,7 +1,7 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
-InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16,
-VGG19 and DenseNet121: same parameter count with and
+InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large,
+Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -25,7 +25,9 @@ CustomScaleLayer, `x + scale * r`; the generated code builds the same sum
 from built-in layers, Rescaling(scale) on `r` then Add (no Rescaling when
 the scale is 1). The walk reads both as one op `sum(scale)` and checks that
 the two graphs are the same graph op for op, edge for edge; the weighted
-layers are then paired by their place in it.
+layers are then paired by their place in it. Keras operations that are no
+layers (MobileNetV3's hard sigmoid, `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`) are
+nodes too, by type and constant operand.
 
 keras.applications' model is randomly initialised and its batch-norm
 statistics and zero-initialised biases are randomised too, so that a
@@ -56,6 +58,8 @@ from keras.applications import (
     InceptionV3,
     MobileNet,
     MobileNetV2,
+    MobileNetV3Large,
+    MobileNetV3Small,
     ResNet50,
     ResNet50V2,
     ResNet101,
@@ -71,6 +75,8 @@ from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
 from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
+from generated.keras_mobilenet_v3_large import mobilenet_v3_large
+from generated.keras_mobilenet_v3_small import mobilenet_v3_small
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_resnet101 import resnet101
@@ -245,6 +251,71 @@ NETWORKS = {
         ),
         classifier="conv_preds",
     ),
+    "mobilenet_v3_small": Network(
+        "specs/keras/mobilenet_v3_small.yaml",
+        MobileNetV3Small,
+        mobilenet_v3_small,
+        2_554_968,
+        939_120,
+        224,
+        576,
+        88,  # 54 convs (11 depthwise, 18 in 9 SE gates, conv_2 and the classifier), 34 batch norms
+        32,
+        (
+            "conv",
+            "conv_bn",
+            "expanded_conv_depthwise_pad",
+            "expanded_conv_depthwise",
+            "expanded_conv_squeeze_excite_avg_pool",
+            "expanded_conv_squeeze_excite_conv",
+            "expanded_conv_squeeze_excite_relu",
+            "expanded_conv_squeeze_excite_conv_1",
+            "expanded_conv_squeeze_excite_mul",
+            "expanded_conv_project_bn",
+            "expanded_conv_1_expand",
+            "expanded_conv_2_add",
+            "expanded_conv_3_depthwise_pad",
+            "expanded_conv_5_squeeze_excite_mul",
+            "expanded_conv_6_project_bn",
+            "expanded_conv_10_add",
+            "conv_1",
+            "conv_1_bn",
+            "conv_2",
+            "logits",
+            "predictions",
+        ),
+        classifier="logits",
+    ),
+    "mobilenet_v3_large": Network(
+        "specs/keras/mobilenet_v3_large.yaml",
+        MobileNetV3Large,
+        mobilenet_v3_large,
+        5_507_432,
+        2_996_352,
+        224,
+        960,
+        110,  # 64 convs (15 depthwise, 16 in 8 SE gates, conv_2 and the classifier), 46 batch norms
+        32,
+        (
+            "conv",
+            "conv_bn",
+            "expanded_conv_depthwise",
+            "expanded_conv_project_bn",
+            "expanded_conv_add",
+            "expanded_conv_1_depthwise_pad",
+            "expanded_conv_3_squeeze_excite_mul",
+            "expanded_conv_9_add",
+            "expanded_conv_10_squeeze_excite_conv_1",
+            "expanded_conv_12_depthwise_pad",
+            "expanded_conv_14_add",
+            "conv_1",
+            "conv_1_bn",
+            "conv_2",
+            "logits",
+            "predictions",
+        ),
+        classifier="logits",
+    ),
     "resnet50v2": Network(
         "specs/keras/resnet50v2.yaml",
         ResNet50V2,
@@ -378,9 +449,24 @@ def _activation(layer) -> str:
     return keras.activations.serialize(layer.activation)
 
 
+def _is_layer(operation) -> bool:
+    """A layer, not a Keras operation such as MobileNetV3's `x + 3.0` (keras.ops' Add and
+    Multiply, in model.operations but not model.layers, with the layers' class names)."""
+    return isinstance(operation, keras.layers.Layer)
+
+
+def _weights(operation) -> list:
+    return operation.weights if _is_layer(operation) else []
+
+
 def _signature(layer) -> tuple:
-    """What a layer computes, independent of its name, in a form both models share."""
+    """What a layer computes, independent of its name, in a form both models share; an
+    operation by its type and its constant operands (`("Add", 3.0)` for `x + 3.0`)."""
     kind = type(layer).__name__
+    if not _is_layer(layer):
+        (node,) = layer._inbound_nodes
+        constants = (float(a) for a in node.arguments.args if not isinstance(a, keras.KerasTensor))
+        return ("operation", kind, *(a for a in constants))
     if kind == "InputLayer":  # height and width: see the tests of input sizes
         return ("input", layer.batch_shape[-1])
     if kind == "Conv2D":
@@ -439,6 +525,10 @@ def _signature(layer) -> tuple:
         return ("reshape", tuple(layer.target_shape))
     if kind == "Dropout":
         return ("dropout", float(layer.rate), layer.noise_shape, layer.seed)
+    if kind == "Multiply":  # a gate: the path, then its scales
+        return ("multiply",)
+    if kind == "Rescaling":  # preprocessing (an Inception-ResNet-v2 sum's is in `structure`)
+        return ("rescaling", float(layer.scale), float(layer.offset))
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
         return ("sum", float(layer.scale))
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
@@ -467,7 +557,7 @@ def structure(model) -> tuple[list[tuple], list]:
     position: dict[int, int] = {}
 
     def operands(layer) -> tuple[list, tuple]:
-        if type(layer).__name__ != "Add":
+        if not isinstance(layer, keras.layers.Add):
             return [_producer(t) for t in _inputs(layer)], _signature(layer)
         shortcut, residual = sorted((_producer(t) for t in _inputs(layer)), key=_to_fork)
         scale = 1.0
@@ -506,7 +596,7 @@ def pair_weighted_layers(reference, generated) -> list[tuple]:
         assert a == b, (
             f"graphs differ at op {i}: {ref_layers[i].name} {a} vs {gen_layers[i].name} {b}"
         )
-    pairs = [(a, b) for a, b in zip(ref_layers, gen_layers) if a.weights or b.weights]
+    pairs = [(a, b) for a, b in zip(ref_layers, gen_layers) if _weights(a) or _weights(b)]
     # Complete and one-to-one: every weighted layer of either model, exactly once.
     for model, side in ((reference, 0), (generated, 1)):
         weighted = {id(layer) for layer in model.layers if layer.weights}
@@ -613,6 +703,7 @@ def test_parameter_and_layer_counts(network, top):
     assert generated.count_params() == reference.count_params() == network.params_top
     # Inception-ResNet-v2's sums are one CustomScaleLayer there, Rescaling + Add here.
     extra = sum(type(layer).__name__ == "Rescaling" for layer in generated.layers)
+    extra -= sum(type(layer).__name__ == "Rescaling" for layer in reference.layers)
     assert len(generated.layers) == len(reference.layers) + extra
     no_top = network.generated(include_top=False, pooling="avg")
     assert no_top.count_params() == network.params_no_top
@@ -674,6 +765,40 @@ def test_outputs_agree_at_keras_minimum(network):
     assert max_difference(reference, generated, (size, size, 3)) <= TOLERANCE
 
 
+# Inputs at which keras' correct_pad pads some map on both sides (an odd side on the way).
+UNEVEN_SIZES = {"mobilenet_v2": 200, "mobilenet_v3_small": 97, "mobilenet_v3_large": 97}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(UNEVEN_SIZES))
+def test_input_dependent_padding_equals_keras(name):
+    """keras.applications' correct_pad pads by the size of the map it pads: at an input
+    whose sides are not multiples of 32, `pad correct` pads as keras does at every
+    ZeroPadding2D (irc's shapes too), ends at keras' size (7x7 at 200, where a fixed
+    padding ends at 6x6) and computes the same. Built with no input size, keras pads as
+    at an even side whatever the size; the generated model does the same."""
+    network, size = NETWORKS[name], UNEVEN_SIZES[name]
+    shape = (size, size, 3)
+    reference, generated = _pair(network, 6, include_top=False, input_shape=shape)
+    copy_weights(reference, generated)
+    pads = [layer for layer in reference.layers if type(layer).__name__ == "ZeroPadding2D"]
+    # an odd side on the way: padded above as much as below, which no fixed padding does
+    assert any(top == bottom for (top, bottom), _ in (layer.padding for layer in pads))
+    graph = check_file(network.spec, input_size=(size, size)).graph
+    shapes = {layer.name: layer.shape for layer in graph.layers}
+    for layer in pads:
+        ours = generated.get_layer(layer.name)
+        assert ours.padding == layer.padding, layer.name
+        assert ours.output.shape == layer.output.shape, layer.name
+        assert shapes[layer.name] == tuple(layer.output.shape[1:]), layer.name
+    assert generated.output_shape == reference.output_shape
+    assert shapes[generated.layers[-1].name] == reference.output_shape[1:]
+    assert max_difference(reference, generated, shape) <= TOLERANCE
+    reference, generated = _pair(network, 7, include_top=False)
+    copy_weights(reference, generated)
+    assert max_difference(reference, generated, shape) <= TOLERANCE
+
+
 @pytest.mark.slow
 def test_keras_weights_file_loads_through_weights_argument(network, top, tmp_path):
     """Keras 3 matches a .weights.h5 file by layer class and position in model.layers.
@@ -705,8 +830,8 @@ def test_minimum_input_is_refused_below(name):
     spec = check_file(network.spec).spec
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
-    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 31}
-    expected |= {"mobilenet": 31}
+    expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 1}
+    expected |= {"mobilenet": 31, "mobilenet_v3_small": 1, "mobilenet_v3_large": 1}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:

@@ -629,9 +629,12 @@ def test_tf_same_padding_is_uneven_under_a_stride(tiny):
 # -- equality with the Keras model, every spec (slow) ---------------------------------
 
 
-def randomise_batch_norm(model, seed: int) -> None:
+def randomise_batch_norm(
+    model, seed: int, shape: tuple[int, ...] = (), inference: bool = False
+) -> None:
     """Non-default statistics (and gamma, beta), so a swapped mean and variance would show:
-    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm)."""
+    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm,
+    `shape` and `inference` as there)."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -642,7 +645,13 @@ def randomise_batch_norm(model, seed: int) -> None:
                 low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
                 values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
             layer.set_weights(values)
-    calibrate_batch_norm(model, rng)
+    calibrate_batch_norm(model, rng, shape, inference)
+
+
+# Networks whose batch-norm statistics are those each layer sees in inference
+# (conftest.calibrate_batch_norm): MobileNetV3's outputs grow faster than the rounding
+# errors under the perturbations of statistics from a training step.
+INFERENCE_STATISTICS = {"keras_mobilenet_v3_small", "keras_mobilenet_v3_large"}
 
 
 @pytest.mark.slow
@@ -735,7 +744,8 @@ def assert_equal_to_keras(result, keras_build, torch_build, tmp_path) -> float:
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)  # the same initial weights every run: no flaky case
     reference = keras_build(classifier_activation=None)
-    randomise_batch_norm(reference, 0)
+    inference = result.spec.name in INFERENCE_STATISTICS
+    randomise_batch_norm(reference, 0, tuple(result.graph.input), inference)
     assert reference.count_params() == result.graph.params
     model = torch_build(classifier_activation=None)
     return assert_torch_equals_keras(reference, model, result.graph.input, tmp_path)

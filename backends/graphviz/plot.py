@@ -134,6 +134,8 @@ def _conv(name: str) -> Label:
 
 
 def _pad(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    if attrs["padding"] == "correct":  # keras' correct_pad: by the input's size
+        return f"Zero pad (correct for {_pair(attrs['kernel'])})"
     top, bottom, left, right = attrs["padding"]
     return f"Zero pad ({top}, {bottom}, {left}, {right})"
 

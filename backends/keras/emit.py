@@ -19,6 +19,7 @@ from typing import Any
 
 from ...compiler import ops
 from ...compiler.ops.elementwise import RELU_LAYER
+from ...compiler.ops.layout import CORRECT
 from ...compiler import program as ir
 from ...compiler import settings
 from ...compiler.pipeline import Result
@@ -162,6 +163,12 @@ def _conv(helper: str) -> OpEntry:
 
 
 def _pad(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    if op.attrs["padding"] == CORRECT:  # from the tensor's static shape, as keras does
+        p.helpers.add("correct_pad")
+        height, width = (p.value(v) for v in op.attrs["kernel"])
+        return p.helper(
+            op, "zero_pad", [op.source, f"correct_pad({op.source}, ({height}, {width}))"]
+        )
     top, bottom, left, right = (p.value(v) for v in op.attrs["padding"])
     return p.helper(op, "zero_pad", [op.source, f"(({top}, {bottom}), ({left}, {right}))"])
 
@@ -207,13 +214,18 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
-    if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER and not a.get("classifier"):
-        return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
-    if a.get("classifier"):  # float32 under mixed precision, as the dense classifier
-        p.helpers.add("classifier_activation")
-        args = [op.source, p.activation(a), 'dtype="float32"']
-        return p.helper(op, "activation_layer", args)
-    return p.helper(op, "activation_layer", [op.source, p.activation(a)])
+    function = a["activation"]
+    if a.get("classifier"):  # float32 under mixed precision, as a dense classifier
+        p.helpers.add("classifier_activation")  # the helper takes a dtype
+        return p.helper(op, "activation_layer", [op.source, p.activation(a), 'dtype="float32"'])
+    if a["layer"] != "ReLU":
+        return p.helper(op, "activation_layer", [op.source, p.activation(a)])
+    if isinstance(function, (ir.Param, ir.Arith)):  # a block parameter: chosen when built
+        p.helpers |= {"relu_layer", "relu_hard_sigmoid", "activation_layer"}
+        return p.helper(op, "relu_form", [op.source, p.value(function)])
+    if function == "hard_sigmoid":
+        return p.helper(op, "relu_hard_sigmoid", [op.source])
+    return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[function])])
 
 
 def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...compiler import program as ir
+from ...compiler.ops.layout import CORRECT
 from ...compiler.pipeline import Result
 from .. import output, pycode, pysafe
 from ..keras import order
@@ -226,6 +227,9 @@ def _conv(helper: str) -> OpEntry:
 
 
 def _pad(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    if op.attrs["padding"] == CORRECT:  # from the tensor's size, as keras' correct_pad
+        height, width = (p.value(v) for v in op.attrs["kernel"])
+        return p.module(op, "CorrectPad", "CorrectPad", [f"({height}, {width})"])
     top, bottom, left, right = (p.value(v) for v in op.attrs["padding"])
     return p.module(op, None, "nn.ZeroPad2d", [f"({left}, {right}, {top}, {bottom})"])
 

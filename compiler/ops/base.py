@@ -237,7 +237,7 @@ def unparse(op: Mapping[str, Any]) -> str:
         value = op[arg.field]
         if arg.form == "window":
             value = f"{value[0]}x{value[1]}"
-        elif arg.form == "padding":
+        elif arg.form == "padding" and value != "correct":
             top, bottom, left, right = value
             value = (
                 f"{top}x{left}"
@@ -262,6 +262,8 @@ def unparse(op: Mapping[str, Any]) -> str:
         words.append(f"dm{op['multiplier']}")
     if "keepdims" in options and op["keepdims"]:
         words.append("keepdims")
+    if "kernel" in options and op["kernel"] is not None:
+        words.append(f"{op['kernel'][0]}x{op['kernel'][1]}")
     if op.get("name") is not None:
         words.append(f"@{op['name']}")
     return " ".join(words)

@@ -4,6 +4,7 @@ preprocessing inside keras.applications' newer models)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,9 +28,12 @@ from .base import (
 
 
 # The Keras layer an activation op builds: Activation(name), or ReLU(max_value) as
-# keras.applications' MobileNetV2 writes ReLU(6.0) (relu and relu6 only).
+# keras.applications' MobileNetV2 writes ReLU(6.0) (relu and relu6), and hard_sigmoid
+# as its MobileNetV3 writes it: `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`, one ReLU layer
+# between two Keras operations (no layers).
 LayerClass = Literal["Activation", "ReLU"]
 RELU_LAYER = {"relu": None, "relu6": 6.0}  # what ReLU(max_value) computes
+RELU_FORMS = frozenset({*RELU_LAYER, "hard_sigmoid"})  # what a ReLU layer can build
 
 
 class Activation(Op):
@@ -81,10 +85,10 @@ class ActivationDef(OpDef):
 
     def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
         activation = r.activation(op.activation, env, (*path, "activation"))
-        if op.layer == "ReLU" and activation is not None and activation not in RELU_LAYER:
+        if op.layer == "ReLU" and activation is not None and activation not in RELU_FORMS:
             r.error(
                 "IRC209",
-                f"a ReLU layer computes relu or relu6, not {activation!r}",
+                f"a ReLU layer computes relu, relu6 or hard_sigmoid, not {activation!r}",
                 (*path, "layer"),
                 hint="use `layer: Activation` for this activation",
             )
@@ -100,13 +104,27 @@ class ActivationDef(OpDef):
         return {"activation": linear_none(activation), "layer": _layer(op, b.spec, activation)}
 
 
+# The names Keras gives the operations of hard_sigmoid's ReLU form (`x + 3.0`, `* (1/6)`),
+# which no layer of the same model may take.
+KERAS_OPERATION_NAMES = re.compile(r"(add|multiply)(_[0-9]+)?")
+
+
+def builds_operations(op: Any, spec: Any, activation: str | None) -> bool:
+    """Whether an op builds Keras operations besides its layer: hard_sigmoid's ReLU form."""
+    return (
+        isinstance(op, Activation)
+        and activation == "hard_sigmoid"
+        and _layer(op, spec, activation) == "ReLU"
+    )
+
+
 def _layer(op: Activation, spec: Any, activation: Any) -> LayerClass:
     """The layer class an act builds: its own `layer`, else `defaults.act.layer` where
     that can compute the activation (a ReLU default leaves softmax an Activation)."""
     if op.layer is not None:
         return op.layer
     default = spec.defaults.act.layer
-    computable = not isinstance(activation, str) or activation in RELU_LAYER
+    computable = not isinstance(activation, str) or activation in RELU_FORMS
     return default if default != "ReLU" or computable else "Activation"
 
 

@@ -1,4 +1,5 @@
-"""Ops that move values without weights: `pad` (zeros around the map), `crop` (rows
+"""Ops that move values without weights: `pad` (zeros around the map; `pad correct 3x3`
+is keras' imagenet_utils.correct_pad, which depends on the input's size), `crop` (rows
 and columns cut off its edges), `identity` (the input as it is: a branch that passes
 through), `flatten` and `reshape` (a vector as a 1x1 map, and back)."""
 
@@ -8,28 +9,30 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, PlainValidator
+from pydantic import PlainValidator
 
 from .. import compact
-from ..fields import padding_sides, pad_side
+from ..fields import CORRECT, PadSides, Window, pad_padding
 from ..graph import Origin, SpecPath, Tensor
-from .base import Inferring, Lowering, Op, OpDef, Saves, register, saves
-
-PadSize = Annotated[Union[int, str], PlainValidator(pad_side)]
+from .base import Inferring, Lowering, Op, OpDef, Resolving, Saves, register, saves
 
 
 class Pad(Op):
-    """Zeros around the feature map: (top, bottom, left, right) rows and columns."""
+    """Zeros around the feature map: (top, bottom, left, right) rows and columns, or
+    `correct`: keras.applications' `correct_pad(x, kernel)` before a strided valid
+    window, `kernel // 2` below and right and one less above and left where that side
+    of the input is even (also where Keras does not know the size)."""
 
     kind: Literal["pad"] = "pad"  # pyright: ignore[reportIncompatibleVariableOverride]
-    padding: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
+    padding: Annotated[Union[Literal["correct"], PadSides], PlainValidator(pad_padding)]
+    kernel: Window | None = None  # the window a `correct` padding is for
 
 
 class Crop(Op):
     """Rows and columns cut off the feature map's edges: (top, bottom, left, right)."""
 
     kind: Literal["crop"] = "crop"  # pyright: ignore[reportIncompatibleVariableOverride]
-    cropping: Annotated[tuple[PadSize, PadSize, PadSize, PadSize], BeforeValidator(padding_sides)]
+    cropping: PadSides
 
 
 class Identity(Op):
@@ -52,16 +55,49 @@ class Reshape(Op):
     to: Literal["1x1", "flat"]
 
 
+def correct_padding(size: tuple[int, int], kernel: tuple[int, int]) -> tuple[int, ...]:
+    """keras.applications' imagenet_utils.correct_pad at a known size: (top, bottom,
+    left, right)."""
+    (h, w), (kh, kw) = size, kernel
+    return (kh // 2 - (1 - h % 2), kh // 2, kw // 2 - (1 - w % 2), kw // 2)
+
+
 @dataclass(frozen=True)
 class PadDef(OpDef):
     feature_map: bool = True
 
+    def concrete(self, r: Resolving, op: Any, path: SpecPath, env: dict) -> dict[str, Any]:
+        if op.padding == CORRECT and op.kernel is None:
+            r.error(
+                "IRC210",
+                "a `correct` padding needs the kernel it pads for",
+                (*path, "padding"),
+                hint="write `pad correct 3x3`, or `{pad: {padding: correct, kernel: 3}}`",
+            )
+        elif op.padding != CORRECT and op.kernel is not None:
+            r.error(
+                "IRC210",
+                "a pad's kernel is only for a `correct` padding",
+                (*path, "kernel"),
+                hint="write `padding: correct` to pad as keras' correct_pad does, "
+                "or leave the kernel out",
+            )
+        elif op.kernel is not None:  # at least 2: correct_pad leaves 1 below for a 1x1 kernel
+            path = (*path, "kernel")
+            return {"kernel": tuple(r.number(v, env, path, "kernel", 2) for v in op.kernel)}
+        return {}
+
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         h, w, c = x.known_shape
-        top, bottom, left, right = op.padding
+        padding = op.padding
+        if padding == CORRECT:
+            padding = correct_padding((h, w), op.kernel)
+        top, bottom, left, right = padding
         return i.add(name, self.kind, (h + top + bottom, w + left + right, c), path, (x,))
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        if op.padding == CORRECT:
+            return {"padding": CORRECT, "kernel": b.pair(scope, op.kernel)}
         return {"padding": b.pair(scope, op.padding)}
 
 
@@ -134,7 +170,7 @@ class ReshapeDef(OpDef):
 
 _SIZE = compact.Arg("padding", "padding", "a padding size")
 register(
-    PadDef("pad", Pad, compact.Syntax("pad", (_SIZE,), frozenset(), "pad 3")),
+    PadDef("pad", Pad, compact.Syntax("pad", (_SIZE,), frozenset({"kernel"}), "pad 3")),
     CropDef(
         "crop",
         Crop,
