@@ -96,6 +96,10 @@ CODES: dict[str, Code] = {
         "conv 100000 3x3 on a 299x299 input (8.9 G elements per image, 2^31 - 1 at most)",
     ),
     "IRC310": Code("groups do not divide the channels", "conv 64 3x3 g3 on a 32-channel input"),
+    "IRC311": Code(
+        "statistics do not fit the channels",
+        "{normalization: {mean: [1, 2], variance: [1, 1]}} on a 3-channel input",
+    ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

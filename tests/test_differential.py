@@ -203,6 +203,14 @@ class Gen:
         if self.new.random() < 0.02:
             scale, offset = self.new.choice([(0.5, -1.0), (1 / 127.5, -1.0), (2.0, 0.0)])
             return f"{{rescaling: {{scale: {scale!r}, offset: {offset!r}}}}}", shape
+        if self.new.random() < 0.02:  # constants: one per channel, or one for all
+            per_channel = self.new.random() < 0.5
+            count = shape[2] if per_channel else 1
+            mean = [round(self.new.uniform(-2, 2), 3) for _ in range(count)]
+            variance = [round(self.new.uniform(0.1, 4), 3) for _ in range(count)]
+            if not per_channel:
+                mean, variance = mean[0], variance[0]
+            return f"{{normalization: {{mean: {mean}, variance: {variance}}}}}", shape
         # Keras' ReLU layer; not at the top level, where it would be named like a top-level
         # residual's activation layer (IRC405: a spec irc rightly refuses)
         if not top and self.new.random() < 0.02:

@@ -207,6 +207,8 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
+    if a["activation"] == "linear":  # an identity layer asked for (`layer: Activation`)
+        return p.helper(op, "identity_layer", [op.source])
     if a["layer"] == "ReLU" and a["activation"] in RELU_LAYER and not a.get("classifier"):
         return p.helper(op, "relu_layer", [op.source, pysafe.literal(RELU_LAYER[a["activation"]])])
     return p.helper(op, "activation_layer", [op.source, p.activation(a)])
@@ -216,11 +218,23 @@ def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "dropout", [op.source, p.value(op.attrs["rate"])])
 
 
+def _layer_scale(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    return p.helper(op, "layer_scale", [op.source, pysafe.literal(op.attrs["init"])])
+
+
 def _rescaling(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     args = [op.source, pysafe.literal(op.attrs["scale"])]
     if op.attrs["offset"]:
         args.append(f"offset={pysafe.literal(op.attrs['offset'])}")
     return p.helper(op, "rescaling", args)
+
+
+def _normalization(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    args = [op.source]
+    if op.attrs["mean"] is not None:  # constants; without them the layer's own weights
+        args += [f"mean={pysafe.literal(op.attrs['mean'])}"]
+        args += [f"variance={pysafe.literal(op.attrs['variance'])}"]
+    return p.helper(op, "normalization", args)
 
 
 def _flatten(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
@@ -266,9 +280,11 @@ OPS: dict[str, OpEntry] = {
     "gmp": _global_pool("global_max_pool"),
     "bn": _batch_norm,
     "layernorm": _layer_norm,
+    "normalization": _normalization,
     "act": _activation,
     "dropout": _dropout,
     "rescaling": _rescaling,
+    "layerscale": _layer_scale,
     "dense": _dense,
 }
 LAYER_NORM_EPSILON = 1e-3  # the layer_norm helper's default: Keras'

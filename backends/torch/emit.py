@@ -265,12 +265,25 @@ def _layer_norm(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "LayerNorm", "LayerNorm", [*args, p.keras_name(op)])
 
 
+def _normalization(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    args = [p.channels(op.in_channels)]
+    if op.attrs["mean"] is not None:  # constants; without them buffers Keras' weights fill
+        args += [f"mean={pysafe.literal(op.attrs['mean'])}"]
+        args += [f"variance={pysafe.literal(op.attrs['variance'])}"]
+    return p.module(op, "Normalization", "Normalization", [*args, p.keras_name(op)])
+
+
 def _activation(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "activation", "activation_module", [p.activation(op.attrs)])
 
 
 def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, None, "nn.Dropout", [p.value(op.attrs["rate"])])
+
+
+def _layer_scale(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    args = [p.channels(op.in_channels), pysafe.literal(op.attrs["init"]), p.keras_name(op)]
+    return p.module(op, "LayerScale", "LayerScale", args)
 
 
 def _rescaling(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
@@ -316,9 +329,11 @@ OPS: dict[str, OpEntry] = {
     "gmp": _global_pool("max"),
     "bn": _batch_norm,
     "layernorm": _layer_norm,
+    "normalization": _normalization,
     "act": _activation,
     "dropout": _dropout,
     "rescaling": _rescaling,
+    "layerscale": _layer_scale,
     "dense": _dense,
 }
 
