@@ -275,6 +275,7 @@ class ResidualStmt:
     stmt: str = "residual"
     shortcut_last: bool = False  # `residual + shortcut`: the shortcut's layers come last
     names: tuple[tuple[str, str], ...] = ()  # `names:` overrides, relative as `@name` is
+    operator: bool = False  # Keras' `+` operator, no Add layer (`sum: operator`)
 
     def part(self, what: str) -> LayerName:
         """The layer name of one part of the sum: `add`, `scale`, or its activation."""
@@ -342,6 +343,7 @@ class Function:
     uses_residual: bool
     uses_classifier: bool
     out_channels: Channels
+    sequential: LayerName | None = None  # each use one keras.Sequential layer, so named
 
 
 @dataclass(frozen=True)
@@ -700,6 +702,7 @@ class _Builder:
             "" if activation is None else scope.attribute(naming.join(prefix, str(word))),
             shortcut_last=node.order == "shortcut_last",
             names=tuple(names.items()),
+            operator=node.sum == "operator",
         )
 
     def use(self, scope, use: Use, layer: str, source, target, **kw) -> CallStmt:
@@ -780,6 +783,7 @@ class _Builder:
             scope.uses_residual,
             scope.uses_classifier,
             out,
+            None if block.sequential is None else LayerName(block.sequential, True),
         )
         self.functions[name] = function
         return function

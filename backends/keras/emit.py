@@ -36,6 +36,7 @@ class Function:
     params: tuple[str, ...]  # `name: type = default` after `x, *,`
     doc: tuple[str, ...]
     body: tuple[Any, ...]
+    sequential: str | None = None  # the keras.Sequential layer's name expression, if one
 
 
 @dataclass
@@ -113,6 +114,9 @@ class _Printer(pycode.Printer):
                 args.append(f"{part}_name={self.layer_name(stmt.part(part))}")
         if stmt.shortcut_last:
             args.append("shortcut_last=True")
+        if stmt.operator:
+            self.helpers.add("operator")  # residual_sum takes an operator argument
+            args.append("operator=True")
         return [*out, Statement(stmt.target, "residual_sum", tuple(args))]
 
     def call(self, stmt: ir.CallStmt) -> list[Any]:
@@ -292,11 +296,16 @@ LAYER_NORM_EPSILON = 1e-3  # the layer_norm helper's default: Keras'
 
 def _function(program: ir.Program, function: ir.Function, helpers: set[str]) -> Function:
     printer = _Printer(program, True, "classes", "scale_residuals", helpers)
+    sequential = None
+    if function.sequential is not None:
+        helpers.add("sequential")
+        sequential = printer.layer_name(function.sequential)
     return Function(
         function.name,
         pycode.params(function),
         tuple(pysafe.text(line) for line in function.doc),
         tuple(printer.stmts(function.body)),
+        sequential,
     )
 
 
