@@ -89,7 +89,7 @@ class Stage:
     params: int
     macs: int
     path: SpecPath
-    role: str  # "body", "aux" or "head"
+    role: str  # "body", "aux", "head" or "no_top" (built only without the top)
 
 
 @dataclass(frozen=True)
@@ -113,4 +113,4 @@ class Graph:
         return sum(layer.macs for layer in self.layers)
 
     def params_without_top(self) -> int:
-        return sum(s.params for s in self.stages if s.role == "body")
+        return sum(s.params for s in self.stages if s.role in ("body", "no_top"))

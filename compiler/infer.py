@@ -147,6 +147,8 @@ class _Inferrer:
                 else:
                     x = features = out
             mine = self.layers[first:]
+            if stage.role == "no_top":  # a stage of the model without the top: not a layer here
+                del self.layers[first:]
             stages.append(
                 Stage(
                     stage.name,
@@ -496,7 +498,7 @@ def _minimum_note(spec) -> Note | None:
 def without_top(spec):
     """The spec as built with include_top=False: no head, no auxiliary heads."""
     network = [node for node in spec.network if node.kind != "aux"]
-    return spec.model_copy(update={"head": [], "network": network})
+    return spec.model_copy(update={"head": [], "network": network, "no_top": []})
 
 
 def minimum_input(

@@ -357,6 +357,7 @@ class Program:
     functions: tuple[Function, ...]
     network: tuple[Stmt, ...]
     head: tuple[Stmt, ...]
+    no_top: tuple[Stmt, ...]  # after the pooling, when built without the top
     builder: str
     network_class: str
     style: str
@@ -401,7 +402,8 @@ class Program:
     def ops(self) -> list[Op]:
         """Every op statement, in blocks and the network, in order (for backends' helpers)."""
         out: list[Op] = []
-        stack = [s for f in self.functions for s in f.body] + [*self.network, *self.head]
+        stack = [s for f in self.functions for s in f.body]
+        stack += [*self.network, *self.head, *self.no_top]
         for stmt in stack:
             out += _ops(stmt)
         return out
@@ -476,6 +478,7 @@ class _Builder:
         params = [p for block in self.spec.blocks.values() for p in block.params]
         self.class_names = naming.class_names(list(self.spec.blocks), params)
         self.functions: dict[str, Function] = {}
+        self.no_top: list[Stmt] = []
         self.shapes: dict[tuple, set] = {}
         for layer in self.graph.layers:
             self.shapes.setdefault((layer.path, layer.kind), set()).add(layer.shape)
@@ -835,6 +838,8 @@ class _Builder:
                 out += stmts
         head_paths = [("head", i) for i in range(len(spec.head))]
         head, _ = self.seq(scope, spec.head, head_paths, "head", "x", "x", channels)
+        tail_paths = [("no_top", i) for i in range(len(spec.no_top))]
+        self.no_top, _ = self.seq(scope, spec.no_top, tail_paths, "no_top", "x", "x", channels)
         self.scope = scope
         return out, head, channels
 
@@ -917,6 +922,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         functions=functions,
         network=tuple(network),
         head=tuple(head),
+        no_top=tuple(builder.no_top),
         builder=spec.builder.name,
         network_class=naming.network_class(
             spec.name, [f.class_name for f in functions], spec.builder.name

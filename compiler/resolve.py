@@ -110,7 +110,7 @@ class RStage:
     count: int
     body: tuple[RNode, ...]
     path: SpecPath
-    role: str  # "body", "aux" or "head"
+    role: str  # "body", "aux", "head" or "no_top" (built only without the top)
 
 
 @dataclass(frozen=True)
@@ -346,6 +346,10 @@ class _Resolver:
         if spec.head:
             head = self.seq(spec.head, [("head", i) for i in range(len(spec.head))], "head", env)
             stages.append(RStage("head", None, None, 1, head, ("head",), "head"))
+        if spec.no_top:
+            paths = [("no_top", i) for i in range(len(spec.no_top))]
+            tail = self.seq(spec.no_top, paths, "no_top", env)
+            stages.append(RStage("no_top", None, None, 1, tail, ("no_top",), "no_top"))
         return Resolved(spec, tuple(stages))
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:

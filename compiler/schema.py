@@ -432,6 +432,9 @@ class Spec(Model):
     blocks: dict[Ident, Block] = {}
     network: Annotated[list[Node], Field(min_length=1)]
     head: list[Node] = []
+    # What follows the features (after `pooling`) when the model is built without the
+    # top: keras.applications' ConvNeXt ends so with a LayerNormalization.
+    no_top: list[Node] = []
     # Weights published for exactly this network, by name (`imagenet`); not inherited
     # by a spec that extends this one (compiler.layering).
     weights: dict[WeightsName, PublishedWeights] = {}

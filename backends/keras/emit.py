@@ -321,6 +321,7 @@ def build_module(
     printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     network = printer.stmts(program.network)
     head = printer.stmts(program.head)
+    no_top = printer.stmts(program.no_top)
     # The conv helpers call a batch_norm helper when asked for batch norm.
     conv_helpers = {helper for helper, _ in CONV_HELPERS.values()}
     if helpers & conv_helpers:
@@ -329,6 +330,7 @@ def build_module(
         **pycode.builder(program),
         "network": tuple(network),
         "head": tuple(head),
+        "no_top": tuple(no_top),
         "model_name": pysafe.literal(spec.name),
         "title": pysafe.text(spec.title),
         "settings": pysafe.text(settings.in_force(spec)),

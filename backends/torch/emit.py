@@ -363,6 +363,7 @@ def build_module(
     printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     init, forward = printer.stmts(program.network)
     head_init, head_forward = printer.stmts(program.head)
+    no_top_init, no_top_forward = printer.stmts(program.no_top)
     if helpers & set(CONV_CLASSES.values()):
         helpers |= {"batch_norm", "activation", "padding"}
     if helpers & {"MaxPool", "AvgPool"}:
@@ -411,6 +412,8 @@ def build_module(
             "forward": tuple(forward),
             "head_init": tuple(head_init),
             "head_forward": tuple(head_forward),
+            "no_top_init": tuple(no_top_init),
+            "no_top_forward": tuple(no_top_forward),
             "features_channels": printer.channels(program.features_channels),
         },
     }
