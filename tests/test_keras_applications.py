@@ -1,7 +1,7 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
 InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, Xception, ResNet50, ResNet50V2, VGG16,
-VGG19 and DenseNet121: same parameter count with and
+VGG19, DenseNet121 and ConvNeXtTiny: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -25,10 +25,13 @@ CustomScaleLayer, `x + scale * r`; the generated code builds the same sum
 from built-in layers, Rescaling(scale) on `r` then Add (no Rescaling when
 the scale is 1). The walk reads both as one op `sum(scale)` and checks that
 the two graphs are the same graph op for op, edge for edge; the weighted
-layers are then paired by their place in it.
+layers are then paired by their place in it. ConvNeXt's sums are Keras' `x + r`,
+an operation and no layer, in both models; its stem and downsampling layers are
+keras.Sequential layers, compared by their inner layers' signatures.
 
 keras.applications' model is randomly initialised and its batch-norm
-statistics and zero-initialised biases are randomised too, so that a
+statistics, zero-initialised biases and ConvNeXt's layer scales (1e-6) are
+randomised too, so that a
 misplaced or missing weight changes the output.
 """
 
@@ -49,6 +52,7 @@ from irc_cnn.compiler.pipeline import check_file
 from keras.applications import (
     VGG16,
     VGG19,
+    ConvNeXtTiny,
     DenseNet121,
     DenseNet169,
     DenseNet201,
@@ -64,6 +68,7 @@ from keras.applications import (
 )
 from keras.src.utils.naming import to_snake_case
 
+from generated.keras_convnext_tiny import convnext_tiny
 from generated.keras_densenet121 import densenet121
 from generated.keras_densenet169 import densenet169
 from generated.keras_densenet201 import densenet201
@@ -299,6 +304,34 @@ NETWORKS = {
             "predictions",
         ),
     ),
+    "convnext_tiny": Network(
+        "specs/keras/convnext_tiny.yaml",
+        ConvNeXtTiny,
+        convnext_tiny,
+        28_589_128,
+        27_820_128,  # with keras' LayerNormalization after the pooling (spec's no_top)
+        224,
+        768,
+        96,  # 37 dense, 19 layer norms, 18 grouped convs, 18 layer scales, 4 Sequential
+        32,
+        (
+            "convnext_tiny_prestem_normalization",
+            "convnext_tiny_stem",
+            "convnext_tiny_stage_0_block_0_depthwise_conv",
+            "convnext_tiny_stage_0_block_0_pointwise_conv_1",
+            "convnext_tiny_stage_0_block_0_gelu",
+            "convnext_tiny_stage_0_block_0_layer_scale",
+            "convnext_tiny_stage_0_block_0_identity",
+            "convnext_tiny_downsampling_block_0",
+            "convnext_tiny_stage_2_block_8_pointwise_conv_2",
+            "convnext_tiny_downsampling_block_2",
+            "convnext_tiny_stage_3_block_2_layernorm",
+            "convnext_tiny_head_gap",
+            "convnext_tiny_head_layernorm",
+            "convnext_tiny_head_dense",
+        ),
+        classifier="convnext_tiny_head_dense",
+    ),
     "vgg16": Network(
         "specs/keras/vgg16.yaml",
         VGG16,
@@ -379,7 +412,8 @@ def _activation(layer) -> str:
 
 
 def _signature(layer) -> tuple:
-    """What a layer computes, independent of its name, in a form both models share."""
+    """What a layer computes, independent of its name, in a form both models share; a
+    nested keras.Sequential (ConvNeXt's stem) is its layers' signatures in order."""
     kind = type(layer).__name__
     if kind == "InputLayer":  # height and width: see the tests of input sizes
         return ("input", layer.batch_shape[-1])
@@ -394,6 +428,7 @@ def _signature(layer) -> tuple:
             layer.use_bias,
             _activation(layer),
             layer.data_format,
+            layer.groups,
         )
     if kind == "SeparableConv2D":
         return (
@@ -439,6 +474,16 @@ def _signature(layer) -> tuple:
         return ("reshape", tuple(layer.target_shape))
     if kind == "Dropout":
         return ("dropout", float(layer.rate), layer.noise_shape, layer.seed)
+    if kind == "LayerNormalization":
+        axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
+        return ("layernorm", axis, layer.epsilon, layer.center, layer.scale)
+    if kind == "Normalization":  # constants (None: weights of its own)
+        mean, variance = (np.asarray(v).tolist() for v in (layer.input_mean, layer.input_variance))
+        return ("normalization", tuple(layer.axis), str(mean), str(variance), layer.invert)
+    if kind == "LayerScale":  # keras.applications' ConvNeXt layer; the generated module's own
+        return ("layerscale", float(layer.init_values), layer.projection_dim)
+    if kind == "Sequential":
+        return ("sequential", tuple(_signature(inner) for inner in layer.layers))
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
         return ("sum", float(layer.scale))
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
@@ -460,7 +505,9 @@ def structure(model) -> tuple[list[tuple], list]:
 
     Entries are (signature, positions of the inputs) in post-order from the
     output, inputs visited in order. A generated `Add([x, Rescaling(s)(r)])`
-    becomes ("sum", s) with inputs (x, r); a bare `Add([x, r])` is ("sum", 1.0).
+    becomes ("sum", s, "layer") with inputs (x, r); a bare `Add([x, r])` is ("sum",
+    1.0, "layer"); Keras' `x + r` (keras.ops' Add operation, no layer: ConvNeXt's) is
+    ("sum", 1.0, "operation").
     """
     order: list[tuple] = []
     owners: list = []
@@ -476,7 +523,8 @@ def structure(model) -> tuple[list[tuple], list]:
             assert len(residual._outbound_nodes) == 1, residual.name
             scale = float(residual.scale)
             (residual,) = (_producer(t) for t in _inputs(residual))
-        return [shortcut, residual], ("sum", scale)
+        made = "layer" if isinstance(layer, keras.layers.Layer) else "operation"
+        return [shortcut, residual], ("sum", scale, made)
 
     (output,) = model.outputs
     stack: list[tuple[object, bool]] = [(_producer(output), False)]
@@ -506,7 +554,7 @@ def pair_weighted_layers(reference, generated) -> list[tuple]:
         assert a == b, (
             f"graphs differ at op {i}: {ref_layers[i].name} {a} vs {gen_layers[i].name} {b}"
         )
-    pairs = [(a, b) for a, b in zip(ref_layers, gen_layers) if a.weights or b.weights]
+    pairs = [(a, b) for a, b in zip(ref_layers, gen_layers) if _weights(a) or _weights(b)]
     # Complete and one-to-one: every weighted layer of either model, exactly once.
     for model, side in ((reference, 0), (generated, 1)):
         weighted = {id(layer) for layer in model.layers if layer.weights}
@@ -514,10 +562,17 @@ def pair_weighted_layers(reference, generated) -> list[tuple]:
         assert len(paired) == len(set(paired)) == len(weighted)
         assert set(paired) == weighted
     for a, b in pairs:
-        assert type(a) is type(b), (a.name, b.name)
+        assert type(a).__name__ == type(b).__name__, (a.name, b.name)  # LayerScale: by name
         assert [w.shape for w in a.weights] == [w.shape for w in b.weights], (a.name, b.name)
-        assert [w.name for w in a.weights] == [w.name for w in b.weights], (a.name, b.name)
+        # An unnamed weight (LayerScale's) is numbered per model: `variable_3`.
+        names = ([re.sub(r"_\d+\Z", "", w.name) for w in layer.weights] for layer in (a, b))
+        assert next(names) == next(names), (a.name, b.name)
     return pairs
+
+
+def _weights(operation) -> list:
+    """A layer's weights; none for an operation that is not a layer (keras.ops' Add)."""
+    return getattr(operation, "weights", [])
 
 
 def randomise(model, seed: int, size: int | None = None) -> None:
@@ -529,9 +584,12 @@ def randomise(model, seed: int, size: int | None = None) -> None:
         if not layer.weights:
             continue
         values = []
+        scale = type(layer).__name__ == "LayerScale"  # 1e-6 would hide its block's weights
         for variable, value in zip(layer.weights, layer.get_weights()):
             if variable.name in ("beta", "bias"):
                 value = rng.normal(0.0, 0.1, value.shape)
+            elif scale:
+                value = rng.uniform(0.2, 1.0, value.shape)
             values.append(value.astype("float32"))
         layer.set_weights(values)
     calibrate_batch_norm(model, rng, (size, size, 3))
@@ -623,7 +681,9 @@ def test_keras_applications_layer_names(network, top):
     reference, generated = top
     for name in network.names:
         ours, theirs = generated.get_layer(name), reference.get_layer(name)
-        assert type(ours) is type(theirs) or type(theirs).__name__ == "CustomScaleLayer", name
+        # The class by name: ConvNeXt's LayerScale is the generated module's own class.
+        kinds = type(ours).__name__, type(theirs).__name__
+        assert kinds[0] == kinds[1] or kinds[1] == "CustomScaleLayer", name
         assert ours.output.shape == theirs.output.shape, name
 
 
@@ -706,7 +766,7 @@ def test_minimum_input_is_refused_below(name):
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
     expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 31}
-    expected |= {"mobilenet": 31}
+    expected |= {"mobilenet": 31, "convnext_tiny": 32}
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:

@@ -576,7 +576,8 @@ def test_tf_same_padding_is_uneven_under_a_stride(tiny):
 
 def randomise_batch_norm(model, seed: int) -> None:
     """Non-default statistics (and gamma, beta), so a swapped mean and variance would show:
-    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm)."""
+    gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm);
+    layer scales at random too."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -587,6 +588,8 @@ def randomise_batch_norm(model, seed: int) -> None:
                 low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
                 values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
             layer.set_weights(values)
+        elif type(layer).__name__ == "LayerScale":  # ConvNeXt's 1e-6 would hide its block
+            layer.set_weights([rng.uniform(0.2, 1.0, tuple(v.shape)) for v in layer.weights])
     calibrate_batch_norm(model, rng)
 
 
