@@ -368,9 +368,18 @@ class _Resolver:
             env.setdefault(param, default)  # a required one missing is reported: None
         outer_base, self.base = self.base, name
         try:
-            return self.seq(block.body, body_paths(use.block, block), name, env)
+            body = self.seq(block.body, body_paths(use.block, block), name, env)
         finally:
             self.base = outer_base
+        if block.sequential is not None and not all(isinstance(n, ROp) for n in body):
+            self.error(
+                "IRC406",
+                f"block '{use.block}' is one keras.Sequential, a chain of layers: no residual, "
+                "concat or gate inside it (nor in a block it uses)",
+                ("blocks", use.block, "sequential"),
+                hint="drop `sequential:`, or keep the sum or branches outside the block",
+            )
+        return body
 
     def check_args(self, use: Use, path: SpecPath) -> None:
         """Arguments the block does not declare, and required parameters not given."""

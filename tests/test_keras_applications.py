@@ -485,7 +485,7 @@ def _signature(layer) -> tuple:
     if kind == "Sequential":
         return ("sequential", tuple(_signature(inner) for inner in layer.layers))
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
-        return ("sum", float(layer.scale))
+        return ("sum", float(layer.scale), "layer")
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
 
 
