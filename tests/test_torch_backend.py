@@ -653,6 +653,56 @@ def test_new_forms_equal_keras(tmp_path):
     assert diff < TOLERANCE
 
 
+# ConvNeXt's forms: a block as one keras.Sequential, dense on a map, a layer scale, a
+# sum by Keras' `+` operator, and a layer norm the model ends with without the top.
+TAIL_SPEC = """\
+name: tail
+title: Tail
+input: [12, 12, 3]
+classes: 4
+builder: {name: create_tail}
+defaults:
+  conv: {bias: true, bn: false, activation: linear}
+blocks:
+  stem:
+    sequential: ""
+    seq: [conv 8 2x2 s2 valid @conv, {layernorm: {epsilon: 1.0e-6, name: norm}}]
+  unit:
+    seq:
+      - residual:
+          sum: operator
+          branches: [[dense 16 @up, gelu @gelu, dense 8 @down, layerscale 0.5 @scale]]
+network:
+  - {stem: {name: s}}
+  - {unit: {name: u}}
+head: [gap, dense classes]
+no_top:
+  - {layernorm: {epsilon: 1.0e-6, name: tail_norm}}
+"""
+
+
+@pytest.mark.slow
+def test_sequential_operator_sum_and_no_top_equal_keras(tmp_path):
+    keras = pytest.importorskip("keras")
+    result, keras_module, torch_module = compile_both(tmp_path, "tail", TAIL_SPEC)
+    keras.backend.clear_session()
+    reference = keras_module.create_tail(include_top=False, pooling="avg")
+    kinds = [type(layer).__name__ for layer in reference.layers[1:]]
+    assert kinds == [
+        "Sequential",  # the stem's Conv2D and LayerNormalization inside
+        "Dense",
+        "Activation",
+        "Dense",
+        "LayerScale",  # then the sum, an operation: no layer
+        "GlobalAveragePooling2D",
+        "LayerNormalization",  # no_top's
+    ]
+    assert [layer.name for layer in reference.layers[1].layers] == ["s_conv", "s_norm"]
+    assert reference.count_params() == result.graph.params_without_top() == 424
+    model = torch_module.create_tail(include_top=False, pooling="avg")
+    assert assert_torch_equals_keras(reference, model, result.graph.input, tmp_path) <= TOLERANCE
+
+
 def load_module(path):
     loader = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(loader)
