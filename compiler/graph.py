@@ -60,7 +60,8 @@ class Layer:
 
     name: str
     # an op's kind (compiler.ops; a conv's batch norm and activation are `bn` and
-    # `act`), or concat, rescale, add (a residual sum), multiply (a gate)
+    # `act`), or concat, rescale, add (a residual sum), multiply (a gate), or
+    # add_operation (a sum by Keras' `+`: an operation the model has, not a layer)
     kind: str
     shape: Shape
     params: int

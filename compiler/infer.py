@@ -14,6 +14,7 @@ be guessed becomes unknown and silences the checks that depend on it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -273,7 +274,8 @@ class _Inferrer:
         if node.scale is not None and node.scale != 1.0:
             r = self.add(node.part("scale"), "rescale", shape, node.path, (r,))
         operands = (r, s) if node.shortcut_last else (s, r)
-        out = self.add(node.part("add"), "add", shape, node.path, operands)
+        kind = "add_operation" if node.operator else "add"
+        out = self.add(node.part("add"), kind, shape, node.path, operands)
         if node.activation:
             name = node.part("activation")
             out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
@@ -400,6 +402,22 @@ class _Inferrer:
                     )
                 )
             seen[layer.name] = layer
+        if any(layer.kind == "add_operation" for layer in self.layers):
+            for layer in self.layers:
+                if layer.kind != "add_operation" and KERAS_ADD_NAME.fullmatch(layer.name):
+                    self.diagnostics.append(
+                        Diagnostic(
+                            "IRC405",
+                            f"a layer named {layer.name!r} may clash with a sum by Keras' `+`, "
+                            "which Keras names add, add_1, add_2, ... (sum: operator)",
+                            hint="give this layer another name",
+                            path=layer.path,
+                        )
+                    )
+
+
+# The names Keras gives its `+` operations, which must be unique among a model's layers.
+KERAS_ADD_NAME = re.compile(r"add(_\d+)?")
 
 
 def written_op(spec, path: SpecPath):

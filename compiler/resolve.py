@@ -80,6 +80,7 @@ class RResidual:
     shortcut: tuple[RNode, ...] = ()
     shortcut_last: bool = False  # the sum is `residual + shortcut` (order: shortcut_last)
     names: tuple[tuple[str, str], ...] = ()  # `names:` overrides: part -> whole layer name
+    operator: bool = False  # Keras' `+` (sum: operator): an operation, not a layer
 
     def part(self, what: str) -> str:
         """The layer name of `concat`, `scale`, `add` or `activation` (named after it)."""
@@ -527,6 +528,7 @@ class _Resolver:
                 (part, self.named(name, (*path, "residual", "names", part)))
                 for part, name in names.items()
             ),
+            node.sum == "operator",
         )
 
     # -- values -----------------------------------------------------------

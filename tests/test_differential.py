@@ -71,6 +71,9 @@ class Gen:
         # Draws for forms added later (grouped conv, layer norm), apart from `rng` so
         # the specs of every seed stay what they were but for those forms.
         self.new = new or random.Random(0)
+        # Every residual a sum by Keras' `+` (ConvNeXt's), or none: an Add
+        # layer named `add` beside a `+` operation is refused (IRC405; Keras' auto-name).
+        self.operator_sums = self.new.random() < 0.25
         self.blocks: dict[str, list[str]] = {}  # name -> YAML lines of its definition
 
     # ops ------------------------------------------------------------------------
@@ -216,6 +219,17 @@ class Gen:
         if not top and self.new.random() < 0.02:
             activation = self.new.choice(["relu", "relu6"])
             return f"{{act: {{activation: {activation}, layer: ReLU}}}}", shape
+        if self.new.random() < 0.03:  # ConvNeXt's: dense on a map, layer scale, identity layer
+            form = self.new.choice(["dense", "layerscale", "identity"] if not top else ["dense"])
+            if form == "dense":
+                units = self.new.randint(1, 8)
+                return f"dense {units}{self.new.choice(['', ' relu', ' gelu'])}", (
+                    *shape[:2],
+                    units,
+                )
+            if form == "layerscale":
+                return f"layerscale {self.new.choice([1e-06, 0.5, 2.0])}", shape
+            return "{act: {activation: linear, layer: Activation}}", shape
         if self.new.random() < 0.03:
             eps = self.new.choice([None, 1e-6, 0.01])
             return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape
@@ -283,6 +297,8 @@ class Gen:
             fields.append(f"scale: {rng.choice([0.1, 0.17, 0.2, 0.5, 1.0])}")
         if rng.random() < 0.5:
             fields.append(f"activation: {rng.choice(ACTIVATIONS[:4])}")
+        if self.operator_sums:  # Keras' `+`, no Add layer (ConvNeXt's)
+            fields.append("sum: operator")
         return "{residual: {" + ", ".join(fields) + "}}", shape
 
     def shortcut_residual(self, shape):
@@ -299,7 +315,10 @@ class Gen:
         else:
             shortcut = f", shortcut: [conv {f} 1x1 s{stride} linear nobn, bn]"
         act = f", activation: {rng.choice(ACTIVATIONS[:4])}" if rng.random() < 0.5 else ""
-        text = "{residual: {branches: [[" + ", ".join(branch) + "]]" + shortcut + act + "}}"
+        operator = ", sum: operator" if self.operator_sums else ""
+        text = (
+            "{residual: {branches: [[" + ", ".join(branch) + "]]" + shortcut + act + operator + "}}"
+        )
         return text, (h, w, f)
 
     def gate_text(self, channels: int) -> str:
@@ -509,6 +528,8 @@ def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
         graph = result.graph
         mismatches = []
         for layer in graph.layers:
+            if layer.kind == "add_operation":  # Keras' `+`: an operation, not a layer
+                continue
             try:
                 built = tuple(model.get_layer(layer.name).output.shape[1:])
             except ValueError:
