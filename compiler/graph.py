@@ -90,7 +90,7 @@ class Stage:
     params: int
     macs: int
     path: SpecPath
-    role: str  # "body", "aux", "head" or "no_top" (built only without the top)
+    role: str  # "body", "aux" or "head"
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class Graph:
     # The resolved network it was inferred from (compiler.resolve.Resolved): resolving
     # does not depend on the input size, so the minimum-input search reuses it.
     resolved: Any = field(default=None, repr=False, compare=False)
+    no_top_params: int = 0  # the spec's `no_top:` layers, built only without the top
 
     @property
     def params(self) -> int:
@@ -114,4 +115,4 @@ class Graph:
         return sum(layer.macs for layer in self.layers)
 
     def params_without_top(self) -> int:
-        return sum(s.params for s in self.stages if s.role in ("body", "no_top"))
+        return sum(s.params for s in self.stages if s.role == "body") + self.no_top_params

@@ -135,9 +135,15 @@ class _Inferrer:
         outputs: list[Shape | None] = []
         aux: list[Shape | None] = []
         stages: list[Stage] = []
+        no_top = 0
         for stage in self.resolved.stages:
             self.stage = stage
             first = len(self.layers)
+            if stage.role == "no_top":  # built only without the top: counted apart, no stage
+                self.stage_output(stage, features)
+                no_top += sum(layer.params for layer in self.layers[first:])
+                del self.layers[first:]
+                continue
             if stage.role == "aux":
                 out = self.stage_output(stage, x)
                 aux.append(out.shape)
@@ -148,8 +154,6 @@ class _Inferrer:
                 else:
                     x = features = out
             mine = self.layers[first:]
-            if stage.role == "no_top":  # a stage of the model without the top: not a layer here
-                del self.layers[first:]
             stages.append(
                 Stage(
                     stage.name,
@@ -182,6 +186,7 @@ class _Inferrer:
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
             self.resolved,
+            no_top,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
