@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import keras
 from keras import KerasTensor, layers
+from keras.src.applications.convnext import LayerScale
 
 CHANNEL_AXIS = -1
 INPUT_SHAPE = (224, 224, 3)
@@ -100,33 +101,8 @@ def identity_layer(x: KerasTensor, *, name: str) -> KerasTensor:
     return layers.Activation("linear", name=name)(x)
 
 
-@keras.saving.register_keras_serializable(package="irc")
-class LayerScale(layers.Layer):
-    """keras.applications' ConvNeXt LayerScale, the same weight and config: `x * gamma`,
-    one learned scale per channel, `init_values` at first."""
-
-    def __init__(self, init_values: float, projection_dim: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.init_values = init_values
-        self.projection_dim = projection_dim
-
-    def build(self, _) -> None:
-        self.gamma = self.add_weight(
-            shape=(self.projection_dim,),
-            initializer=keras.initializers.Constant(self.init_values),
-            trainable=True,
-        )
-
-    def call(self, x):
-        return x * self.gamma
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update({"init_values": self.init_values, "projection_dim": self.projection_dim})
-        return config
-
-
 def layer_scale(x: KerasTensor, init: float, *, name: str) -> KerasTensor:
+    """keras.applications' ConvNeXt LayerScale: `x * gamma`, one learned scale per channel."""
     return LayerScale(init, x.shape[CHANNEL_AXIS], name=name)(x)
 
 

@@ -174,7 +174,7 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     assert [layer.count_params() for layer in norms] == [0, 7]
     dense = model.get_layer("dense")
     assert dense.output.shape == (None, 7, 6, 16) and dense.count_params() == 24 * 16 + 16
-    scale = next(layer for layer in model.layers if type(layer).__name__ == "LayerScale")
+    scale = next(layer for layer in model.layers if type(layer) is LayerScale)
     reference_scale = reference.layers[-4]
     unnumbered = [re.sub(r"_\d+\Z", "", w.name) for w in (*scale.weights, *reference_scale.weights)]
     assert unnumbered == ["variable", "variable"]  # auto-named alike, numbered per model

@@ -234,9 +234,7 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
     for box, arithmetic in boxes.items():
         # every concat and sum of the box's (first) stage, and nothing else
         expected = sorted(
-            layer.name
-            for layer in graph.layers
-            if layer.stage == box and layer.kind in SUMS
+            layer.name for layer in graph.layers if layer.stage == box and layer.kind in SUMS
         )
         assert sorted(name for _, name, _ in arithmetic) == expected, box
         for kind, name, text in arithmetic:
