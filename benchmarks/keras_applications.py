@@ -38,6 +38,7 @@ import numpy as np
 from keras.applications import (
     VGG16,
     VGG19,
+    ConvNeXtTiny,
     DenseNet121,
     InceptionResNetV2,
     InceptionV3,
@@ -50,6 +51,7 @@ from keras.applications import (
     Xception,
 )
 
+from generated.keras_convnext_tiny import convnext_tiny
 from generated.keras_densenet121 import densenet121
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
@@ -78,6 +80,7 @@ NETWORKS = {
     "MobileNetV2": (MobileNetV2, mobilenet_v2, 224),
     "MobileNetV3Small": (MobileNetV3Small, mobilenet_v3_small, 224),
     "MobileNetV3Large": (MobileNetV3Large, mobilenet_v3_large, 224),
+    "ConvNeXtTiny": (ConvNeXtTiny, convnext_tiny, 224),
 }
 
 

@@ -104,6 +104,10 @@ CODES: dict[str, Code] = {
         "builder.any_size with a top that depends on the input's size",
         "builder: {any_size: true} with a head of flatten, dense classes",
     ),
+    "IRC312": Code(
+        "statistics do not fit the channels",
+        "{normalization: {mean: [1, 2], variance: [1, 1]}} on a 3-channel input",
+    ),
     "IRC401": Code("unknown block", "network: [stem, resnet_d]   (no block resnet_d)"),
     "IRC402": Code("block uses itself", "a: {seq: [b]} and b: {seq: [a]}"),
     "IRC403": Code("parameter error", "reduction_a: {k: 256}   (l, m and n missing)"),

@@ -60,7 +60,8 @@ class Layer:
 
     name: str
     # an op's kind (compiler.ops; a conv's batch norm and activation are `bn` and
-    # `act`), or concat, rescale, add (a residual sum), multiply (a gate)
+    # `act`), or concat, rescale, add (a residual sum), multiply (a gate), or
+    # add_operation (a sum by Keras' `+`: an operation the model has, not a layer)
     kind: str
     shape: Shape
     params: int
@@ -103,6 +104,7 @@ class Graph:
     # The resolved network it was inferred from (compiler.resolve.Resolved): resolving
     # does not depend on the input size, so the minimum-input search reuses it.
     resolved: Any = field(default=None, repr=False, compare=False)
+    no_top_params: int = 0  # the spec's `no_top:` layers, built only without the top
 
     @property
     def params(self) -> int:
@@ -113,4 +115,4 @@ class Graph:
         return sum(layer.macs for layer in self.layers)
 
     def params_without_top(self) -> int:
-        return sum(s.params for s in self.stages if s.role == "body")
+        return sum(s.params for s in self.stages if s.role == "body") + self.no_top_params

@@ -14,6 +14,7 @@ be guessed becomes unknown and silences the checks that depend on it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -135,9 +136,15 @@ class _Inferrer:
         outputs: list[Shape | None] = []
         aux: list[Shape | None] = []
         stages: list[Stage] = []
+        no_top = 0
         for stage in self.resolved.stages:
             self.stage = stage
             first = len(self.layers)
+            if stage.role == "no_top":  # built only without the top: counted apart, no stage
+                self.stage_output(stage, features)
+                no_top += sum(layer.params for layer in self.layers[first:])
+                del self.layers[first:]
+                continue
             if stage.role == "aux":
                 out = self.stage_output(stage, x)
                 aux.append(out.shape)
@@ -180,6 +187,7 @@ class _Inferrer:
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
             self.resolved,
+            no_top,
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
@@ -272,7 +280,8 @@ class _Inferrer:
         if node.scale is not None and node.scale != 1.0:
             r = self.add(node.part("scale"), "rescale", shape, node.path, (r,))
         operands = (r, s) if node.shortcut_last else (s, r)
-        out = self.add(node.part("add"), "add", shape, node.path, operands)
+        kind = "add_operation" if node.operator else "add"
+        out = self.add(node.part("add"), kind, shape, node.path, operands)
         if node.activation:
             name = node.part("activation")
             out = self.add(name, "act", shape, node.path, (out,), activation=node.activation)
@@ -414,6 +423,22 @@ class _Inferrer:
                     )
                 )
             seen[layer.name] = layer
+        if any(layer.kind == "add_operation" for layer in self.layers):
+            for layer in self.layers:
+                if layer.kind != "add_operation" and KERAS_ADD_NAME.fullmatch(layer.name):
+                    self.diagnostics.append(
+                        Diagnostic(
+                            "IRC405",
+                            f"a layer named {layer.name!r} may clash with a sum by Keras' `+`, "
+                            "which Keras names add, add_1, add_2, ... (sum: operator)",
+                            hint="give this layer another name",
+                            path=layer.path,
+                        )
+                    )
+
+
+# The names Keras gives its `+` operations, which must be unique among a model's layers.
+KERAS_ADD_NAME = re.compile(r"add(_\d+)?")
 
 
 def written_op(spec, path: SpecPath):
@@ -512,7 +537,7 @@ def _minimum_note(spec) -> Note | None:
 def without_top(spec):
     """The spec as built with include_top=False: no head, no auxiliary heads."""
     network = [node for node in spec.network if node.kind != "aux"]
-    return spec.model_copy(update={"head": [], "network": network})
+    return spec.model_copy(update={"head": [], "network": network, "no_top": []})
 
 
 def minimum_input(

@@ -289,7 +289,8 @@ class _Generator(GenerateJsonSchema):
         return self._with_forms(schema, super().function_after_schema(schema))
 
     def function_plain_schema(self, schema):
-        return self._with_forms(schema, {})
+        # The type a validator declares it reads (json_schema_input_type), else any value.
+        return self._with_forms(schema, super().function_plain_schema(schema))
 
     def tagged_union_schema(self, schema):
         # The discriminator is a function, and a compact string may match several

@@ -22,7 +22,9 @@ MODULE_NAMES = frozenset(
         "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
         "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
-        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm", "relu_layer", "crop", "rescaling", "reshape",
+        "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm", "relu_layer",
+        "crop", "rescaling", "normalization", "layer_scale", "LayerScale", "identity_layer",
+        "sequential", "layers_of", "Callable", "reshape",
         "check_input_shape", "weights_file", "published_file", "PUBLISHED_WEIGHTS",
         "range", "tuple", "len", "ValueError",
     }
@@ -156,7 +158,8 @@ def camel(name: str) -> str:
 CLASS_NAMES = frozenset(
     {
         "Conv", "DepthwiseConv", "SeparableConv", "MaxPool", "AvgPool", "SamePad", "GlobalPool",
-        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling", "Reshape", "SharedDropout",
+        "Flatten", "Dense", "LayerNorm", "Crop", "Rescaling", "Normalization", "LayerScale", "Reshape",
+        "SharedDropout",
     }
 )  # fmt: skip
 # Other names the torch module uses: imports, helpers, builtins, constructor variables.

@@ -279,6 +279,7 @@ class ResidualStmt:
     stmt: str = "residual"
     shortcut_last: bool = False  # `residual + shortcut`: the shortcut's layers come last
     names: tuple[tuple[str, str], ...] = ()  # `names:` overrides, relative as `@name` is
+    operator: bool = False  # Keras' `+` operator, no Add layer (`sum: operator`)
 
     def part(self, what: str) -> LayerName:
         """The layer name of one part of the sum: `add`, `scale`, or its activation."""
@@ -348,6 +349,7 @@ class Function:
     uses_residual: bool
     uses_classifier: bool
     out_channels: Channels
+    sequential: LayerName | None = None  # each use one keras.Sequential layer, so named
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,7 @@ class Program:
     functions: tuple[Function, ...]
     network: tuple[Stmt, ...]
     head: tuple[Stmt, ...]
+    no_top: tuple[Stmt, ...]  # after the pooling, when built without the top
     builder: str
     network_class: str
     style: str
@@ -405,7 +408,8 @@ class Program:
     def ops(self) -> list[Op]:
         """Every op statement, in blocks and the network, in order (for backends' helpers)."""
         out: list[Op] = []
-        stack = [s for f in self.functions for s in f.body] + [*self.network, *self.head]
+        stack = [s for f in self.functions for s in f.body]
+        stack += [*self.network, *self.head, *self.no_top]
         for stmt in stack:
             out += _ops(stmt)
         return out
@@ -480,6 +484,7 @@ class _Builder:
         params = [p for block in self.spec.blocks.values() for p in block.params]
         self.class_names = naming.class_names(list(self.spec.blocks), params)
         self.functions: dict[str, Function] = {}
+        self.no_top: list[Stmt] = []
         self.shapes: dict[tuple, set] = {}
         for layer in self.graph.layers:
             self.shapes.setdefault((layer.path, layer.kind), set()).add(layer.shape)
@@ -709,6 +714,7 @@ class _Builder:
             "" if activation is None else scope.attribute(naming.join(prefix, str(word))),
             shortcut_last=node.order == "shortcut_last",
             names=tuple(names.items()),
+            operator=node.sum == "operator",
         )
 
     def use(self, scope, use: Use, layer: str, source, target, **kw) -> CallStmt:
@@ -827,6 +833,7 @@ class _Builder:
             scope.uses_residual,
             scope.uses_classifier,
             out,
+            None if block.sequential is None else LayerName(block.sequential, True),
         )
         self.functions[name] = function
         return function
@@ -878,6 +885,8 @@ class _Builder:
                 out += stmts
         head_paths = [("head", i) for i in range(len(spec.head))]
         head, _ = self.seq(scope, spec.head, head_paths, "head", "x", "x", channels)
+        tail_paths = [("no_top", i) for i in range(len(spec.no_top))]
+        self.no_top, _ = self.seq(scope, spec.no_top, tail_paths, "no_top", "x", "x", channels)
         self.scope = scope
         return out, head, channels
 
@@ -960,6 +969,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         functions=functions,
         network=tuple(network),
         head=tuple(head),
+        no_top=tuple(builder.no_top),
         builder=spec.builder.name,
         network_class=naming.network_class(
             spec.name, [f.class_name for f in functions], spec.builder.name

@@ -80,6 +80,7 @@ class RResidual:
     shortcut: tuple[RNode, ...] = ()
     shortcut_last: bool = False  # the sum is `residual + shortcut` (order: shortcut_last)
     names: tuple[tuple[str, str], ...] = ()  # `names:` overrides: part -> whole layer name
+    operator: bool = False  # Keras' `+` (sum: operator): an operation, not a layer
 
     def part(self, what: str) -> str:
         """The layer name of `concat`, `scale`, `add` or `activation` (named after it)."""
@@ -110,7 +111,7 @@ class RStage:
     count: int
     body: tuple[RNode, ...]
     path: SpecPath
-    role: str  # "body", "aux" or "head"
+    role: str  # "body", "aux", "head" or "no_top" (built only without the top)
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,10 @@ class _Resolver:
         if spec.head:
             head = self.seq(spec.head, [("head", i) for i in range(len(spec.head))], "head", env)
             stages.append(RStage("head", None, None, 1, head, ("head",), "head"))
+        if spec.no_top:
+            paths = [("no_top", i) for i in range(len(spec.no_top))]
+            tail = self.seq(spec.no_top, paths, "no_top", env)
+            stages.append(RStage("no_top", None, None, 1, tail, ("no_top",), "no_top"))
         return Resolved(spec, tuple(stages))
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
@@ -379,9 +384,18 @@ class _Resolver:
             env.setdefault(param, default)  # a required one missing is reported: None
         outer_base, self.base = self.base, name
         try:
-            return self.seq(block.body, body_paths(use.block, block), name, env)
+            body = self.seq(block.body, body_paths(use.block, block), name, env)
         finally:
             self.base = outer_base
+        if block.sequential is not None and not all(isinstance(n, ROp) for n in body):
+            self.error(
+                "IRC406",
+                f"block '{use.block}' is one keras.Sequential, a chain of layers: no residual, "
+                "concat or gate inside it (nor in a block it uses)",
+                ("blocks", use.block, "sequential"),
+                hint="drop `sequential:`, or keep the sum or branches outside the block",
+            )
+        return body
 
     def check_args(self, use: Use, path: SpecPath) -> None:
         """Arguments the block does not declare, and required parameters not given."""
@@ -561,6 +575,7 @@ class _Resolver:
                 (part, self.named(name, (*path, "residual", "names", part)))
                 for part, name in names.items()
             ),
+            node.sum == "operator",
         )
 
     # -- values -----------------------------------------------------------

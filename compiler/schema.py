@@ -180,6 +180,7 @@ class Residual(Model):
     """`shortcut(x) + scale * project(concat(branches))`, then an optional activation.
 
     No `shortcut` is the identity; no `project` adds the branches' output as it is.
+    `sum` is what Keras builds for it: an Add layer, or the `+` operator.
     `order` is the sum's operand order (`shortcut_last`: Keras' `add([x, shortcut])`),
     which decides where a framework's topological sort puts the shortcut's layers,
     so where a weights file loaded by order expects them.
@@ -190,6 +191,9 @@ class Residual(Model):
     project: conv.Conv | None = None
     shortcut: Branch | None = None
     order: Literal["shortcut_first", "shortcut_last"] = "shortcut_first"
+    # `operator`: Keras' `+` on the two tensors, an operation and no Add layer (ConvNeXt's
+    # `inputs + layer(x)`); `layer`: an Add layer.
+    sum: Literal["layer", "operator"] = "layer"
     scale: Annotated[Union[float, str, None], PlainValidator(_scale)] = None
     activation: str | None = None
     names: ResidualNames | None = None
@@ -271,6 +275,10 @@ class Block(Model):
     seq: Annotated[list[Node], Field(min_length=1)] | None = None
     concat: Annotated[list[Branch], Field(min_length=2)] | None = None
     residual: Residual | None = None
+    # Each use is one keras.Sequential layer of the block's layers, named this (relative
+    # to the use as `@name` is: `""` the use's own name, `*` where the use's name goes),
+    # as keras.applications' ConvNeXt nests its stem and downsampling layers.
+    sequential: LayerName | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> Block:
@@ -429,6 +437,9 @@ class Spec(Model):
     blocks: dict[Ident, Block] = {}
     network: Annotated[list[Node], Field(min_length=1)]
     head: list[Node] = []
+    # What follows the features (after `pooling`) when the model is built without the
+    # top: keras.applications' ConvNeXt ends so with a LayerNormalization.
+    no_top: list[Node] = []
     # Weights published for exactly this network, by name (`imagenet`); not inherited
     # by a spec that extends this one (compiler.layering).
     weights: dict[WeightsName, PublishedWeights] = {}

@@ -26,6 +26,9 @@ IMPORTS = {
     ("import", "keras", None),
     ("from", "keras", "KerasTensor"),
     ("from", "keras", "layers"),
+    # ConvNeXt's LayerScale, keras.applications' own class (generated code defines none)
+    ("from", "keras.src.applications.convnext", "LayerScale"),
+    ("from", "collections.abc", "Callable"),  # the sequential helper's annotation
     # inside weights_file only: a published name is downloaded and checked by irc_cnn
     ("from", "irc_cnn.backends.published", "published_file"),
 }
@@ -38,6 +41,8 @@ HELPERS = frozenset(
         "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
         "zero_pad", "gate", "weights_file", "published_file", "layer_norm", "relu_layer", "crop", "rescaling",
         "reshape", "correct_pad", "relu_hard_sigmoid", "relu_form",
+        "normalization", "layer_scale", "LayerScale", "identity_layer", "sequential",
+        "layers_of",  # a sequential block's local function: its layers, built on any input
     }
 )  # fmt: skip
 CONSTANTS = frozenset(
@@ -56,11 +61,15 @@ LOCALS = frozenset(
         "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype", "path", "_",
         "scale_name", "add_name", "activation_name", "shortcut_last", "operands", "groups",
         "fused", "epsilon", "max_value", "cropping", "offset", "spatial", "adjust", "correct", "noise_shape",
+        "fused", "epsilon", "max_value", "cropping", "offset", "mean", "variance", "init",
+        "operator", "layers_of", "stand_in", "chain",
     }
 )  # fmt: skip
 # Builtins: called by the templates, or named in annotations.
 BUILTIN_CALLS = frozenset({"ValueError", "tuple", "len", "range", "max", "int", "str"})
-ANNOTATIONS = frozenset({"KerasTensor", "keras", "int", "float", "str", "bool", "tuple", "list"})
+ANNOTATIONS = frozenset(
+    {"KerasTensor", "keras", "int", "float", "str", "bool", "tuple", "list", "Callable"}
+)
 # Attributes the templates read: keras.Model, layers.Conv2D, input_tensor.shape, ...
 ATTRIBUTES = frozenset(
     {
@@ -69,9 +78,13 @@ ATTRIBUTES = frozenset(
         "GlobalMaxPooling2D", "Concatenate", "Dropout", "Flatten", "Dense", "Rescaling", "Add",
         "shape", "load_weights", "DepthwiseConv2D", "SeparableConv2D", "ZeroPadding2D",
         "Multiply", "isidentifier", "LayerNormalization", "ReLU", "Cropping2D", "Reshape",
+        "Multiply", "isidentifier", "LayerNormalization", "ReLU", "Cropping2D", "Normalization",
+        "Sequential", "layers",
     }
 )  # fmt: skip
 MODULES = frozenset({"keras", "layers"})
+# `module.Class(...)(x)`: any of Keras' layers, or a Sequential.
+LAYER_CONSTRUCTORS = {("layers", name) for name in ATTRIBUTES} | {("keras", "Sequential")}
 # Branch, projection, shortcut and gate-scale variables: b1, b2, r, b1_1, b1_r, b2_1_r,
 # shortcut, b1_shortcut, scales, b2_scales, shortcut_1, scales_r, ...
 _BRANCH_VAR = re.compile(r"(b\d+|r|shortcut|scales)(_(\d+|r|shortcut|scales))*\Z")
@@ -174,13 +187,14 @@ def violations(source: str, allowed_spec_names: Iterable[str] = ()) -> list[str]
             elif isinstance(func, ast.Attribute):
                 pass  # its attribute is checked above; its base is a Name or a Call
             elif isinstance(func, ast.Call):
-                # layers.Conv2D(...)(x): the inner call must be a layer constructor
+                # layers.Conv2D(...)(x): the inner call must be a layer constructor (Keras'
+                # layers, keras.Sequential, keras.applications' LayerScale)
                 inner = func.func
                 if not (
                     isinstance(inner, ast.Attribute)
                     and isinstance(inner.value, ast.Name)
-                    and inner.value.id == "layers"
-                ):
+                    and (inner.value.id, inner.attr) in LAYER_CONSTRUCTORS
+                ) and not (isinstance(inner, ast.Name) and inner.id == "LayerScale"):
                     problems.append(f"line {node.lineno}: call of a call result")
             else:
                 problems.append(f"line {node.lineno}: call of {type(func).__name__}")

@@ -74,6 +74,9 @@ class Gen:
         # Draws for forms added later (grouped conv, layer norm), apart from `rng` so
         # the specs of every seed stay what they were but for those forms.
         self.new = new or random.Random(0)
+        # Every residual a sum by Keras' `+` (ConvNeXt's), or none: an Add
+        # layer named `add` beside a `+` operation is refused (IRC405; Keras' auto-name).
+        self.operator_sums = self.new.random() < 0.25
         self.blocks: dict[str, list[str]] = {}  # name -> YAML lines of its definition
 
     # ops ------------------------------------------------------------------------
@@ -218,6 +221,14 @@ class Gen:
         if self.new.random() < 0.02:
             scale, offset = self.new.choice([(0.5, -1.0), (1 / 127.5, -1.0), (2.0, 0.0)])
             return f"{{rescaling: {{scale: {scale!r}, offset: {offset!r}}}}}", shape
+        if self.new.random() < 0.02:  # constants: one per channel, or one for all
+            per_channel = self.new.random() < 0.5
+            count = shape[2] if per_channel else 1
+            mean = [round(self.new.uniform(-2, 2), 3) for _ in range(count)]
+            variance = [round(self.new.uniform(0.1, 4), 3) for _ in range(count)]
+            if not per_channel:
+                mean, variance = mean[0], variance[0]
+            return f"{{normalization: {{mean: {mean}, variance: {variance}}}}}", shape
         # Keras' ReLU layer; not at the top level, where it would be named like a top-level
         # residual's activation layer (IRC405: a spec irc rightly refuses)
         if not top and self.new.random() < 0.02:
@@ -228,6 +239,17 @@ class Gen:
                 f"{{dropout: {{rate: 0.2, noise_shape: [1, 1, {self.new.choice([1, 'null'])}]}}}}",
                 shape,
             )
+        if self.new.random() < 0.03:  # ConvNeXt's: dense on a map, layer scale, identity layer
+            form = self.new.choice(["dense", "layerscale", "identity"] if not top else ["dense"])
+            if form == "dense":
+                units = self.new.randint(1, 8)
+                return f"dense {units}{self.new.choice(['', ' relu', ' gelu'])}", (
+                    *shape[:2],
+                    units,
+                )
+            if form == "layerscale":
+                return f"layerscale {self.new.choice([1e-06, 0.5, 2.0])}", shape
+            return "{act: {activation: linear, layer: Activation}}", shape
         if self.new.random() < 0.03:
             eps = self.new.choice([None, 1e-6, 0.01])
             return ("layernorm" if eps is None else f"{{layernorm: {{epsilon: {eps}}}}}"), shape
@@ -295,6 +317,8 @@ class Gen:
             fields.append(f"scale: {rng.choice([0.1, 0.17, 0.2, 0.5, 1.0])}")
         if rng.random() < 0.5:
             fields.append(f"activation: {rng.choice(ACTIVATIONS[:4])}")
+        if self.operator_sums:  # Keras' `+`, no Add layer (ConvNeXt's)
+            fields.append("sum: operator")
         return "{residual: {" + ", ".join(fields) + "}}", shape
 
     def shortcut_residual(self, shape):
@@ -311,7 +335,10 @@ class Gen:
         else:
             shortcut = f", shortcut: [conv {f} 1x1 s{stride} linear nobn, bn]"
         act = f", activation: {rng.choice(ACTIVATIONS[:4])}" if rng.random() < 0.5 else ""
-        text = "{residual: {branches: [[" + ", ".join(branch) + "]]" + shortcut + act + "}}"
+        operator = ", sum: operator" if self.operator_sums else ""
+        text = (
+            "{residual: {branches: [[" + ", ".join(branch) + "]]" + shortcut + act + operator + "}}"
+        )
         return text, (h, w, f)
 
     def gate_text(self, channels: int) -> str:
@@ -540,6 +567,8 @@ def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
         graph = result.graph
         mismatches = []
         for layer in graph.layers:
+            if layer.kind == "add_operation":  # Keras' `+`: an operation, not a layer
+                continue
             try:
                 built = tuple(model.get_layer(layer.name).output.shape[1:])
             except ValueError:

@@ -1,7 +1,7 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
 InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large,
-Xception, ResNet50, ResNet50V2, VGG16, VGG19 and DenseNet121: same parameter count with and
+Xception, ResNet50, ResNet50V2, VGG16, VGG19, DenseNet121 and ConvNeXtTiny: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -28,9 +28,13 @@ the two graphs are the same graph op for op, edge for edge; the weighted
 layers are then paired by their place in it. Keras operations that are no
 layers (MobileNetV3's hard sigmoid, `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`) are
 nodes too, by type and constant operand.
+ConvNeXt's sums are Keras' `x + r`,
+an operation and no layer, in both models; its stem and downsampling layers are
+keras.Sequential layers, compared by their inner layers' signatures.
 
 keras.applications' model is randomly initialised and its batch-norm
-statistics and zero-initialised biases are randomised too, so that a
+statistics, zero-initialised biases and ConvNeXt's layer scales (1e-6) are
+randomised too, so that a
 misplaced or missing weight changes the output.
 """
 
@@ -51,6 +55,7 @@ from irc_cnn.compiler.pipeline import check_file
 from keras.applications import (
     VGG16,
     VGG19,
+    ConvNeXtTiny,
     DenseNet121,
     DenseNet169,
     DenseNet201,
@@ -68,6 +73,7 @@ from keras.applications import (
 )
 from keras.src.utils.naming import to_snake_case
 
+from generated.keras_convnext_tiny import convnext_tiny
 from generated.keras_densenet121 import densenet121
 from generated.keras_densenet169 import densenet169
 from generated.keras_densenet201 import densenet201
@@ -370,6 +376,34 @@ NETWORKS = {
             "predictions",
         ),
     ),
+    "convnext_tiny": Network(
+        "specs/keras/convnext_tiny.yaml",
+        ConvNeXtTiny,
+        convnext_tiny,
+        28_589_128,
+        27_820_128,  # with keras' LayerNormalization after the pooling (spec's no_top)
+        224,
+        768,
+        96,  # 37 dense, 19 layer norms, 18 grouped convs, 18 layer scales, 4 Sequential
+        32,
+        (
+            "convnext_tiny_prestem_normalization",
+            "convnext_tiny_stem",
+            "convnext_tiny_stage_0_block_0_depthwise_conv",
+            "convnext_tiny_stage_0_block_0_pointwise_conv_1",
+            "convnext_tiny_stage_0_block_0_gelu",
+            "convnext_tiny_stage_0_block_0_layer_scale",
+            "convnext_tiny_stage_0_block_0_identity",
+            "convnext_tiny_downsampling_block_0",
+            "convnext_tiny_stage_2_block_8_pointwise_conv_2",
+            "convnext_tiny_downsampling_block_2",
+            "convnext_tiny_stage_3_block_2_layernorm",
+            "convnext_tiny_head_gap",
+            "convnext_tiny_head_layernorm",
+            "convnext_tiny_head_dense",
+        ),
+        classifier="convnext_tiny_head_dense",
+    ),
     "vgg16": Network(
         "specs/keras/vgg16.yaml",
         VGG16,
@@ -461,7 +495,8 @@ def _weights(operation) -> list:
 
 def _signature(layer) -> tuple:
     """What a layer computes, independent of its name, in a form both models share; an
-    operation by its type and its constant operands (`("Add", 3.0)` for `x + 3.0`)."""
+    operation by its type and its constant operands (`("Add", 3.0)` for `x + 3.0`); a
+    nested keras.Sequential (ConvNeXt's stem) is its layers' signatures in order."""
     kind = type(layer).__name__
     if not _is_layer(layer):
         (node,) = layer._inbound_nodes
@@ -480,6 +515,7 @@ def _signature(layer) -> tuple:
             layer.use_bias,
             _activation(layer),
             layer.data_format,
+            layer.groups,
         )
     if kind == "SeparableConv2D":
         return (
@@ -529,8 +565,18 @@ def _signature(layer) -> tuple:
         return ("multiply",)
     if kind == "Rescaling":  # preprocessing (an Inception-ResNet-v2 sum's is in `structure`)
         return ("rescaling", float(layer.scale), float(layer.offset))
+    if kind == "LayerNormalization":
+        axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
+        return ("layernorm", axis, layer.epsilon, layer.center, layer.scale)
+    if kind == "Normalization":  # constants (None: weights of its own)
+        mean, variance = (np.asarray(v).tolist() for v in (layer.input_mean, layer.input_variance))
+        return ("normalization", tuple(layer.axis), str(mean), str(variance), layer.invert)
+    if kind == "LayerScale":  # keras.applications' ConvNeXt layer, in both models
+        return ("layerscale", float(layer.init_values), layer.projection_dim)
+    if kind == "Sequential":
+        return ("sequential", tuple(_signature(inner) for inner in layer.layers))
     if kind == "CustomScaleLayer":  # keras.applications: inputs[0] + inputs[1] * scale
-        return ("sum", float(layer.scale))
+        return ("sum", float(layer.scale), "layer")
     raise AssertionError(f"unexpected layer {layer.name!r} of type {kind}")
 
 
@@ -550,7 +596,9 @@ def structure(model) -> tuple[list[tuple], list]:
 
     Entries are (signature, positions of the inputs) in post-order from the
     output, inputs visited in order. A generated `Add([x, Rescaling(s)(r)])`
-    becomes ("sum", s) with inputs (x, r); a bare `Add([x, r])` is ("sum", 1.0).
+    becomes ("sum", s, "layer") with inputs (x, r); a bare `Add([x, r])` is ("sum",
+    1.0, "layer"); Keras' `x + r` (keras.ops' Add operation, no layer: ConvNeXt's) is
+    ("sum", 1.0, "operation").
     """
     order: list[tuple] = []
     owners: list = []
@@ -566,7 +614,8 @@ def structure(model) -> tuple[list[tuple], list]:
             assert len(residual._outbound_nodes) == 1, residual.name
             scale = float(residual.scale)
             (residual,) = (_producer(t) for t in _inputs(residual))
-        return [shortcut, residual], ("sum", scale)
+        made = "layer" if isinstance(layer, keras.layers.Layer) else "operation"
+        return [shortcut, residual], ("sum", scale, made)
 
     (output,) = model.outputs
     stack: list[tuple[object, bool]] = [(_producer(output), False)]
@@ -606,8 +655,15 @@ def pair_weighted_layers(reference, generated) -> list[tuple]:
     for a, b in pairs:
         assert type(a) is type(b), (a.name, b.name)
         assert [w.shape for w in a.weights] == [w.shape for w in b.weights], (a.name, b.name)
-        assert [w.name for w in a.weights] == [w.name for w in b.weights], (a.name, b.name)
+        # An unnamed weight (LayerScale's) is numbered per model: `variable_3`.
+        names = ([re.sub(r"_\d+\Z", "", w.name) for w in layer.weights] for layer in (a, b))
+        assert next(names) == next(names), (a.name, b.name)
     return pairs
+
+
+def _weights(operation) -> list:
+    """A layer's weights; none for an operation that is not a layer (keras.ops' Add)."""
+    return getattr(operation, "weights", [])
 
 
 def randomise(model, seed: int, size: int | None = None) -> None:
@@ -619,9 +675,12 @@ def randomise(model, seed: int, size: int | None = None) -> None:
         if not layer.weights:
             continue
         values = []
+        scale = type(layer).__name__ == "LayerScale"  # 1e-6 would hide its block's weights
         for variable, value in zip(layer.weights, layer.get_weights()):
             if variable.name in ("beta", "bias"):
                 value = rng.normal(0.0, 0.1, value.shape)
+            elif scale:
+                value = rng.uniform(0.2, 1.0, value.shape)
             values.append(value.astype("float32"))
         layer.set_weights(values)
     calibrate_batch_norm(model, rng, (size, size, 3))
@@ -831,7 +890,12 @@ def test_minimum_input_is_refused_below(name):
     smallest = minimum_input(without_top(spec))
     expected = {"inception_resnet_v2": 75, "xception": 7, "resnet50": 1, "vgg16": 32, "vgg19": 32}
     expected |= {"densenet121": 29, "resnet50v2": 1, "inception_v3": 75, "mobilenet_v2": 1}
-    expected |= {"mobilenet": 31, "mobilenet_v3_small": 1, "mobilenet_v3_large": 1}
+    expected |= {
+        "mobilenet": 31,
+        "mobilenet_v3_small": 1,
+        "mobilenet_v3_large": 1,
+        "convnext_tiny": 32,
+    }
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
     if smallest > 1:

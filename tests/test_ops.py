@@ -1,6 +1,7 @@
 """The op registry (compiler.ops): each op kind defined in one place, printed by one
 entry per backend; and the ops added through it (grouped convolution, layer
-normalisation, cropping, rescaling) equal to Keras' and torch's own layers."""
+normalisation, cropping, rescaling, normalization) equal to Keras' and torch's own
+layers."""
 
 from __future__ import annotations
 
@@ -116,12 +117,17 @@ EQUAL_SPEC = (
     + """\
 network:
   - {rescaling: {scale: 0.5, offset: -1.0}}
+  - {normalization: {mean: [0.5, -1.0, 2.0], variance: [4.0, 0.25, 1.0]}}
+  - normalization
   - conv 12 3x3
   - conv 24 3x3 s2 g4 bias
   - {layernorm: {epsilon: 1.0e-6}}
   - conv 24 1x1 g3
   - {crop: {cropping: [1, 0, 0, 2]}}
   - layernorm
+  - dense 16
+  - layerscale 0.5
+  - {act: {activation: linear, layer: Activation}}
 head: [gap, layernorm]
 """
 )
@@ -136,6 +142,7 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     import torch
 
     from irc_cnn.backends.torch.weights import load_keras_weights
+    from keras.src.applications.convnext import LayerScale
 
     result, keras_module, torch_module = compile_both(tmp_path, "n", EQUAL_SPEC)
     keras.utils.set_random_seed(1)
@@ -143,12 +150,17 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     layers = keras.layers
     inputs = keras.Input((16, 16, 3))
     x = layers.Rescaling(0.5, -1.0)(inputs)
+    x = layers.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0])(x)
+    x = layers.Normalization()(x)
     x = layers.Conv2D(12, 3, padding="same", use_bias=False)(x)
     x = layers.Conv2D(24, 3, strides=2, padding="same", groups=4)(x)
     x = layers.LayerNormalization(epsilon=1e-6)(x)
     x = layers.Conv2D(24, 1, groups=3, use_bias=False)(x)
     x = layers.Cropping2D(((1, 0), (0, 2)))(x)
     x = layers.LayerNormalization()(x)
+    x = layers.Dense(16)(x)  # on each position of the map
+    x = LayerScale(0.5, 16)(x)  # keras.applications' own
+    x = layers.Activation("linear")(x)
     x = layers.GlobalAveragePooling2D()(x)
     reference = keras.Model(inputs, layers.LayerNormalization()(x))
     ours = [type(layer).__name__ for layer in model.layers[1:]]
@@ -156,10 +168,27 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     grouped = [layer.groups for layer in model.layers if isinstance(layer, layers.Conv2D)]
     assert grouped == [1, 4, 3]
     assert model.count_params() == reference.count_params() == result.graph.params
-    rng = np.random.default_rng(0)  # non-default gammas and betas too
-    weights = [rng.uniform(-0.5, 0.5, w.shape).astype("float32") for w in model.get_weights()]
+    # The weights Normalization holds itself: mean, variance, count (2 x 3 + 1), none
+    # for the one given constants.
+    norms = [layer for layer in model.layers if isinstance(layer, layers.Normalization)]
+    assert [layer.count_params() for layer in norms] == [0, 7]
+    dense = model.get_layer("dense")
+    assert dense.output.shape == (None, 7, 6, 16) and dense.count_params() == 24 * 16 + 16
+    scale = next(layer for layer in model.layers if type(layer) is LayerScale)
+    reference_scale = reference.layers[-4]
+    unnumbered = [re.sub(r"_\d+\Z", "", w.name) for w in (*scale.weights, *reference_scale.weights)]
+    assert unnumbered == ["variable", "variable"]  # auto-named alike, numbered per model
+    assert scale.get_config()["init_values"] == 0.5 and scale.get_config()["projection_dim"] == 16
+    rng = np.random.default_rng(0)  # non-default gammas, betas, means, variances too
+    low = {"variance": 0.25, "count": 0}  # a variance is positive
+    weights = [
+        rng.uniform(low.get(v.name, -0.5), 2.0, v.shape).astype(v.dtype) for v in model.weights
+    ]
     model.set_weights(weights)
-    reference.set_weights(weights)
+    # Through a file, as Normalization reads its weights into its constants on loading.
+    model.save_weights(tmp_path / "k.weights.h5")
+    model.load_weights(tmp_path / "k.weights.h5")
+    reference.load_weights(tmp_path / "k.weights.h5")
     images = rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     expected = np.asarray(reference(images))
     assert np.abs(np.asarray(model(images)) - expected).max() < 1e-6
@@ -170,7 +199,6 @@ def test_grouped_conv_and_layer_norm_equal_keras_and_torch_layers(tmp_path):
     assert [m.groups for m in convs] == [1, 4, 3]
     norms = [m for m in net.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert [m.eps for m in norms] == [1e-6, 1e-3, 1e-3]
-    model.save_weights(tmp_path / "k.weights.h5")
     load_keras_weights(net, tmp_path / "k.weights.h5")
     net.eval()
     with torch.no_grad():

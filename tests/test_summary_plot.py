@@ -214,6 +214,11 @@ def check_arithmetic(kind: str, text: str, channels: int) -> None:
         assert int(shortcut) == int(residual) == int(out) == channels, text
 
 
+# The graph layers the plot names: concatenations, sums (an Add layer's or Keras' `+`) and
+# gates' products.
+SUMS = ("concat", "add", "add_operation", "multiply")
+
+
 @pytest.mark.parametrize("path", SPECS)
 def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
     graph = results[path].graph
@@ -229,9 +234,7 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
     for box, arithmetic in boxes.items():
         # every concat and sum of the box's (first) stage, and nothing else
         expected = sorted(
-            layer.name
-            for layer in graph.layers
-            if layer.stage == box and layer.kind in ("concat", "add", "multiply")
+            layer.name for layer in graph.layers if layer.stage == box and layer.kind in SUMS
         )
         assert sorted(name for _, name, _ in arithmetic) == expected, box
         for kind, name, text in arithmetic:
@@ -239,7 +242,7 @@ def test_network_plot_names_every_block_and_every_concat_and_sum(results, path):
             assert f"{kind} {text}" in dot
             checked += 1
     # at least three where the network sums or concatenates at all (VGG does neither)
-    sums = [layer for layer in graph.layers if layer.kind in ("concat", "add", "multiply")]
+    sums = [layer for layer in graph.layers if layer.kind in SUMS]
     assert checked >= min(3, len(sums))
     # the shape each network entry hands on labels an edge (a repeated block's box:
     # its last repeat's, where repeats change the shape, as DenseNet's do)
@@ -497,13 +500,20 @@ def built(request, results, summaries):
 
 @pytest.mark.slow
 def test_summary_totals_equal_keras(built):
-    """Parameters: model.count_params(). Activation memory: every layer's output, 4 bytes each."""
+    """Parameters: model.count_params(). Activation memory: every layer's output, 4 bytes
+    each: a nested keras.Sequential's layers' (ConvNeXt's stem), and the output of an
+    operation that is no layer (Keras' `+`, a tensor all the same)."""
     path, model, table = built
     assert model.count_params() == table.params, path
+    operations = [
+        inner
+        for each in model.operations
+        for inner in (each.layers if type(each).__name__ == "Sequential" else [each])
+    ]
     outputs = sum(
-        math.prod(layer.output.shape[1:])
-        for layer in model.layers
-        if type(layer).__name__ != "InputLayer"
+        math.prod(each.output.shape[1:])
+        for each in operations
+        if type(each).__name__ != "InputLayer"
     )
     assert 4 * outputs == table.activation_bytes, path
 

@@ -634,7 +634,7 @@ def randomise_batch_norm(
 ) -> None:
     """Non-default statistics (and gamma, beta), so a swapped mean and variance would show:
     gamma and beta at random, then statistics near the data's (conftest.calibrate_batch_norm,
-    `shape` and `inference` as there)."""
+    `shape` and `inference` as there); layer scales at random too."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -645,6 +645,8 @@ def randomise_batch_norm(
                 low, high = (0.5, 1.5) if var.name in ("gamma", "moving_variance") else (-0.2, 0.2)
                 values.append(rng.uniform(low, high, tuple(var.shape)).astype("float32"))
             layer.set_weights(values)
+        elif type(layer).__name__ == "LayerScale":  # ConvNeXt's 1e-6 would hide its block
+            layer.set_weights([rng.uniform(0.2, 1.0, tuple(v.shape)) for v in layer.weights])
     calibrate_batch_norm(model, rng, shape, inference)
 
 
@@ -712,6 +714,56 @@ def test_new_forms_equal_keras(tmp_path):
     builds = (keras_module.create_forms, torch_module.create_forms)
     diff = assert_equal_to_keras(result, *builds, tmp_path)
     assert diff < TOLERANCE
+
+
+# ConvNeXt's forms: a block as one keras.Sequential, dense on a map, a layer scale, a
+# sum by Keras' `+` operator, and a layer norm the model ends with without the top.
+TAIL_SPEC = """\
+name: tail
+title: Tail
+input: [12, 12, 3]
+classes: 4
+builder: {name: create_tail}
+defaults:
+  conv: {bias: true, bn: false, activation: linear}
+blocks:
+  stem:
+    sequential: ""
+    seq: [conv 8 2x2 s2 valid @conv, {layernorm: {epsilon: 1.0e-6, name: norm}}]
+  unit:
+    seq:
+      - residual:
+          sum: operator
+          branches: [[dense 16 @up, gelu @gelu, dense 8 @down, layerscale 0.5 @scale]]
+network:
+  - {stem: {name: s}}
+  - {unit: {name: u}}
+head: [gap, dense classes]
+no_top:
+  - {layernorm: {epsilon: 1.0e-6, name: tail_norm}}
+"""
+
+
+@pytest.mark.slow
+def test_sequential_operator_sum_and_no_top_equal_keras(tmp_path):
+    keras = pytest.importorskip("keras")
+    result, keras_module, torch_module = compile_both(tmp_path, "tail", TAIL_SPEC)
+    keras.backend.clear_session()
+    reference = keras_module.create_tail(include_top=False, pooling="avg")
+    kinds = [type(layer).__name__ for layer in reference.layers[1:]]
+    assert kinds == [
+        "Sequential",  # the stem's Conv2D and LayerNormalization inside
+        "Dense",
+        "Activation",
+        "Dense",
+        "LayerScale",  # then the sum, an operation: no layer
+        "GlobalAveragePooling2D",
+        "LayerNormalization",  # no_top's
+    ]
+    assert [layer.name for layer in reference.layers[1].layers] == ["s_conv", "s_norm"]
+    assert reference.count_params() == result.graph.params_without_top() == 424
+    model = torch_module.create_tail(include_top=False, pooling="avg")
+    assert assert_torch_equals_keras(reference, model, result.graph.input, tmp_path) <= TOLERANCE
 
 
 def load_module(path):

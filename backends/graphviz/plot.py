@@ -181,6 +181,14 @@ def _rescaling(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     return f"Rescale (×{attrs['scale']:g} + {attrs['offset']:g})"
 
 
+def _layer_scale(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return f"LayerScale (×{attrs['init']:g} at first)"
+
+
+def _normalization(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
+    return "Normalize" + (" (adapted)" if attrs["mean"] is None else "")
+
+
 def _dense(attrs: dict[str, Any], out: Shape, parameter: str | None) -> str:
     activation = attrs["activation"]
     return f"Dense ({out[-1]}{' ' + activation if activation else ''})"
@@ -201,9 +209,11 @@ OPS: dict[str, tuple[Label, str]] = {
     "gmp": (_global_pool("Global MaxPool"), COLOURS["pool"]),
     "bn": (_fixed("BatchNorm"), COLOURS["other"]),
     "layernorm": (_fixed("LayerNorm"), COLOURS["other"]),
+    "normalization": (_normalization, COLOURS["other"]),
     "act": (_activation, COLOURS["other"]),
     "dropout": (_dropout, COLOURS["other"]),
     "rescaling": (_rescaling, COLOURS["other"]),
+    "layerscale": (_layer_scale, COLOURS["other"]),
     "dense": (_dense, COLOURS["dense"]),
 }
 

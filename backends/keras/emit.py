@@ -37,6 +37,7 @@ class Function:
     params: tuple[str, ...]  # `name: type = default` after `x, *,`
     doc: tuple[str, ...]
     body: tuple[Any, ...]
+    sequential: str | None = None  # the keras.Sequential layer's name expression, if one
 
 
 @dataclass
@@ -114,6 +115,9 @@ class _Printer(pycode.Printer):
                 args.append(f"{part}_name={self.layer_name(stmt.part(part))}")
         if stmt.shortcut_last:
             args.append("shortcut_last=True")
+        if stmt.operator:
+            self.helpers.add("operator")  # residual_sum takes an operator argument
+            args.append("operator=True")
         return [*out, Statement(stmt.target, "residual_sum", tuple(args))]
 
     def call(self, stmt: ir.CallStmt) -> list[Any]:
@@ -215,6 +219,8 @@ def _layer_norm(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]
 def _activation(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     a = op.attrs
     function = a["activation"]
+    if function == "linear":  # an identity layer asked for (`layer: Activation`)
+        return p.helper(op, "identity_layer", [op.source])
     if a.get("classifier"):  # float32 under mixed precision, as a dense classifier
         p.helpers.add("classifier_activation")  # the helper takes a dtype
         return p.helper(op, "activation_layer", [op.source, p.activation(a), 'dtype="float32"'])
@@ -236,11 +242,23 @@ def _dropout(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     return p.helper(op, "dropout", args)
 
 
+def _layer_scale(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    return p.helper(op, "layer_scale", [op.source, pysafe.literal(op.attrs["init"])])
+
+
 def _rescaling(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
     args = [op.source, pysafe.literal(op.attrs["scale"])]
     if op.attrs["offset"]:
         args.append(f"offset={pysafe.literal(op.attrs['offset'])}")
     return p.helper(op, "rescaling", args)
+
+
+def _normalization(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
+    args = [op.source]
+    if op.attrs["mean"] is not None:  # constants; without them the layer's own weights
+        args += [f"mean={pysafe.literal(op.attrs['mean'])}"]
+        args += [f"variance={pysafe.literal(op.attrs['variance'])}"]
+    return p.helper(op, "normalization", args)
 
 
 def _flatten(p: _Printer, op: ir.Op, residual_input: str | None) -> list[Any]:
@@ -286,9 +304,11 @@ OPS: dict[str, OpEntry] = {
     "gmp": _global_pool("global_max_pool"),
     "bn": _batch_norm,
     "layernorm": _layer_norm,
+    "normalization": _normalization,
     "act": _activation,
     "dropout": _dropout,
     "rescaling": _rescaling,
+    "layerscale": _layer_scale,
     "dense": _dense,
 }
 LAYER_NORM_EPSILON = 1e-3  # the layer_norm helper's default: Keras'
@@ -296,11 +316,16 @@ LAYER_NORM_EPSILON = 1e-3  # the layer_norm helper's default: Keras'
 
 def _function(program: ir.Program, function: ir.Function, helpers: set[str]) -> Function:
     printer = _Printer(program, True, "classes", "scale_residuals", helpers)
+    sequential = None
+    if function.sequential is not None:
+        helpers.add("sequential")
+        sequential = printer.layer_name(function.sequential)
     return Function(
         function.name,
         pycode.params(function),
         tuple(pysafe.text(line) for line in function.doc),
         tuple(printer.stmts(function.body)),
+        sequential,
     )
 
 
@@ -316,6 +341,7 @@ def build_module(
     printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     network = printer.stmts(program.network)
     head = printer.stmts(program.head)
+    no_top = printer.stmts(program.no_top)
     # The conv helpers call a batch_norm helper when asked for batch norm.
     conv_helpers = {helper for helper, _ in CONV_HELPERS.values()}
     if helpers & conv_helpers:
@@ -324,6 +350,7 @@ def build_module(
         **pycode.builder(program),
         "network": tuple(network),
         "head": tuple(head),
+        "no_top": tuple(no_top),
         "model_name": pysafe.literal(spec.name),
         "title": pysafe.text(spec.title),
         "settings": pysafe.text(settings.in_force(spec)),

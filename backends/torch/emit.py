@@ -269,6 +269,14 @@ def _layer_norm(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "LayerNorm", "LayerNorm", [*args, p.keras_name(op)])
 
 
+def _normalization(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    args = [p.channels(op.in_channels)]
+    if op.attrs["mean"] is not None:  # constants; without them buffers Keras' weights fill
+        args += [f"mean={pysafe.literal(op.attrs['mean'])}"]
+        args += [f"variance={pysafe.literal(op.attrs['variance'])}"]
+    return p.module(op, "Normalization", "Normalization", [*args, p.keras_name(op)])
+
+
 def _activation(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     return p.module(op, "activation", "activation_module", [p.activation(op.attrs)])
 
@@ -281,6 +289,11 @@ def _dropout(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
     height, width, channels = noise_shape
     args = [p.value(op.attrs["rate"]), pysafe.literal((channels, height, width))]
     return p.module(op, "SharedDropout", "SharedDropout", args)
+
+
+def _layer_scale(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
+    args = [p.channels(op.in_channels), pysafe.literal(op.attrs["init"]), p.keras_name(op)]
+    return p.module(op, "LayerScale", "LayerScale", args)
 
 
 def _rescaling(p: _Printer, op: ir.Op) -> tuple[list[Any], list[Any]]:
@@ -326,9 +339,11 @@ OPS: dict[str, OpEntry] = {
     "gmp": _global_pool("max"),
     "bn": _batch_norm,
     "layernorm": _layer_norm,
+    "normalization": _normalization,
     "act": _activation,
     "dropout": _dropout,
     "rescaling": _rescaling,
+    "layerscale": _layer_scale,
     "dense": _dense,
 }
 
@@ -358,6 +373,7 @@ def build_module(
     printer = _Printer(program, False, pysafe.identifier(program.classes_arg), "scale", helpers)
     init, forward = printer.stmts(program.network)
     head_init, head_forward = printer.stmts(program.head)
+    no_top_init, no_top_forward = printer.stmts(program.no_top)
     if helpers & set(CONV_CLASSES.values()):
         helpers |= {"batch_norm", "activation", "padding"}
     if helpers & {"MaxPool", "AvgPool"}:
@@ -406,6 +422,8 @@ def build_module(
             "forward": tuple(forward),
             "head_init": tuple(head_init),
             "head_forward": tuple(head_forward),
+            "no_top_init": tuple(no_top_init),
+            "no_top_forward": tuple(no_top_forward),
             "features_channels": printer.channels(program.features_channels),
         },
     }

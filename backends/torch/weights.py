@@ -16,6 +16,9 @@ layer's name as its `name` attribute. Conversions:
   flattens channels-last, so no reordering of the inputs is needed.
 - BatchNormalization [gamma], beta, moving_mean, moving_variance <->
   [weight], bias, running_mean, running_var (gamma only where scale=True).
+- LayerScale gamma <-> the generated LayerScale's `gamma`.
+- Normalization (without given constants) mean, variance, count <-> the
+  generated module's buffers of those names.
 
 A file whose layers or shapes do not fit the model is refused with a
 WeightsError naming the layer; nothing is loaded then.
@@ -45,6 +48,9 @@ from torch import nn
 
 from ..h5weights import legacy_layers, vars_groups
 from ..published import published_file
+
+
+NORMALIZATION = ("mean", "variance", "count")  # a Normalization's weights, in Keras' order
 
 
 class WeightsError(ValueError):
@@ -77,6 +83,12 @@ def _slots(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
         )
     if isinstance(module, nn.LayerNorm):
         return [("gamma", module.weight), ("beta", module.bias)]
+    gamma = getattr(module, "gamma", None)
+    if isinstance(gamma, nn.Parameter):  # a LayerScale
+        return [("gamma", gamma)]
+    statistics = dict(module.named_buffers(recurse=False))
+    if set(statistics) == set(NORMALIZATION):  # Keras' Normalization with weights of its own
+        return [(what, statistics[what]) for what in NORMALIZATION]
     if not isinstance(module, (nn.Conv2d, nn.Linear)):
         raise TypeError(f"no Keras layout for {type(module).__name__}")
     bias = [("bias", module.bias)] if module.bias is not None else []
@@ -148,7 +160,7 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
                 staged.append((tensor, array))
     with torch.no_grad():
         for tensor, array in staged:
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+            tensor.copy_(torch.from_numpy(np.array(array, order="C")))  # 0-d kept
 
 
 def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> None:
@@ -217,7 +229,7 @@ def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequenc
             staged.append((tensor, _convert(module, what, array, to_torch=True)))
     with torch.no_grad():
         for tensor, array in staged:
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+            tensor.copy_(torch.from_numpy(np.array(array, order="C")))  # 0-d kept
 
 
 def load_weights_file(

@@ -1,7 +1,10 @@
-"""`dense`: a fully connected layer on a flat input, with its own activation."""
+"""`dense`: a fully connected layer, with its own activation, on a flat input or on
+each position of a feature map (Keras' Dense on the last axis: ConvNeXt's pointwise
+convolutions)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,25 +44,18 @@ class DenseDef(OpDef):
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         shape = x.known_shape
-        if len(shape) != 1:
-            i.error(
-                "IRC306",
-                f"dense needs a flat input but gets a {'x'.join(map(str, shape))} feature map",
-                path,
-                hint="put `flatten` or `gap` before it",
-            )
-            return Tensor(None)
         if op.units is None:
             return Tensor(None)
-        cin, units = shape[0], op.units
+        cin, units = shape[-1], op.units
+        positions = math.prod(shape[:-1])  # 1 on a flat input; H x W on a map
         return i.add(
             name,
             self.kind,
-            (units,),
+            (*shape[:-1], units),
             path,
             (x,),
             cin * units + (units if op.bias else 0),
-            cin * units,
+            positions * cin * units,
             Origin(f"{name!r} ({units} units)", path),
             op.activation,
         )

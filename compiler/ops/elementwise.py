@@ -1,6 +1,7 @@
 """Ops applied to each value on its own: `act` (an activation; a bare activation
-name is the same op), `dropout` and `rescaling` (`x * scale + offset`, the
-preprocessing inside keras.applications' newer models)."""
+name is the same op), `dropout`, `rescaling` (`x * scale + offset`, the
+preprocessing inside keras.applications' newer models) and `layerscale` (`x *
+gamma`, a learned scale per channel: ConvNeXt's LayerScale)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,26 @@ class Rescaling(Op):
     offset: FiniteFloat = 0.0
 
 
+class LayerScale(Op):
+    """keras.applications' ConvNeXt LayerScale: each channel times a learned scale,
+    `init` at first (ConvNeXt's layer_scale_init_value)."""
+
+    kind: Literal["layerscale"] = "layerscale"  # pyright: ignore[reportIncompatibleVariableOverride]
+    init: FiniteFloat
+
+
+@dataclass(frozen=True)
+class LayerScaleDef(OpDef):
+    saves: Saves = saves("input")  # gamma's gradient reads it
+
+    def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
+        shape = x.known_shape
+        return i.add(name, self.kind, shape, path, (x,), shape[-1])
+
+    def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
+        return {"init": op.init}
+
+
 @dataclass(frozen=True)
 class RescalingDef(OpDef):
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
@@ -92,15 +113,19 @@ class ActivationDef(OpDef):
                 (*path, "layer"),
                 hint="use `layer: Activation` for this activation",
             )
+        if activation is None and op.layer == "Activation":  # an identity layer, as asked
+            return {"activation": "linear", "layer": op.layer}
         return {"activation": activation, "layer": _layer(op, r.spec, activation)}
 
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
-        if not op.activation:  # linear: no layer
+        if not op.activation:  # linear: no layer, unless `layer: Activation` asks for one
             return x
         return i.add(name, self.kind, x.known_shape, path, (x,), activation=op.activation)
 
     def attrs(self, b: Lowering, scope: Any, op: Any) -> dict[str, Any]:
         activation = b.value(scope, op.activation)
+        if activation == "linear" and op.layer == "Activation":  # an identity layer
+            return {"activation": activation, "layer": op.layer}
         return {"activation": linear_none(activation), "layer": _layer(op, b.spec, activation)}
 
 
@@ -158,6 +183,15 @@ register(
         "dropout",
         Dropout,
         compact.Syntax("dropout", (compact.Arg("rate", "rate", "a rate"),), example="dropout 0.2"),
+    ),
+    LayerScaleDef(
+        "layerscale",
+        LayerScale,
+        compact.Syntax(
+            "layerscale",
+            (compact.Arg("init", "number", "an initial scale"),),
+            example="layerscale 1e-6",
+        ),
     ),
     RescalingDef(
         "rescaling",

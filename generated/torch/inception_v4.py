@@ -218,7 +218,8 @@ class Flatten(nn.Module):
 
 
 class Dense(nn.Module):
-    """A spec `dense`: Linear, then the activation."""
+    """A spec `dense`: Linear, then the activation; on a feature map, Linear on each
+    position's channels (a channels-last view), as Keras' Dense on the last axis."""
 
     def __init__(
         self,
@@ -235,7 +236,9 @@ class Dense(nn.Module):
         self.act = activation_module(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.linear(x))
+        if x.dim() == 2:
+            return self.act(self.linear(x))
+        return self.act(self.linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
 
 
 class Stem(nn.Module):
