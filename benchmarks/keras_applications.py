@@ -40,6 +40,8 @@ from keras.applications import (
     VGG19,
     ConvNeXtTiny,
     DenseNet121,
+    EfficientNetB0,
+    EfficientNetV2B0,
     InceptionResNetV2,
     InceptionV3,
     MobileNet,
@@ -53,6 +55,8 @@ from keras.applications import (
 
 from generated.keras_convnext_tiny import convnext_tiny
 from generated.keras_densenet121 import densenet121
+from generated.keras_efficientnet_b0 import efficientnet_b0
+from generated.keras_efficientnet_v2_b0 import efficientnet_v2_b0
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
 from generated.keras_mobilenet import mobilenet
@@ -81,6 +85,8 @@ NETWORKS = {
     "MobileNetV3Small": (MobileNetV3Small, mobilenet_v3_small, 224),
     "MobileNetV3Large": (MobileNetV3Large, mobilenet_v3_large, 224),
     "ConvNeXtTiny": (ConvNeXtTiny, convnext_tiny, 224),
+    "EfficientNetB0": (EfficientNetB0, efficientnet_b0, 224),
+    "EfficientNetV2B0": (EfficientNetV2B0, efficientnet_v2_b0, 224),
 }
 
 

@@ -1,7 +1,8 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
 InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large,
-Xception, ResNet50, ResNet50V2, VGG16, VGG19, DenseNet121 and ConvNeXtTiny: same parameter count with and
+Xception, ResNet50, ResNet50V2, VGG16, VGG19, DenseNet121, EfficientNetB0, EfficientNetV2B0
+and ConvNeXtTiny: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -59,6 +60,8 @@ from keras.applications import (
     DenseNet121,
     DenseNet169,
     DenseNet201,
+    EfficientNetB0,
+    EfficientNetV2B0,
     InceptionResNetV2,
     InceptionV3,
     MobileNet,
@@ -77,6 +80,8 @@ from generated.keras_convnext_tiny import convnext_tiny
 from generated.keras_densenet121 import densenet121
 from generated.keras_densenet169 import densenet169
 from generated.keras_densenet201 import densenet201
+from generated.keras_efficientnet_b0 import efficientnet_b0
+from generated.keras_efficientnet_v2_b0 import efficientnet_v2_b0
 from generated.keras_inception_resnet_v2 import inception_resnet_v2
 from generated.keras_inception_v3 import inception_v3
 from generated.keras_mobilenet import mobilenet
@@ -321,6 +326,70 @@ NETWORKS = {
             "predictions",
         ),
         classifier="logits",
+    ),
+    "efficientnet_b0": Network(
+        "specs/keras/efficientnet_b0.yaml",
+        EfficientNetB0,
+        efficientnet_b0,
+        5_330_571,
+        4_049_571,
+        224,
+        1280,
+        132,  # 81 convs (16 depthwise, 32 in SE gates), 49 batch norms, normalization, dense
+        32,
+        (
+            "stem_conv_pad",
+            "stem_conv",
+            "stem_bn",
+            "stem_activation",
+            "block1a_dwconv",
+            "block1a_se_squeeze",
+            "block1a_se_reshape",
+            "block1a_se_reduce",
+            "block1a_se_excite",
+            "block1a_project_bn",
+            "block2a_expand_conv",
+            "block2a_dwconv_pad",
+            "block2b_drop",
+            "block2b_add",
+            "block6d_add",
+            "block7a_project_bn",
+            "top_conv",
+            "top_bn",
+            "top_activation",
+            "avg_pool",
+            "top_dropout",
+            "predictions",
+        ),
+    ),
+    "efficientnet_v2_b0": Network(
+        "specs/keras/efficientnet_v2_b0.yaml",
+        EfficientNetV2B0,
+        efficientnet_v2_b0,
+        7_200_312,
+        5_919_312,
+        224,
+        1280,
+        151,  # 91 convs (16 depthwise, 30 in SE gates), 59 batch norms, dense
+        32,
+        (
+            "stem_conv",
+            "stem_bn",
+            "stem_activation",
+            "block1a_project_conv",
+            "block1a_project_activation",
+            "block2a_expand_conv",
+            "block2b_drop",
+            "block2b_add",
+            "block4a_dwconv2",
+            "block4a_se_excite",
+            "block6h_add",
+            "top_conv",
+            "top_activation",
+            "avg_pool",
+            "top_dropout",
+            "predictions",
+        ),
     ),
     "resnet50v2": Network(
         "specs/keras/resnet50v2.yaml",
@@ -570,7 +639,8 @@ def _signature(layer) -> tuple:
         return ("layernorm", axis, layer.epsilon, layer.center, layer.scale)
     if kind == "Normalization":  # constants (None: weights of its own)
         mean, variance = (np.asarray(v).tolist() for v in (layer.input_mean, layer.input_variance))
-        return ("normalization", tuple(layer.axis), str(mean), str(variance), layer.invert)
+        axis = tuple(a % 4 for a in layer.axis)  # EfficientNet says 3, ConvNeXt -1
+        return ("normalization", axis, str(mean), str(variance), layer.invert)
     if kind == "LayerScale":  # keras.applications' ConvNeXt layer, in both models
         return ("layerscale", float(layer.init_values), layer.projection_dim)
     if kind == "Sequential":
@@ -895,6 +965,8 @@ def test_minimum_input_is_refused_below(name):
         "mobilenet_v3_small": 1,
         "mobilenet_v3_large": 1,
         "convnext_tiny": 32,
+        "efficientnet_b0": 1,
+        "efficientnet_v2_b0": 1,
     }
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
