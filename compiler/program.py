@@ -845,7 +845,7 @@ class _Builder:
         counts = Counter()
         for node in spec.network:
             if isinstance(node, Use):
-                counts[node.block] += node.repeat
+                counts[node.block] += node.count
         numbers: Counter[str] = Counter()
         channels = Channels(spec.input[2])
         out: list[Stmt] = []
@@ -854,10 +854,10 @@ class _Builder:
             path = ("network", i)
             if isinstance(node, Use):
                 first = numbers[node.block] + 1
-                numbers[node.block] += node.repeat
+                numbers[node.block] += node.count
                 many = counts[node.block] > 1
                 instance = naming.instance(node.block, first if many else None)
-                looped = node.repeat > 1
+                looped = node.count > 1
                 stmt = self.use(
                     scope,
                     node,

@@ -321,7 +321,7 @@ class _Resolver:
         counts = Counter()
         for node in spec.network:
             if isinstance(node, Use):
-                counts[node.block] += node.repeat
+                counts[node.block] += node.count
         numbers: Counter[str] = Counter()
         stages: list[RStage] = []
         env = {"classes": spec.classes}
@@ -329,12 +329,12 @@ class _Resolver:
         for i, (node, local) in enumerate(zip(spec.network, locals_)):
             path: SpecPath = ("network", i)
             if isinstance(node, Use):
-                for r in range(node.repeat):
+                for r in range(node.count):
                     numbers[node.block] += 1
                     many = counts[node.block] > 1
                     name = naming.instance(node.block, numbers[node.block] if many else None)
                     if node.name:
-                        name = naming.numbered(node.name, r, node.repeat > 1)
+                        name = naming.numbered(node.name, r, node.count > 1)
                     body = self.use(node, name, path, env)
                     stages.append(
                         RStage(

@@ -113,6 +113,13 @@ class Use(Model):
             )
         return data
 
+    @property
+    def count(self) -> int:
+        """The repeat as a number, as `network:` has it (resolve refuses a parameter there)."""
+        if not isinstance(self.repeat, int):
+            raise TypeError(f"repeat {self.repeat!r} is a parameter, not a number")
+        return self.repeat
+
 
 class Aux(Model):
     """An auxiliary head: a branch off the main path whose output is a model output."""

@@ -169,8 +169,8 @@ def calibrate_batch_norm(
     of one training step, where every layer sees normalised inputs, so that in
     inference the perturbations compound and the outputs grow with depth, errors
     alike (Inception-v4's reach 240,000, and its logits stay within the tolerance of
-    torch's, where unit-scale statistics let them drift 5e-4 apart). `inference`: each layer's statistics are those of what it sees in
-    inference instead, after the layers before it took theirs (one pass through the
+    torch's, where unit-scale statistics let them drift 5e-4 apart). `inference`: each
+    layer's statistics are those of what it sees in inference instead, after the layers before it took theirs (one pass through the
     graph), every output near unit scale: where the outputs would grow faster than
     the rounding errors, as after MobileNetV3's hard swish and gates (conv_1_bn's
     outputs at 5,800, the logits 3.5e-4 of their size from torch's; 9e-6 this way).
@@ -208,9 +208,15 @@ def calibrate_batch_norm(
 
 
 def _perturb(layer: Any, mean: Any, variance: Any, rng: Any) -> None:
-    """A batch norm's moving statistics: `mean` and `variance`, perturbed at random."""
+    """A batch norm's moving statistics: `mean` and `variance`, perturbed at random.
+
+    The variance is at least 0.01: a channel constant on the calibration batch (a dead
+    ReLU, a map one pixel wide) would otherwise be divided by sqrt(epsilon), and each
+    such layer would multiply the frameworks' rounding differences by 30 (a random
+    spec of the differential test, seed 189, ended 3.0 apart that way)."""
     import numpy as np
 
+    variance = np.maximum(variance, 0.01)
     std = np.sqrt(variance)
     statistics = {
         "moving_mean": mean + 0.2 * std * rng.uniform(-1.0, 1.0, std.shape),

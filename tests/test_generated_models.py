@@ -7,10 +7,12 @@ tests compare the model with the compiler's static analysis layer by layer.
 from __future__ import annotations
 
 import importlib
+import math
 
 import numpy as np
 import pytest
 
+from irc_cnn.compiler import summary
 from irc_cnn.compiler.pipeline import check_file
 from tests.conftest import BUILT_WHOLE, ROOT, grouped
 
@@ -138,3 +140,37 @@ def test_classes_and_logits(checked):
     model = builder(checked["inception_v4"])(nb_classes=7, classifier_activation=None)
     assert model.output.shape[1:] == (7,)
     assert model.get_layer("head_dense").activation.__name__ == "linear"
+
+
+@pytest.mark.slow
+def test_summary_totals_equal_keras(built):
+    """irc summary's totals, on the same build (docs/summary-and-plot.md). Parameters: model.count_params(). Activation memory: every layer's output, 4 bytes
+    each: a nested keras.Sequential's layers' (ConvNeXt's stem), and the output of an
+    operation that is no layer (Keras' `+`, a tensor all the same), but for the two
+    operations of hard_sigmoid's ReLU form, which the summary leaves out."""
+    name, model, graph = built
+    table = summary.summarize(graph, name)
+    assert model.count_params() == table.params, name
+    operations = [
+        inner
+        for each in model.operations
+        for inner in (each.layers if type(each).__name__ == "Sequential" else [each])
+    ]
+    # hard_sigmoid's ReLU form counts as its ReLU layer (docs/summary-and-plot.md): the
+    # `x + 3.0` before it and the `* (1 / 6)` after it are left out
+    around_relu = {
+        id(op)
+        for layer in model.layers
+        if type(layer).__name__ == "ReLU"
+        for op in (
+            layer._inbound_nodes[0].input_tensors[0]._keras_history.operation,
+            layer._outbound_nodes[0].operation if layer._outbound_nodes else None,
+        )
+        if type(op).__name__ in ("Add", "Multiply") and op not in model.layers
+    }
+    outputs = sum(
+        math.prod(each.output.shape[1:])
+        for each in operations
+        if type(each).__name__ != "InputLayer" and id(each) not in around_relu
+    )
+    assert 4 * outputs == table.activation_bytes, name

@@ -55,8 +55,10 @@ def test_golden_classifier_returns_float32(policy):
     assert {"float32", policy.removeprefix("mixed_")} <= compute
 
 
+# One policy per spec: which classifier forms return float32 does not depend on which
+# 16-bit type computes the rest (the golden test above takes both).
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", POLICIES, indirect=True)
+@pytest.mark.parametrize("policy", ["mixed_float16"], indirect=True)
 @pytest.mark.parametrize("spec", BUILT_WHOLE, ids=lambda p: str(p.relative_to(ROOT / "specs")))
 def test_every_generated_classifier_returns_float32(policy, spec):
     result = check_file(spec.relative_to(ROOT))

@@ -23,10 +23,9 @@ from irc_cnn.backends.graphviz import gallery, plot
 from irc_cnn.compiler import summary
 from irc_cnn.compiler.cli import main
 from irc_cnn.compiler.pipeline import check_bytes, check_file
-from tests.conftest import KERAS_PRESETS, ROOT, grouped, run_irc, run_without_frameworks
+from tests.conftest import ROOT, run_irc, run_without_frameworks
 
 SPECS = [path.as_posix() for path in gallery.spec_files(ROOT)]
-BUILT_WHOLE = [path for path in SPECS if ROOT / path not in KERAS_PRESETS]  # conftest.py
 KERAS_SPEC = "specs/keras/inception_resnet_v2.yaml"
 SEED_IRV2 = "specs/irv2.yaml"
 HAVE_DOT = shutil.which("dot") is not None
@@ -486,49 +485,6 @@ def module_of(result):
     if not (ROOT / "generated" / f"{name}.py").is_file():
         pytest.fail(f"generated/{name}.py is missing: run `irc compile specs`")
     return importlib.import_module(f"generated.{name}")
-
-
-@pytest.fixture(scope="module", params=grouped(BUILT_WHOLE, "summary_plot"))
-def built(request, results, summaries):
-    pytest.importorskip("keras")
-    path = request.param
-    result = results[path]
-    builder = getattr(module_of(result), result.spec.builder.name)
-    # at the spec's input: the default where a builder takes any size (builder.any_size)
-    return path, builder(input_shape=tuple(result.spec.input)), summaries[path]
-
-
-@pytest.mark.slow
-def test_summary_totals_equal_keras(built):
-    """Parameters: model.count_params(). Activation memory: every layer's output, 4 bytes
-    each: a nested keras.Sequential's layers' (ConvNeXt's stem), and the output of an
-    operation that is no layer (Keras' `+`, a tensor all the same), but for the two
-    operations of hard_sigmoid's ReLU form, which the summary leaves out."""
-    path, model, table = built
-    assert model.count_params() == table.params, path
-    operations = [
-        inner
-        for each in model.operations
-        for inner in (each.layers if type(each).__name__ == "Sequential" else [each])
-    ]
-    # hard_sigmoid's ReLU form counts as its ReLU layer (docs/summary-and-plot.md): the
-    # `x + 3.0` before it and the `* (1 / 6)` after it are left out
-    around_relu = {
-        id(op)
-        for layer in model.layers
-        if type(layer).__name__ == "ReLU"
-        for op in (
-            layer._inbound_nodes[0].input_tensors[0]._keras_history.operation,
-            layer._outbound_nodes[0].operation if layer._outbound_nodes else None,
-        )
-        if type(op).__name__ in ("Add", "Multiply") and op not in model.layers
-    }
-    outputs = sum(
-        math.prod(each.output.shape[1:])
-        for each in operations
-        if type(each).__name__ != "InputLayer" and id(each) not in around_relu
-    )
-    assert 4 * outputs == table.activation_bytes, path
 
 
 @pytest.mark.slow
