@@ -561,18 +561,21 @@ def torch_mismatches(result, model, package: Path) -> list[str]:
 
 
 # Seeds whose spec shows a known defect, with what is known of it. 189: the torch module
-# differs from the Keras model (scaled 1.0) on its spec; each of its ops and the ops
-# around the strided conv on a one-pixel-wide map agree alone. Strict: a fix makes
-# this XPASS and fail, so the entry goes with the fix.
+# differs from the Keras model on its spec in some runs and agrees in others (a fresh
+# clone passed it once, failed it once). A smaller spec from it fails every run with
+# the old uniform statistics: input 8x3x1, `avgpool 1x3 valid`, then a conv of 6
+# filters 2x5 strides [1, 2], selu, with batch norm, flatten, dense; without batch
+# norm it agrees. The cause is not found: not strict, as it does not fail every run.
 KNOWN = {
-    189: "torch differs from Keras on this spec; the smaller specs built from it agree",
+    189: "torch differs from Keras on this spec in some runs (a batch norm after a strided "
+    "conv on a one-pixel-wide map; cause not found)",
 }
 
 
 @pytest.mark.parametrize(
     "seed",
     [
-        pytest.param(seed, marks=pytest.mark.xfail(reason=KNOWN[seed], strict=True))
+        pytest.param(seed, marks=pytest.mark.xfail(reason=KNOWN[seed], strict=False))
         if seed in KNOWN
         else seed
         for seed in range(FIRST, FIRST + COUNT)
