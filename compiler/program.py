@@ -133,12 +133,17 @@ def _substitute_arith(symbol: Arith, binding: dict[str, Channels], width: float)
             raise ProgramError(f"cannot substitute {bound} into an expression")
         if getattr(term, "widened", False):
             raise ProgramError("a width multiplier inside an expression is not supported")
-        names[name] = expr.Expr("name", term.name) if isinstance(term, Param) else term.expr
+        names[name] = _tree(term)
     inner = _rename(symbol.expr, names)
     if not inner.names:
         value = inner.evaluate({})
         return Channels(widen(value, width) if symbol.widened else value)
     return Channels(0, ((Arith(inner, symbol.widened), 1),))
+
+
+def _tree(symbol: Param | Arith) -> expr.Expr:
+    """A parameter or an expression as an expression tree."""
+    return symbol.expr if isinstance(symbol, Arith) else expr.Expr("name", symbol.name)
 
 
 def _rename(tree: expr.Expr, names: dict[str, expr.Expr]) -> expr.Expr:
@@ -606,7 +611,7 @@ class _Builder:
                 stmt = self.use(scope, node, naming.join(prefix, local), current, target)
                 if node.name is not None:
                     stmt = _named(stmt, node.name)
-                stmt = self.bind(stmt, channels)
+                stmt = self.bind(stmt, channels, path)
                 channels = stmt.out_channels
             else:
                 stmt = self.op(
@@ -741,8 +746,9 @@ class _Builder:
             kw.get("shape"),
         )
 
-    def bind(self, call: CallStmt, channels: Channels) -> CallStmt:
-        """The call with its input and output channel counts (the block's own, substituted)."""
+    def bind(self, call: CallStmt, channels: Channels, path: tuple = ()) -> CallStmt:
+        """The call with its input and output channel counts (the block's own, substituted);
+        `path`: the use's, where a parameter's repeat may be refused."""
         function = self.functions[call.block]
         binding = {IN_CHANNELS: channels}
         given = dict(call.args)
@@ -753,14 +759,16 @@ class _Builder:
             elif isinstance(value, int) and not isinstance(value, bool):
                 binding[param.name] = Channels(value)
         if not isinstance(call.repeat, int):
-            out = self.repeated(function, binding, channels, call)
+            out = self.repeated(function, binding, channels, call, path)
             return replace(call, in_channels=channels, out_channels=out)
         out = channels
         for _ in range(call.repeat):  # each repeat takes what the one before gave
             out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
         return replace(call, in_channels=channels, out_channels=out)
 
-    def repeated(self, function: Function, binding: dict, channels: Channels, call) -> Channels:
+    def repeated(
+        self, function: Function, binding: dict, channels: Channels, call, path
+    ) -> Channels:
         """The channels after a parameter's count `n` of uses: the block's own output
         where it does not depend on its input (`conv f`), else the input plus n times
         what one use adds (a DenseNet layer's `in + k`: `in + n*k`)."""
@@ -771,25 +779,18 @@ class _Builder:
         added = Channels(marked.const, tuple(t for t in marked.terms if t[0] != _REPEATED_INPUT))
         if grows == 0:
             return added
-        count = (
-            call.repeat.expr
-            if isinstance(call.repeat, Arith)
-            else expr.Expr("name", call.repeat.name)
-        )
-        terms = [(expr.Expr("num", added.const), 1)] if added.const else []
-        for symbol, coef in added.terms:
-            if isinstance(symbol, str) or symbol.widened:
-                grows = 0  # `classes` or a widened count: not as arithmetic, refused below
-                break
-            terms.append(
-                (symbol.expr if isinstance(symbol, Arith) else expr.Expr("name", symbol.name), coef)
-            )
-        if grows != 1:
+        symbols = [
+            (s, c) for s, c in added.terms if isinstance(s, (Param, Arith)) and not s.widened
+        ]
+        if grows != 1 or len(symbols) < len(added.terms):  # `classes`, a widened count
             raise ProgramError(
-                f"block {call.block!r} repeated `{call.repeat}` times changes its input's "
-                "channels in a way a code backend cannot write as arithmetic on the "
-                "parameters; write the repeat as a number"
+                f"{self.place(path)}: block {call.block!r} repeated by a parameter changes "
+                "its input's channels in a way a code backend cannot write as arithmetic "
+                "on the parameters; write the repeat as a number"
             )
+        count = _tree(call.repeat)
+        terms = [(expr.Expr("num", added.const), 1)] if added.const else []
+        terms += [(_tree(symbol), coef) for symbol, coef in symbols]
         out = channels
         for term, coef in terms:
             out = out + Channels(0, ((Arith(expr.Expr("*", left=count, right=term)), coef),))

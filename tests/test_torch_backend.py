@@ -436,6 +436,24 @@ def test_a_repeat_may_be_a_block_parameter(tmp_path):
     assert assert_equal_to_keras(result, keras_module.rep, torch_module.rep, tmp_path) < TOLERANCE
 
 
+def test_a_parameters_repeat_that_multiplies_channels_is_refused_cleanly(tmp_path):
+    """`dwconv dm2` repeated n times doubles the channels n times: no backend can write
+    2**n, so `irc compile` names the use and writes nothing."""
+    spec = tmp_path / "mul.yaml"
+    spec.write_text(
+        "name: mul\ninput: [16, 16, 3]\nclasses: 4\n"
+        "blocks:\n  twice: {seq: [dwconv 3x3 dm2]}\n"
+        "  stage:\n    params: [n]\n    seq: [{twice: {repeat: n}}]\n"
+        "network: [{stage: {n: 2}}]\nhead: [gap, dense classes softmax]\n"
+    )
+    out = tmp_path / "out"
+    proc = run_irc("compile", str(spec), "--out", str(out))
+    assert proc.returncode == 1
+    assert "mul.yaml:8: block 'twice' repeated by a parameter" in proc.stderr
+    assert "nothing written" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
 @pytest.mark.parametrize("place", sorted(TEXT_PLACES))
 def test_free_text_is_inert_in_torch_modules(place, how):
