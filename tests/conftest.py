@@ -212,8 +212,7 @@ def _perturb(layer: Any, mean: Any, variance: Any, rng: Any) -> None:
 
     The variance is at least 0.01: a channel constant on the calibration batch (a dead
     ReLU, a map one pixel wide) would otherwise be divided by sqrt(epsilon), and each
-    such layer would multiply the frameworks' rounding differences by 30 (a random
-    spec of the differential test, seed 189, ended 3.0 apart that way)."""
+    such layer would multiply the frameworks' rounding differences by 30."""
     import numpy as np
 
     variance = np.maximum(variance, 0.01)

@@ -66,6 +66,18 @@ def out_size(size: int, k: int, s: int, padding: str) -> int:
     return math.ceil(size / s) if padding == "same" else (size - k) // s + 1
 
 
+def onednn_miscomputes(channels: int | None, kw: int, sh: int, sw: int, width: int) -> bool:
+    """Whether a Conv2D is one that oneDNN 3.12 (TensorFlow's and torch's CPU convolution)
+    computes from memory it never wrote: one input channel in channels-last layout, a
+    stride of 1 down and above 1 across, a kernel wider than 1 and one output column.
+    Both frameworks then give numbers up to 1e38 that change from run to run (measured
+    against a float64 reference on every such shape of inputs up to 9x6, kernels up to
+    2x5, strides up to 1x3; with TF_ENABLE_ONEDNN_OPTS=0 TensorFlow is right, and torch is
+    right on a contiguous NCHW input). irc writes such a spec correctly, but no output
+    comparison can pass on it, so the generator draws a stride of 1 across instead."""
+    return channels == 1 and sh == 1 and sw > 1 and kw > 1 and width == 1
+
+
 class Gen:
     """Random nodes as YAML text (flow style, one line each), tracking (H, W, C)."""
 
@@ -105,6 +117,8 @@ class Gen:
     def conv(self, shape, keep=False, filters: int | str | None = None, linear=False):
         rng = self.rng
         kh, kw, sh, sw, padding = self._window(shape, keep)
+        if onednn_miscomputes(shape[2], kw, sh, sw, out_size(shape[1], kw, sw, padding)):
+            sw = 1
         f = filters if filters is not None else rng.randint(1, 6)
         h, w = out_size(shape[0], kh, sh, padding), out_size(shape[1], kw, sw, padding)
         channels = f if isinstance(f, int) else None
@@ -560,26 +574,9 @@ def torch_mismatches(result, model, package: Path) -> list[str]:
     return [f"torch outputs differ from Keras by {worst:.3g}"] if worst > TOLERANCE else []
 
 
-# Seeds whose spec shows a known defect, with what is known of it. 189: the torch module
-# differs from the Keras model on its spec in some runs and agrees in others (a fresh
-# clone passed it once, failed it once). A smaller spec from it fails every run with
-# the old uniform statistics: input 8x3x1, `avgpool 1x3 valid`, then a conv of 6
-# filters 2x5 strides [1, 2], selu, with batch norm, flatten, dense; without batch
-# norm it agrees. The cause is not found: not strict, as it does not fail every run.
-KNOWN = {
-    189: "torch differs from Keras on this spec in some runs (a batch norm after a strided "
-    "conv on a one-pixel-wide map; cause not found)",
-}
-
-
 @pytest.mark.parametrize(
     "seed",
-    [
-        pytest.param(seed, marks=pytest.mark.xfail(reason=KNOWN[seed], strict=False))
-        if seed in KNOWN
-        else seed
-        for seed in range(FIRST, FIRST + COUNT)
-    ],
+    range(FIRST, FIRST + COUNT),
 )
 def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
     text, result, model = build(seed, package_root)
