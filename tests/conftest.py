@@ -31,7 +31,13 @@ SPEC_FILES = sorted((ROOT / "specs").rglob("*.yaml"))
 # keras.applications, irc's analysis and the torch module (and checks this list).
 KERAS_PRESETS = frozenset(
     ROOT / "specs" / "keras" / f"{name}.yaml"
-    for name in ("resnet101", "resnet152", "densenet169", "densenet201")
+    for name in (
+        "resnet101",
+        "resnet152",
+        "densenet169",
+        "densenet201",
+        *(f"efficientnet_b{n}" for n in range(1, 8)),
+    )
 )
 BUILT_WHOLE = [path for path in SPEC_FILES if path not in KERAS_PRESETS]
 
