@@ -381,6 +381,36 @@ def test_an_activation_after_a_conv_classifier_is_the_builders(tmp_path):
         assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5) == sums
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fused", ["", " fused"])
+def test_a_conv_classifiers_own_activation_is_the_builders(tmp_path, fused):
+    """`conv classes 1x1 softmax` (its activation a layer of its own, or inside the
+    Conv2D with `fused`) follows `classifier_activation` in Keras and torch."""
+    keras = pytest.importorskip("keras")
+    text = CONV_CLASSIFIER_SPEC.replace(
+        "  - conv classes 1x1 linear\n  - reshape flat\n  - softmax @predictions\n",
+        f"  - conv classes 1x1 softmax{fused} @predictions\n  - reshape flat\n",
+    )
+    result, keras_module, torch_module = compile_both(tmp_path, "cc", text)
+    model = keras_module.cc(nb_classes=7, classifier_activation="sigmoid")
+    assert tuple(model.output.shape) == (None, 7)
+    last = [layer for layer in model.layers if layer.name.startswith("predictions")][-1]
+    assert type(last).__name__ == ("Conv2D" if fused else "Activation")
+    assert keras.activations.serialize(last.activation) == "sigmoid"
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    for activation, sums in (("softmax", True), ("sigmoid", False), (None, False)):
+        model = keras_module.cc(nb_classes=7, classifier_activation=activation)
+        torch_model = torch_module.cc(nb_classes=7, classifier_activation=activation).eval()
+        model.save_weights(tmp_path / "k.weights.h5")
+        load_keras_weights(torch_model, tmp_path / "k.weights.h5")
+        expected = np.asarray(model(images, training=False))
+        with torch.no_grad():
+            out = torch_model(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+        assert np.abs(out - expected).max() < TOLERANCE
+        assert np.all((out > 0) & (out < 1)) == (activation is not None)
+        assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5) == sums
+
+
 REPEAT_SPEC = """\
 name: rep
 title: Rep
