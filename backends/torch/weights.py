@@ -133,6 +133,27 @@ def _check(name: str, what: str, file_shape: tuple, model_shape: tuple) -> None:
         )
 
 
+def _staged(
+    module: nn.Module, label: str, arrays: Sequence[np.ndarray]
+) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """The module's tensors, each with its array of a Keras file in torch's layout, after
+    checking the file's shape against the model's (`label` names the layer in errors)."""
+    staged = []
+    for (what, tensor), array in zip(_slots(module), arrays):
+        expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
+        _check(label, what, tuple(array.shape), expected)
+        staged.append((tensor, _convert(module, what, array, to_torch=True)))
+    return staged
+
+
+def _assign(staged: list[tuple[torch.Tensor, np.ndarray]]) -> None:
+    """Copy every staged array into its tensor: only once all of them were checked, so
+    that a file that does not fit leaves the model as it was."""
+    with torch.no_grad():
+        for tensor, array in staged:
+            tensor.copy_(torch.from_numpy(np.array(array, order="C")))  # 0-d kept
+
+
 def load_keras_weights(model: nn.Module, path: str | Path) -> None:
     """Copy every weight and batch-norm statistic of a Keras `.weights.h5` into the model.
 
@@ -152,15 +173,9 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
         for name, module in layers.items():
             if name not in groups:
                 raise WeightsError(f"layer {name!r} of the model is not in {path}")
-            slots = _slots(module)
-            for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
-                array = _convert(module, what, np.asarray(data), to_torch=True)
-                expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
-                _check(name, what, tuple(data.shape), expected)
-                staged.append((tensor, array))
-    with torch.no_grad():
-        for tensor, array in staged:
-            tensor.copy_(torch.from_numpy(np.array(array, order="C")))  # 0-d kept
+            arrays = _arrays(name, groups[name], len(_slots(module)))
+            staged += _staged(module, name, [np.asarray(data) for data in arrays])
+    _assign(staged)
 
 
 def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> None:
@@ -223,13 +238,8 @@ def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequenc
                 f"layer {name!r} {where}: the file holds {len(arrays)} array(s), "
                 f"the model's layer {len(slots)}"
             )
-        for (what, tensor), array in zip(slots, arrays):
-            expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
-            _check(f"{name} {where}", what, tuple(array.shape), expected)
-            staged.append((tensor, _convert(module, what, array, to_torch=True)))
-    with torch.no_grad():
-        for tensor, array in staged:
-            tensor.copy_(torch.from_numpy(np.array(array, order="C")))  # 0-d kept
+        staged += _staged(module, f"{name} {where}", arrays)
+    _assign(staged)
 
 
 def load_weights_file(
