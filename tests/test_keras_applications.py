@@ -977,6 +977,44 @@ def test_keras_weights_file_loads_through_weights_argument(network, top, tmp_pat
             np.testing.assert_array_equal(wa, wb)
 
 
+@pytest.mark.slow
+def test_legacy_hdf5_file_loads_by_order_in_keras_and_torch(network, top, tmp_path):
+    """keras.applications' published layout, Keras' legacy HDF5 weights (read by
+    position, names not used), through `weights=`: into the Keras model as
+    keras.applications loads it, outputs equal; into the torch module by its
+    KERAS_WEIGHT_ORDER, every tensor equal to what the Keras model's `.weights.h5`
+    (read by name) gives. Tensors, not outputs: with keras.applications' initial
+    kernels EfficientNet-B0's logits reach 1e5, where float32 in the two frameworks
+    differs by 7e-4 relative. ConvNeXt's stem is one keras.Sequential, which the file
+    holds as one layer: its torch module has no order and says so."""
+    h5py = pytest.importorskip("h5py")
+    torch = pytest.importorskip("torch")
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from irc_cnn.backends.torch.weights import WeightsError, load_keras_weights
+    from tests.test_torch_backend import torch_builder
+
+    reference, _ = top
+    path = tmp_path / "keras_applications.h5"
+    with h5py.File(path, "w") as out:
+        legacy_h5_format.save_weights_to_hdf5_group(out, reference)
+    generated = network.generated(weights=str(path), classifier_activation=None)
+    assert max_difference(reference, generated, (network.size, network.size, 3)) <= 1e-5
+    builder = torch_builder(check_file(network.spec))
+    if network.spec.endswith("convnext_tiny.yaml"):
+        with pytest.raises(WeightsError, match="no Keras layer order.*keras.Sequential"):
+            builder(weights=str(path))
+        return
+    by_order = builder(weights=str(path), classifier_activation=None)
+    generated.save_weights(tmp_path / "generated.weights.h5")
+    by_name = builder(classifier_activation=None)
+    load_keras_weights(by_name, tmp_path / "generated.weights.h5")
+    expected = by_name.state_dict()
+    assert by_order.state_dict().keys() == expected.keys()
+    for key, tensor in by_order.state_dict().items():
+        assert torch.equal(tensor, expected[key]), key
+
+
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_minimum_input_is_refused_below(name):
     """irc computes the smallest input the network's arithmetic takes; below it, a ValueError.

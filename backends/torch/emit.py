@@ -431,19 +431,29 @@ def build_module(
 
 def keras_weight_order(result: Result) -> tuple[str, ...]:
     """The Keras names of the weighted layers in the order a legacy HDF5 file holds
-    them, for a spec that publishes such files (empty otherwise: files saved by Keras
-    3 are `.weights.h5`, read by name). Without the top the file holds the same order
-    less the head's layers, which the loader drops as the model lacks them."""
-    if not any(w.format == "keras-legacy-h5" for w in result.valid_spec.weights.values()):
-        return ()
+    them (keras.applications' files, or any Keras 2 model's), so that the torch module
+    reads one by position as Keras does. Without the top the file holds the same order
+    less the head's layers, which the loader drops as the model lacks them; where
+    Keras orders the layers otherwise without the top, there is no one order (empty,
+    and the loader says so), and a spec that publishes legacy files is refused. So it
+    is where a block is one keras.Sequential: the file holds its layers' weights as
+    one layer's (ConvNeXt's stem), which the order of single layers cannot place."""
     top = order.weighted_order(result.graph, include_top=True)
     no_top = order.weighted_order(result.graph, include_top=False)
-    if [name for name in top if name in set(no_top)] != no_top:
+    nested = any(block.sequential is not None for block in result.valid_spec.blocks.values())
+    if not nested and [name for name in top if name in set(no_top)] == no_top:
+        return tuple(top)
+    if any(w.format == "keras-legacy-h5" for w in result.valid_spec.weights.values()):
         raise ir.ProgramError(
-            "without the top, Keras orders this network's weighted layers otherwise than "
-            "with it; a published legacy HDF5 file cannot be read by the torch backend"
+            "a published legacy HDF5 file of this network cannot be read by the torch "
+            "backend: "
+            + (
+                "a block is one keras.Sequential, whose layers the file holds as one"
+                if nested
+                else "without the top, Keras orders its weighted layers otherwise than with it"
+            )
         )
-    return tuple(top)
+    return ()
 
 
 def render(

@@ -217,8 +217,10 @@ def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequenc
     written by another Keras version has other names for unnamed layers."""
     if not order:
         raise WeightsError(
-            "this network's generated module has no Keras layer order (its spec publishes "
-            "no legacy HDF5 weights); load a Keras 3 `.weights.h5` file, read by name"
+            "this network's generated module has no Keras layer order, so a legacy HDF5 "
+            "file cannot be read by position (a block of it is one keras.Sequential, or "
+            "Keras orders its weighted layers otherwise without the top); load a Keras 3 "
+            "`.weights.h5` file, read by name"
         )
     layers = keras_layers(model)
     wanted = [name for name in order if name in layers]
