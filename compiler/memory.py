@@ -140,8 +140,12 @@ class TrainingMemory:
 
 
 def _trainable(layer: Layer) -> int:
-    """A layer's weights that get gradients: all but batch norm's moving mean and variance."""
-    moving = "moving_statistics" in _saves(layer, "jax")
+    """A layer's weights that get gradients: all but batch norm's moving mean and variance,
+    and none of a normalization's (its mean, variance and count are statistics)."""
+    kept = _saves(layer, "jax")
+    if "statistics_only" in kept:
+        return 0
+    moving = "moving_statistics" in kept
     return layer.params - (2 * layer.shape[-1] if moving else 0)
 
 

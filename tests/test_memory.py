@@ -115,6 +115,18 @@ def test_parts_by_dtype_and_optimizer(tiny):
     assert (mixed.weights, mixed.activations_per_image) == (222 * 4, 1870 * 2 + 4)
 
 
+def test_a_normalizations_statistics_are_not_trained():
+    """EfficientNet's Normalization with weights of its own: 2 x 3 + 1 values, none
+    trained, so no optimizer state; the conv's 4 x 3 x 3 x 3 + 4 bias are."""
+    text = TINY.replace(b"  - conv 4 3x3\n", b"  - normalization\n  - conv 4 3x3\n")
+    graph = check_bytes(text, "norm.yaml").graph
+    assert graph.params == 222 + 7
+    memory = training_memory(graph, Training(batch=1, dtype="float32", optimizer="sgd"))
+    momentum = training_memory(graph, Training(batch=1, dtype="float32", optimizer="momentum"))
+    assert memory.weights == (222 + 7) * 4
+    assert momentum.optimizer_state == (222 - 2 * (4 + 2 + 2)) * 4
+
+
 def test_largest_batch_is_the_last_that_fits(tiny):
     memory = training_memory(tiny, Training())
     limit = memory.fixed + 5 * memory.activations_per_image + 100

@@ -117,7 +117,8 @@ class Saves:
     (what its activation function needs), `fused_activation` (an activation inside the
     layer, whose output is kept), `recomputed` (XLA recomputes its output from its kept
     input, so an activation right after it keeps nothing), `moving_statistics` (two
-    weights per channel that get no gradient: batch norm's mean and variance), and what
+    weights per channel that get no gradient: batch norm's mean and variance),
+    `statistics_only` (no weight gets a gradient: a normalization's), and what
     a layer stores of its own: `mask` (XLA's dropout, a byte per element), `noise`
     (torch's dropout, an activation per element), `indices` (torch's max pool, int64)."""
 

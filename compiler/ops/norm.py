@@ -145,6 +145,8 @@ class LayerNormDef(OpDef):
 
 @dataclass(frozen=True)
 class NormalizationDef(OpDef):
+    saves: Saves = saves("statistics_only")
+
     def infer(self, i: Inferring, op: Any, name: str, path: SpecPath, x: Tensor) -> Tensor:
         shape = x.known_shape
         for field in ("mean", "variance"):
