@@ -97,6 +97,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"-?[0-9]{1,12}\Z")  # negative counts parse, and fail as out of range
 # At most 12 digits: anything longer is a typo, and int() refuses 4300.
 _WINDOW = re.compile(r"([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
+_SIDES = re.compile(r"([0-9]{1,12}),([0-9]{1,12}),([0-9]{1,12}),([0-9]{1,12})\Z")
 _STRIDE = re.compile(r"s([0-9]{1,12})(?:x([0-9]{1,12}))?\Z")
 _REPEAT = re.compile(r"x([0-9]{1,12})\Z")
 _MULTIPLIER = re.compile(r"dm([0-9]{1,12})\Z")
@@ -208,7 +209,7 @@ def _number(token: Token, field: str) -> int | str:
 def _window(token: Token, field: str, zero: bool = False) -> list[int]:
     m = _WINDOW.match(token.text)
     if not m:
-        example = "3, 1x2 or 0x1" if zero else "3x3, 1x7 or 3"
+        example = "3, 1x2 or 0,1,0,1 (top, bottom, left, right)" if zero else "3x3, 1x7 or 3"
         raise CompactError(
             f"{field} must look like {example}, got {token.text!r}", token.start, token.end
         )
@@ -335,6 +336,9 @@ def _argument(arg: Arg, token: Token, kind: str) -> object:
     if arg.form == "padding" and token.text == "correct":  # keras' correct_pad (ops.layout)
         return token.text
     if arg.form == "padding":  # `3` on every side, `1x2`: 1 above and below, 2 left and right
+        sides = _SIDES.match(token.text)  # `0,1,0,1`: top, bottom, left, right
+        if sides:
+            return [int(side) for side in sides.groups()]
         h, w = _window(token, label, zero=True)
         return [h, h, w, w]
     if arg.form in ("rate", "number"):  # a rate may also be a block parameter's name

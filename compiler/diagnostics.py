@@ -114,6 +114,10 @@ CODES: dict[str, Code] = {
     "IRC404": Code("network too large", "b x1000 where block b holds a x1000"),
     "IRC405": Code("duplicate layer name", "two ops that irc would name alike"),
     "IRC406": Code("node not allowed here", "aux: aux_head inside a block's seq"),
+    "IRC407": Code(
+        "valid, but no code backend can write it",
+        "{twice: {repeat: n}} where twice is dwconv 3x3 dm2 (2**n channels)",
+    ),
     "IRC501": Code(
         "generated module stale, missing or orphaned (irc compile --check)",
         "a spec edited, or deleted, since `irc compile` wrote its module",

@@ -134,10 +134,24 @@ def validate(source: Source) -> Result:
             # resolve did not run: check the block references on the raw data
             reported = [source.locate(d.path)[0] for d in found if d.path]
             found += unknown_blocks(source.data, reported)
+    if result.spec is not None and not any(d.severity == "error" for d in found):
+        found += _unwritable(result)
     result.diagnostics = _in_file_order(
         _unique([_inherited(source, _explained(source, position(source, d))) for d in found])
     )
     return result
+
+
+def _unwritable(result: Result) -> list[Diagnostic]:
+    """What the code backends cannot write, found by building their program here: a spec
+    `irc check` accepts is one `irc compile` writes (the program has no framework)."""
+    from .program import ProgramError, build
+
+    try:
+        build(result, root=Path("/"))  # its file names are not used here; no cwd needed
+    except ProgramError as exc:
+        return [Diagnostic("IRC407", exc.message, path=exc.path, hint=exc.hint or None)]
+    return []
 
 
 def _explained(source: Source, diag: Diagnostic) -> Diagnostic:

@@ -53,7 +53,16 @@ CLASSES_NAME = "(classes)"
 
 
 class ProgramError(Exception):
-    """A checked spec that a code backend cannot express (never raised for the shipped specs)."""
+    """A spec the code backends cannot express. `irc check` builds the program too and
+    reports this as IRC407 at `path` (the spec path of the node); `where` is that place
+    as text (file:line) for the backends' own message."""
+
+    def __init__(self, message: str, path: tuple = (), where: str = "", hint: str = "") -> None:
+        text = f"{message}; {hint}" if hint else message
+        super().__init__(f"{where}: {text}" if where else text)
+        self.message = message
+        self.path = path
+        self.hint = hint
 
 
 # -- values ---------------------------------------------------------------------
@@ -554,15 +563,18 @@ class _Builder:
         if rule == "filters":
             out = residual_in if attrs["filters"] == INPUT_CHANNELS else _symbol(attrs["filters"])
             if out is None:  # the check allows `in` filters only in a residual's projection
-                raise ProgramError(f"{self.place(path)}: `in` filters outside a residual")
+                raise ProgramError("`in` filters outside a residual", path, self.place(path))
             return out
         if rule == "multiplier":
             multiplier = attrs["multiplier"]
             if not isinstance(multiplier, int):
                 raise ProgramError(
-                    f"{self.place(path)}: a {definition.kind}'s depth multiplier must be a "
-                    "number here (its output channel count is printed as in_channels times "
-                    "it), not a block parameter or an expression; write the number"
+                    f"a {definition.kind}'s depth multiplier must be a number here (its "
+                    "output channel count is printed as in_channels times it), not a block "
+                    "parameter or an expression",
+                    path,
+                    self.place(path),
+                    "write the number",
                 )
             return _scaled(channels, multiplier)
         if rule == "units":
@@ -784,9 +796,11 @@ class _Builder:
         ]
         if grows != 1 or len(symbols) < len(added.terms):  # `classes`, a widened count
             raise ProgramError(
-                f"{self.place(path)}: block {call.block!r} repeated by a parameter changes "
-                "its input's channels in a way a code backend cannot write as arithmetic "
-                "on the parameters; write the repeat as a number"
+                f"block {call.block!r} repeated by a parameter changes its input's channels "
+                "in a way a code backend cannot write as arithmetic on the parameters",
+                path,
+                self.place(path),
+                "write the repeat as a number",
             )
         count = _tree(call.repeat)
         terms = [(expr.Expr("num", added.const), 1)] if added.const else []

@@ -208,7 +208,7 @@ blocks:
       - {pad: {padding: p}}
       - {conv: {filters: 4*f, kernel: k, strides: s, padding: valid}}
       - {maxpool: {pool: [1, k], strides: [1, s - 1]}}
-      - {dwconv: {kernel: k + 2, multiplier: f//2}}
+      - {dwconv: {kernel: k + 2, multiplier: 1}}
 network:
   - unit: {f: 2 , s: 2}
 """
@@ -217,6 +217,10 @@ network:
     assert got["unit_conv"].shape == (8, 8, 8)
     assert got["unit_conv"].params == 3 * 3 * 8 * 8
     assert got["unit_dwconv"].params == 5 * 5 * 8
+    # but a depth multiplier: the code prints a dwconv's channels as in_channels * m
+    (diag,) = check(body.replace("multiplier: 1", "multiplier: f//2")).diagnostics
+    assert (diag.code, diag.span.line, diag.span.column) == ("IRC407", 13, 9)
+    assert "depth multiplier must be a number" in diag.message
 
 
 @pytest.mark.parametrize(
@@ -352,6 +356,8 @@ def test_unparse_round_trips_the_new_words():
         "dwconv 3x3 s2 dm2 linear nobn",
         "sepconv 64 3x3 dm2 @block2_sepconv1",
         "pad 1x2",
+        "pad 0,1,0,1 @conv_pad_1",  # uneven: MobileNet's strided blocks
+        "crop 1,0,1,0",  # NASNet's adjust path
         "gap keepdims",
         "conv 64 3x3 s2 g4 linear",
         "conv 8 3x3 relu nobn fused",
@@ -360,6 +366,9 @@ def test_unparse_round_trips_the_new_words():
         kind, fields, _ = ops.parse(text)
         again = ops.unparse({"kind": kind, **fields})
         assert ops.parse(again)[:2] == (kind, fields), (text, again)
+    assert ops.parse("pad 0,1,0,1")[1] == {"padding": [0, 1, 0, 1]}
+    with pytest.raises(compact.CompactError, match=r"0,1,0,1 \(top, bottom, left, right\)"):
+        ops.parse("pad 0,1,0")
 
 
 def test_the_parenthesis_limit_counts_nesting_not_tokens():

@@ -369,15 +369,15 @@ def test_plot_of_a_residual_written_in_the_network():
 
 
 def test_plot_of_a_spec_the_program_cannot_express(tmp_path):
-    """A depth multiplier given by a parameter: plot draws the program IR, which cannot
-    hold it, so irc plot says so with the line (exit 1, no traceback, no file)."""
+    """A depth multiplier given by a parameter: the program IR, which plot draws, cannot
+    hold it, so the check refuses the spec with its line (exit 1, no traceback, no file)."""
     spec = tmp_path / "dm.yaml"
     spec.write_bytes(NESTED.replace(b"[conv f 1x1,", b"[{dwconv: {kernel: 3, multiplier: f}},"))
     proc = run_irc("plot", str(spec), "-o", str(tmp_path / "dm.dot"))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "irc plot cannot draw" in proc.stderr
-    assert "dm.yaml:9: a dwconv's depth multiplier must be a number" in proc.stderr
+    assert "dm.yaml:9:" in proc.stderr
+    assert "error[IRC407]: a dwconv's depth multiplier must be a number" in proc.stderr
     assert not (tmp_path / "dm.dot").exists()
 
 

@@ -468,7 +468,7 @@ def test_a_repeat_may_be_a_block_parameter(tmp_path):
 
 def test_a_parameters_repeat_that_multiplies_channels_is_refused_cleanly(tmp_path):
     """`dwconv dm2` repeated n times doubles the channels n times: no backend can write
-    2**n, so `irc compile` names the use and writes nothing."""
+    2**n, so `irc check` refuses it (IRC407 at the use) and `irc compile` writes nothing."""
     spec = tmp_path / "mul.yaml"
     spec.write_text(
         "name: mul\ninput: [16, 16, 3]\nclasses: 4\n"
@@ -477,11 +477,14 @@ def test_a_parameters_repeat_that_multiplies_channels_is_refused_cleanly(tmp_pat
         "network: [{stage: {n: 2}}]\nhead: [gap, dense classes softmax]\n"
     )
     out = tmp_path / "out"
-    proc = run_irc("compile", str(spec), "--out", str(out))
-    assert proc.returncode == 1
-    assert "mul.yaml:8: block 'twice' repeated by a parameter" in proc.stderr
-    assert "nothing written" in proc.stderr
-    assert "Traceback" not in proc.stderr and not out.exists()
+    for command in (["check"], ["compile", "--out", str(out)]):
+        proc = run_irc(*command, str(spec))
+        assert proc.returncode == 1
+        said = proc.stdout + proc.stderr  # check reports on stdout, compile on stderr
+        assert "mul.yaml:8:11: error[IRC407]: block 'twice' repeated by a parameter" in said
+        assert "hint: write the repeat as a number" in said
+        assert "Traceback" not in said
+    assert "nothing written" in proc.stderr and not out.exists()
 
 
 @pytest.mark.parametrize("how", sorted(HOSTILE_TEXTS))
@@ -553,10 +556,13 @@ def test_a_depth_multiplier_parameter_is_a_clean_error(tmp_path):
         "network:\n  - unit\nhead: [gap, dense classes]\n"
     )
     out = tmp_path / "out"
-    proc = run_irc("compile", "--backend", "torch", str(spec), "--out", str(out))
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert "dm.yaml:10: a dwconv's depth multiplier must be a number" in proc.stderr
+    for command in (["check"], ["compile", "--backend", "torch", "--out", str(out)]):
+        proc = run_irc(*command, str(spec))
+        assert proc.returncode == 1
+        assert "Traceback" not in proc.stderr
+        said = proc.stdout + proc.stderr  # check reports on stdout, compile on stderr
+        assert "dm.yaml:10:9: error[IRC407]: a dwconv's depth multiplier must be a number" in said
+        assert "hint: write the number" in said
     assert "nothing written" in proc.stderr and not out.exists()
 
 
