@@ -959,39 +959,24 @@ def test_input_dependent_padding_equals_keras(name):
 
 
 @pytest.mark.slow
-def test_keras_weights_file_loads_through_weights_argument(network, top, tmp_path):
-    """Keras 3 matches a .weights.h5 file by layer class and position in model.layers.
-
-    model.layers is ordered by the graph (depth from the input, then the order
-    of a walk from the output), not by names or creation order, so the
-    generated model's extra weightless Rescaling layers do not disturb it.
-    """
-    reference, _ = top
-    path = tmp_path / "keras_applications.weights.h5"
-    reference.save_weights(path)
-    generated = network.generated(weights=str(path), classifier_activation=None)
-    assert max_difference(reference, generated, (network.size, network.size, 3)) <= TOLERANCE
-    # and the file put every weight where the structural pairing would
-    for a, b in pair_weighted_layers(reference, generated):
-        for wa, wb in zip(a.get_weights(), b.get_weights()):
-            np.testing.assert_array_equal(wa, wb)
-
-
-@pytest.mark.slow
-def test_legacy_hdf5_file_loads_by_order_in_keras_and_torch(network, top, tmp_path):
+def test_weights_files_load_by_order_in_keras_and_torch(network, top, tmp_path):
     """keras.applications' published layout, Keras' legacy HDF5 weights (read by
     position, names not used), through `weights=`: into the Keras model as
-    keras.applications loads it, outputs equal; into the torch module by its
-    KERAS_WEIGHT_ORDER, every tensor equal to what the Keras model's `.weights.h5`
-    (read by name) gives. Tensors, not outputs: with keras.applications' initial
+    keras.applications loads it, outputs equal and every weight where the structural
+    pairing puts it. Then keras.applications' Keras 3 `.weights.h5`, which Keras
+    matches by layer class and position in model.layers (ordered by the graph, not
+    by names or creation order, so the generated model's extra weightless layers do
+    not disturb it), into the same model, its weights zeroed first. Into the torch module by its
+    KERAS_WEIGHT_ORDER, every tensor equal to the Keras model's layer of its name.
+    Tensors, not outputs: with keras.applications' initial
     kernels EfficientNet-B0's logits reach 1e5, where float32 in the two frameworks
     differs by 7e-4 relative. ConvNeXt's stem is one keras.Sequential, which the file
     holds as one layer: its torch module has no order and says so."""
     h5py = pytest.importorskip("h5py")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from keras.src.legacy.saving import legacy_h5_format
 
-    from irc_cnn.backends.torch.weights import WeightsError, load_keras_weights
+    from irc_cnn.backends.torch.weights import WeightsError, keras_weights
     from tests.test_torch_backend import torch_builder
 
     reference, _ = top
@@ -1000,19 +985,28 @@ def test_legacy_hdf5_file_loads_by_order_in_keras_and_torch(network, top, tmp_pa
         legacy_h5_format.save_weights_to_hdf5_group(out, reference)
     generated = network.generated(weights=str(path), classifier_activation=None)
     assert max_difference(reference, generated, (network.size, network.size, 3)) <= 1e-5
+    pairs = pair_weighted_layers(reference, generated)
+    for a, b in pairs:
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    reference.save_weights(tmp_path / "keras_applications.weights.h5")
+    for _, b in pairs:
+        b.set_weights([np.zeros_like(w) for w in b.get_weights()])
+    generated.load_weights(tmp_path / "keras_applications.weights.h5")
+    for a, b in pairs:
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
     builder = torch_builder(check_file(network.spec))
     if network.spec.endswith("convnext_tiny.yaml"):
         with pytest.raises(WeightsError, match="no Keras layer order.*keras.Sequential"):
             builder(weights=str(path))
         return
-    by_order = builder(weights=str(path), classifier_activation=None)
-    generated.save_weights(tmp_path / "generated.weights.h5")
-    by_name = builder(classifier_activation=None)
-    load_keras_weights(by_name, tmp_path / "generated.weights.h5")
-    expected = by_name.state_dict()
-    assert by_order.state_dict().keys() == expected.keys()
-    for key, tensor in by_order.state_dict().items():
-        assert torch.equal(tensor, expected[key]), key
+    loaded = keras_weights(builder(weights=str(path), classifier_activation=None))
+    weighted = [layer for layer in generated.layers if layer.weights]
+    assert sorted(loaded) == sorted(layer.name for layer in weighted)
+    for layer in weighted:
+        for ours, theirs in zip(loaded[layer.name], layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(ours, theirs, err_msg=layer.name)
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))

@@ -178,6 +178,18 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
     _assign(staged)
 
 
+def keras_weights(model: nn.Module) -> dict[str, list[np.ndarray]]:
+    """Every weighted layer's arrays in Keras' layout and order (what Keras'
+    `model.get_layer(name).get_weights()` gives), by Keras name."""
+    return {
+        name: [
+            _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False)
+            for what, tensor in _slots(module)
+        ]
+        for name, module in keras_layers(model).items()
+    }
+
+
 def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> None:
     """Write the model's weights as a Keras `.weights.h5` laid out like `like`.
 
