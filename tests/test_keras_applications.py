@@ -925,7 +925,12 @@ def test_outputs_agree_at_keras_minimum(network):
 
 
 # Inputs at which keras' correct_pad pads some map on both sides (an odd side on the way).
-UNEVEN_SIZES = {"mobilenet_v2": 200, "mobilenet_v3_small": 97, "mobilenet_v3_large": 97}
+UNEVEN_SIZES = {
+    "mobilenet_v2": 200,
+    "mobilenet_v3_small": 97,
+    "mobilenet_v3_large": 97,
+    "efficientnet_b0": 97,
+}
 
 
 @pytest.mark.slow
