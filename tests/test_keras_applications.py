@@ -975,13 +975,13 @@ def test_weights_files_load_by_order_in_keras_and_torch(network, top, tmp_path):
     KERAS_WEIGHT_ORDER, every tensor equal to the Keras model's layer of its name.
     Tensors, not outputs: with keras.applications' initial
     kernels EfficientNet-B0's logits reach 1e5, where float32 in the two frameworks
-    differs by 7e-4 relative. ConvNeXt's stem is one keras.Sequential, which the file
-    holds as one layer: its torch module has no order and says so."""
+    differs by 7e-4 relative. ConvNeXt's stem and downsampling layers are each one
+    keras.Sequential, which the file holds as one layer with its layers' weights."""
     h5py = pytest.importorskip("h5py")
     pytest.importorskip("torch")
     from keras.src.legacy.saving import legacy_h5_format
 
-    from irc_cnn.backends.torch.weights import WeightsError, keras_weights
+    from irc_cnn.backends.torch.weights import keras_weights
     from tests.test_torch_backend import torch_builder
 
     reference, _ = top
@@ -1002,12 +1002,13 @@ def test_weights_files_load_by_order_in_keras_and_torch(network, top, tmp_path):
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
     builder = torch_builder(check_file(network.spec))
-    if network.spec.endswith("convnext_tiny.yaml"):
-        with pytest.raises(WeightsError, match="no Keras layer order.*keras.Sequential"):
-            builder(weights=str(path))
-        return
     loaded = keras_weights(builder(weights=str(path), classifier_activation=None))
-    weighted = [layer for layer in generated.layers if layer.weights]
+    weighted = [
+        inner
+        for layer in generated.layers
+        for inner in (layer.layers if isinstance(layer, keras.Sequential) else [layer])
+        if inner.weights
+    ]
     assert sorted(loaded) == sorted(layer.name for layer in weighted)
     for layer in weighted:
         for ours, theirs in zip(loaded[layer.name], layer.get_weights(), strict=True):

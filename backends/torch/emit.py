@@ -62,6 +62,7 @@ class Class:
     init: tuple[Any, ...]
     forward: tuple[Any, ...]
     out_channels: str
+    sequential: str | None = None  # the name of the keras.Sequential it is in Keras
 
 
 class _Printer(pycode.Printer):
@@ -358,6 +359,7 @@ def _class(program: ir.Program, function: ir.Function, helpers: set[str]) -> Cla
         tuple(init),
         tuple(forward),
         printer.channels(function.out_channels),
+        None if function.sequential is None else printer.layer_name(function.sequential),
     )
 
 
@@ -435,23 +437,18 @@ def keras_weight_order(result: Result) -> tuple[str, ...]:
     reads one by position as Keras does. Without the top the file holds the same order
     less the head's layers, which the loader drops as the model lacks them; where
     Keras orders the layers otherwise without the top, there is no one order (empty,
-    and the loader says so), and a spec that publishes legacy files is refused. So it
-    is where a block is one keras.Sequential: the file holds its layers' weights as
-    one layer's (ConvNeXt's stem), which the order of single layers cannot place."""
+    and the loader says so), and a spec that publishes legacy files is refused. The
+    layers of a block that is one keras.Sequential (ConvNeXt's stem) are listed one by
+    one; the file holds them as one layer, which the loader knows by the module's
+    `keras_sequential`."""
     top = order.weighted_order(result.graph, include_top=True)
     no_top = order.weighted_order(result.graph, include_top=False)
-    nested = any(block.sequential is not None for block in result.valid_spec.blocks.values())
-    if not nested and [name for name in top if name in set(no_top)] == no_top:
+    if [name for name in top if name in set(no_top)] == no_top:
         return tuple(top)
     if any(w.format == "keras-legacy-h5" for w in result.valid_spec.weights.values()):
         raise ir.ProgramError(
-            "a published legacy HDF5 file of this network cannot be read by the torch "
-            "backend: "
-            + (
-                "a block is one keras.Sequential, whose layers the file holds as one"
-                if nested
-                else "without the top, Keras orders its weighted layers otherwise than with it"
-            )
+            "without the top, Keras orders this network's weighted layers otherwise than "
+            "with it; a published legacy HDF5 file cannot be read by the torch backend"
         )
     return ()
 

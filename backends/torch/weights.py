@@ -51,6 +51,8 @@ from ..published import published_file
 
 
 NORMALIZATION = ("mean", "variance", "count")  # a Normalization's weights, in Keras' order
+# The weights Keras does not train: a legacy file lists a layer's after its trainable ones
+STATISTICS = frozenset({"moving_mean", "moving_variance", *NORMALIZATION})
 
 
 class WeightsError(ValueError):
@@ -133,13 +135,23 @@ def _check(name: str, what: str, file_shape: tuple, model_shape: tuple) -> None:
         )
 
 
+Slot = tuple[nn.Module, str, torch.Tensor]  # a layer, what Keras calls the tensor, the tensor
+
+
+def _layer_slots(modules: Sequence[nn.Module]) -> list[Slot]:
+    """The tensors of one Keras layer in the order Keras lists its weights: trainable
+    ones first. `modules`: the layer's module, or a keras.Sequential's layers in order."""
+    slots = [(module, what, tensor) for module in modules for what, tensor in _slots(module)]
+    return [s for s in slots if s[1] not in STATISTICS] + [s for s in slots if s[1] in STATISTICS]
+
+
 def _staged(
-    module: nn.Module, label: str, arrays: Sequence[np.ndarray]
+    slots: Sequence[Slot], label: str, arrays: Sequence[np.ndarray]
 ) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """The module's tensors, each with its array of a Keras file in torch's layout, after
-    checking the file's shape against the model's (`label` names the layer in errors)."""
+    """Each slot's tensor with its array of a Keras file in torch's layout, after checking
+    the file's shape against the model's (`label` names the layer in errors)."""
     staged = []
-    for (what, tensor), array in zip(_slots(module), arrays):
+    for (module, what, tensor), array in zip(slots, arrays):
         expected = _convert(module, what, tensor.detach().cpu().numpy(), False).shape
         _check(label, what, tuple(array.shape), expected)
         staged.append((tensor, _convert(module, what, array, to_torch=True)))
@@ -173,8 +185,9 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
         for name, module in layers.items():
             if name not in groups:
                 raise WeightsError(f"layer {name!r} of the model is not in {path}")
-            arrays = _arrays(name, groups[name], len(_slots(module)))
-            staged += _staged(module, name, [np.asarray(data) for data in arrays])
+            slots = _layer_slots([module])
+            arrays = _arrays(name, groups[name], len(slots))
+            staged += _staged(slots, name, [np.asarray(data) for data in arrays])
     _assign(staged)
 
 
@@ -229,13 +242,11 @@ def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequenc
     written by another Keras version has other names for unnamed layers."""
     if not order:
         raise WeightsError(
-            "this network's generated module has no Keras layer order, so a legacy HDF5 "
-            "file cannot be read by position (a block of it is one keras.Sequential, or "
-            "Keras orders its weighted layers otherwise without the top); load a Keras 3 "
-            "`.weights.h5` file, read by name"
+            "this network's generated module has no Keras layer order (Keras orders its "
+            "weighted layers otherwise without the top), so a legacy HDF5 file cannot be "
+            "read by position; load a Keras 3 `.weights.h5` file, read by name"
         )
-    layers = keras_layers(model)
-    wanted = [name for name in order if name in layers]
+    wanted = _file_layers(model, order)
     saved = legacy_layers(path)
     if len(saved) != len(wanted):
         raise WeightsError(
@@ -243,17 +254,38 @@ def load_keras_legacy_weights(model: nn.Module, path: str | Path, order: Sequenc
             " (a file with the top for a model without it, or the reverse?)"
         )
     staged: list[tuple[torch.Tensor, np.ndarray]] = []
-    for k, ((saved_name, arrays), name) in enumerate(zip(saved, wanted)):
-        module = layers[name]
-        slots = _slots(module)
+    for k, ((saved_name, arrays), (name, modules)) in enumerate(zip(saved, wanted)):
+        slots = _layer_slots(modules)
         where = f"#{k} ({saved_name} in the file)"
         if len(arrays) != len(slots):
             raise WeightsError(
                 f"layer {name!r} {where}: the file holds {len(arrays)} array(s), "
                 f"the model's layer {len(slots)}"
             )
-        staged += _staged(module, f"{name} {where}", arrays)
+        staged += _staged(slots, f"{name} {where}", arrays)
     _assign(staged)
+
+
+def _file_layers(model: nn.Module, order: Sequence[str]) -> list[tuple[str, list[nn.Module]]]:
+    """The model's weighted layers in `order` as Keras lists them in a legacy file: the
+    layers of a keras.Sequential (a module marked `keras_sequential`, its name in Keras)
+    as one, which they are in Keras; layers the model lacks (its top) left out."""
+    layers = keras_layers(model)
+    owner = {
+        str(member.keras_name): str(container.keras_sequential)
+        for container in model.modules()
+        if hasattr(container, "keras_sequential")
+        for member in container.modules()
+        if hasattr(member, "keras_name")
+    }
+    found: list[tuple[str, list[nn.Module]]] = []
+    for name in (name for name in order if name in layers):
+        group = owner.get(name)
+        if group is not None and found and found[-1][0] == group:
+            found[-1][1].append(layers[name])
+        else:
+            found.append((group or name, [layers[name]]))
+    return found
 
 
 def load_weights_file(
