@@ -104,7 +104,13 @@ class Graph:
     # The resolved network it was inferred from (compiler.resolve.Resolved): resolving
     # does not depend on the input size, so the minimum-input search reuses it.
     resolved: Any = field(default=None, repr=False, compare=False)
-    no_top_params: int = 0  # the spec's `no_top:` layers, built only without the top
+    # The spec's `no_top:` layers, built only without the top: not in `layers`, which
+    # are the model's with the top (keras' legacy files without it hold their weights)
+    no_top_layers: tuple[Layer, ...] = ()
+
+    @property
+    def no_top_params(self) -> int:
+        return sum(layer.params for layer in self.no_top_layers)
 
     @property
     def params(self) -> int:

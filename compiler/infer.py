@@ -136,13 +136,13 @@ class _Inferrer:
         outputs: list[Shape | None] = []
         aux: list[Shape | None] = []
         stages: list[Stage] = []
-        no_top = 0
+        no_top: list[Layer] = []
         for stage in self.resolved.stages:
             self.stage = stage
             first = len(self.layers)
             if stage.role == "no_top":  # built only without the top: counted apart, no stage
                 self.stage_output(stage, features)
-                no_top += sum(layer.params for layer in self.layers[first:])
+                no_top += self.layers[first:]
                 del self.layers[first:]
                 continue
             if stage.role == "aux":
@@ -187,7 +187,7 @@ class _Inferrer:
             features.shape or (),
             tuple(s or () for s in (*outputs, *aux)),
             self.resolved,
-            no_top,
+            tuple(no_top),
         )
 
     def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:

@@ -19,12 +19,26 @@ import pytest
 from irc_cnn.backends import published
 from irc_cnn.compiler.pipeline import check_bytes, check_file
 
-from tests.conftest import run_irc, scaled_difference
+from tests.conftest import ROOT, SPEC_FILES, run_irc, scaled_difference
 
+# Every spec that publishes weights, by the keras.applications builder they are for
 KERAS_SPECS = {
+    "ConvNeXtTiny": "specs/keras/convnext_tiny.yaml",
+    "DenseNet121": "specs/keras/densenet121.yaml",
+    "DenseNet169": "specs/keras/densenet169.yaml",
+    "DenseNet201": "specs/keras/densenet201.yaml",
+    "EfficientNetV2B0": "specs/keras/efficientnet_v2_b0.yaml",
     "InceptionResNetV2": "specs/keras/inception_resnet_v2.yaml",
-    "Xception": "specs/keras/xception.yaml",
+    "InceptionV3": "specs/keras/inception_v3.yaml",
+    "MobileNetV3Large": "specs/keras/mobilenet_v3_large.yaml",
+    "MobileNetV3Small": "specs/keras/mobilenet_v3_small.yaml",
     "ResNet50": "specs/keras/resnet50.yaml",
+    "ResNet50V2": "specs/keras/resnet50v2.yaml",
+    "ResNet101": "specs/keras/resnet101.yaml",
+    "ResNet152": "specs/keras/resnet152.yaml",
+    "VGG16": "specs/keras/vgg16.yaml",
+    "VGG19": "specs/keras/vgg19.yaml",
+    "Xception": "specs/keras/xception.yaml",
 }
 
 
@@ -51,8 +65,19 @@ def test_declared_files_are_keras_applications(application, include_top, monkeyp
     published = check_file(KERAS_SPECS[application]).spec.weights["imagenet"]
     declared = published.top if include_top else published.no_top
     assert published.format == "keras-legacy-h5"
-    assert (declared.url, declared.md5, declared.sha256) == (url, file_hash, None)
+    md5 = len(file_hash) == 32  # keras takes either (ConvNeXt's are sha256)
+    expected = (url, file_hash, None) if md5 else (url, None, file_hash)
+    assert (declared.url, declared.md5, declared.sha256) == expected
     assert url.endswith("/" + fname)
+
+
+def test_every_spec_that_publishes_weights_is_checked_against_keras():
+    publishing = {
+        str(path.relative_to(ROOT))
+        for path in SPEC_FILES
+        if path.parent.name == "keras" and check_file(path).spec.weights
+    }
+    assert publishing == set(KERAS_SPECS.values())
 
 
 BASE = """
@@ -182,7 +207,8 @@ def test_the_cache_module_imports_no_framework():
 
 # keras.applications' builder, irc's spec and builder, the input side used (the
 # smallest keras.applications takes, to keep the networks fast)
-SERVED = {
+SERVED = {  # ConvNeXt: a file layer that is a keras.Sequential of two of irc's
+    "ConvNeXtTiny": ("specs/keras/convnext_tiny.yaml", "convnext_tiny", 32),
     "InceptionResNetV2": ("specs/keras/inception_resnet_v2.yaml", "inception_resnet_v2", 75),
     "Xception": ("specs/keras/xception.yaml", "xception", 71),
     "ResNet50": ("specs/keras/resnet50.yaml", "resnet50", 32),
@@ -235,11 +261,12 @@ def served(request, tmp_path_factory) -> Served:
     randomise(reference, seed=11)  # batch-norm statistics and biases not their defaults
     with h5py.File(file, "w") as out:  # Keras' own legacy writer: the published layout
         legacy_h5_format.save_weights_to_hdf5_group(out, reference)
-    md5 = hashlib.md5(file.read_bytes()).hexdigest()
+    kind = "sha256" if (declared.top if include_top else declared.no_top).sha256 else "md5"
+    digest = hashlib.new(kind, file.read_bytes()).hexdigest()  # the kind the spec declares
     part = "top" if include_top else "no_top"
     proc = run_irc(
         "compile", spec, "--backend", "all", "--out", str(root / "pkg"),
-        "--set", f"weights.imagenet.{part}={{url: '{file.as_uri()}', md5: {md5}}}",
+        "--set", f"weights.imagenet.{part}={{url: '{file.as_uri()}', {kind}: {digest}}}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     name = check_file(spec).spec.name

@@ -435,7 +435,8 @@ def keras_weight_order(result: Result) -> tuple[str, ...]:
     """The Keras names of the weighted layers in the order a legacy HDF5 file holds
     them (keras.applications' files, or any Keras 2 model's), so that the torch module
     reads one by position as Keras does. Without the top the file holds the same order
-    less the head's layers, which the loader drops as the model lacks them; where
+    less the head's layers, which the loader drops as the model lacks them, then the
+    spec's `no_top:` layers, which a model with the top lacks; where
     Keras orders the layers otherwise without the top, there is no one order (empty,
     and the loader says so), and a spec that publishes legacy files is refused. The
     layers of a block that is one keras.Sequential (ConvNeXt's stem) are listed one by
@@ -443,8 +444,10 @@ def keras_weight_order(result: Result) -> tuple[str, ...]:
     `keras_sequential`."""
     top = order.weighted_order(result.graph, include_top=True)
     no_top = order.weighted_order(result.graph, include_top=False)
+    # the spec's `no_top:` layers (ConvNeXt's last layer norm) end a file without the top
+    tail = [layer.name for layer in result.graph.no_top_layers if layer.params]
     if [name for name in top if name in set(no_top)] == no_top:
-        return tuple(top)
+        return (*top, *tail)
     if any(w.format == "keras-legacy-h5" for w in result.valid_spec.weights.values()):
         raise ir.ProgramError(
             "without the top, Keras orders this network's weighted layers otherwise than "
