@@ -375,7 +375,8 @@ class Stem(nn.Module):
         name: str,
     ) -> None:
         super().__init__()
-        self.keras_sequential = name  # one keras.Sequential layer in Keras
+        # one keras.Sequential layer in Keras, of this name (legacy weight files)
+        self.keras_sequential = name
         self.conv = Conv(
             in_channels, 96, (4, 4), stride=(4, 4), padding="valid", name=f"{name}_conv"
         )
@@ -405,7 +406,8 @@ class Downsampling(nn.Module):
         name: str,
     ) -> None:
         super().__init__()
-        self.keras_sequential = f"convnext_tiny_downsampling_block_{name}"  # one keras.Sequential layer in Keras
+        # one keras.Sequential layer in Keras, of this name (legacy weight files)
+        self.keras_sequential = f"convnext_tiny_downsampling_block_{name}"
         self.layernorm = LayerNorm(
             in_channels, eps=1e-06, name=f"convnext_tiny_downsampling_layernorm_{name}"
         )
