@@ -170,6 +170,9 @@ def _cli_runs() -> dict[str, subprocess.CompletedProcess]:
         return dict(runs)
 
 
+# One worker runs them all: each worker that runs one pays for every file's `irc check`
+# (_cli_runs, about 50 s on this machine's two cores).
+@pytest.mark.xdist_group("bad_specs_cli")
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.path.stem) for c in CASES])
 def test_cli_reports_every_diagnostic(case: Case):
     proc = _cli_runs()[case.rel]
