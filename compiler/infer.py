@@ -179,6 +179,8 @@ class _Inferrer:
                 hint="give `network` at least one op or block (an identity is no layer)",
             )
         self.check_names()
+        body = {stage.name for stage in stages if stage.role == "body"}
+        self.check_no_top_names([layer for layer in self.layers if layer.stage in body], no_top)
         return Graph(
             self.spec,
             tuple(self.spec.input),
@@ -435,6 +437,23 @@ class _Inferrer:
                             path=layer.path,
                         )
                     )
+
+
+    def check_no_top_names(self, body: list[Layer], no_top: list[Layer]) -> None:
+        """The `no_top:` layers' names, unique in the model built without the top (the
+        body's layers and theirs: the head and auxiliary heads are not built then)."""
+        seen = {layer.name for layer in body}
+        for layer in no_top:
+            if layer.name in seen:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "IRC405",
+                        f"without the top, two layers would both be named {layer.name!r}",
+                        hint="name this `no_top:` layer otherwise (`@...`)",
+                        path=layer.path,
+                    )
+                )
+            seen.add(layer.name)
 
 
 # The names Keras gives its `+` operations, which must be unique among a model's layers.
