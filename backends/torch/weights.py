@@ -191,14 +191,19 @@ def load_keras_weights(model: nn.Module, path: str | Path) -> None:
     _assign(staged)
 
 
+def _keras_arrays(module: nn.Module) -> list[tuple[str, np.ndarray]]:
+    """One layer's arrays in Keras' layout and order, with what Keras calls each."""
+    return [
+        (what, _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False))
+        for what, tensor in _slots(module)
+    ]
+
+
 def keras_weights(model: nn.Module) -> dict[str, list[np.ndarray]]:
     """Every weighted layer's arrays in Keras' layout and order (what Keras'
     `model.get_layer(name).get_weights()` gives), by Keras name."""
     return {
-        name: [
-            _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False)
-            for what, tensor in _slots(module)
-        ]
+        name: [array for _, array in _keras_arrays(module)]
         for name, module in keras_layers(model).items()
     }
 
@@ -221,9 +226,8 @@ def save_keras_weights(model: nn.Module, path: str | Path, like: str | Path) -> 
         with h5py.File(tmp, "r+") as file:
             groups = vars_groups(file)
             for name, module in layers.items():
-                slots = _slots(module)
-                for (what, tensor), data in zip(slots, _arrays(name, groups[name], len(slots))):
-                    array = _convert(module, what, tensor.detach().cpu().numpy(), to_torch=False)
+                arrays = _keras_arrays(module)
+                for (what, array), data in zip(arrays, _arrays(name, groups[name], len(arrays))):
                     _check(name, what, tuple(data.shape), array.shape)
                     data[...] = array
         tmp.replace(path)
