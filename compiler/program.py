@@ -498,7 +498,6 @@ class _Builder:
         params = [p for block in self.spec.blocks.values() for p in block.params]
         self.class_names = naming.class_names(list(self.spec.blocks), params)
         self.functions: dict[str, Function] = {}
-        self.no_top: list[Stmt] = []
         self.shapes: dict[tuple, set] = {}
         for layer in self.graph.layers:
             self.shapes.setdefault((layer.path, layer.kind), set()).add(layer.shape)
@@ -853,7 +852,9 @@ class _Builder:
         self.functions[name] = function
         return function
 
-    def network(self) -> tuple[list[Stmt], list[Stmt], Channels]:
+    def network(self) -> tuple[list[Stmt], list[Stmt], list[Stmt], Channels]:
+        """The network's, the head's and the `no_top:` statements, and the features'
+        channels."""
         spec, graph = self.spec, self.graph
         scope = _Scope(False, set())
         shapes = {stage.path: stage.shape for stage in graph.stages}  # a repeat's last wins
@@ -901,9 +902,9 @@ class _Builder:
         head_paths = [("head", i) for i in range(len(spec.head))]
         head, _ = self.seq(scope, spec.head, head_paths, "head", "x", "x", channels)
         tail_paths = [("no_top", i) for i in range(len(spec.no_top))]
-        self.no_top, _ = self.seq(scope, spec.no_top, tail_paths, "no_top", "x", "x", channels)
+        no_top, _ = self.seq(scope, spec.no_top, tail_paths, "no_top", "x", "x", channels)
         self.scope = scope
-        return out, head, channels
+        return out, head, no_top, channels
 
 
 def _named(call: CallStmt, name: str) -> CallStmt:
@@ -969,7 +970,7 @@ def build(result: Any, root: Path | None = None) -> Program:
     builder = _Builder(result, root)
     # A block's function is built where the network (or a block it uses) uses it, so a
     # block nothing uses is left out: dead code, and shapes infer never computed.
-    network, head, features = builder.network()
+    network, head, no_top, features = builder.network()
     functions = tuple(builder.functions[name] for name in spec.blocks if name in builder.functions)
     classifier = next(
         (s for s in reversed(head) if isinstance(s, Op) and s.attrs.get("classifier")), None
@@ -984,7 +985,7 @@ def build(result: Any, root: Path | None = None) -> Program:
         functions=functions,
         network=tuple(network),
         head=tuple(head),
-        no_top=tuple(builder.no_top),
+        no_top=tuple(no_top),
         builder=spec.builder.name,
         network_class=naming.network_class(
             spec.name, [f.class_name for f in functions], spec.builder.name
