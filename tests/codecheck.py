@@ -61,7 +61,7 @@ LOCALS = frozenset(
         "nb_classes", "prefix", "depth_multiplier", "keepdims", "dtype", "path", "_",
         "scale_name", "add_name", "activation_name", "shortcut_last", "operands", "groups",
         "fused", "epsilon", "max_value", "cropping", "offset", "spatial", "adjust", "correct", "noise_shape",
-        "fused", "epsilon", "max_value", "cropping", "offset", "mean", "variance", "init",
+        "mean", "variance", "init",
         "operator", "layers_of", "stand_in", "chain",
     }
 )  # fmt: skip
@@ -78,7 +78,7 @@ ATTRIBUTES = frozenset(
         "GlobalMaxPooling2D", "Concatenate", "Dropout", "Flatten", "Dense", "Rescaling", "Add",
         "shape", "load_weights", "DepthwiseConv2D", "SeparableConv2D", "ZeroPadding2D",
         "Multiply", "isidentifier", "LayerNormalization", "ReLU", "Cropping2D", "Reshape",
-        "Multiply", "isidentifier", "LayerNormalization", "ReLU", "Cropping2D", "Normalization",
+        "Normalization",
         "Sequential", "layers",
     }
 )  # fmt: skip

@@ -176,9 +176,9 @@ def calibrate_batch_norm(
     inference the perturbations compound and the outputs grow with depth, errors
     alike (Inception-v4's reach 240,000, and its logits stay within the tolerance of
     torch's, where unit-scale statistics let them drift 5e-4 apart). `inference`: each
-    layer's statistics are those of what it sees in inference instead, after the layers before it took theirs (one pass through the
-    graph), every output near unit scale: where the outputs would grow faster than
-    the rounding errors, as after MobileNetV3's hard swish and gates (conv_1_bn's
+    layer's statistics are those of what it sees in inference instead, after the
+    layers before it took theirs (one pass through the graph), every output near unit
+    scale: where the outputs would grow faster than the rounding errors, as after MobileNetV3's hard swish and gates (conv_1_bn's
     outputs at 5,800, the logits 3.5e-4 of their size from torch's; 9e-6 this way).
     `shape`: the images' (height, width, channels) where the model takes any size.
     """

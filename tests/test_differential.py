@@ -574,10 +574,7 @@ def torch_mismatches(result, model, package: Path) -> list[str]:
     return [f"torch outputs differ from Keras by {worst:.3g}"] if worst > TOLERANCE else []
 
 
-@pytest.mark.parametrize(
-    "seed",
-    range(FIRST, FIRST + COUNT),
-)
+@pytest.mark.parametrize("seed", range(FIRST, FIRST + COUNT))
 def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
     text, result, model = build(seed, package_root)
     try:

@@ -548,7 +548,9 @@ PRESETS = {
     "densenet169": Preset("specs/keras/densenet169.yaml", DenseNet169, densenet169, 14_307_880),
     "densenet201": Preset("specs/keras/densenet201.yaml", DenseNet201, densenet201, 20_242_984),
     **{
-        f"efficientnet_b{n}": Preset(f"specs/keras/efficientnet_b{n}.yaml", reference, built, params)
+        f"efficientnet_b{n}": Preset(
+            f"specs/keras/efficientnet_b{n}.yaml", reference, built, params
+        )
         for n, reference, built, params in (
             (1, EfficientNetB1, efficientnet_b1, 7_856_239),
             (2, EfficientNetB2, efficientnet_b2, 9_177_569),
@@ -979,9 +981,9 @@ def test_weights_files_load_by_order_in_keras_and_torch(network, top, tmp_path):
     keras.Sequential, which the file holds as one layer with its layers' weights."""
     h5py = pytest.importorskip("h5py")
     pytest.importorskip("torch")
+    from irc_cnn.backends.torch.weights import keras_weights
     from keras.src.legacy.saving import legacy_h5_format
 
-    from irc_cnn.backends.torch.weights import keras_weights
     from tests.test_torch_backend import torch_builder
 
     reference, _ = top

@@ -394,6 +394,7 @@ def test_a_conv_classifiers_own_activation_is_the_builders(tmp_path, fused):
     result, keras_module, torch_module = compile_both(tmp_path, "cc", text)
     model = keras_module.cc(nb_classes=7, classifier_activation="sigmoid")
     assert tuple(model.output.shape) == (None, 7)
+    assert model.count_params() == check_file(result.file, sets=["classes=7"]).graph.params
     last = [layer for layer in model.layers if layer.name.startswith("predictions")][-1]
     assert type(last).__name__ == ("Conv2D" if fused else "Activation")
     assert keras.activations.serialize(last.activation) == "sigmoid"

@@ -49,7 +49,6 @@ from torch import nn
 from ..h5weights import legacy_layers, vars_groups
 from ..published import published_file
 
-
 NORMALIZATION = ("mean", "variance", "count")  # a Normalization's weights, in Keras' order
 # The weights Keras does not train: a legacy file lists a layer's after its trainable ones
 STATISTICS = frozenset({"moving_mean", "moving_variance", *NORMALIZATION})
