@@ -32,6 +32,7 @@ from .layering import (
     load_layered,
     replaced_list,
 )
+from .program import ProgramError, build
 from .references import unknown_blocks
 from .shipped import UnknownShippedSpec, is_shipped, shipped_file
 from .source import MAX_BYTES, Source, load, split_lines
@@ -145,8 +146,6 @@ def validate(source: Source) -> Result:
 def _unwritable(result: Result) -> list[Diagnostic]:
     """What the code backends cannot write, found by building their program here: a spec
     `irc check` accepts is one `irc compile` writes (the program has no framework)."""
-    from .program import ProgramError, build
-
     try:
         build(result, root=Path("/"))  # its file names are not used here; no cwd needed
     except ProgramError as exc:
