@@ -162,6 +162,16 @@ def copy_worktree(dest: Path) -> Path:
     return dest
 
 
+def unnested(layers: Iterable[Any]) -> list[Any]:
+    """Keras layers (or operations) with a nested keras.Sequential's layers in its place
+    (ConvNeXt's stem): the layers irc infers and a weights file's names reach."""
+    return [
+        inner
+        for layer in layers
+        for inner in (layer.layers if type(layer).__name__ == "Sequential" else [layer])
+    ]
+
+
 def calibrate_batch_norm(
     model: Any, rng: Any, shape: tuple[int, ...] = (), inference: bool = False
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from irc_cnn.compiler import summary
 from irc_cnn.compiler.pipeline import check_file
-from tests.conftest import BUILT_WHOLE, ROOT, grouped
+from tests.conftest import BUILT_WHOLE, ROOT, grouped, unnested
 
 keras = pytest.importorskip("keras")
 
@@ -52,19 +52,9 @@ def test_parameter_count_equals_static_count(built):
     assert model.count_params() == graph.params
 
 
-def _layers(model) -> dict:
-    """The model's layers by name, a nested keras.Sequential's (ConvNeXt's stem) in its
-    place: irc infers the layers inside it."""
-    out = {}
-    for layer in model.layers:
-        inner = layer.layers if isinstance(layer, keras.Sequential) else [layer]
-        out |= {each.name: each for each in inner}
-    return out
-
-
 def test_every_layer_has_the_inferred_shape(built):
     _, model, graph = built
-    layers = _layers(model)
+    layers = {layer.name: layer for layer in unnested(model.layers)}  # irc infers those
     for layer in graph.layers:
         if layer.kind == "add_operation":  # Keras' `+`: an operation, not a layer
             continue
@@ -151,11 +141,7 @@ def test_summary_totals_equal_keras(built):
     name, model, graph = built
     table = summary.summarize(graph, name)
     assert model.count_params() == table.params, name
-    operations = [
-        inner
-        for each in model.operations
-        for inner in (each.layers if type(each).__name__ == "Sequential" else [each])
-    ]
+    operations = unnested(model.operations)
     # hard_sigmoid's ReLU form counts as its ReLU layer (docs/summary-and-plot.md): the
     # `x + 3.0` before it and the `* (1 / 6)` after it are left out
     around_relu = {

@@ -109,7 +109,7 @@ from generated.keras_resnet152 import resnet152
 from generated.keras_vgg16 import vgg16
 from generated.keras_vgg19 import vgg19
 from generated.keras_xception import xception
-from tests.conftest import KERAS_PRESETS, ROOT, calibrate_batch_norm, grouped
+from tests.conftest import KERAS_PRESETS, ROOT, calibrate_batch_norm, grouped, unnested
 
 TOLERANCE = 1e-4
 BATCH = 2
@@ -1005,12 +1005,7 @@ def test_weights_files_load_by_order_in_keras_and_torch(network, top, tmp_path):
             np.testing.assert_array_equal(wa, wb)
     builder = torch_builder(check_file(network.spec))
     loaded = keras_weights(builder(weights=str(path), classifier_activation=None))
-    weighted = [
-        inner
-        for layer in generated.layers
-        for inner in (layer.layers if isinstance(layer, keras.Sequential) else [layer])
-        if inner.weights
-    ]
+    weighted = [layer for layer in unnested(generated.layers) if layer.weights]
     assert sorted(loaded) == sorted(layer.name for layer in weighted)
     for layer in weighted:
         for ours, theirs in zip(loaded[layer.name], layer.get_weights(), strict=True):
