@@ -34,6 +34,7 @@ class Statement:
     args: tuple[str, ...]
     comment: str | None = None
     kind: str = "call"
+    tail: str = ""  # after the call's `)`: `x, p = cell(x, p), x`
 
     @property
     def head(self) -> str:
@@ -42,7 +43,7 @@ class Statement:
     def layout(self, indent: int) -> str:
         """How ruff lays this call out at this indent: flat, hug or exploded."""
         args = ", ".join(self.args)
-        if indent + len(self.head) + len(args) + 1 <= WIDTH:
+        if indent + len(self.head) + len(args) + 1 + len(self.tail) <= WIDTH:
             return "flat"
         if indent + 4 + len(args) <= WIDTH:
             return "hug"

@@ -23,12 +23,14 @@ from .diagnostics import Diagnostic, Note
 from .graph import Graph, Layer, Origin, Shape, SpecPath, Stage, Tensor, window_out
 from .resolve import (
     RConcat,
+    RDag,
     Resolved,
     RGate,
     RNode,
     ROp,
     RResidual,
     RStage,
+    RStep,
     resolve,
 )
 from .fields import INPUT_CHANNELS, MAX_WINDOW
@@ -120,19 +122,34 @@ class _Inferrer:
 
     # -- the walk -----------------------------------------------------------
 
-    def stage_output(self, stage: RStage, x: Tensor) -> Tensor:
+    def stage_output(self, stage: RStage, x: Tensor, extra: tuple[Tensor, ...] = ()) -> Tensor:
         """A probe walks each network entry once per input shape: the repeats of one
         entry differ only in their layer names, so they give the same shapes."""
         if not self.probe:
-            return self.seq(stage.body, x)
-        key = (stage.path, stage.role, x.shape)
+            return self.seq(stage.body, x, extra)
+        key = (stage.path, stage.role, x.shape, *(t.shape for t in extra))
         if key not in self.probed:
-            self.probed[key] = self.seq(stage.body, x)
+            self.probed[key] = self.seq(stage.body, x, extra)
         return self.probed[key]
+
+    def inputs(self, stage: RStage, outputs: list[Tensor]) -> tuple[Tensor, ...]:
+        """The tensors a network entry reads: `from:`'s entries counted back over the
+        outputs so far (the network's input first)."""
+        if len(outputs) < max(-s for s in stage.sources):
+            self.error(
+                "IRC403",
+                f"`from: {list(stage.sources)}` reads {max(-s for s in stage.sources)} "
+                f"entries back, but only {len(outputs)} come before (the input included)",
+                (*stage.path, stage.block or "", "from"),
+                hint="read -1 (the latest output) where there is no other",
+            )
+            return tuple(Tensor(None) for _ in stage.sources)
+        return tuple(outputs[s] for s in stage.sources)
 
     def run(self) -> Graph:
         x = Tensor(tuple(self.spec.input), Origin("the network's input", ("input",)))
         features = x
+        history = [x]  # the main path's tensor after each network entry
         outputs: list[Shape | None] = []
         aux: list[Shape | None] = []
         stages: list[Stage] = []
@@ -148,12 +165,14 @@ class _Inferrer:
             if stage.role == "aux":
                 out = self.stage_output(stage, x)
                 aux.append(out.shape)
-            else:
+            elif stage.role == "head":
                 out = self.stage_output(stage, x)
-                if stage.role == "head":
-                    outputs.append(out.shape)
-                else:
-                    x = features = out
+                outputs.append(out.shape)
+            else:
+                main, *extra = self.inputs(stage, history)
+                out = self.stage_output(stage, main, tuple(extra))
+                x = features = out
+                history.append(out)
             mine = self.layers[first:]
             stages.append(
                 Stage(
@@ -192,9 +211,12 @@ class _Inferrer:
             tuple(no_top),
         )
 
-    def seq(self, nodes: tuple[RNode, ...], x: Tensor) -> Tensor:
+    def seq(self, nodes: tuple[RNode, ...], x: Tensor, extra: tuple[Tensor, ...] = ()) -> Tensor:
+        """The sequence on `x`; `extra`: the other inputs of the dag it starts with."""
         for node in nodes:
-            if isinstance(node, ROp):
+            if isinstance(node, RDag):
+                x, extra = self.dag(node, (x, *extra)), ()
+            elif isinstance(node, ROp):
                 x = self.op(node, x)
             elif isinstance(node, RConcat):
                 x = self.concat(node.name, node.branches, x, node.path)
@@ -203,6 +225,45 @@ class _Inferrer:
             else:
                 x = self.residual(node, x)
         return x
+
+    def dag(self, node: RDag, inputs: tuple[Tensor, ...]) -> Tensor:
+        tensors = dict(zip(node.inputs, inputs))
+        for step in node.steps:
+            read = [tensors.get(name, Tensor(None)) for name in step.sources]
+            if step.merge == "add":
+                out = self.sum(step, read)
+            elif step.merge == "concat":
+                out = self.join(step.name, read, step.path, [step.path] * len(read))
+            else:
+                out = self.seq(step.body, read[0], tuple(read[1:]))
+            tensors[step.tensor] = out
+        return tensors[node.steps[-1].tensor]
+
+    def sum(self, step: RStep, read: list[Tensor]) -> Tensor:
+        """A dag's `add:`: one Add layer of tensors of one shape."""
+        if any(t.shape is None for t in read):
+            return Tensor(None)
+        shapes = [t.known_shape for t in read]
+        if any(len(shape) != 3 for shape in shapes):
+            self.error("IRC306", "add needs feature maps", (*step.path, "add"))
+            return Tensor(None)
+        if len(set(shapes)) > 1:
+            listed = ", ".join(
+                f"{name} {'x'.join(map(str, shape))}" for name, shape in zip(step.sources, shapes)
+            )
+            self.error(
+                "IRC302" if len({shape[:2] for shape in shapes}) > 1 else "IRC301",
+                f"add {step.tensor!r} sums tensors of different shapes: {listed}",
+                (*step.path, "add"),
+                hint="give the tensors one size (strides, padding) and one channel count",
+                notes=[
+                    Note(f"{name} comes from {t.origin.text}", None)
+                    for name, t in zip(step.sources, read)
+                    if t.origin
+                ],
+            )
+            return Tensor(shapes[0], read[0].origin)
+        return self.add(step.name, "add", shapes[0], step.path, tuple(read))
 
     def gate(self, node: RGate, x: Tensor) -> Tensor:
         g = self.seq(node.branch, x)
@@ -230,6 +291,11 @@ class _Inferrer:
 
     def concat(self, name: str, branches, x: Tensor, path: SpecPath) -> Tensor:
         outs = [self.seq(branch, x) for branch in branches]
+        where = [branch[0].path if branch else path for branch in branches]
+        return self.join(name, outs, path, where)
+
+    def join(self, name: str, outs: list[Tensor], path: SpecPath, where: list) -> Tensor:
+        """A Concatenate of `outs` on channels (`where`: each one's place, for errors)."""
         if any(o.shape is None for o in outs):
             return Tensor(None)
         ranks = {len(o.known_shape) for o in outs}
@@ -246,7 +312,7 @@ class _Inferrer:
                 "IRC303",
                 f"concat branch {odd + 1} ends at {sizes[odd][0]}x{sizes[odd][1]}, the others "
                 f"at {common[0]}x{common[1]} ({listed})",
-                branches[odd][0].path if branches[odd] else path,
+                where[odd],
                 hint="give the branches the same strides and padding, so they end at one size",
             )
             return Tensor(None)
@@ -437,7 +503,6 @@ class _Inferrer:
                             path=layer.path,
                         )
                     )
-
 
     def check_no_top_names(self, body: list[Layer], no_top: list[Layer]) -> None:
         """The `no_top:` layers' names, unique in the model built without the top (the

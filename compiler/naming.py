@@ -21,7 +21,7 @@ MODULE_NAMES = frozenset(
         "CHANNEL_AXIS", "INPUT_SHAPE", "MIN_INPUT_SIZE", "MIN_INPUT_SIZE_NO_TOP",
         "BN_EPSILON", "BN_MOMENTUM", "WIDTH",
         "conv2d", "batch_norm", "activation_layer", "max_pool", "avg_pool", "global_avg_pool",
-        "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum", "widen",
+        "global_max_pool", "concat", "add", "dropout", "flatten", "dense", "residual_sum", "widen",
         "depthwise_conv2d", "separable_conv2d", "zero_pad", "gate", "layer_norm", "relu_layer",
         "crop", "rescaling", "normalization", "layer_scale", "LayerScale", "identity_layer",
         "sequential", "layers_of", "Callable", "reshape",
@@ -32,7 +32,7 @@ MODULE_NAMES = frozenset(
 # The builder's arguments and variables (besides the class-count argument).
 BUILDER_NAMES = frozenset(
     {
-        "x", "i", "inputs", "outputs", "aux", "model", "include_top", "weights",
+        "x", "p", "i", "inputs", "outputs", "aux", "model", "include_top", "weights",
         "input_tensor", "input_shape", "pooling", "classifier_activation", "scale",
     }
 )  # fmt: skip

@@ -42,12 +42,13 @@ from typing import Any
 from . import expr, naming, ops, settings
 from .infer import minimum_input
 from .fields import CLASSES, INPUT_CHANNELS, widen
-from .resolve import body_paths, branch_base, gate_paths, shortcut_paths
-from .schema import Aux, Block, Concat, Gate, Residual, Spec, Use
+from .resolve import body_paths, branch_base, gate_paths, shortcut_paths, step_paths
+from .schema import Aux, Block, Concat, Dag, Gate, Residual, Spec, Use
 from .shipped import SHIPPED_PREFIX
 from .source import describe
 
-IN_CHANNELS = "in_channels"  # the symbol of a block's input channel count
+IN_CHANNELS = "in_channels"  # the symbol of a block's (first) input channel count
+PREVIOUS = "p"  # the network's variable for the output before the main path's (`from: -2`)
 # The class count inside arithmetic (`classes//2`): a name no parameter can have.
 CLASSES_NAME = "(classes)"
 
@@ -88,15 +89,28 @@ Value = Any  # a literal (int, float, str, bool, None, tuple), a Param or an Ari
 
 
 @dataclass(frozen=True)
+class Input:
+    """The channel count of a block's second input (`inputs: [ip, p]`: `p`), as a symbol;
+    the first input's is `in_channels`."""
+
+    name: str
+
+    @property
+    def variable(self) -> str:
+        """Its variable in code that prints channel counts (torch's constructors)."""
+        return f"{self.name}_channels"
+
+
+@dataclass(frozen=True)
 class Channels:
-    """A channel count: `const + sum(coef * symbol)`; a symbol is `in_channels`,
-    `classes`, a Param (a filter count given as a block parameter) or an Arith."""
+    """A channel count: `const + sum(coef * symbol)`; a symbol is `in_channels`, an
+    Input, `classes`, a Param (a filter count given as a block parameter) or an Arith."""
 
     const: int = 0
-    terms: tuple[tuple[str | Param | Arith, int], ...] = ()
+    terms: tuple[tuple[str | Input | Param | Arith, int], ...] = ()
 
     def __add__(self, other: Channels) -> Channels:
-        merged: dict[str | Param | Arith, int] = dict(self.terms)
+        merged: dict[str | Input | Param | Arith, int] = dict(self.terms)
         for symbol, coef in other.terms:
             merged[symbol] = merged.get(symbol, 0) + coef
         return Channels(self.const + other.const, tuple((s, c) for s, c in merged.items() if c))
@@ -114,6 +128,8 @@ class Channels:
                 out = out + _scaled(_substitute_arith(symbol, binding, width), coef)
                 continue
             key = symbol.name if isinstance(symbol, Param) else symbol
+            if isinstance(symbol, Input):
+                key = symbol.variable
             if key not in binding:
                 out = out + Channels(0, ((symbol, coef),))
                 continue
@@ -249,6 +265,27 @@ class ConcatStmt:
 
 
 @dataclass(frozen=True)
+class MergeStmt:
+    """A dag's `add:` or `concat:`: `target = kind(sources)`, one layer."""
+
+    kind: str  # "add" or "concat"
+    sources: tuple[str, ...]
+    target: str
+    layer: LayerName
+    channels: Channels
+    stmt: str = "merge"
+
+
+@dataclass(frozen=True)
+class KeepStmt:
+    """`target = source`: the network keeps a tensor for a later cell (`from: -2`)."""
+
+    source: str
+    target: str
+    stmt: str = "keep"
+
+
+@dataclass(frozen=True)
 class GateStmt:
     """`target = source * scales`, `scales` the branch's output from `source`."""
 
@@ -327,6 +364,13 @@ class CallStmt:
     shape: tuple[int, ...] | None  # the output shape at the spec's input (network level)
     stmt: str = "call"
     separator: str = "_"  # "" where a named use's repeats count on from its number
+    # A block of two inputs: the second's variable and channels; `carry`: the variable
+    # that takes the main path's value before the call (`x, p = cell(x, p), x`), so
+    # that the next use can read it as `from: -2`.
+    extra: tuple[str, ...] = ()
+    extra_channels: tuple[Channels, ...] = ()
+    carry: str = ""
+    carry_channels: Channels = Channels()  # the carried variable's after the call
 
     def instances(self, instance: str, env: Mapping[str, Any] | None = None) -> list[str]:
         """The names of the block uses this call makes inside the use named `instance`
@@ -339,7 +383,7 @@ class CallStmt:
         return [f"{base}{self.separator}{i}" for i in range(self.first, self.first + repeat)]
 
 
-Stmt = Op | ConcatStmt | GateStmt | ResidualStmt | CallStmt
+Stmt = Op | ConcatStmt | GateStmt | ResidualStmt | CallStmt | MergeStmt | KeepStmt
 
 
 @dataclass(frozen=True)
@@ -364,6 +408,8 @@ class Function:
     uses_classifier: bool
     out_channels: Channels
     sequential: LayerName | None = None  # each use one keras.Sequential layer, so named
+    inputs: tuple[str, ...] = ("x",)  # the input tensors' variables (a dag's `inputs:`)
+    output: str = "x"  # the variable it returns (a dag's last step)
 
 
 @dataclass(frozen=True)
@@ -594,10 +640,21 @@ class _Builder:
     # -- sequences
 
     def seq(
-        self, scope, nodes, paths, prefix, source, target, channels, siblings=None, names=None
+        self,
+        scope,
+        nodes,
+        paths,
+        prefix,
+        source,
+        target,
+        channels,
+        siblings=None,
+        names=None,
+        extra: tuple[tuple[str, Channels], ...] = (),
     ) -> tuple[list[Stmt], Channels]:
         """Statements for one sequence, reading `source` and leaving `target`
-        (`siblings` and `names` name a node taken out of a longer one, as in resolve.seq)."""
+        (`siblings` and `names` name a node taken out of a longer one, as in resolve.seq;
+        `extra`: the second input, variable and channels, of the block it starts with)."""
         out: list[Stmt] = []
         siblings = nodes if siblings is None else siblings
         names = naming.local_names(nodes) if names is None else names
@@ -622,6 +679,9 @@ class _Builder:
                 stmt = self.use(scope, node, naming.join(prefix, local), current, target)
                 if node.name is not None:
                     stmt = _named(stmt, node.name)
+                if extra:
+                    variables, counts = zip(*extra)
+                    stmt = replace(stmt, extra=variables, extra_channels=counts)
                 stmt = self.bind(stmt, channels, path)
                 channels = stmt.out_channels
             else:
@@ -630,7 +690,7 @@ class _Builder:
                 )
                 channels = stmt.out_channels
             out.append(stmt)
-            current = target
+            current, extra = target, ()
         if current != target:  # only identities: `target = source`
             if passed is None:  # no node at all: the check refuses an empty sequence
                 raise ProgramError(f"{prefix or 'the network'}: an empty sequence")
@@ -639,6 +699,47 @@ class _Builder:
                 self.op(scope, node, path, naming.join(prefix, local), current, target, channels)
             )
         return out, channels
+
+    def dag(
+        self, scope: _Scope, node: Dag, path: tuple, inputs: dict[str, Channels]
+    ) -> tuple[list[Stmt], Channels]:
+        """A block's `dag:`: each step's statements write the step's own variable, reading
+        its sources' (the block's inputs are its arguments)."""
+        out: list[Stmt] = []
+        channels = dict(inputs)
+        for i, step in enumerate(node.steps):
+            if step.merge is not None:
+                layer = step.name if step.name is not None else step.tensor
+                counts = [channels[name] for name in step.reads]
+                total = counts[0]
+                if step.merge == "concat":
+                    total = Channels()
+                    for count in counts:
+                        total = total + count
+                out.append(
+                    MergeStmt(
+                        step.merge,
+                        tuple(step.reads),
+                        step.tensor,
+                        LayerName(layer, scope.relative),
+                        total,
+                    )
+                )
+                channels[step.tensor] = total
+                continue
+            first, *extra = step.reads
+            stmts, channels[step.tensor] = self.seq(
+                scope,
+                step.seq,
+                step_paths(path, i, step),
+                step.tensor,
+                first,
+                step.tensor,
+                channels[first],
+                extra=tuple((name, channels[name]) for name in extra),
+            )
+            out += stmts
+        return out, channels[node.steps[-1].tensor]
 
     def branches(self, scope, node, path, prefix, source, variables, channels):
         base = branch_base(node, path)
@@ -762,6 +863,9 @@ class _Builder:
         `path`: the use's, where a parameter's repeat may be refused."""
         function = self.functions[call.block]
         binding = {IN_CHANNELS: channels}
+        if call.extra_channels:
+            (second,) = call.extra_channels
+            binding[Input(function.inputs[1]).variable] = second
         given = dict(call.args)
         for param in function.params:
             value = given.get(param.name, None if param.required else param.default)
@@ -774,8 +878,12 @@ class _Builder:
             return replace(call, in_channels=channels, out_channels=out)
         out = channels
         for _ in range(call.repeat):  # each repeat takes what the one before gave
+            before = out
             out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
-        return replace(call, in_channels=channels, out_channels=out)
+            if call.carry:  # the next repeat's second input: this one's first
+                binding[Input(function.inputs[1]).variable] = before
+        carried = before if call.carry and call.repeat else Channels()
+        return replace(call, in_channels=channels, out_channels=out, carry_channels=carried)
 
     def repeated(
         self, function: Function, binding: dict, channels: Channels, call, path
@@ -816,15 +924,26 @@ class _Builder:
             return self.functions[name]
         block: Block = self.spec.blocks[name]
         scope = _Scope(True, set(block.params))
-        body, out = self.seq(
-            scope,
-            block.body,
-            body_paths(name, block),
-            "",
-            "x",
-            "x",
-            Channels(0, ((IN_CHANNELS, 1),)),
-        )
+        inputs = block.input_names
+        if block.dag is not None:
+            counts = [Channels(0, ((IN_CHANNELS, 1),))]
+            counts += [Channels(0, ((Input(i), 1),)) for i in inputs[1:]]
+            body, out = self.dag(
+                scope,
+                Dag(inputs=inputs, steps=block.dag),
+                ("blocks", name),
+                dict(zip(inputs, counts)),
+            )
+        else:
+            body, out = self.seq(
+                scope,
+                block.body,
+                body_paths(name, block),
+                "",
+                "x",
+                "x",
+                Channels(0, ((IN_CHANNELS, 1),)),
+            )
         params = tuple(
             BlockParam(p, "int" if d is None else _param_type(d), d, d is None)
             for p, d in block.params.items()
@@ -848,6 +967,8 @@ class _Builder:
             scope.uses_classifier,
             out,
             None if block.sequential is None else LayerName(block.sequential, True),
+            tuple(inputs),
+            block.dag[-1].tensor if block.dag is not None else "x",
         )
         self.functions[name] = function
         return function
@@ -864,10 +985,14 @@ class _Builder:
                 counts[node.block] += node.count
         numbers: Counter[str] = Counter()
         channels = Channels(spec.input[2])
+        previous = Channels()  # what PREVIOUS holds, where a statement has set it
         out: list[Stmt] = []
         names = naming.local_names(spec.network)
         for i, (node, local) in enumerate(zip(spec.network, names)):
             path = ("network", i)
+            if self.keeps_input(i):
+                out.append(KeepStmt("x", PREVIOUS))
+                previous = channels
             if isinstance(node, Use):
                 first = numbers[node.block] + 1
                 numbers[node.block] += node.count
@@ -887,7 +1012,10 @@ class _Builder:
                 )
                 if node.name is not None:
                     stmt = _named(stmt, node.name)
-                stmt = self.bind(stmt, channels)
+                if len(self.spec.blocks[node.block].input_names) > 1:
+                    stmt, previous = self.cell(stmt, node, channels, previous)
+                else:
+                    stmt = self.bind(stmt, channels)
                 channels = stmt.out_channels
                 out.append(stmt)
             elif isinstance(node, Aux):
@@ -905,6 +1033,52 @@ class _Builder:
         no_top, _ = self.seq(scope, spec.no_top, tail_paths, "no_top", "x", "x", channels)
         self.scope = scope
         return out, head, no_top, channels
+
+    def cell(
+        self, call: CallStmt, use: Use, channels: Channels, previous: Channels
+    ) -> tuple[CallStmt, Channels]:
+        """A network use of a block of two inputs (`from:` -1, the main path `x`, or -2,
+        PREVIOUS), which leaves in PREVIOUS its main-path input (`x, p = cell(x, p), x`);
+        with what PREVIOUS holds after it."""
+        sources = use.sources or [-1, -2]
+        variables = ["x" if s == -1 else PREVIOUS for s in sources]
+        counts = [channels if s == -1 else previous for s in sources]
+        call = replace(
+            call,
+            source=variables[0],
+            extra=(variables[1],),
+            extra_channels=(counts[1],),
+            carry=PREVIOUS,
+        )
+        call = self.bind(call, counts[0])
+        return call, call.carry_channels
+
+    def keeps_input(self, index: int) -> bool:
+        """Whether the network's entry `index` first keeps its input in PREVIOUS: the next
+        entry that is no auxiliary head reads it (`from: -2`), and this one is no cell,
+        which keeps its input itself."""
+        spec = self.spec
+        node = spec.network[index]
+        later = (n for n in spec.network[index + 1 :] if not isinstance(n, Aux))
+        following = next(later, None)
+        if not isinstance(following, Use):
+            return False
+        if len(spec.blocks[following.block].input_names) < 2:
+            return False
+        if -2 not in (following.sources or [-1, -2]):
+            return False
+        if isinstance(node, Use) and len(spec.blocks[node.block].input_names) > 1:
+            return False
+        if isinstance(node, Use) and node.count > 1:
+            path = ("network", index + 1 + spec.network[index + 1 :].index(following))
+            raise ProgramError(
+                f"`from: -2` reads the output before the last repeat of {node.block!r}, "
+                "a value the generated loop does not keep",
+                (*path, following.block, "from"),
+                self.place(path),
+                "repeat the block one time less and use it once more before this entry",
+            )
+        return True
 
 
 def _named(call: CallStmt, name: str) -> CallStmt:

@@ -22,9 +22,11 @@ from .schema import (
     Aux,
     Block,
     Concat,
+    Dag,
     Gate,
     Residual,
     Spec,
+    Step,
     Use,
 )
 
@@ -100,7 +102,30 @@ class RGate:
     path: SpecPath
 
 
-RNode = Union[ROp, RConcat, RResidual, RGate]
+@dataclass(frozen=True)
+class RStep:
+    """One named tensor of a dag: `body` on `sources` (a sequence; two sources where it
+    starts with a block of two inputs), or `merge` (`add`, `concat`) of `sources` in
+    order, one layer named `name`."""
+
+    tensor: str
+    sources: tuple[str, ...]
+    body: tuple[RNode, ...]
+    merge: str | None
+    name: str
+    path: SpecPath
+
+
+@dataclass(frozen=True)
+class RDag:
+    """A block's `dag:`: its input tensors' names, and the steps; the last is the output."""
+
+    inputs: tuple[str, ...]
+    steps: tuple[RStep, ...]
+    path: SpecPath
+
+
+RNode = Union[ROp, RConcat, RResidual, RGate, RDag]
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,9 @@ class RStage:
     body: tuple[RNode, ...]
     path: SpecPath
     role: str  # "body", "aux", "head" or "no_top" (built only without the top)
+    # The inputs of a block with several (Use.sources): network entries' outputs counted
+    # back, -1 the main path.
+    sources: tuple[int, ...] = (-1,)
 
 
 @dataclass(frozen=True)
@@ -139,6 +167,11 @@ def gate_paths(node: Gate, path: SpecPath) -> list[SpecPath]:
     return [(*path, "gate", k) for k in range(len(node.branch))]
 
 
+def step_paths(path: SpecPath, index: int, step: Step) -> list[SpecPath]:
+    """Spec path of each node of a dag step's `seq:` (the dag at `path`)."""
+    return [(*path, "dag", index, step.tensor, "seq", k) for k in range(len(step.seq or ()))]
+
+
 def shortcut_paths(node: Residual, path: SpecPath) -> list[SpecPath]:
     """Spec paths of a residual's shortcut ops: `(..., "residual", "shortcut", k)`."""
     return [(*path, "residual", "shortcut", k) for k in range(len(node.shortcut or ()))]
@@ -152,6 +185,9 @@ class _Resolver:
         # Ops `run`'s count leaves for the repeats parameters give (see `repeat`).
         self.budget = MAX_LAYERS
         self.memo: dict[str, int] = {}  # op_count's, per block
+        # The path of the use a two-input dag step starts with: the one place inside a
+        # block where a block of two inputs may be used (see one_input).
+        self.cell: SpecPath | None = None
 
     def error(self, code: str, message: str, path: SpecPath, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, hint=hint, path=path))
@@ -251,6 +287,8 @@ class _Resolver:
                     total += 1 + self.op_count(node.shortcut or (), memo)
             elif isinstance(node, Gate):
                 total += 1 + self.op_count(node.branch, memo)
+            elif isinstance(node, Dag):
+                total += sum(self.op_count(s.seq, memo) if s.seq else 1 for s in node.steps)
             else:
                 total += 1
         return total
@@ -329,6 +367,7 @@ class _Resolver:
         for i, (node, local) in enumerate(zip(spec.network, locals_)):
             path: SpecPath = ("network", i)
             if isinstance(node, Use):
+                sources = self.sources(node, path)
                 for r in range(node.count):
                     numbers[node.block] += 1
                     many = counts[node.block] > 1
@@ -345,9 +384,11 @@ class _Resolver:
                             body,
                             path,
                             "body",
+                            sources,
                         )
                     )
             elif isinstance(node, Aux):
+                self.one_input(node.block, path)
                 body = self.use(
                     Use.model_construct(block=node.block, repeat=1, args={}), node.block, path, env
                 )
@@ -367,6 +408,45 @@ class _Resolver:
             tail = self.seq(spec.no_top, paths, "no_top", env)
             stages.append(RStage("no_top", None, None, 1, tail, ("no_top",), "no_top"))
         return Resolved(spec, tuple(stages))
+
+    def sources(self, use: Use, path: SpecPath) -> tuple[int, ...]:
+        """What a use in `network` reads: for a block of two inputs, the last two
+        entries' outputs (`from: [-1, -2]`, the default) or what `from:` says."""
+        inputs = self.spec.blocks[use.block].input_names
+        where = (*path, use.block, "from")
+        sources = tuple(use.sources) if use.sources is not None else (-1, -2)[: len(inputs)]
+        if len(sources) != len(inputs):
+            self.error(
+                "IRC403",
+                f"block {use.block!r} takes {len(inputs)} input{'s' * (len(inputs) > 1)} "
+                f"({', '.join(inputs)}), but `from` lists {len(sources)}",
+                where,
+                hint=f"write `from: {[-1, -2][: len(inputs)]}`, one entry per input",
+            )
+            return (-1, -2)[: len(inputs)]
+        if use.count > 1 and sources not in ((-1,), (-1, -2)):
+            self.error(
+                "IRC403",
+                f"a repeated use of {use.block!r} reads the two outputs before each repeat "
+                f"(`from: [-1, -2]`), not {list(sources)}",
+                where,
+                hint="use the block once with this `from`, and repeat it in the next entry",
+            )
+        return sources
+
+    def one_input(self, block: str, path: SpecPath, cell: bool = False) -> None:
+        """A block of two inputs is used in `network` or first in a two-input dag step
+        (`cell`), where its inputs are given; anywhere else, which would they be?"""
+        inputs = self.spec.blocks[block].input_names
+        if len(inputs) > 1 and not cell:
+            self.error(
+                "IRC403",
+                f"block {block!r} takes {len(inputs)} inputs ({', '.join(inputs)}); "
+                "a use here gives it one",
+                path,
+                hint="use it in `network` (`from: [-1, -2]`), or first in a dag step "
+                "that reads two tensors (`{out: {from: [a, b], seq: [...]}}`)",
+            )
 
     def use(self, use: Use, name: str, path: SpecPath, outer: dict) -> tuple[RNode, ...]:
         block = self.spec.blocks[use.block]
@@ -464,7 +544,19 @@ class _Resolver:
                 out.append(RGate(name, branch, path))
             elif isinstance(node, Residual):
                 out.append(self.residual(node, path, naming.scope(prefix, local, siblings), env))
+            elif isinstance(node, Dag):
+                out.append(self.dag(node, path, prefix, env))
             elif isinstance(node, Use):
+                self.one_input(node.block, path, cell=path == self.cell)
+                if node.sources is not None:
+                    self.error(
+                        "IRC403",
+                        "`from:` picks a use's inputs among the network's entries; "
+                        "here its inputs are the sequence's",
+                        (*path, node.block, "from"),
+                        hint="in a dag, write `from:` on the step: `{out: {from: [a, b], "
+                        "seq: [...]}}`",
+                    )
                 repeat = self.repeat(node, path, env)
                 # A parameter's repeat is a loop in the code, numbered even when it is 1.
                 looped = repeat > 1 or isinstance(node.repeat, str)
@@ -484,6 +576,86 @@ class _Resolver:
                 name = self.layer_name(node, prefix, local, path)
                 out.append(ROp(self.concrete(node, path, env), name, path))
         return tuple(out)
+
+    def dag(self, node: Dag, path: SpecPath, prefix: str, env: dict) -> RDag:
+        """The steps of a `dag:`, each reading tensors defined before it; every step but
+        the last is read by a later one (Keras leaves an unread layer out of the model)."""
+        known = dict.fromkeys(node.inputs)
+        read: set[str] = set()
+        steps: list[RStep] = []
+        for i, step in enumerate(node.steps):
+            where = (*path, "dag", i, step.tensor)
+            if step.tensor in known:
+                what = "an input of the block" if step.tensor in node.inputs else "a step before"
+                self.error(
+                    "IRC403",
+                    f"dag tensor {step.tensor!r} is already {what}",
+                    (*where, "[key]"),
+                    hint="give each step a name of its own",
+                )
+            field = (*where, step.merge or "from")
+            for j, source in enumerate(step.reads):
+                if source not in known:
+                    self.error(
+                        "IRC403",
+                        f"dag step {step.tensor!r} reads {source!r}, which is neither an "
+                        "input of the block nor a step before it",
+                        (*field, j)
+                        if step.merge or step.sources and len(step.sources) > 1
+                        else field,
+                        hint=did_you_mean(source, known)
+                        or f"the tensors so far: {', '.join(known)}",
+                    )
+            read |= set(step.reads)
+            known[step.tensor] = None
+            steps.append(self.step(step, where, prefix, env))
+        for i, step in enumerate(node.steps[:-1]):
+            if step.tensor not in read:
+                self.error(
+                    "IRC403",
+                    f"dag step {step.tensor!r} is read by no later step, so its layers "
+                    "would not be in the model",
+                    (*path, "dag", i, step.tensor, "[key]"),
+                    hint=f"read it in a later step, or delete it; the last step "
+                    f"({node.steps[-1].tensor!r}) is the block's output",
+                )
+        return RDag(tuple(node.inputs), tuple(steps), path)
+
+    def step(self, step: Step, where: SpecPath, prefix: str, env: dict) -> RStep:
+        local = naming.join(prefix, step.tensor)
+        if step.merge is not None:
+            name = local if step.name is None else self.named(step.name, (*where, "name"))
+            return RStep(step.tensor, tuple(step.reads), (), step.merge, name, where)
+        paths = [(*where, "seq", k) for k in range(len(step.seq or ()))]
+        nodes = list(step.seq or ())
+        first = nodes[0]
+        inputs = len(step.reads)
+        takes = (
+            len(self.spec.blocks[first.block].input_names)
+            if isinstance(first, Use) and first.block in self.spec.blocks
+            else 1
+        )
+        if inputs > 1 and takes != inputs:
+            self.error(
+                "IRC403",
+                f"dag step {step.tensor!r} reads {inputs} tensors, so its `seq:` starts with "
+                f"a use of a block of {inputs} inputs",
+                (*where, "from"),
+                hint="read one tensor, or start the sequence with such a block",
+            )
+        outer, self.cell = self.cell, paths[0] if inputs > 1 else None
+        if isinstance(first, Use) and takes > 1 and first.repeat != 1:
+            self.error(
+                "IRC403",
+                f"block {first.block!r} of {takes} inputs is used once per dag step",
+                (*paths[0], first.block, "repeat"),
+                hint="write one step per use",
+            )
+        try:
+            body = self.seq(nodes, paths, local, env)
+        finally:
+            self.cell = outer
+        return RStep(step.tensor, tuple(step.reads), body, None, "", where)
 
     def repeat(self, node: Use, path: SpecPath, env: dict) -> int:
         """How many times a use repeats here: its number, or its parameter's value (0
@@ -711,6 +883,9 @@ def _walk(nodes, paths):
                 yield from _walk(node.shortcut, shortcut_paths(node, path))
         if isinstance(node, Gate):
             yield from _walk(node.branch, gate_paths(node, path))
+        if isinstance(node, Dag):
+            for i, step in enumerate(node.steps):
+                yield from _walk(step.seq or (), step_paths(path, i, step))
 
 
 def resolve(spec: Spec) -> tuple[Resolved, list[Diagnostic]]:

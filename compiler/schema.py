@@ -79,6 +79,27 @@ def _param_name(value: str) -> str:
 
 
 ParamName = Annotated[str, Strict(), AfterValidator(_param_name)]
+# What a use's mapping holds beside its block's arguments, and the field each fills.
+_USE_KEYS = {"repeat": "repeat", "name": "name", "from": "sources"}
+
+
+def _tensor_name(value: str) -> str:
+    """A `dag:` tensor's name: the generated code's variable for it, so not a name the
+    module, a block function or its branches use (`b1`, `h_2`, `r`); `x`, the main path
+    everywhere else, may name a block's input or a step."""
+    if value != "x":
+        _param_name(value)
+    if re.fullmatch(r".*_\d+", value):
+        raise PydanticCustomError(
+            "irc_identifier",
+            "'{value}' ends in `_` and a number, as the generated code's branch variables "
+            "do; choose another name",
+            {"value": value},
+        )
+    return value
+
+
+TensorName = Annotated[str, Strict(), AfterValidator(_tensor_name)]
 
 
 class Use(Model):
@@ -91,6 +112,9 @@ class Use(Model):
     # The use's name (see Op.name); repeated, a trailing number counts up:
     # `block5` x8 is block5 ... block12.
     name: LayerName | None = None
+    # The inputs of a block with several (`inputs: [x, p]`), in `network`: each a network
+    # entry's output counted back, -1 the latest (the main path), -2 the one before.
+    sources: Annotated[list[Literal[-1, -2]], Field(min_length=1, max_length=2)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -102,9 +126,9 @@ class Use(Model):
             if fields is None:
                 return {"block": block}
             if isinstance(fields, dict):
-                args = {k: v for k, v in fields.items() if k not in ("repeat", "name")}
+                args = {k: v for k, v in fields.items() if k not in _USE_KEYS}
                 return {"block": block, "args": args} | {
-                    k: fields[k] for k in ("repeat", "name") if k in fields
+                    _USE_KEYS[k]: fields[k] for k in _USE_KEYS if k in fields
                 }
             raise PydanticCustomError(
                 "irc_form",
@@ -213,6 +237,77 @@ class Residual(Model):
         return data
 
 
+MERGES = ("add", "concat")  # what a `dag:` step computes from several tensors
+
+
+class Step(Model):
+    """One tensor of a block's `dag:`, named for the steps after it to read:
+    `{h: {from: x, seq: [relu, conv f 1x1]}}` (a sequence on one tensor; `from: [x, p]`
+    where the sequence starts with a use of a block with two inputs),
+    `{s: {add: [a, b], name: ...}}` (an Add layer, operands in order) or
+    `{c: {concat: [a, b, c], name: ...}}` (a Concatenate on channels)."""
+
+    tensor: TensorName
+    sources: Annotated[list[TensorName], Field(min_length=1, max_length=2)] | None = None
+    seq: Branch | None = None
+    add: Annotated[list[TensorName], Field(min_length=2)] | None = None
+    concat: Annotated[list[TensorName], Field(min_length=2)] | None = None
+    name: LayerName | None = None  # the Add or Concatenate layer's (see Op.name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) == 1:
+            ((tensor, fields),) = data.items()
+            if not isinstance(fields, dict):
+                raise PydanticCustomError(
+                    "irc_form",
+                    "dag step '{tensor}' takes a mapping: `{{from: NAME, seq: [...]}}`, "
+                    "`{{add: [A, B]}}` or `{{concat: [A, B]}}`, got '{got}'",
+                    {"tensor": tensor, "got": fields},
+                )
+            sources = fields.get("from")
+            fields = {k: v for k, v in fields.items() if k != "from"}
+            if sources is not None:
+                fields["sources"] = sources if isinstance(sources, list) else [sources]
+            return {"tensor": tensor, **fields}
+        return data
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Step:
+        forms = [k for k in ("seq", *MERGES) if getattr(self, k) is not None]
+        if len(forms) != 1:
+            raise PydanticCustomError(
+                "irc_step",
+                "a dag step is exactly one of `from:` with `seq:`, `add:` or `concat:`; "
+                "got {given}",
+                {"given": ", ".join(forms) or "none"},
+            )
+        if (self.seq is None) != (self.sources is None):
+            raise PydanticCustomError(
+                "irc_step",
+                "`from:` names the tensor a step's `seq:` reads, and only a `seq:` has one",
+            )
+        if self.name is not None and self.seq is not None:
+            raise PydanticCustomError(
+                "irc_step",
+                "`name:` names an `add:` or `concat:` step's layer; name a `seq:` step's "
+                "layers with `@name` on its ops",
+            )
+        return self
+
+    @property
+    def merge(self) -> str | None:
+        """`add` or `concat` for a step that merges tensors, None for a sequence."""
+        return next((k for k in MERGES if getattr(self, k) is not None), None)
+
+    @property
+    def reads(self) -> list[str]:
+        """The tensors the step reads, in order."""
+        merge = self.merge
+        return list(getattr(self, merge)) if merge else list(self.sources or [])
+
+
 def _node_tag(value: Any) -> str | None:
     """Which model a raw node validates as, from its first word or only key."""
     if isinstance(value, BaseModel):
@@ -282,6 +377,12 @@ class Block(Model):
     seq: Annotated[list[Node], Field(min_length=1)] | None = None
     concat: Annotated[list[Branch], Field(min_length=2)] | None = None
     residual: Residual | None = None
+    # A graph of named tensors, each step reading earlier ones or the block's `inputs`;
+    # the last step is the block's output.
+    dag: Annotated[list[Step], Field(min_length=1)] | None = None
+    # The names of the block's input tensors (a `dag:` reads them): one, the main path,
+    # or two, as a NASNet cell takes the previous cell's output and the one before.
+    inputs: Annotated[list[TensorName], Field(min_length=1, max_length=2)] | None = None
     # Each use is one keras.Sequential layer of the block's layers, named this (relative
     # to the use as `@name` is: `""` the use's own name, `*` where the use's name goes),
     # as keras.applications' ConvNeXt nests its stem and downsampling layers.
@@ -289,14 +390,26 @@ class Block(Model):
 
     @model_validator(mode="after")
     def _one_body(self) -> Block:
-        given = [k for k in ("seq", "concat", "residual") if getattr(self, k) is not None]
+        given = [k for k in BODIES if getattr(self, k) is not None]
         if len(given) != 1:
             raise PydanticCustomError(
                 "irc_block_body",
-                "a block has exactly one body, `seq`, `concat` or `residual`; got {given}",
+                "a block has exactly one body, `seq`, `concat`, `residual` or `dag`; got {given}",
                 {"given": ", ".join(given) or "none"},
             )
+        if self.inputs is not None and self.dag is None:
+            raise PydanticCustomError(
+                "irc_block_body",
+                "`inputs:` names the tensors a `dag:` reads; a `{body}` body reads its one "
+                "input as it is",
+                {"body": given[0]},
+            )
         return self
+
+    @property
+    def input_names(self) -> list[str]:
+        """The block's input tensors: `inputs:`, or the one main path `x`."""
+        return list(self.inputs) if self.inputs is not None else ["x"]
 
     @property
     def body(self) -> list[Any]:
@@ -305,7 +418,21 @@ class Block(Model):
             return list(self.seq)
         if self.concat is not None:
             return [Concat(branches=self.concat)]
+        if self.dag is not None:
+            return [Dag(inputs=self.input_names, steps=self.dag)]
         return [self.residual]
+
+
+BODIES = ("seq", "concat", "residual", "dag")
+
+
+class Dag(Model):
+    """A block's `dag:` as one node of its body (Block.body): the steps, and the names
+    its inputs have in them."""
+
+    kind: Literal["dag"] = "dag"
+    inputs: list[str]
+    steps: list[Step]
 
 
 class Defaults(elementwise.DefaultsEntries, norm.DefaultsEntries, conv.DefaultsEntries):
@@ -376,6 +503,8 @@ def deepened(nodes: list, depth: float) -> list:
             node = node.model_copy(update=update)
         elif isinstance(node, Gate):
             node = node.model_copy(update={"branch": deepened(node.branch, depth)})
+        elif isinstance(node, Step) and node.seq is not None:
+            node = node.model_copy(update={"seq": deepened(node.seq, depth)})
         out.append(node)
     return out
 
@@ -467,6 +596,7 @@ class Spec(Model):
                     "residual": deepened([block.residual], self.depth)[0]
                     if block.residual is not None
                     else None,
+                    "dag": deepened(block.dag, self.depth) if block.dag is not None else None,
                 }
             )
             for name, block in self.blocks.items()
@@ -536,5 +666,5 @@ def _size_independent_top(spec: Spec, graph: Any) -> None:
         )
 
 
-for _model in (Concat, Gate, Residual, Block, Spec):
+for _model in (Concat, Gate, Residual, Step, Block, Spec):
     _model.model_rebuild()

@@ -641,6 +641,8 @@ def _signature(layer) -> tuple:
         return ("relu", max_value, float(layer.negative_slope), float(layer.threshold))
     if kind == "ZeroPadding2D":
         return ("pad", tuple(map(tuple, layer.padding)))
+    if kind == "Cropping2D":
+        return ("crop", tuple(map(tuple, layer.cropping)))
     if kind == "BatchNormalization":
         return ("bn", layer.axis % 4, layer.epsilon, layer.momentum, layer.center, layer.scale)
     if kind == "Activation":

@@ -34,10 +34,12 @@ class Function:
     """One block template, printed."""
 
     name: str
-    params: tuple[str, ...]  # `name: type = default` after `x, *,`
+    params: tuple[str, ...]  # `name: type = default` after the inputs and `*,`
     doc: tuple[str, ...]
     body: tuple[Any, ...]
     sequential: str | None = None  # the keras.Sequential layer's name expression, if one
+    inputs: tuple[str, ...] = ("x",)
+    output: str = "x"
 
 
 @dataclass
@@ -120,17 +122,34 @@ class _Printer(pycode.Printer):
             args.append("operator=True")
         return [*out, Statement(stmt.target, "residual_sum", tuple(args))]
 
+    def merge(self, stmt: ir.MergeStmt) -> list[Any]:
+        """A dag's `add:` (one Add layer) or `concat:`."""
+        if stmt.kind == "concat":
+            return [self._concat(stmt.sources, stmt.target, stmt.layer)]
+        self.helpers.add("add")
+        tensors = "[" + ", ".join(stmt.sources) + "]"
+        return [Statement(stmt.target, "add", (tensors, f"name={self.layer_name(stmt.layer)}"))]
+
+    def keep(self, stmt: ir.KeepStmt) -> list[Any]:
+        return [Assign(stmt.target, stmt.source)]
+
     def call(self, stmt: ir.CallStmt) -> list[Any]:
-        args = (stmt.source, *self.args(stmt))
+        args = (stmt.source, *stmt.extra, *self.args(stmt))
         shape = "x".join(map(str, stmt.shape)) if stmt.shape else None
+        # a cell keeps its main-path input for the next one: `x, p = cell(x, p), x`
+        target, tail = stmt.target, ""
+        if stmt.carry:
+            target, tail = f"{stmt.target}, {stmt.carry}", f", {stmt.target}"
         if stmt.aux:
             name = f"name={self.layer_name(stmt.layer)}"
             call = Statement(stmt.target, stmt.function, (*args, name))
             return [Assign(stmt.target, "None"), If("include_top", (call,))]
         if not stmt.looped:
             name = f"name={self.layer_name(stmt.layer)}"
-            return [Statement(stmt.target, stmt.function, (*args, name), comment=shape)]
-        call = Statement(stmt.target, stmt.function, (*args, f"name={self.looped_name(stmt)}"))
+            return [Statement(target, stmt.function, (*args, name), comment=shape, tail=tail)]
+        call = Statement(
+            target, stmt.function, (*args, f"name={self.looped_name(stmt)}"), tail=tail
+        )
         after = f"{shape} after each" if shape else None
         return [self.loop(stmt, (call,), comment=after)]
 
@@ -326,6 +345,8 @@ def _function(program: ir.Program, function: ir.Function, helpers: set[str]) -> 
         tuple(pysafe.text(line) for line in function.doc),
         tuple(printer.stmts(function.body)),
         sequential,
+        tuple(pysafe.identifier(name) for name in function.inputs),
+        pysafe.identifier(function.output),
     )
 
 
