@@ -69,6 +69,7 @@ class Loop:
     body: tuple[object, ...]
     comment: str | None = None
     kind: str = "loop"
+    over: str = ""  # `for block in <over>:` instead, over a container of modules
 
 
 @dataclass(frozen=True)
