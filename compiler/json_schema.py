@@ -119,7 +119,13 @@ def _node_kinds() -> list[str]:
 
 def _use_forms(model: type, fields: dict) -> dict:
     props = fields["properties"]
-    arguments = {**props["args"], "properties": {"repeat": props["repeat"]}}
+    # `from` (a keyword, so no parameter's name) is a list: not an argument's value
+    ((pattern, value),) = props["args"]["patternProperties"].items()
+    arguments = {
+        **props["args"],
+        "patternProperties": {"^(?!from$)" + pattern.removeprefix("^"): value},
+        "properties": {"repeat": props["repeat"], "from": props["sources"]},
+    }
     arguments.pop("default", None)
     return {
         "anyOf": [
@@ -167,7 +173,29 @@ def _residual_forms(model: type, fields: dict) -> dict:
 
 def _block_forms(model: type, fields: dict) -> dict:
     # Block._one_body: exactly one of its bodies.
-    return {**fields, "oneOf": [{"required": [body]} for body in ("seq", "concat", "residual")]}
+    return {**fields, "oneOf": [{"required": [body]} for body in schema.BODIES]}
+
+
+def _step_forms(model: type, fields: dict) -> dict:
+    """`{NAME: {from: ..., seq: [...]}}`, `{NAME: {add: [...], name: ...}}` or the same
+    with `concat` (Step._parse)."""
+    props = {k: v for k, v in fields["properties"].items() if k not in ("tensor", "sources")}
+    sources = fields["properties"]["sources"]
+    body = {
+        "type": "object",
+        "properties": {"from": {"anyOf": [IDENTIFIER, sources]}, **props},
+        "additionalProperties": False,
+        "oneOf": [{"required": ["from", "seq"]}, {"required": ["add"]}, {"required": ["concat"]}],
+    }
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": IDENTIFIER,
+        "additionalProperties": body,
+        "description": "a named tensor of a dag: a sequence `from` a tensor, or an add or "
+        "concat of tensors",
+    }
 
 
 # Models written in a form of their own; every `ops.Op` gets `_op_forms`.
@@ -178,6 +206,7 @@ _MODEL_FORMS = {
     schema.Concat: _keyed("branches"),
     schema.Gate: _keyed("branch"),
     schema.Residual: _residual_forms,
+    schema.Step: _step_forms,
 }
 
 
@@ -272,6 +301,7 @@ _VALIDATOR_FORMS = {
     schema._scale: _scale_forms,
     _identifier: _identifier_forms,
     schema._param_name: _identifier_forms,
+    schema._tensor_name: _identifier_forms,
 }
 
 

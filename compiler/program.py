@@ -127,9 +127,7 @@ class Channels:
             if isinstance(symbol, Arith):
                 out = out + _scaled(_substitute_arith(symbol, binding, width), coef)
                 continue
-            key = symbol.name if isinstance(symbol, Param) else symbol
-            if isinstance(symbol, Input):
-                key = symbol.variable
+            key = _binding_key(symbol)
             if key not in binding:
                 out = out + Channels(0, ((symbol, coef),))
                 continue
@@ -138,6 +136,13 @@ class Channels:
                 bound = _widen_channels(bound, width)
             out = out + Channels(bound.const * coef, tuple((s, c * coef) for s, c in bound.terms))
         return out
+
+
+def _binding_key(symbol: str | Input | Param) -> str:
+    """The name a use site binds a symbol by (Channels.substitute)."""
+    if isinstance(symbol, Input):
+        return symbol.variable
+    return symbol.name if isinstance(symbol, Param) else symbol
 
 
 def _scaled(count: Channels, coef: int) -> Channels:
@@ -410,6 +415,7 @@ class Function:
     sequential: LayerName | None = None  # each use one keras.Sequential layer, so named
     inputs: tuple[str, ...] = ("x",)  # the input tensors' variables (a dag's `inputs:`)
     output: str = "x"  # the variable it returns (a dag's last step)
+    dag: bool = False  # its statements read and write named tensors (a `dag:` body)
 
 
 @dataclass(frozen=True)
@@ -876,14 +882,13 @@ class _Builder:
         if not isinstance(call.repeat, int):
             out = self.repeated(function, binding, channels, call, path)
             return replace(call, in_channels=channels, out_channels=out)
-        out = channels
+        out, before = channels, Channels()
         for _ in range(call.repeat):  # each repeat takes what the one before gave
             before = out
             out = function.out_channels.substitute({**binding, IN_CHANNELS: out}, self.spec.width)
             if call.carry:  # the next repeat's second input: this one's first
                 binding[Input(function.inputs[1]).variable] = before
-        carried = before if call.carry and call.repeat else Channels()
-        return replace(call, in_channels=channels, out_channels=out, carry_channels=carried)
+        return replace(call, in_channels=channels, out_channels=out, carry_channels=before)
 
     def repeated(
         self, function: Function, binding: dict, channels: Channels, call, path
@@ -969,6 +974,7 @@ class _Builder:
             None if block.sequential is None else LayerName(block.sequential, True),
             tuple(inputs),
             block.dag[-1].tensor if block.dag is not None else "x",
+            block.dag is not None,
         )
         self.functions[name] = function
         return function

@@ -84,7 +84,12 @@ def concat_arithmetic(channels: Iterable[int], total: int) -> str:
 def sum_arithmetic(shortcut: int, residual: int, scale: float | None, out: int) -> str:
     """`1152 + 0.1×1152 → 1152`: the shortcut's channels, the scaled residual's, the sum's."""
     scaled = f"{scale:g}×{residual}" if scale is not None and scale != 1.0 else str(residual)
-    return f"{shortcut} + {scaled} → {out}"
+    return add_arithmetic((shortcut, scaled), out)
+
+
+def add_arithmetic(channels: Iterable[int | str], out: int) -> str:
+    """`44 + 44 → 44`: a dag's `add:`, each operand's channels and the sum's."""
+    return f"{' + '.join(map(str, channels))} → {out}"
 
 
 def gate_arithmetic(channels: int, gate: Shape, out: Shape) -> str:
@@ -328,6 +333,9 @@ class _Drawer:
         self.layers = {layer.name: layer for layer in program.graph.layers}
         self.dot = dot
         self.arithmetic: list[tuple[str, str, str]] = []
+        # Named tensors: a dag's (node, shape) by variable while its body is drawn; the
+        # network's kept ones (`p`, for `from: -2`) otherwise.
+        self.tensors: dict[str, tuple[str, Shape]] = {}
 
     def shape(self, name: str, default: Shape) -> Shape:
         """The shape of the layer `name`, or `default` where the op makes none (an `act`
@@ -374,10 +382,53 @@ class _Drawer:
         return name, out
 
     def call(self, call: ir.CallStmt, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
-        body = self.program.function(call.block).body
+        function = self.program.function(call.block)
+        if not function.dag:
+            for inner in self.uses(call, use):
+                src, shape = self.seq(function.body, inner, src, shape)
+            return src, shape
+        main = self.tensors.get(call.source, (src, shape))
+        others = [self.tensors.get(name, (src, shape)) for name in call.extra]
         for inner in self.uses(call, use):
-            src, shape = self.seq(body, inner, src, shape)
+            out = self.dag(function, inner, [main, *others])
+            if call.carry:  # the next repeat's second input is this one's first
+                others = [main]
+            main = out
+        if call.carry:
+            self.tensors[call.carry] = others[0]
+        return main
+
+    def dag(self, function: ir.Function, use: _Use, inputs: list) -> tuple[str, Shape]:
+        """A dag block's statements, each reading its source's tensor by name."""
+        outer, self.tensors = self.tensors, dict(zip(function.inputs, inputs))
+        try:
+            for stmt in function.body:
+                src, shape = self.tensors[getattr(stmt, "source", function.inputs[0])]
+                self.tensors[stmt.target] = getattr(self, stmt.stmt)(stmt, use, src, shape)
+            return self.tensors[function.output]
+        finally:
+            self.tensors = outer
+
+    def keep(self, stmt: ir.KeepStmt, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        self.tensors[stmt.target] = (src, shape)
         return src, shape
+
+    def merge(self, stmt: ir.MergeStmt, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
+        """A dag's `add:` (a `+` box) or `concat:` (a `Filter concat`) of named tensors."""
+        ends = [self.tensors[name] for name in stmt.sources]
+        name = stmt.layer.within(use.name)
+        out = self.shape(name, ends[0][1])
+        channels = [end_shape[-1] for _, end_shape in ends]
+        if stmt.kind == "concat":
+            kind, title, text = "concat", "Filter concat", concat_arithmetic(channels, out[-1])
+        else:
+            kind, title, text = "sum", "+", add_arithmetic(channels, out[-1])
+        self.arithmetic.append((kind, name, text))
+        colour = COLOURS["concat" if kind == "concat" else "add"]
+        self.dot.node(name, _label(title, text), fillcolor=colour)
+        for end, end_shape in ends:
+            self.edge(end, name, end_shape)
+        return name, out
 
     def join(self, name: str, branches, use: _Use, src: str, shape: Shape) -> tuple[str, Shape]:
         """Branches from one input into a `Filter concat` named `name`."""
@@ -432,22 +483,31 @@ class _Drawer:
             return act, out
         return add, out
 
-    def find(self, stmts, use: _Use, shape: Shape, block: str) -> tuple[_Use, Shape] | None:
-        """The first use of `block` among the statements and inside them: the use
-        and the shape it reads, or None."""
+    def find(self, stmts, use: _Use, shape: Shape, block: str) -> tuple[_Use, list] | None:
+        """The first use of `block` among the statements and inside them: the use and
+        the shapes of the tensors it reads, or None."""
         for stmt in stmts:
+            shape = self.tensors.get(getattr(stmt, "source", ""), (INPUT, shape))[1]
             if isinstance(stmt, ir.CallStmt):
                 first = self.uses(stmt, use)[0]
+                shapes = [shape, *(self.tensors.get(n, (INPUT, shape))[1] for n in stmt.extra)]
                 if stmt.block == block:
-                    return first, shape
-                found = self.find(self.program.function(stmt.block).body, first, shape, block)
+                    return first, shapes
+                function = self.program.function(stmt.block)
+                outer = self.tensors
+                if function.dag:
+                    self.tensors = {n: (INPUT, s) for n, s in zip(function.inputs, shapes)}
+                try:
+                    found = self.find(function.body, first, shape, block)
+                finally:
+                    self.tensors = outer
             else:
                 found = None
                 for inner in _inner(stmt):
                     found = found or self.find(inner, use, shape, block)
             if found is not None:
                 return found
-            _, shape = self.seq([stmt], use, INPUT, shape)
+            self.tensors[stmt.target] = self.seq([stmt], use, INPUT, shape)
         return None
 
     def texts(self, stmts: Iterable[ir.Stmt], use: _Use) -> list[str]:
@@ -489,6 +549,8 @@ def _entries(program: ir.Program) -> list[_Entry]:
     root = _root(program)
     entries = []
     for stmt in program.network:
+        if isinstance(stmt, ir.KeepStmt):  # a variable kept for a later cell: no box
+            continue
         if isinstance(stmt, ir.CallStmt):
             names = stmt.instances("")
             body, use = program.function(stmt.block).body, _Use(names[0], program.arguments(stmt))
@@ -514,13 +576,31 @@ def network_arithmetic(result: Result) -> dict[str, list[tuple[str, str, str]]]:
 
 def _network_boxes(program: ir.Program):
     """(box id, its entry, arithmetic) for every network entry, in order."""
-    shape = program.graph.input
+    history = [program.graph.input]  # the main path after each entry, for `from: -2`
     for entry in _entries(program):
         drawer = _Drawer(program, graphviz.Digraph())
-        drawer.seq(entry.body, entry.use, INPUT, shape)
+        dag = _dag_inputs(program, entry, history)
+        if dag is not None:
+            function, inputs = dag
+            drawer.dag(function, entry.use, list(inputs.values()))
+        else:
+            drawer.seq(entry.body, entry.use, INPUT, history[-1])
         yield entry.stages[0].name, entry, drawer.arithmetic
         if entry.stages[0].role == "body":
-            shape = entry.stages[-1].shape
+            history.append(entry.stages[-1].shape)
+
+
+def _dag_inputs(
+    program: ir.Program, entry: _Entry, history: list
+) -> tuple[ir.Function, dict[str, tuple[str, Shape]]] | None:
+    """For an entry that uses a dag block: the block, and the tensors it reads as
+    (INPUT, shape) by its input names; None for any other entry."""
+    (stmt, *_) = entry.stmts
+    if not isinstance(stmt, ir.CallStmt) or not program.function(stmt.block).dag:
+        return None
+    function = program.function(stmt.block)
+    sources = [-2 if v == ir.PREVIOUS else -1 for v in (stmt.source, *stmt.extra)]
+    return function, {n: (INPUT, history[s]) for n, s in zip(function.inputs, sources)}
 
 
 def network(result: Result) -> str:
@@ -584,21 +664,27 @@ def blocks(result: Result) -> list[str]:
     return [name for name in program.spec.blocks if name in used]
 
 
-def _first_use(program: ir.Program, name: str) -> tuple[_Use, Shape, str]:
+def _first_use(program: ir.Program, name: str) -> tuple[_Use, list, str]:
     """A block's first use (a network entry's before one inside another block): the
-    use, the shape it reads, the stage it is in."""
+    use, the shapes of the tensors it reads, the stage it is in."""
     drawer = _Drawer(program, graphviz.Digraph())
     shape = program.graph.input
-    found: tuple[_Use, Shape, str] | None = None
+    found: tuple[_Use, list, str] | None = None
+    history = [shape]  # the main path after each entry, for `from: -2`
     for entry in _entries(program):
         stage = entry.stages[0]
+        dag = _dag_inputs(program, entry, history)
+        inputs = dag[1] if dag is not None else {}
         if stage.block == name:  # the entry is a use of the block
-            return entry.use, shape, stage.name
+            shapes = [s for _, s in inputs.values()] if inputs else [shape]
+            return entry.use, shapes, stage.name
         if found is None:
+            drawer.tensors = dict(inputs)
             inside = drawer.find(entry.body, entry.use, shape, name)
             found = None if inside is None else (*inside, stage.name)
         if stage.role == "body":
             shape = entry.stages[-1].shape
+            history.append(shape)
     if found is not None:
         return found
     raise PlotError(f"block {name!r} is not used by the network, so it has no shapes to draw")
@@ -611,7 +697,7 @@ def block(result: Result, name: str) -> str:
         known = ", ".join(spec.blocks) or "none"
         raise PlotError(f"{spec.name} has no block {name!r}; its blocks are: {known}")
     program = ir.build(result)
-    use, shape, stage = _first_use(program, name)
+    use, shapes, stage = _first_use(program, name)
     template = spec.blocks[name]
     details = [template.ref] if template.ref else []
     details.append(f"as built by its first use, {stage!r}")
@@ -619,9 +705,16 @@ def block(result: Result, name: str) -> str:
     if args:
         details.append(args)
     dot = _digraph(f"{spec.name}_{name}", f"{spec.title}: {name}", "; ".join(details))
-    dot.node(INPUT, _label("Input"), shape="plain", style="")
+    function = program.function(name)
     drawer = _Drawer(program, dot)
-    end, out = drawer.seq(program.function(name).body, use, INPUT, shape)
+    if function.dag:  # an input node per tensor
+        inputs = [INPUT if i == 0 else f"(input {n})" for i, n in enumerate(function.inputs)]
+        for node, tensor in zip(inputs, function.inputs):
+            dot.node(node, _label(f"Input {tensor}"), shape="plain", style="")
+        end, out = drawer.dag(function, use, list(zip(inputs, shapes)))
+    else:
+        dot.node(INPUT, _label("Input"), shape="plain", style="")
+        end, out = drawer.seq(function.body, use, INPUT, shapes[0])
     dot.node(OUTPUT, _label("Output"), shape="plain", style="")
     drawer.edge(end, OUTPUT, out)
     return dot.source
