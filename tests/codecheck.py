@@ -37,7 +37,7 @@ IMPORTS = {
 HELPERS = frozenset(
     {
         "conv2d", "batch_norm", "activation", "max_pool", "avg_pool", "global_avg_pool",
-        "global_max_pool", "concat", "dropout", "flatten", "dense", "residual_sum",
+        "global_max_pool", "concat", "add", "dropout", "flatten", "dense", "residual_sum",
         "check_input_shape", "widen", "activation_layer", "depthwise_conv2d", "separable_conv2d",
         "zero_pad", "gate", "weights_file", "published_file", "layer_norm", "relu_layer", "crop", "rescaling",
         "reshape", "correct_pad", "relu_hard_sigmoid", "relu_form",
@@ -54,7 +54,7 @@ CONSTANTS = frozenset(
 # Arguments and locals of the templates' functions.
 LOCALS = frozenset(
     {
-        "x", "r", "inputs", "outputs", "model", "aux", "i", "name", "input_shape",
+        "x", "p", "r", "inputs", "outputs", "model", "aux", "i", "name", "input_shape",
         "input_tensor", "include_top", "weights", "pooling", "classes", "classifier_activation",
         "scale", "scale_residuals", "minimum", "size", "filters", "kernel_size", "strides",
         "padding", "use_bias", "bn", "pool_size", "tensors", "rate", "units", "function",
@@ -88,6 +88,8 @@ LAYER_CONSTRUCTORS = {("layers", name) for name in ATTRIBUTES} | {("keras", "Seq
 # Branch, projection, shortcut and gate-scale variables: b1, b2, r, b1_1, b1_r, b2_1_r,
 # shortcut, b1_shortcut, scales, b2_scales, shortcut_1, scales_r, ...
 _BRANCH_VAR = re.compile(r"(b\d+|r|shortcut|scales)(_(\d+|r|shortcut|scales))*\Z")
+# The same variables of a dag step's branches, named after its tensor: h_1, h_r, ...
+_STEP_VAR = re.compile(r"(.+?)(_(\d+|r|shortcut|scales))+\Z")
 
 FIXED = HELPERS | CONSTANTS | LOCALS | BUILTIN_CALLS | ANNOTATIONS | MODULES
 
@@ -111,11 +113,14 @@ _FORBIDDEN_NODES = (
 
 def spec_names(spec: Any) -> set[str]:
     """The identifiers a spec contributes: its blocks (and their `_block` renamings),
-    block parameters, the builder's name and class-count argument."""
+    block parameters, a dag's tensors (its inputs and steps, and the variables of a
+    step's branches, `h_1`, `h_r`, ...), the builder's name and class-count argument."""
     names: set[str] = set()
     for block_name, block in (getattr(spec, "blocks", None) or {}).items():
         names |= {block_name, f"{block_name}_block"}
         names |= set(getattr(block, "params", None) or {})
+        names |= set(getattr(block, "inputs", None) or ())
+        names |= {step.tensor for step in getattr(block, "dag", None) or ()}
     builder = getattr(spec, "builder", None)
     if builder is not None:
         names |= {builder.name, getattr(builder, "classes_arg", "nb_classes")}
@@ -157,6 +162,9 @@ def violations(source: str, allowed_spec_names: Iterable[str] = ()) -> list[str]
             return name in defined or name not in DANGEROUS
         if name.startswith("__") or name in DANGEROUS:
             return False
+        step = _STEP_VAR.match(name)
+        if step is not None and step.group(1) in own:
+            return True
         return name in FIXED or bool(_BRANCH_VAR.match(name))
 
     for node in ast.walk(tree):
