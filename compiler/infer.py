@@ -233,7 +233,8 @@ class _Inferrer:
             if step.merge == "add":
                 out = self.sum(step, read)
             elif step.merge == "concat":
-                out = self.join(step.name, read, step.path, [step.path] * len(read))
+                where = [(*step.path, "concat", i) for i in range(len(read))]
+                out = self.join(step.name, read, step.path, where, step.sources)
             else:
                 out = self.seq(step.body, read[0], tuple(read[1:]))
             tensors[step.tensor] = out
@@ -294,8 +295,9 @@ class _Inferrer:
         where = [branch[0].path if branch else path for branch in branches]
         return self.join(name, outs, path, where)
 
-    def join(self, name: str, outs: list[Tensor], path: SpecPath, where: list) -> Tensor:
-        """A Concatenate of `outs` on channels (`where`: each one's place, for errors)."""
+    def join(self, name: str, outs: list[Tensor], path: SpecPath, where: list, labels=()) -> Tensor:
+        """A Concatenate of `outs` on channels (`where`: each one's place, for errors;
+        `labels`: what to call them, a dag's tensor names, rather than branches b1, b2...)."""
         if any(o.shape is None for o in outs):
             return Tensor(None)
         ranks = {len(o.known_shape) for o in outs}
@@ -307,10 +309,12 @@ class _Inferrer:
             # The odd one out: the first branch whose size most branches (or the first) lack.
             common = max(sizes, key=lambda size: (sizes.count(size), -sizes.index(size)))
             odd = next(i for i, size in enumerate(sizes) if size != common)
-            listed = ", ".join(f"b{i + 1} {h}x{w}" for i, (h, w) in enumerate(sizes))
+            what = f"tensor {labels[odd]!r} is" if labels else f"branch {odd + 1} ends"
+            labels = labels or [f"b{i + 1}" for i in range(len(outs))]
+            listed = ", ".join(f"{label} {h}x{w}" for label, (h, w) in zip(labels, sizes))
             self.error(
                 "IRC303",
-                f"concat branch {odd + 1} ends at {sizes[odd][0]}x{sizes[odd][1]}, the others "
+                f"concat {what} at {sizes[odd][0]}x{sizes[odd][1]}, the others "
                 f"at {common[0]}x{common[1]} ({listed})",
                 where[odd],
                 hint="give the branches the same strides and padding, so they end at one size",

@@ -586,7 +586,7 @@ class _Resolver:
         for i, step in enumerate(node.steps):
             where = (*path, "dag", i, step.tensor)
             if step.tensor in known:
-                what = "an input of the block" if step.tensor in node.inputs else "a step before"
+                what = "an input of the block" if step.tensor in node.inputs else "defined before"
                 self.error(
                     "IRC403",
                     f"dag tensor {step.tensor!r} is already {what}",
