@@ -210,6 +210,7 @@ def builder(program: ir.Program) -> dict[str, Any]:
         "scale_default": pysafe.literal(program.scale_default),
         "classifier_activation": pysafe.literal(program.classifier_activation),
         "any_size": program.spec.builder.any_size,
+        "fixed_size": program.spec.builder.fixed_size,
         "has_aux": program.has_aux,
         "outputs": ", ".join("x".join(map(str, s)) for s in program.outputs),
         "features": "x".join(map(str, program.features_shape)),

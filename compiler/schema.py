@@ -464,12 +464,21 @@ class Builder(Model):
     # The default input takes any height and width with the top too, as keras.applications'
     # MobileNetV3 builds it (its top pools globally before any weight depends on the size).
     any_size: bool = False
+    # The default input is the spec's size without the top too, as keras.applications'
+    # NASNet builds it (its correct_pad paddings are fixed by that size).
+    fixed_size: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> Builder:
         if self.name == self.classes_arg:
             raise PydanticCustomError(
                 "irc_identifier", "the builder and its class-count argument need different names"
+            )
+        if self.any_size and self.fixed_size:
+            raise PydanticCustomError(
+                "irc_builder",
+                "any_size (any input size by default) and fixed_size (the spec's size by "
+                "default) contradict each other; keep one",
             )
         return self
 

@@ -1,8 +1,8 @@
 """The specs under specs/keras/ equal the keras.applications models they copy.
 
 InceptionResNetV2, InceptionV3, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large,
-Xception, ResNet50, ResNet50V2, VGG16, VGG19, DenseNet121, EfficientNetB0, EfficientNetV2B0
-and ConvNeXtTiny: same parameter count with and
+Xception, ResNet50, ResNet50V2, VGG16, VGG19, DenseNet121, EfficientNetB0, EfficientNetV2B0,
+ConvNeXtTiny and NASNetMobile: same parameter count with and
 without the top, same layer count, the same graph op for op, weights
 transferred, outputs equal after random batch-norm statistics, the
 `weights=` path, input sizes, and the layer names keras.applications gives.
@@ -75,6 +75,7 @@ from keras.applications import (
     MobileNetV2,
     MobileNetV3Large,
     MobileNetV3Small,
+    NASNetMobile,
     ResNet50,
     ResNet50V2,
     ResNet101,
@@ -102,6 +103,7 @@ from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_mobilenet_v3_large import mobilenet_v3_large
 from generated.keras_mobilenet_v3_small import mobilenet_v3_small
+from generated.keras_nasnet_mobile import nasnet_mobile
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_resnet101 import resnet101
@@ -220,6 +222,34 @@ NETWORKS = {
         189,  # 94 convs, 94 batch norms, 1 dense
         75,
         ("mixed0", "mixed3", "mixed7", "mixed8", "mixed9_0", "mixed9_1", "mixed10", "avg_pool"),
+    ),
+    "nasnet_mobile": Network(
+        "specs/keras/nasnet_mobile.yaml",
+        NASNetMobile,
+        nasnet_mobile,
+        5_326_716,
+        4_269_716,
+        224,
+        1056,
+        389,  # 36 convs, 160 separable convs, 192 batch norms, 1 dense
+        32,
+        (
+            "stem_conv1",
+            "stem_bn1",
+            "reduction_conv_1_stem_1",
+            "separable_conv_1_pad_reduction_left1_stem_1",
+            "reduction_concat_stem_1",
+            "adjust_relu_1_stem_2",
+            "adjust_avg_pool_2_stem_2",
+            "adjust_bn_stem_2",
+            "normal_add_1_0",
+            "normal_concat_0",
+            "adjust_conv_projection_1",
+            "reduction_add3_reduce_4",
+            "reduction_add4_reduce_8",
+            "normal_concat_12",
+            "predictions",
+        ),
     ),
     "mobilenet_v2": Network(
         "specs/keras/mobilenet_v2.yaml",
@@ -913,7 +943,10 @@ def test_outputs_agree_without_top_avg_pooled(network):
     reference, generated = _pair(network, 2, include_top=False, pooling="avg")
     copy_weights(reference, generated)
     assert generated.output_shape == reference.output_shape == (None, network.features)
-    assert reference.input_shape == (None, None, None, 3)  # any size without the top
+    # any size without the top, but NASNet's default size (`builder.fixed_size`)
+    fixed = check_file(network.spec).spec.builder.fixed_size
+    size = network.size if fixed else None
+    assert reference.input_shape == (None, size, size, 3)
     assert generated.input_shape == reference.input_shape
     assert max_difference(reference, generated, (network.size, network.size, 3)) <= TOLERANCE
 
@@ -1034,6 +1067,7 @@ def test_minimum_input_is_refused_below(name):
         "convnext_tiny": 32,
         "efficientnet_b0": 1,
         "efficientnet_v2_b0": 1,
+        "nasnet_mobile": 3,
     }
     assert smallest == expected[name]
     assert smallest <= network.keras_minimum
