@@ -771,6 +771,80 @@ def test_new_forms_equal_keras(tmp_path):
     assert diff < TOLERANCE
 
 
+# The dag form: a one-input dag block (a step whose sequence holds a concat, an add of
+# three tensors, a concat with the input), a cell of two inputs read as `from: [-1, -1]`
+# and `[-2, -1]` (after a plain op, which keeps its input for it), a cell used inside
+# another's dag step, and a loop of cells.
+DAG_SPEC = """\
+name: dag_forms
+title: Dag forms
+input: [15, 13, 3]
+classes: 5
+builder: {name: create_dag_forms}
+defaults:
+  conv: {bias: true, bn: true, activation: relu}
+blocks:
+  split:
+    params: {f: 4}
+    dag:
+      - h: {from: x, seq: [conv f 1x1, {concat: [[conv f 3x3], [maxpool 3x3, conv f 1x1]]}]}
+      - a: {from: h, seq: conv 2*f 1x1}
+      - b: {from: x, seq: conv 2*f 3x3}
+      - s: {add: [a, b, h], name: three}
+      - out: {concat: [s, x]}
+  cell:
+    params: [f]
+    inputs: [ip, p]
+    dag:
+      - a: {from: ip, seq: conv f 1x1}
+      - b: {from: p, seq: conv f 3x3}
+      - out: {concat: [a, b], name: "*_cat"}
+  wrap:
+    params: [f]
+    inputs: [ip, p]
+    dag:
+      - q: {from: p, seq: relu}
+      - out: {from: [ip, q], seq: [{cell: {f: f, name: inner}}, bn]}
+network:
+  - conv 8 3x3 @stem
+  - split
+  - {cell: {f: 6, from: [-1, -1]}}
+  - {wrap: {f: 6}}
+  - relu
+  - {cell: {f: 5, from: [-2, -1]}}
+  - {wrap: {f: 4, repeat: 2}}
+head: [gap, dense classes]
+"""
+
+
+@pytest.mark.slow
+def test_dag_forms_equal_keras(tmp_path):
+    pytest.importorskip("keras")
+    result, keras_module, torch_module = compile_both(tmp_path, "dag_forms", DAG_SPEC)
+    source = (tmp_path / "dag_formspkg" / "dag_forms.py").read_text()
+    # the network keeps the relu's input for the cell after it; each cell keeps its own
+    assert '    p = x\n    x = activation_layer(x, "relu", name="relu")\n' in source
+    assert 'x, p = cell(p, x, f=5, name="cell_2"), x' in source
+    builds = (keras_module.create_dag_forms, torch_module.create_dag_forms)
+    assert assert_equal_to_keras(result, *builds, tmp_path) < TOLERANCE
+    model = keras_module.create_dag_forms()
+
+    def reads(name: str) -> list[str]:
+        (node,) = model.get_layer(name)._inbound_nodes
+        return [t._keras_history.operation.name for t in node.input_tensors]
+
+    assert reads("split_three") == ["split_a_conv_relu", "split_b_conv_relu", "split_h_concat"]
+    assert reads("split_out") == ["split_three", "stem_relu"]  # the block's input, x
+    assert reads("cell_1_a_conv") == reads("cell_1_b_conv") == ["split_out"]  # [-1, -1]
+    assert reads("cell_2_a_conv") == ["wrap_1_out_bn"]  # -2: the output before the relu
+    assert reads("cell_2_b_conv") == ["relu"]
+    # the loop's cells read the output before them and the one before that
+    assert reads("wrap_2_inner_a_conv") == ["cell_2_cat"] and reads("wrap_2_q_relu") == ["relu"]
+    assert reads("wrap_3_inner_a_conv") == ["wrap_2_out_bn"]
+    assert reads("wrap_3_q_relu") == ["cell_2_cat"]
+    assert model.get_layer("wrap_3_inner_cat").output.shape == (None, 15, 13, 8)
+
+
 # ConvNeXt's forms: a block as one keras.Sequential, dense on a map, a layer scale, a
 # sum by Keras' `+` operator, and a layer norm the model ends with without the top.
 TAIL_SPEC = """\
