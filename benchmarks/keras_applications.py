@@ -48,6 +48,7 @@ from keras.applications import (
     MobileNetV2,
     MobileNetV3Large,
     MobileNetV3Small,
+    NASNetMobile,
     ResNet50,
     ResNet50V2,
     Xception,
@@ -63,6 +64,7 @@ from generated.keras_mobilenet import mobilenet
 from generated.keras_mobilenet_v2 import mobilenet_v2
 from generated.keras_mobilenet_v3_large import mobilenet_v3_large
 from generated.keras_mobilenet_v3_small import mobilenet_v3_small
+from generated.keras_nasnet_mobile import nasnet_mobile
 from generated.keras_resnet50 import resnet50
 from generated.keras_resnet50v2 import resnet50v2
 from generated.keras_vgg16 import vgg16
@@ -87,6 +89,7 @@ NETWORKS = {
     "ConvNeXtTiny": (ConvNeXtTiny, convnext_tiny, 224),
     "EfficientNetB0": (EfficientNetB0, efficientnet_b0, 224),
     "EfficientNetV2B0": (EfficientNetV2B0, efficientnet_v2_b0, 224),
+    "NASNetMobile": (NASNetMobile, nasnet_mobile, 224),
 }
 
 
