@@ -1065,6 +1065,8 @@ class _Builder:
         which keeps its input itself."""
         spec = self.spec
         node = spec.network[index]
+        if isinstance(node, Aux):  # no output of the main path: the entry before keeps it
+            return False
         later = (n for n in spec.network[index + 1 :] if not isinstance(n, Aux))
         following = next(later, None)
         if not isinstance(following, Use):

@@ -10,8 +10,10 @@ convolutions, zero padding (fixed, and keras' correct_pad by the size), identity
 branches in concats, block templates
 with parameters (in strides too, and arithmetic on them), named uses and
 repeats, one template used in the branches of several composites (network-level
-and nested, and inside other blocks), batch norm, activations, dropout, auxiliary
-and classifier heads; inputs of 16 to 64 pixels, tiny channel counts. Each spec
+and nested, and inside other blocks), cells of two inputs (a dag of named tensors
+with an add and a concat, reading the last two outputs or the last one twice),
+batch norm, activations, dropout, auxiliary and classifier heads; inputs of 16 to
+64 pixels, tiny channel counts. Each spec
 is checked by irc, compiled with the Keras backend into a temporary package,
 imported and built; every layer irc inferred must exist in the model with
 exactly the inferred output shape (no other layer may exist but the input), and
@@ -35,6 +37,7 @@ import importlib
 import math
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -429,6 +432,28 @@ class Gen:
         ]
         return f"{name}: {{n: {f}}}", out
 
+    def cell(self, outputs: list[tuple], looped: bool) -> tuple[str, tuple]:
+        """A block of two inputs (a dag), NASNet's cell made small: the last output and
+        the one before through a conv each, summed, then concatenated with the last.
+        It reads the one before (`from: [-1, -2]`) where that has the last's size and
+        is no loop's inner value; the last output twice otherwise."""
+        rng = self.new
+        name = f"cell{len(self.blocks) + 1}"
+        ip = outputs[-1]
+        two = len(outputs) > 1 and outputs[-2][:2] == ip[:2] and not looped
+        f, k = rng.randint(1, 4), rng.choice([1, 3])
+        self.blocks[name] = [
+            f"  {name}:",
+            "    params: [f]",
+            "    inputs: [ip, p]",
+            "    dag:",
+            "      - a: {from: ip, seq: [conv f 1x1]}",
+            f"      - b: {{from: p, seq: [conv f {k}x{k}, relu]}}",
+            "      - s: {add: [a, b]}",
+            f"      - out: {{concat: [{rng.choice(['s, ip', 'ip, s'])}]}}",
+        ]
+        return f"{{{name}: {{f: {f}{'' if two else ', from: [-1, -1]'}}}}}", (*ip[:2], f + ip[2])
+
 
 # Composites written directly in `network:` (True), or each inside a block used
 # once (False). Until the naming fixes after c02dfe5 the two were named
@@ -445,6 +470,7 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
     channels = rng.randint(1, 4)
     shape = (h, w, channels)
     network = []
+    outputs = [shape]  # the input, then each entry's output (a cell reads the last two)
     for _ in range(rng.randint(2, 6)):
         r = rng.random()
         if r < 0.3:
@@ -463,6 +489,11 @@ def spec_text(seed: int, top_level_composites: bool = TOP_LEVEL_COMPOSITES) -> s
         else:
             node, shape = g.block(shape)
         network.append(node)
+        outputs.append(shape)
+        if g.new.random() < 0.2:  # a cell of two inputs after it
+            node, shape = g.cell(outputs, re.search(r" x[2-9]|repeat: [2-9]", node) is not None)
+            network.append(node)
+            outputs.append(shape)
     classes = rng.randint(2, 5)
     head = rng.choice(
         [
