@@ -118,6 +118,10 @@ CODES: dict[str, Code] = {
         "valid, but no code backend can write it",
         "{twice: {repeat: n}} where twice is dwconv 3x3 dm2 (2**n channels)",
     ),
+    "IRC408": Code(
+        "a tensor reference that reaches nothing",
+        "- b: {from: q, seq: relu}   (a dag step reading no earlier tensor q)",
+    ),
     "IRC501": Code(
         "generated module stale, missing or orphaned (irc compile --check)",
         "a spec edited, or deleted, since `irc compile` wrote its module",

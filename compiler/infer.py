@@ -137,7 +137,7 @@ class _Inferrer:
         outputs so far (the network's input first)."""
         if len(outputs) < max(-s for s in stage.sources):
             self.error(
-                "IRC403",
+                "IRC408",
                 f"`from: {list(stage.sources)}` reads {max(-s for s in stage.sources)} "
                 f"entries back, but only {len(outputs)} come before (the input included)",
                 (*stage.path, stage.block or "", "from"),

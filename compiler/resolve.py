@@ -417,7 +417,7 @@ class _Resolver:
         sources = tuple(use.sources) if use.sources is not None else (-1, -2)[: len(inputs)]
         if len(sources) != len(inputs):
             self.error(
-                "IRC403",
+                "IRC408",
                 f"block {use.block!r} takes {len(inputs)} input{'s' * (len(inputs) > 1)} "
                 f"({', '.join(inputs)}), but `from` lists {len(sources)}",
                 where,
@@ -426,7 +426,7 @@ class _Resolver:
             return (-1, -2)[: len(inputs)]
         if use.count > 1 and sources not in ((-1,), (-1, -2)):
             self.error(
-                "IRC403",
+                "IRC408",
                 f"a repeated use of {use.block!r} reads the two outputs before each repeat "
                 f"(`from: [-1, -2]`), not {list(sources)}",
                 where,
@@ -440,7 +440,7 @@ class _Resolver:
         inputs = self.spec.blocks[block].input_names
         if len(inputs) > 1 and not cell:
             self.error(
-                "IRC403",
+                "IRC408",
                 f"block {block!r} takes {len(inputs)} inputs ({', '.join(inputs)}); "
                 "a use here gives it one",
                 path,
@@ -550,7 +550,7 @@ class _Resolver:
                 self.one_input(node.block, path, cell=path == self.cell)
                 if node.sources is not None:
                     self.error(
-                        "IRC403",
+                        "IRC408",
                         "`from:` picks a use's inputs among the network's entries; "
                         "here its inputs are the sequence's",
                         (*path, node.block, "from"),
@@ -588,7 +588,7 @@ class _Resolver:
             if step.tensor in known:
                 what = "an input of the block" if step.tensor in node.inputs else "defined before"
                 self.error(
-                    "IRC403",
+                    "IRC408",
                     f"dag tensor {step.tensor!r} is already {what}",
                     (*where, "[key]"),
                     hint="give each step a name of its own",
@@ -597,7 +597,7 @@ class _Resolver:
             for j, source in enumerate(step.reads):
                 if source not in known:
                     self.error(
-                        "IRC403",
+                        "IRC408",
                         f"dag step {step.tensor!r} reads {source!r}, which is neither an "
                         "input of the block nor a step before it",
                         (*field, j)
@@ -612,7 +612,7 @@ class _Resolver:
         for i, step in enumerate(node.steps[:-1]):
             if step.tensor not in read:
                 self.error(
-                    "IRC403",
+                    "IRC408",
                     f"dag step {step.tensor!r} is read by no later step, so its layers "
                     "would not be in the model",
                     (*path, "dag", i, step.tensor, "[key]"),
@@ -637,7 +637,7 @@ class _Resolver:
         )
         if inputs > 1 and takes != inputs:
             self.error(
-                "IRC403",
+                "IRC408",
                 f"dag step {step.tensor!r} reads {inputs} tensors, so its `seq:` starts with "
                 f"a use of a block of {inputs} inputs",
                 (*where, "from"),
@@ -646,7 +646,7 @@ class _Resolver:
         outer, self.cell = self.cell, paths[0] if inputs > 1 else None
         if isinstance(first, Use) and takes > 1 and first.repeat != 1:
             self.error(
-                "IRC403",
+                "IRC408",
                 f"block {first.block!r} of {takes} inputs is used once per dag step",
                 (*paths[0], first.block, "repeat"),
                 hint="write one step per use",
