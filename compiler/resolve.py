@@ -313,6 +313,39 @@ class _Resolver:
             if isinstance(node, (Use, Aux)):
                 yield path, node
 
+    def check_tensor_names(self) -> None:
+        """A dag's tensors are variables of its block's generated function: none may be a
+        parameter of the block or a block's function, which it would hide (nor, for a
+        second input, `<name>_channels`, its channel count in torch's constructor)."""
+        functions = set(self.spec.blocks) | {f"{b}_block" for b in self.spec.blocks}
+        for name, block in self.spec.blocks.items():
+            if block.dag is None:
+                continue
+            places = [(t, ("blocks", name, "inputs", i)) for i, t in enumerate(block.input_names)]
+            places += [
+                (step.tensor, ("blocks", name, "dag", i, step.tensor, "[key]"))
+                for i, step in enumerate(block.dag)
+            ]
+            extra = {f"{t}_channels" for t in block.input_names[1:]} & set(block.params)
+            for tensor, path in places:
+                if tensor in block.params or tensor in functions:
+                    what = "a parameter of the block" if tensor in block.params else "a block"
+                    self.error(
+                        "IRC206",
+                        f"dag tensor {tensor!r} is also {what}; the generated code's "
+                        "variable would hide it",
+                        path,
+                        hint="give the tensor another name",
+                    )
+            for param in sorted(extra):
+                self.error(
+                    "IRC206",
+                    f"parameter {param!r} is the name torch's constructor gives the channels "
+                    f"of the input {param.removesuffix('_channels')!r}",
+                    ("blocks", name, "params", param, "[key]"),
+                    hint="give the parameter or the input another name",
+                )
+
     def check_activations(self) -> None:
         """Activation names everywhere, unused blocks included (expansion checks the rest)."""
         for path, node, block in self._everywhere():
@@ -331,6 +364,7 @@ class _Resolver:
 
     def run(self) -> Resolved:
         self.check_activations()
+        self.check_tensor_names()
         if not self.check_block_graph():
             return Resolved(self.spec, ())
         spec = self.spec
