@@ -898,6 +898,9 @@ def test_parameter_and_layer_counts(network, top):
     extra = sum(type(layer).__name__ == "Rescaling" for layer in generated.layers)
     extra -= sum(type(layer).__name__ == "Rescaling" for layer in reference.layers)
     assert len(generated.layers) == len(reference.layers) + extra
+    if not extra:  # then the classes too, in model.layers order
+        kinds = ([type(layer).__name__ for layer in m.layers] for m in (reference, generated))
+        assert next(kinds) == next(kinds)
     no_top = network.generated(include_top=False, pooling="avg")
     assert no_top.count_params() == network.params_no_top
 
