@@ -599,6 +599,8 @@ def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
             mismatches = torch_mismatches(result, model, package_root / f"irc_diff_{seed}")
         assert not mismatches, f"seed {seed}:\n{text}\n" + "\n".join(mismatches)
     finally:
+        # Keras' state only: its default gc.collect() over the whole process took 0.5 s a
+        # seed (100 s of the file's 230); Python's collector frees these tiny models.
         keras.backend.clear_session(free_memory=False)
 
 
