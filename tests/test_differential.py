@@ -630,7 +630,9 @@ def test_keras_builds_exactly_the_inferred_shapes(seed, package_root):
             mismatches = torch_mismatches(result, model, package_root / f"irc_diff_{seed}")
         assert not mismatches, f"seed {seed}:\n{text}\n" + "\n".join(mismatches)
     finally:
-        keras.backend.clear_session()
+        # Keras' state only: its default gc.collect() over the whole process took 0.5 s a
+        # seed (100 s of the file's 230); Python's collector frees these tiny models.
+        keras.backend.clear_session(free_memory=False)
 
 
 TOP_LEVEL = """\
@@ -659,7 +661,7 @@ def test_top_level_composite_layer_names(package_root):
         built = {layer.name for layer in model.layers} - {"input"}
         assert {layer.name for layer in result.graph.layers} == built
     finally:
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 def _names_match(text: str, package_root: Path, tag: str) -> None:
@@ -676,7 +678,7 @@ def _names_match(text: str, package_root: Path, tag: str) -> None:
         assert {layer.name: tuple(layer.shape) for layer in result.graph.layers} == built
         assert model.count_params() == result.graph.params
     finally:
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 TOP_HEAD = """\

@@ -236,8 +236,8 @@ def _load_module(path: Path, name: str):
 
 @dataclass
 class Served:
-    """A legacy HDF5 file written by Keras from keras.applications' model, and irc's
-    modules compiled with the spec's published URL pointing at it."""
+    """A legacy HDF5 file written by Keras from keras.applications' model (`reference`,
+    logits out), and irc's modules compiled with the spec's published URL pointing at it."""
 
     application: str
     include_top: bool
@@ -247,6 +247,7 @@ class Served:
     keras_module: Any
     torch_module: Any
     builder: str
+    reference: Any
 
 
 @pytest.fixture(scope="module", params=[(a, t) for a in sorted(SERVED) for t in (True, False)])
@@ -266,7 +267,10 @@ def served(request, tmp_path_factory) -> Served:
     file.parent.mkdir()
     keras.backend.clear_session()
     reference = getattr(keras.applications, application)(
-        weights=None, include_top=include_top, input_shape=(size, size, 3)
+        weights=None,
+        include_top=include_top,
+        input_shape=(size, size, 3),
+        classifier_activation=None,
     )
     randomise(reference, seed=11)  # batch-norm statistics and biases not their defaults
     with h5py.File(file, "w") as out:  # Keras' own legacy writer: the published layout
@@ -289,6 +293,7 @@ def served(request, tmp_path_factory) -> Served:
         _load_module(root / "pkg" / f"{name}.py", f"served_{name}_{part}"),
         _load_module(root / "pkg" / "torch" / f"{name}.py", f"served_torch_{name}_{part}"),
         builder,
+        reference,
     )
 
 
@@ -299,9 +304,8 @@ def _images(size: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def keras_loaded(served):
     """irc's Keras model built with weights="imagenet" (the file, through the cache)
-    and keras.applications' model loaded from the same file by its own load_weights."""
-    import keras
-
+    and keras.applications' model that wrote the file, read back by its own
+    load_weights (the same network: a second keras.applications build cost 1-3 s)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(published.CACHE_ENV, str(served.cache))
         ours = getattr(served.keras_module, served.builder)(
@@ -310,12 +314,7 @@ def keras_loaded(served):
             input_shape=(served.size, served.size, 3),
             classifier_activation=None,
         )
-    theirs = getattr(keras.applications, served.application)(
-        weights=None,
-        include_top=served.include_top,
-        input_shape=(served.size, served.size, 3),
-        classifier_activation=None,
-    )
+    theirs = served.reference
     theirs.load_weights(served.file)
     return ours, theirs
 

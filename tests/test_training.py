@@ -5,8 +5,8 @@ DistributedDataParallel on the generated torch module), and examples/train_digit
 
 The doc includes every file of docs/training/ verbatim; a fast test keeps the two equal.
 Each training case runs tests/training_worker.py in a fresh process (devices and the Keras
-backend are fixed when a framework starts), in its own process group, under a timeout that
-kills the whole group. Three steps of the smallest spec's model (irv2_small, 149x149, batch
+backend are fixed when a framework starts; the three one-device examples, which fix neither,
+share one), in its own process group, under a timeout that kills the whole group. Three steps of the smallest spec's model (irv2_small, 149x149, batch
 2 per replica) each; a case needs 20-90 s of CPU time (docs/training.md has the times).
 """
 
@@ -98,10 +98,22 @@ def assert_replicas_agree(variables: list[dict], replicas: int) -> None:
     assert all(path.endswith(("moving_mean", "moving_variance")) for path in differ), differ
 
 
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory) -> dict:
+    """The three one-device examples' results, by module name: one worker process trains
+    them one after another (training_worker.case_one_device); xdist_group keeps their
+    tests on one pytest-xdist worker, so the process runs once."""
+    return run_case("one-device", tmp_path_factory.mktemp("one_device"))
+
+
+one_device_group = pytest.mark.xdist_group("training_one_device")
+
+
 @pytest.mark.slow
 @pytest.mark.training
-def test_one_device_seed_model_trains_both_outputs(tmp_path):
-    result = run_case("single_device", tmp_path)
+@one_device_group
+def test_one_device_seed_model_trains_both_outputs(one_device):
+    result = one_device["single_device"]
     assert result["outputs"] == ["head_dense", "aux_head_dense"]
     assert set(result["losses"][0]) == {"loss", "head_dense_loss", "aux_head_dense_loss"}
     for step in result["losses"]:  # the total is main + 0.4 x aux
@@ -112,8 +124,9 @@ def test_one_device_seed_model_trains_both_outputs(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.training
-def test_own_head_on_the_features(tmp_path):
-    result = run_case("own_head", tmp_path)
+@one_device_group
+def test_own_head_on_the_features(one_device):
+    result = one_device["own_head"]
     assert result["outputs"] == ["my_classes"]
     assert result["params"] == 30_383_856 + 2144 * 5 + 5  # the features without the top + ours
     assert_trains(result["losses"])
@@ -121,8 +134,9 @@ def test_own_head_on_the_features(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.training
-def test_mixed_precision_keeps_float32_weights(tmp_path):
-    result = run_case("mixed_precision", tmp_path)
+@one_device_group
+def test_mixed_precision_keeps_float32_weights(one_device):
+    result = one_device["mixed_precision"]
     assert result["variable_dtypes"] == ["float32"]
     assert result["compute_dtypes"] == ["bfloat16"]
     assert result["output_dtypes"] == ["float32"]  # the classifiers: Keras' mixed-precision advice

@@ -4,7 +4,8 @@ hold the same weights, outputs on a fixed probe batch.
 
 tests/test_training.py runs it as `python tests/training_worker.py CASE --out DIR`, one
 process per case: devices (logical CPUs, XLA host devices) and the Keras backend are fixed
-when a framework starts, so no case can share a process with another, or with pytest.
+when a framework starts, so no case can share a process with another, or with pytest. The
+one-device examples fix neither and are one case, run one after another.
 """
 
 from __future__ import annotations
@@ -75,6 +76,19 @@ def one_device(module_name: str) -> dict:
         "output_dtypes": sorted({model.get_layer(name).compute_dtype for name in outputs}),
         "params": model.count_params(),
     }
+
+
+def case_one_device(out: Path) -> dict:
+    """single_device.py, own_head.py and mixed_precision.py in this one process, each on a
+    clean Keras state: starting TensorFlow once, not three times, saves 4-5 s of CPU each.
+    Mixed precision comes last: it sets Keras' global policy."""
+    import keras
+
+    results = {}
+    for name in ("single_device", "own_head", "mixed_precision"):
+        keras.backend.clear_session()
+        results[name] = one_device(name)
+    return results
 
 
 def case_mirrored(out: Path) -> dict:
@@ -178,9 +192,7 @@ def case_torch(out: Path) -> dict:
 
 
 CASES = {
-    "single_device": lambda out: one_device("single_device"),
-    "own_head": lambda out: one_device("own_head"),
-    "mixed_precision": lambda out: one_device("mixed_precision"),
+    "one-device": case_one_device,
     "mirrored": case_mirrored,
     "multi-worker": case_multi_worker,
     "load-checkpoint": case_load_checkpoint,
