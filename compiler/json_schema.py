@@ -172,8 +172,18 @@ def _residual_forms(model: type, fields: dict) -> dict:
 
 
 def _block_forms(model: type, fields: dict) -> dict:
-    # Block._one_body: exactly one of its bodies.
-    return {**fields, "oneOf": [{"required": [body]} for body in schema.BODIES]}
+    # Block._one_body: exactly one of its bodies; `inputs` only with a dag.
+    return {
+        **fields,
+        "oneOf": [{"required": [body]} for body in schema.BODIES],
+        "dependentRequired": {"inputs": ["dag"]},
+    }
+
+
+def _builder_forms(model: type, fields: dict) -> dict:
+    # Builder._distinct: not any_size and fixed_size both.
+    both = {key: {"const": True} for key in ("any_size", "fixed_size")}
+    return {**fields, "not": {"properties": both, "required": list(both)}}
 
 
 def _step_forms(model: type, fields: dict) -> dict:
@@ -201,6 +211,7 @@ def _step_forms(model: type, fields: dict) -> dict:
 # Models written in a form of their own; every `ops.Op` gets `_op_forms`.
 _MODEL_FORMS = {
     schema.Block: _block_forms,
+    schema.Builder: _builder_forms,
     schema.Use: _use_forms,
     schema.Aux: _aux_forms,
     schema.Concat: _keyed("branches"),
@@ -414,10 +425,14 @@ def _partial(node: Any, names: set[str]) -> Any:
         return [_partial(item, names) for item in node]
     if not isinstance(node, dict):
         return node
+    # What only a whole spec can be held to: required keys, one body of several, a key
+    # that needs another, two keys not both (the base may say the other)
     out = {
         k: _partial(v, names)
         for k, v in node.items()
-        if k != "required" and not (k == "oneOf" and all(set(o) == {"required"} for o in v))
+        if k not in ("required", "dependentRequired")
+        and not (k == "oneOf" and all(set(o) == {"required"} for o in v))
+        and not (k == "not" and "required" in v)
     }
     target = out.get("$ref", "").removeprefix("#/$defs/")
     if target in names:
