@@ -16,9 +16,11 @@ A `# xfail:` line marks a case where irc reports the wrong code or an unhelpful
 position today: its `# expect:` lines state the right answer, and the case is a
 strict xfail until irc gives it (then the marker must go).
 
-Each file is checked twice: in-process against its expectation, and through
-`python -m compiler.cli check`, which must exit 1, print every diagnostic the
-pipeline found as `file:line:col: error[CODE]`, and never a traceback.
+Each file is checked twice: in-process against its expectation, and through the
+command line (`irc check FILE`, run in this process for each file, and once as
+`python -m irc_cnn.compiler.cli check` on all of them), which must exit 1, print
+every diagnostic the pipeline found as `file:line:col: error[CODE]`, and never a
+traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,7 @@ import pytest
 
 from irc_cnn.compiler.diagnostics import render_github, render_text
 from irc_cnn.compiler.pipeline import Result, annotation_anchors, check_file
+from tests.conftest import run_cli_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "bad_specs"
@@ -158,29 +160,23 @@ def _run(*args: str) -> subprocess.CompletedProcess:
         check=False,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
 
 
+_ERROR_LINE = re.compile(r"^(\S+):(\d+):(\d+): error\[(IRC\d{3})\]", re.MULTILINE)
+
+
 @cache
-def _cli_runs() -> dict[str, subprocess.CompletedProcess]:
-    """`irc check FILE` for every file, a few at a time (each is ~0.3 s of interpreter start)."""
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        runs = pool.map(lambda c: (c.rel, _run("check", c.rel)), CASES)
-        return dict(runs)
+def _cli_runs() -> dict[str, tuple[int, str]]:
+    """`irc check FILE` for every file, in this process (an interpreter start per file cost
+    50 s here; test_one_process_checks_every_file runs them through one)."""
+    return {c.rel: run_cli_in_process("check", c.rel) for c in CASES}
 
 
-# One worker runs them all: each worker that runs one pays for every file's `irc check`
-# (_cli_runs, about 50 s on this machine's two cores).
-@pytest.mark.xdist_group("bad_specs_cli")
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.path.stem) for c in CASES])
-def test_cli_reports_every_diagnostic(case: Case):
-    proc = _cli_runs()[case.rel]
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1, output
-    assert "Traceback" not in output
-    found = re.findall(r"^(\S+):(\d+):(\d+): error\[(IRC\d{3})\]", proc.stdout, re.MULTILINE)
-    want = [
+def _wanted(case: Case) -> list[tuple[str, str, str, str]]:
+    """(file, line, column, code) of each diagnostic the CLI must print for a case."""
+    return [
         # relative, as the CLI was given it; a base's file for an error in the base
         (
             Path(os.path.relpath(d.span.file)).as_posix(),
@@ -190,7 +186,25 @@ def test_cli_reports_every_diagnostic(case: Case):
         )
         for d in checked(case.path).diagnostics
     ]
-    assert found == want, output
+
+
+# One worker runs them all, so that _cli_runs (5 s) runs once.
+@pytest.mark.xdist_group("bad_specs_cli")
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.path.stem) for c in CASES])
+def test_cli_reports_every_diagnostic(case: Case):
+    code, output = _cli_runs()[case.rel]
+    assert code == 1, output
+    assert "Traceback" not in output
+    assert _ERROR_LINE.findall(output) == _wanted(case), output
+
+
+def test_one_process_checks_every_file():
+    """`python -m irc_cnn.compiler.cli check` on the whole corpus at once, as CI would run
+    it: exit 1, no traceback, and every file's diagnostics, file after file."""
+    proc = _run("check", *(c.rel for c in CASES))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert _ERROR_LINE.findall(proc.stdout) == [row for c in CASES for row in _wanted(c)]
 
 
 def _case(name: str) -> Case:

@@ -32,9 +32,6 @@ test at the end of this file.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import gc
-import io
 import os
 import re
 import shutil
@@ -52,10 +49,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from irc_cnn.backends.keras import emit
-from irc_cnn.compiler import cli
 from irc_cnn.compiler.diagnostics import CODES
 from irc_cnn.compiler.pipeline import Result, check_bytes, check_file
 from tests.codecheck import spec_names, violations
+from tests.conftest import run_cli_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
@@ -316,20 +313,6 @@ def span_problems(result: Result, files: dict[str, bytes]) -> list[str]:
                     f"({len(lines)} lines): {d.message}"
                 )
     return problems
-
-
-def run_cli_in_process(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    thresholds = gc.get_threshold()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                code = cli.main(list(args))
-            except SystemExit as exc:  # argparse
-                code = exc.code
-    finally:
-        gc.set_threshold(*thresholds)
-    return code, out.getvalue()
 
 
 # -- known bugs: a matching failure is tolerated while its reproducer still fails ----
