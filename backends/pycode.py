@@ -140,6 +140,13 @@ class Printer:
             return Loop(call.first, call.first + call.repeat, body, comment)
         return Loop(call.first, f"{self.value(call.repeat)} + {call.first}", body, comment)
 
+    def assigned(self, call: ir.CallStmt) -> tuple[str, str]:
+        """The target of a call's line and what follows its `)`: a cell that keeps its
+        main-path input writes `x, p = cell(x, p), x`."""
+        if not call.carry:
+            return call.target, ""
+        return f"{call.target}, {call.carry}", f", {call.target}"
+
     def window(self, attrs: dict[str, ir.Value], stride: str) -> list[str]:
         """A window op's keyword arguments where they differ from stride 1 and `same`
         (`stride`: the framework's word for it)."""

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import expr, naming, ops, settings
 from .infer import minimum_input
@@ -1018,7 +1018,7 @@ class _Builder:
                 )
                 if node.name is not None:
                     stmt = _named(stmt, node.name)
-                if len(self.spec.blocks[node.block].input_names) > 1:
+                if self.is_cell(node):
                     stmt, previous = self.cell(stmt, node, channels, previous)
                 else:
                     stmt = self.bind(stmt, channels)
@@ -1046,7 +1046,7 @@ class _Builder:
         """A network use of a block of two inputs (`from:` -1, the main path `x`, or -2,
         PREVIOUS), which leaves in PREVIOUS its main-path input (`x, p = cell(x, p), x`);
         with what PREVIOUS holds after it."""
-        sources = use.sources or [-1, -2]
+        sources = use.reads(2)
         variables = ["x" if s == -1 else PREVIOUS for s in sources]
         counts = [channels if s == -1 else previous for s in sources]
         call = replace(
@@ -1059,26 +1059,26 @@ class _Builder:
         call = self.bind(call, counts[0])
         return call, call.carry_channels
 
+    def is_cell(self, node: Any) -> TypeGuard[Use]:
+        """Whether a network entry is a use of a block of two inputs."""
+        return isinstance(node, Use) and len(self.spec.blocks[node.block].input_names) > 1
+
     def keeps_input(self, index: int) -> bool:
         """Whether the network's entry `index` first keeps its input in PREVIOUS: the next
         entry that is no auxiliary head reads it (`from: -2`), and this one is no cell,
         which keeps its input itself."""
-        spec = self.spec
-        node = spec.network[index]
+        network = self.spec.network
+        node = network[index]
         if isinstance(node, Aux):  # no output of the main path: the entry before keeps it
             return False
-        later = (n for n in spec.network[index + 1 :] if not isinstance(n, Aux))
-        following = next(later, None)
-        if not isinstance(following, Use):
+        after = [j for j in range(index + 1, len(network)) if not isinstance(network[j], Aux)]
+        following = network[after[0]] if after else None
+        if not self.is_cell(following):
             return False
-        if len(spec.blocks[following.block].input_names) < 2:
-            return False
-        if -2 not in (following.sources or [-1, -2]):
-            return False
-        if isinstance(node, Use) and len(spec.blocks[node.block].input_names) > 1:
+        if -2 not in following.reads(2) or self.is_cell(node):
             return False
         if isinstance(node, Use) and node.count > 1:
-            path = ("network", index + 1 + spec.network[index + 1 :].index(following))
+            path = ("network", after[0])
             raise ProgramError(
                 f"`from: -2` reads the output before the last repeat of {node.block!r}, "
                 "a value the generated loop does not keep",

@@ -448,7 +448,7 @@ class _Resolver:
         entries' outputs (`from: [-1, -2]`, the default) or what `from:` says."""
         inputs = self.spec.blocks[use.block].input_names
         where = (*path, use.block, "from")
-        sources = tuple(use.sources) if use.sources is not None else (-1, -2)[: len(inputs)]
+        sources = use.reads(len(inputs))
         if len(sources) != len(inputs):
             self.error(
                 "IRC408",

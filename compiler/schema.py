@@ -137,6 +137,11 @@ class Use(Model):
             )
         return data
 
+    def reads(self, inputs: int) -> tuple[int, ...]:
+        """The network entries a use of a block of `inputs` inputs reads: `from:`, or the
+        last `inputs` outputs (-1, the main path, then -2)."""
+        return tuple(self.sources) if self.sources is not None else (-1, -2)[:inputs]
+
     @property
     def count(self) -> int:
         """The repeat as a number, as `network:` has it (resolve refuses a parameter there)."""

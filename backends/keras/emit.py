@@ -136,10 +136,7 @@ class _Printer(pycode.Printer):
     def call(self, stmt: ir.CallStmt) -> list[Any]:
         args = (stmt.source, *stmt.extra, *self.args(stmt))
         shape = "x".join(map(str, stmt.shape)) if stmt.shape else None
-        # a cell keeps its main-path input for the next one: `x, p = cell(x, p), x`
-        target, tail = stmt.target, ""
-        if stmt.carry:
-            target, tail = f"{stmt.target}, {stmt.carry}", f", {stmt.target}"
+        target, tail = self.assigned(stmt)
         if stmt.aux:
             name = f"name={self.layer_name(stmt.layer)}"
             call = Statement(stmt.target, stmt.function, (*args, name))

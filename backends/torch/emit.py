@@ -228,9 +228,7 @@ class _Printer(pycode.Printer):
         function = self.program.function(stmt.block)
         attr = self.attribute(stmt)
         inputs = ", ".join((stmt.source, *stmt.extra))
-        target, tail = stmt.target, ""
-        if stmt.carry:
-            target, tail = f"{stmt.target}, {stmt.carry}", f", {stmt.target}"
+        target, tail = self.assigned(stmt)
         comment = "x".join(map(str, stmt.shape)) if stmt.shape else None
         counts = [self.channels(c) for c in (stmt.in_channels, *stmt.extra_channels)]
         if not stmt.looped:
