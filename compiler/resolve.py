@@ -458,6 +458,15 @@ class _Resolver:
                 hint=f"write `from: {[-1, -2][: len(inputs)]}`, one entry per input",
             )
             return (-1, -2)[: len(inputs)]
+        if len(inputs) == 1 and sources != (-1,):
+            self.error(
+                "IRC408",
+                f"block {use.block!r} takes one input, the main path; `from:` names the "
+                "inputs of a block of two",
+                where,
+                hint="drop `from:`, or give the block `inputs: [x, p]` and a `dag:`",
+            )
+            return (-1,)
         if use.count > 1 and sources not in ((-1,), (-1, -2)):
             self.error(
                 "IRC408",
