@@ -387,7 +387,13 @@ class Block(Model):
     dag: Annotated[list[Step], Field(min_length=1)] | None = None
     # The names of the block's input tensors (a `dag:` reads them): one, the main path,
     # or two, as a NASNet cell takes the previous cell's output and the one before.
-    inputs: Annotated[list[TensorName], Field(min_length=1, max_length=2)] | None = None
+    inputs: (
+        Annotated[
+            list[TensorName],
+            Field(min_length=1, max_length=2, json_schema_extra={"uniqueItems": True}),
+        ]
+        | None
+    ) = None
     # Each use is one keras.Sequential layer of the block's layers, named this (relative
     # to the use as `@name` is: `""` the use's own name, `*` where the use's name goes),
     # as keras.applications' ConvNeXt nests its stem and downsampling layers.
@@ -401,6 +407,13 @@ class Block(Model):
                 "irc_block_body",
                 "a block has exactly one body, `seq`, `concat`, `residual` or `dag`; got {given}",
                 {"given": ", ".join(given) or "none"},
+            )
+        if self.inputs is not None and len(set(self.inputs)) < len(self.inputs):
+            raise PydanticCustomError(
+                "irc_block_body",
+                "`inputs:` names each input once: they are the generated function's "
+                "arguments; got {inputs}",
+                {"inputs": ", ".join(self.inputs)},
             )
         if self.inputs is not None and self.dag is None:
             raise PydanticCustomError(
